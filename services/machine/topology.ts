@@ -325,9 +325,14 @@ export function parseMachineText(text: string, file: string): Topology {
     try {
       JSON.parse(text);
     } catch (err) {
-      // V8 reports a character position on most syntax errors; turn it into a line.
-      const m = /position (\d+)/.exec(String(err));
-      const line = m ? lineOfOffset(text, Number(m[1])) : undefined;
+      // V8 reports a position (Node 20) or a line (Node 22) on most syntax errors.
+      const position = /position (\d+)/.exec(String(err));
+      const lineMatch = /\(line (\d+) column \d+\)/.exec(String(err));
+      const line = position
+        ? lineOfOffset(text, Number(position[1]))
+        : lineMatch
+          ? Number(lineMatch[1])
+          : undefined;
       throw new InputError(file, line, `invalid JSON: ${(err as Error).message}`);
     }
   }
