@@ -8,7 +8,15 @@
 /** A value in the initial state or a condition: an integer or a location's address. */
 export type LitmusValue = { kind: 'int'; value: number } | { kind: 'addr'; loc: string };
 
-/** One instruction of a thread, in the subset of PPC that ipiscope executes. */
+/**
+ * One instruction of a thread, in the subset of PPC that ipiscope executes.
+ *
+ * Registers are lower-case `r0`..`r31`. The base register `ra` of the forms that apply PPC's
+ * rA=0 rule (addi, stw, lwz, stwx, lwzx, lwarx, stwcx.) is the name `"0"` when the file writes `0`
+ * or `r0` there: the operand then reads as the value zero, not as the contents of r0 (herd does
+ * the same). `cr` names the condition-register field of a compare or conditional branch; it is
+ * absent for cr0, the default when the file omits it.
+ */
 export type Instr =
   | { op: 'li'; rd: string; imm: number }
   | { op: 'addi'; rd: string; ra: string; imm: number }
@@ -21,9 +29,9 @@ export type Instr =
   | { op: 'lwarx'; rd: string; ra: string; rb: string }
   | { op: 'stwcx'; rs: string; ra: string; rb: string }
   | { op: 'sync' | 'lwsync' | 'isync' | 'eieio' }
-  | { op: 'cmpw'; ra: string; rb: string }
-  | { op: 'cmpwi'; ra: string; imm: number }
-  | { op: 'b' | 'beq' | 'bne'; label: string }
+  | { op: 'cmpw'; ra: string; rb: string; cr?: number }
+  | { op: 'cmpwi'; ra: string; imm: number; cr?: number }
+  | { op: 'b' | 'beq' | 'bne'; label: string; cr?: number }
   | { op: 'label'; name: string };
 
 /** An instruction with the 1-based line of the file it came from (for error messages). */

@@ -1,0 +1,109 @@
+/**
+ * Final states of a litmus test: which variables a run reports, how a state prints, and whether
+ * it satisfies the test's condition.
+ *
+ * A run "satisfies the condition" (a hit) when its final state satisfies the proposition, whatever
+ * the quantifier: for `exists` a hit is the state the test asks about, for `~exists` it is the
+ * state the test says never happens, and for `forall` a hit is a state that conforms (so a
+ * `forall` test fails on a run that is not a hit). Deciding what hits mean for a verdict is the
+ * caller's job; this module only evaluates the proposition.
+ */
+import type { CondExpr, LitmusTest, ObsVar } from './ast.js';
+
+/** herd's name for a variable: `1:r3` for a register, `x` for a location. */
+export function obsVarName(v: ObsVar): string {
+  return v.kind === 'reg' ? `${v.thread}:${v.reg}` : v.loc;
+}
+
+function regNumber(reg: string): number {
+  const m = /^r(\d+)$/.exec(reg);
+  return m ? Number(m[1]) : -1;
+}
+
+function compareVars(a: ObsVar, b: ObsVar): number {
+  if (a.kind === 'reg' && b.kind === 'reg') {
+    if (a.thread !== b.thread) return a.thread - b.thread;
+    const byNumber = regNumber(a.reg) - regNumber(b.reg);
+    if (byNumber !== 0) return byNumber;
+    return a.reg < b.reg ? -1 : a.reg > b.reg ? 1 : 0;
+  }
+  if (a.kind === 'reg') return -1;
+  if (b.kind === 'reg') return 1;
+  return a.loc < b.loc ? -1 : a.loc > b.loc ? 1 : 0;
+}
+
+function collectVars(e: CondExpr, out: ObsVar[]): void {
+  switch (e.kind) {
+    case 'true':
+    case 'false':
+      return;
+    case 'eq':
+      out.push(e.v);
+      return;
+    case 'not':
+      collectVars(e.e, out);
+      return;
+    case 'and':
+    case 'or':
+      for (const sub of e.es) collectVars(sub, out);
+      return;
+  }
+}
+
+/**
+ * The variables a run of `test` reports, in herd's order: the condition's variables and the
+ * `locations` clause, without duplicates, registers first (by thread, then register number),
+ * then locations by name.
+ */
+export function observedVars(test: LitmusTest): ObsVar[] {
+  const all: ObsVar[] = [];
+  collectVars(test.condition, all);
+  all.push(...test.observed);
+  const byName = new Map<string, ObsVar>();
+  for (const v of all) if (!byName.has(obsVarName(v))) byName.set(obsVarName(v), v);
+  return [...byName.values()].sort(compareVars);
+}
+
+/**
+ * A final state in herd's style, `1:r1=1; 1:r3=0; x=2;`: `name=value;` per variable, joined by
+ * single spaces. `value` returns a number, or the location's name when the variable holds that
+ * location's address, which then prints as the name (`0:r2=x;`).
+ */
+export function formatState(vars: ObsVar[], value: (v: ObsVar) => number | string): string {
+  return vars.map((v) => `${obsVarName(v)}=${value(v)};`).join(' ');
+}
+
+const WORD_MIN = -(2 ** 31);
+const WORD_END = 2 ** 32;
+
+/** Integers compare as 32-bit words, so a loaded `0xffffffff` equals a condition's `-1`. */
+function sameWord(a: number, b: number): boolean {
+  if (a === b) return true;
+  const inRange = (n: number): boolean => Number.isInteger(n) && n >= WORD_MIN && n < WORD_END;
+  return inRange(a) && inRange(b) && (a | 0) === (b | 0);
+}
+
+/**
+ * Evaluates the proposition `e` over a final state. `value` returns a variable's final value: a
+ * number, or a location's name when the variable holds that location's address; such a variable
+ * equals `{kind: 'addr', loc}` and no integer. See the module comment for what a hit means.
+ */
+export function evalProp(e: CondExpr, value: (v: ObsVar) => number | string): boolean {
+  switch (e.kind) {
+    case 'true':
+      return true;
+    case 'false':
+      return false;
+    case 'eq': {
+      const actual = value(e.v);
+      if (e.value.kind === 'addr') return actual === e.value.loc;
+      return typeof actual === 'number' && sameWord(actual, e.value.value);
+    }
+    case 'not':
+      return !evalProp(e.e, value);
+    case 'and':
+      return e.es.every((sub) => evalProp(sub, value));
+    case 'or':
+      return e.es.some((sub) => evalProp(sub, value));
+  }
+}
