@@ -157,6 +157,13 @@ export function parseArgs<const S extends ArgsSpec>(
           record(negated, 'false');
           continue;
         }
+        if (negated !== undefined) {
+          const flag = spec.flags[negated] as FlagSpec;
+          throw new UsageError(
+            `unknown flag --${name}: ${label(negated)} takes a value (${expected(flag)}) ` +
+              'and has no --no- form',
+          );
+        }
       }
       if (key === undefined) {
         throw unknownFlag(`--${name}`, [...byName.keys()].map((n) => `--${n}`));
@@ -242,7 +249,7 @@ export function formatHelp(command: string, spec: ArgsSpec): string {
   const lines = [usage];
   if (spec.summary !== undefined) lines.push('', spec.summary);
 
-  const argRows: [string, string][] = named.map((p) => [`<${p.name}>`, p.help]);
+  const argRows: [string, string][] = named.map((p) => [positionalUsage(p), p.help]);
   if (spec.rest) argRows.push([`[${spec.rest.name}...]`, spec.rest.help]);
   const flagRows: [string, string][] = Object.entries(spec.flags).map(([key, flag]) => {
     const short = flag.short !== undefined ? `-${flag.short}, ` : '';
@@ -484,7 +491,8 @@ export function closest(word: string, candidates: readonly string[]): string | u
       bestDistance = d;
     }
   }
-  const distanceMax = Math.max(1, Math.floor(word.replace(/^-+/, '').length / 3));
+  // One edit per three letters: `--sed` finds `--seed`, but `-x` suggests nothing.
+  const distanceMax = Math.floor(word.replace(/^-+/, '').length / 3);
   return bestDistance <= distanceMax ? best : undefined;
 }
 
