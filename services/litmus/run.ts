@@ -1,0 +1,365 @@
+/**
+ * Runs litmus tests on the emulated machine: each litmus thread becomes the software of one
+ * hardware thread (one per core, or SMT siblings of one core), each run is a fresh machine with its
+ * own seed, and the final states are counted in a histogram.
+ *
+ * The interpreter executes ALU and branch instructions for free and yields one machine op per
+ * memory access or barrier. It tells the machine which loads may be satisfied early: a load may
+ * not be satisfied before the values its address depends on, nor before the thread's previous
+ * access to the same location; barriers add their own floors inside the machine.
+ */
+import { assert, InputError, Random } from '../stdx/index.js';
+import { LocationTable } from '../machine/index.js';
+import type { MemoryPolicy, Op, Program, ThreadSoftware, Topology } from '../machine/index.js';
+import { World } from '../sim/world.js';
+import type { BusPolicy } from '../sim/world.js';
+import type { Instr, LitmusTest, LitmusValue, ObsVar } from './ast.js';
+import { evalProp, formatState, observedVars } from './outcome.js';
+
+export type Placement = 'cores' | 'smt';
+
+export interface LitmusRunOptions {
+  runs: number;
+  seed: number | string;
+  placement: Placement;
+  /** Fixed propagation policy; without it every run draws its own (swarm testing). */
+  policy?: MemoryPolicy;
+  bus?: BusPolicy;
+  startSkewTicksMax?: number;
+  /** Instructions one thread may execute in one run before the run is declared invalid. */
+  instrMax?: number;
+}
+
+export interface LitmusResult {
+  name: string;
+  runs: number;
+  hits: number;
+  outcomes: Record<string, number>;
+  /** Runs that could not complete (a thread looped past the bound); they are not in `outcomes`. */
+  invalid: number;
+  invalidReason?: string;
+  /** Full final states (every register and location) of each distinct outcome, for checkers. */
+  states?: Map<string, Map<string, number>>;
+}
+
+const ADDR_STRIDE = 0x1000;
+
+/** Compiled per-test data shared by every run. */
+interface Compiled {
+  test: LitmusTest;
+  locIndex: Map<string, number>;
+  code: Instr[][];
+  labels: Map<string, number>[];
+  initRegs: Map<string, number>[];
+  regNames: string[][];
+  vars: ObsVar[];
+}
+
+function addrOf(locIdx: number): number {
+  return ADDR_STRIDE * (locIdx + 1);
+}
+
+function compile(test: LitmusTest): Compiled {
+  const locIndex = new Map<string, number>();
+  for (const l of test.locations) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
+  for (const l of test.initMem.keys()) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
+  const code: Instr[][] = [];
+  const labels: Map<string, number>[] = [];
+  const initRegs: Map<string, number>[] = [];
+  const regNames: string[][] = [];
+  const value = (v: LitmusValue): number => {
+    if (v.kind === 'int') return v.value;
+    let i = locIndex.get(v.loc);
+    if (i === undefined) {
+      i = locIndex.size;
+      locIndex.set(v.loc, i);
+    }
+    return addrOf(i);
+  };
+  for (const th of test.threads) {
+    const instrs: Instr[] = [];
+    const lab = new Map<string, number>();
+    for (const s of th.code) {
+      if (s.instr.op === 'label') lab.set(s.instr.name, instrs.length);
+      else instrs.push(s.instr);
+    }
+    for (const s of th.code) {
+      const i = s.instr;
+      if ((i.op === 'b' || i.op === 'beq' || i.op === 'bne') && !lab.has(i.label)) {
+        throw new InputError(test.file, s.line, `branch to undefined label ${i.label}`);
+      }
+    }
+    code.push(instrs);
+    labels.push(lab);
+    const regs = new Map<string, number>();
+    const names = new Set<string>();
+    for (const [r, v] of test.initRegs.get(th.index) ?? new Map<string, LitmusValue>()) {
+      regs.set(r, value(v));
+      names.add(r);
+    }
+    for (const ins of instrs) {
+      if ('rd' in ins) names.add(ins.rd);
+    }
+    initRegs.push(regs);
+    regNames.push([...names].sort());
+  }
+  return { test, locIndex, code, labels, initRegs, regNames, vars: observedVars(test) };
+}
+
+/** The state one run leaves behind: final registers of every thread. */
+interface ThreadResult {
+  regs: Map<string, number>;
+  timedOut: boolean;
+}
+
+function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax: number, locIds: number[]): Program {
+  return (function* run(): Program {
+    const code = c.code[t] as Instr[];
+    const labels = c.labels[t] as Map<string, number>;
+    const regs = out.regs;
+    // The tick from which each register's value is known (for early load satisfaction).
+    const ready = new Map<string, number>();
+    const lastAccess = new Map<number, number>();
+    let cr = 0; // -1 lt, 0 eq, 1 gt
+    let pc = 0;
+    let executed = 0;
+    const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
+    const readyOf = (r: string): number => (r === '0' ? 0 : ready.get(r) ?? 0);
+    const locOf = (addr: number, line: string): number => {
+      const idx = addr / ADDR_STRIDE - 1;
+      const id = locIds[idx];
+      if (!Number.isInteger(idx) || id === undefined) {
+        throw new InputError(c.test.file, undefined, `thread P${t}: ${line} accesses address ${addr}, which is no location`);
+      }
+      return id;
+    };
+    while (pc < code.length) {
+      if (++executed > instrMax) {
+        out.timedOut = true;
+        return;
+      }
+      const ins = code[pc] as Instr;
+      pc++;
+      switch (ins.op) {
+        case 'li':
+          regs.set(ins.rd, ins.imm);
+          ready.set(ins.rd, 0);
+          break;
+        case 'addi':
+          regs.set(ins.rd, get(ins.ra) + ins.imm);
+          ready.set(ins.rd, readyOf(ins.ra));
+          break;
+        case 'mr':
+          regs.set(ins.rd, get(ins.rs));
+          ready.set(ins.rd, readyOf(ins.rs));
+          break;
+        case 'xor':
+        case 'add':
+        case 'and':
+        case 'or':
+        case 'subf': {
+          const a = get(ins.ra);
+          const b = get(ins.rb);
+          const v =
+            ins.op === 'xor' ? (a ^ b) : ins.op === 'add' ? a + b : ins.op === 'and' ? (a & b) : ins.op === 'or' ? (a | b) : b - a;
+          regs.set(ins.rd, v);
+          ready.set(ins.rd, Math.max(readyOf(ins.ra), readyOf(ins.rb)));
+          break;
+        }
+        case 'lwz':
+        case 'lwzx':
+        case 'lwarx': {
+          const addr = ins.op === 'lwz' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
+          const loc = locOf(addr, ins.op);
+          const depTick = ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
+          const now = yield { k: 'now' };
+          let v: number;
+          if (ins.op === 'lwarx') {
+            v = yield { k: 'larx', loc };
+          } else {
+            const floor = Math.max(depTick, lastAccess.get(loc) ?? 0);
+            const op: Op = floor < now ? { k: 'ld', loc, floorTick: floor } : { k: 'ld', loc };
+            v = yield op;
+          }
+          lastAccess.set(loc, now);
+          regs.set(ins.rd, v);
+          ready.set(ins.rd, now);
+          break;
+        }
+        case 'stw':
+        case 'stwx': {
+          const addr = ins.op === 'stw' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
+          const loc = locOf(addr, ins.op);
+          const now = yield { k: 'now' };
+          yield { k: 'st', loc, value: get(ins.rs) };
+          lastAccess.set(loc, now);
+          break;
+        }
+        case 'stwcx': {
+          const loc = locOf(get(ins.ra) + get(ins.rb), ins.op);
+          const now = yield { k: 'now' };
+          const ok = yield { k: 'stcx', loc, value: get(ins.rs) };
+          lastAccess.set(loc, now);
+          cr = ok === 1 ? 0 : 1;
+          break;
+        }
+        case 'sync':
+        case 'lwsync':
+        case 'isync':
+        case 'eieio':
+          yield { k: ins.op };
+          break;
+        case 'cmpw': {
+          const a = get(ins.ra);
+          const b = get(ins.rb);
+          cr = a < b ? -1 : a > b ? 1 : 0;
+          break;
+        }
+        case 'cmpwi': {
+          const a = get(ins.ra);
+          cr = a < ins.imm ? -1 : a > ins.imm ? 1 : 0;
+          break;
+        }
+        case 'b':
+          pc = labels.get(ins.label) as number;
+          break;
+        case 'beq':
+          if (cr === 0) pc = labels.get(ins.label) as number;
+          break;
+        case 'bne':
+          if (cr !== 0) pc = labels.get(ins.label) as number;
+          break;
+        case 'label':
+          break;
+        default: {
+          const never: never = ins;
+          assert(false, `unknown instruction ${JSON.stringify(never)}`);
+        }
+      }
+    }
+  })();
+}
+
+/** The machine a placement needs for `n` litmus threads, and the CPU of each litmus thread. */
+export function placementMachine(n: number, placement: Placement): { topology: Topology; cpus: number[] } {
+  if (placement === 'cores') {
+    return {
+      topology: { name: `litmus-${n}x1`, cpuModel: 'power9', sockets: 1, coresPerSocket: n, threadsPerCore: 1 },
+      cpus: Array.from({ length: n }, (_, i) => i),
+    };
+  }
+  const tpc = n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : 8;
+  const cores = Math.ceil(n / tpc);
+  return {
+    topology: { name: `litmus-smt${tpc}`, cpuModel: 'power8', sockets: 1, coresPerSocket: cores, threadsPerCore: tpc },
+    cpus: Array.from({ length: n }, (_, i) => i),
+  };
+}
+
+/** Runs one litmus test `opts.runs` times. Same options, same result. */
+export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResult {
+  const c = compile(test);
+  const n = test.threads.length;
+  const { topology, cpus } = placementMachine(n, opts.placement);
+  const ncores = topology.sockets * topology.coresPerSocket;
+  const instrMax = opts.instrMax ?? 10_000;
+  const locNames = [...c.locIndex.keys()];
+  const outcomes = new Map<string, number>();
+  const states = new Map<string, Map<string, number>>();
+  let hits = 0;
+  let invalid = 0;
+  let invalidReason: string | undefined;
+  const master = new Random(opts.seed, `litmus/${test.name}/${opts.placement}`);
+  for (let run = 0; run < opts.runs; run++) {
+    const runSeed = master.u32();
+    const homes = new Random(runSeed, 'homes');
+    const locations = new LocationTable();
+    const locIds: number[] = [];
+    for (const name of locNames) {
+      locIds.push(locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0));
+    }
+    const results: ThreadResult[] = [];
+    const byCpu = new Map<number, ThreadSoftware>();
+    for (let t = 0; t < n; t++) {
+      const out: ThreadResult = { regs: new Map(c.initRegs[t]), timedOut: false };
+      results.push(out);
+      byCpu.set(cpus[t] as number, { main: () => interpreter(c, t, out, instrMax, locIds) });
+    }
+    const swarm = new Random(runSeed, 'swarm');
+    const world = new World({
+      topology,
+      locations,
+      seed: runSeed,
+      software: (cpu) => byCpu.get(cpu) ?? null,
+      policy: opts.policy ?? swarmPolicy(swarm),
+      bus: opts.bus ?? swarmBus(swarm),
+      keepHistory: true,
+      startSkewTicksMax: opts.startSkewTicksMax ?? swarm.pick([0, 16, 64, 256]),
+    });
+    const r = world.run({ ticksMax: 10_000_000 });
+    if (r.reason !== 'finished' || results.some((x) => x.timedOut)) {
+      invalid++;
+      invalidReason =
+        r.reason !== 'finished' ? `a run stopped (${r.reason}) before every thread finished` : `a thread ran past ${instrMax} instructions (a loop that never exits?)`;
+      continue;
+    }
+    const mem = new Map<string, number>();
+    locNames.forEach((name, i) => mem.set(name, world.finalValue(locIds[i] as number, locations)));
+    const lookup = (v: ObsVar): number | string => {
+      if (v.kind === 'loc') return mem.get(v.loc) ?? test.initMem.get(v.loc) ?? 0;
+      const val = (results[v.thread] as ThreadResult).regs.get(v.reg) ?? 0;
+      return showValue(val, locNames);
+    };
+    const key = formatState(c.vars, lookup);
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    if (evalProp(test.condition, lookup)) hits++;
+    if (!states.has(key)) {
+      const full = new Map<string, number>();
+      results.forEach((res, t) => {
+        for (const reg of c.regNames[t] as string[]) full.set(`${t}:${reg}`, res.regs.get(reg) ?? 0);
+      });
+      for (const [k, v] of mem) full.set(k, v);
+      states.set(key, full);
+    }
+  }
+  const sorted: Record<string, number> = {};
+  for (const k of [...outcomes.keys()].sort()) sorted[k] = outcomes.get(k) as number;
+  const res: LitmusResult = { name: test.name, runs: opts.runs, hits, outcomes: sorted, invalid, states };
+  if (invalidReason !== undefined) res.invalidReason = invalidReason;
+  return res;
+}
+
+/**
+ * Swarm testing: each run draws its propagation policy from a small menu, so that some runs are
+ * nearly sequential and others very relaxed. Which relaxed outcome shows up depends on how
+ * propagation delays line up with the threads' timing; mixing policies covers more of them.
+ */
+export function swarmPolicy(rng: Random): MemoryPolicy {
+  return {
+    applyImmediateProb: rng.pick([0, 0.2, 0.5]),
+    applyDelayTicksMax: rng.pick([4, 16, 48, 128]),
+    applyTailProb: rng.pick([0, 0.05, 0.2]),
+    applyTailTicksMax: rng.pick([200, 1000]),
+    stallProb: rng.pick([0, 0.1, 0.3]),
+    stallTicksMax: rng.pick([2, 8, 32]),
+    earlyLoadProb: rng.pick([0, 0.2, 0.6]),
+    earlyLoadTicksMax: rng.pick([4, 32, 128]),
+  };
+}
+
+export function swarmBus(rng: Random): BusPolicy {
+  return {
+    delayTicksMin: rng.pick([1, 2, 4]),
+    delayTicksMean: rng.pick([2, 8, 32]),
+    crossSocketTicks: 0,
+  };
+}
+
+/** A register value as the condition sees it: a location's address prints as its name. */
+function showValue(v: number, locNames: string[]): number | string {
+  if (v > 0 && v % ADDR_STRIDE === 0) {
+    const name = locNames[v / ADDR_STRIDE - 1];
+    if (name !== undefined) return name;
+  }
+  return v;
+}

@@ -1,0 +1,1170 @@
+/**
+ * One physical core: its SMT threads, the home of the locations it owns, its threads' views of
+ * memory, and the interrupt presentation (doorbell latches, XICS ICP) of its threads.
+ *
+ * A core is a deterministic state machine. Its inputs are `receive(src, msg)` (everything from
+ * other cores) and `step(tick)`; its only source of randomness is its own seeded stream. Given
+ * the same seed and the same inputs at the same steps, it does the same thing again.
+ *
+ * ## The memory contract (DESIGN.md §3), and how this core keeps it
+ * - Coherence: a location's home numbers its writes (versions) in arrival order; a thread's view
+ *   of a location only moves forward in that order; a thread reads its own latest store until the
+ *   home has ordered it (store forwarding). Stores of one thread to one location travel in order.
+ * - Non-multi-copy atomicity: the home announces each write to every core; each core makes it
+ *   visible to each of its threads after an independent, seeded delay.
+ * - lwsync / eieio (cumulative): the writes a thread has seen (and its own earlier writes) become
+ *   prerequisites of its later writes. A write never becomes visible to a thread before its
+ *   prerequisites, and the home does not order it before its writer's earlier prerequisite
+ *   writes. A thread that sees a write inherits its prerequisites for its own later writes
+ *   (B-cumulativity).
+ * - sync: the thread waits until its stores are ordered, then until every core has taken in
+ *   everything the thread has seen (its cumulative view); nothing after it runs before that.
+ * - Atomics (lwarx/stwcx., xchg, cmpxchg) succeed at the home against the latest write.
+ * - Loads run in program order unless the software allows one to be satisfied early
+ *   (`floorTick`), from the thread's view as it was at some tick no earlier than the floor.
+ *
+ * Invariants are asserted densely; a tripped assertion is a bug in ipiscope, not in the model.
+ */
+import { assert, assertNever, Random, MinHeap } from '../stdx/index.js';
+import type { CoreMsg, RmwReq, WriteProp, WriteReq, RmwResp, SyncReq } from './msgs.js';
+import type { MachineObserver } from './events.js';
+import type { IrqSource, Op, Program, ThreadSoftware } from './ops.js';
+import { SRR1_WAKE, WAKE_ON } from './ops.js';
+import { LANES_MAX, LocationTable, laneOf, mergeLane } from './locations.js';
+import type { Topology } from './topology-types.js';
+
+/** The seeded propagation policy: how relaxed the memory is, and how often. */
+export interface MemoryPolicy {
+  /** Probability that a write is made visible to a thread of a receiving core at once. */
+  applyImmediateProb: number;
+  /** Upper bound of the extra delay (ticks) before a write becomes visible to a thread. */
+  applyDelayTicksMax: number;
+  /** Probability of a long delay instead (a slow cache line: the heavy tail of propagation). */
+  applyTailProb: number;
+  /** Upper bound of a long delay (ticks). */
+  applyTailTicksMax: number;
+  /** Probability that a thread stalls before an op (pipeline and cache-miss variability). */
+  stallProb: number;
+  stallTicksMax: number;
+  /** Probability that a load the software allows to be satisfied early is (reader-side reordering). */
+  earlyLoadProb: number;
+  /** How far back (ticks) an early load may be satisfied. */
+  earlyLoadTicksMax: number;
+}
+
+export const DEFAULT_POLICY: MemoryPolicy = {
+  applyImmediateProb: 0.25,
+  applyDelayTicksMax: 24,
+  applyTailProb: 0.02,
+  applyTailTicksMax: 400,
+  stallProb: 0.15,
+  stallTicksMax: 6,
+  earlyLoadProb: 0.2,
+  earlyLoadTicksMax: 16,
+};
+
+export interface CoreOptions {
+  id: number;
+  topology: Topology;
+  locations: LocationTable;
+  seed: number | string;
+  policy?: MemoryPolicy;
+  /** Software per Linux CPU of this core; null leaves the thread idle (stopped). */
+  software: (cpu: number) => ThreadSoftware | null;
+  /** Sends a message to another core. Never called with dst === id. */
+  send: (dst: number, msg: CoreMsg) => void;
+  observer?: MachineObserver | null;
+  /** Keep per-location view history so loads may be satisfied early (litmus). */
+  keepHistory?: boolean;
+  /** Idle thread start skew: each thread starts after a seeded delay in [0, startSkewTicksMax]. */
+  startSkewTicksMax?: number;
+}
+
+const TS_RUN = 0;
+const TS_BLOCKED = 1;
+const TS_NAP = 2;
+const TS_DONE = 3;
+
+const BK_NONE = 0;
+const BK_SYNC_DRAIN = 1;
+const BK_SYNC_ACKS = 2;
+const BK_RMW = 3;
+const BK_LARX_DRAIN = 4;
+
+interface Frame {
+  gen: Program;
+  /** The value this frame's pending op returns when it resumes. */
+  resume: number;
+  /** For an interrupt frame: the source, and MSR[EE] to restore on return. */
+  source: IrqSource | null;
+  eeSaved: boolean;
+}
+
+interface PendingWrite {
+  wid: number;
+  loc: number;
+  value: number;
+  lane: number;
+}
+
+interface Queued {
+  kind: 'st' | 'rmw';
+  wid: number;
+  loc: number;
+  value: number;
+  lane: number;
+  op: RmwReq['op'];
+  a: number;
+  b: number;
+  prereq: number[];
+  /** Own writes (ids) that must be ordered at their homes before this one is sent. */
+  wait: number[];
+}
+
+export class HwThread {
+  state = TS_RUN;
+  block = BK_NONE;
+  waitUntil = 0;
+  ee = false;
+  frames: Frame[] = [];
+  hdbell = false;
+  pdbell = false;
+  decAt = -1;
+  decPending = false;
+  napWake = 0;
+  /** XICS ICP registers. */
+  mfrr = 0xff;
+  cppr = 0xff;
+  xisr = 0;
+  pendingPri = 0xff;
+  /** Ids of the last doorbell / MFRR request that raised each source, for tracing. */
+  hdbellId = 0;
+  pdbellId = 0;
+  ipiId = 0;
+
+  readonly ver: Float64Array;
+  readonly val: Float64Array;
+  readonly dirtyMark: Uint8Array;
+  dirty: number[] = [];
+  readonly pendingCount: Int32Array;
+  pending: PendingWrite[] = [];
+  queue: Queued[] = [];
+  /** B-cumulativity: prerequisites inherited by this thread's later writes (loc -> [ver, val]). */
+  bMap = new Map<number, number>();
+  bVal = new Map<number, number>();
+  bOwn: number[] = [];
+  bSnap: number[] | null = null;
+  /** Loads may not be satisfied before this tick (barriers). */
+  loadFloor = 0;
+  syncSid = 0;
+  syncAcksLeft = 0;
+  syncEntries: number[] = [];
+  rmwWid = 0;
+  rmwIsStcx = false;
+  larxLoc = -1;
+  larxVersion = -1;
+  /** Optional history of view changes per location: flat [tick, version, value, ...]. */
+  history: number[][] | null = null;
+  /** With history: the tick at which the thread's latest own write to each location was ordered;
+   * a later load of that location may not be satisfied before it. */
+  ownTick: Float64Array | null = null;
+
+  constructor(
+    readonly cpu: number,
+    readonly tir: number,
+    readonly software: ThreadSoftware | null,
+    nlocs: number,
+  ) {
+    this.ver = new Float64Array(nlocs);
+    this.val = new Float64Array(nlocs);
+    this.dirtyMark = new Uint8Array(nlocs);
+    this.pendingCount = new Int32Array(nlocs);
+  }
+}
+
+export class Core {
+  readonly id: number;
+  readonly threads: HwThread[];
+  readonly ncores: number;
+  tick = 0;
+  clock = 0;
+  private readonly topo: Topology;
+  private readonly locs: LocationTable;
+  private readonly policy: MemoryPolicy;
+  private readonly rng: Random;
+  private readonly send: (dst: number, msg: CoreMsg) => void;
+  private readonly obs: MachineObserver | null;
+  private widNext = 1;
+  private sidNext = 1;
+  /** Home state, for every location (only owned ones are used). */
+  private readonly homeVer: Float64Array;
+  private readonly homeVal: Float64Array;
+  private readonly homePrereq: (number[] | null)[];
+  private readonly homeWid: Float64Array;
+  /** Versions known to be visible to every thread of the machine. */
+  private readonly knownGlobal: Float64Array;
+  private readonly applies = new MinHeap<[HwThread, WriteProp]>();
+  private readonly emptyPrereq: number[] = [];
+  /** Counters, for reports and benchmarks. */
+  readonly stats = {
+    ops: 0,
+    memOps: 0,
+    stores: 0,
+    loads: 0,
+    rmws: 0,
+    syncs: 0,
+    msgsSent: 0,
+    msgsRecv: 0,
+    irqsTaken: 0,
+  };
+
+  constructor(opts: CoreOptions) {
+    this.id = opts.id;
+    this.topo = opts.topology;
+    this.locs = opts.locations;
+    this.policy = opts.policy ?? DEFAULT_POLICY;
+    this.rng = new Random(opts.seed, `core/${opts.id}`);
+    this.send = opts.send;
+    this.obs = opts.observer ?? null;
+    this.ncores = opts.topology.sockets * opts.topology.coresPerSocket;
+    assert(this.id >= 0 && this.id < this.ncores, `core id ${this.id} out of range`);
+    const n = this.locs.size;
+    this.homeVer = new Float64Array(n);
+    this.homeVal = new Float64Array(n);
+    this.homePrereq = new Array<number[] | null>(n).fill(null);
+    this.homeWid = new Float64Array(n);
+    this.knownGlobal = new Float64Array(n);
+    for (let l = 0; l < n; l++) this.homeVal[l] = this.locs.inits[l] as number;
+    const tpc = this.topo.threadsPerCore;
+    this.threads = [];
+    const skewMax = opts.startSkewTicksMax ?? 0;
+    for (let tir = 0; tir < tpc; tir++) {
+      const cpu = this.id * tpc + tir;
+      const sw = opts.software(cpu);
+      const th = new HwThread(cpu, tir, sw, n);
+      for (let l = 0; l < n; l++) th.val[l] = this.locs.inits[l] as number;
+      if (opts.keepHistory) {
+        th.history = Array.from({ length: n }, () => []);
+        th.ownTick = new Float64Array(n);
+      }
+      if (sw === null) {
+        th.state = TS_DONE;
+      } else {
+        th.frames.push({ gen: sw.main(), resume: 0, source: null, eeSaved: false });
+        th.waitUntil = skewMax > 0 ? this.rng.int(skewMax + 1) : 0;
+      }
+      this.threads.push(th);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Scheduling
+
+  /** True when every thread has finished (or never had software). */
+  get finished(): boolean {
+    for (const th of this.threads) if (th.state !== TS_DONE) return false;
+    return true;
+  }
+
+  /** True when nothing is waiting inside the core (no queued stores, no pending visibility). */
+  get quiescent(): boolean {
+    if (this.applies.size > 0) return false;
+    for (const th of this.threads) {
+      if (th.queue.length > 0 || th.pending.length > 0) return false;
+    }
+    return true;
+  }
+
+  /** The earliest tick at which `step` has something to do, or Infinity. */
+  nextEventTick(): number {
+    let t = this.applies.peekKey();
+    for (const th of this.threads) {
+      if (th.state === TS_RUN && th.waitUntil < t) t = th.waitUntil;
+      if (th.decAt >= 0 && th.decAt < t) t = th.decAt;
+    }
+    return t;
+  }
+
+  /** Advance the core to `tick` and run one step of each runnable thread. */
+  step(tick: number): void {
+    assert(tick >= this.tick, `core ${this.id}: time went backwards (${tick} < ${this.tick})`);
+    this.tick = tick;
+    this.processApplies();
+    const threads = this.threads;
+    const n = threads.length;
+    const start = n > 1 ? this.rng.int(n) : 0;
+    for (let i = 0; i < n; i++) {
+      const th = threads[(start + i) % n] as HwThread;
+      if (th.decAt >= 0 && tick >= th.decAt) this.raiseDec(th);
+      if (th.state === TS_RUN && tick >= th.waitUntil) this.runOne(th);
+    }
+  }
+
+  private processApplies(): void {
+    const heap = this.applies;
+    while (heap.size > 0 && heap.peekKey() <= this.tick) {
+      const [th, p] = heap.pop() as [HwThread, WriteProp];
+      this.applyProp(th, p);
+    }
+  }
+
+  private runOne(th: HwThread): void {
+    if (th.ee && th.software?.interrupt) {
+      const src = this.pendingSource(th);
+      if (src !== null) this.takeInterrupt(th, src);
+    }
+    const pol = this.policy;
+    if (pol.stallProb > 0 && this.rng.chance(pol.stallProb)) {
+      th.waitUntil = this.tick + 1 + this.rng.int(pol.stallTicksMax);
+      return;
+    }
+    // Zero-cost ops (now, tp) and frame returns do not end the step; everything else does.
+    for (let guard = 0; guard < 1000; guard++) {
+      const frame = th.frames[th.frames.length - 1];
+      if (frame === undefined) {
+        th.state = TS_DONE;
+        this.emitThreadEnd(th);
+        return;
+      }
+      const r = frame.gen.next(frame.resume);
+      frame.resume = 0;
+      if (r.done === true) {
+        th.frames.pop();
+        if (frame.source !== null) {
+          th.ee = frame.eeSaved;
+          this.clock++;
+          this.obs?.event({ e: 'irq_return', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: frame.source });
+          if (th.frames.length > 0) return;
+        }
+        continue;
+      }
+      const op = r.value;
+      this.stats.ops++;
+      if (this.exec(th, frame, op)) return;
+    }
+    assert(false, `cpu ${th.cpu}: more than 1000 zero-cost ops in one step`);
+  }
+
+  /** Executes one op; returns true when it consumed the step. */
+  private exec(th: HwThread, frame: Frame, op: Op): boolean {
+    switch (op.k) {
+      case 'ld':
+        frame.resume = this.load(th, op.loc, op.lane ?? -1, op.floorTick);
+        return true;
+      case 'st':
+        this.store(th, op.loc, op.value, op.lane ?? -1);
+        return true;
+      case 'rmw':
+        this.enqueueRmw(th, op.loc, op.op, op.a, op.b ?? 0);
+        return true;
+      case 'larx':
+        this.larx(th, frame, op.loc);
+        return true;
+      case 'stcx':
+        this.stats.memOps++;
+        if (th.larxLoc !== op.loc) {
+          frame.resume = 0;
+          return true;
+        }
+        this.enqueueRmw(th, op.loc, 'stcx', op.value, th.larxVersion);
+        th.larxLoc = -1;
+        return true;
+      case 'sync':
+        this.sync(th);
+        return true;
+      case 'lwsync':
+        this.barrierEvent(th, 'lwsync', 'begin');
+        this.lwsync(th);
+        th.loadFloor = this.tick;
+        return true;
+      case 'eieio':
+        this.barrierEvent(th, 'eieio', 'begin');
+        this.lwsync(th);
+        return true;
+      case 'isync':
+        this.barrierEvent(th, 'isync', 'begin');
+        th.loadFloor = this.tick;
+        return true;
+      case 'msgsync':
+        this.barrierEvent(th, 'msgsync', 'begin');
+        th.loadFloor = this.tick;
+        return true;
+      case 'msgsnd':
+        this.msgsnd(th, op.cpu, op.id ?? 0);
+        return true;
+      case 'msgsndp':
+        this.msgsndp(th, op.tir, op.id ?? 0);
+        return true;
+      case 'msgclr':
+        this.clearDoorbell(th, 'msgclr');
+        return true;
+      case 'msgclrp':
+        this.clearDoorbell(th, 'msgclrp');
+        return true;
+      case 'mfrr':
+        this.mfrrStore(th, op.cpu, op.priority, op.id ?? 0);
+        return true;
+      case 'xirr':
+        frame.resume = this.icpAccept(th);
+        return true;
+      case 'eoi':
+        this.icpEoi(th, op.xirr);
+        return true;
+      case 'cppr':
+        th.cppr = op.priority;
+        this.icpPresent(th, 0);
+        return true;
+      case 'ee':
+        frame.resume = th.ee ? 1 : 0;
+        th.ee = op.on;
+        return true;
+      case 'nap':
+        this.nap(th, frame, op.wake);
+        return true;
+      case 'delay':
+        assert(op.ticks >= 0, 'delay must be >= 0');
+        th.waitUntil = this.tick + op.ticks;
+        return true;
+      case 'dec':
+        th.decAt = op.ticks < 0 ? -1 : this.tick + Math.max(1, op.ticks);
+        th.decPending = false;
+        return true;
+      case 'now':
+        frame.resume = this.tick;
+        return false;
+      case 'tp':
+        this.clock++;
+        this.obs?.event({
+          e: 'tp', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, name: op.name, attrs: op.attrs ?? {},
+        });
+        return false;
+      default:
+        return assertNever(op, 'op');
+    }
+  }
+
+  private block(th: HwThread, kind: number): void {
+    th.state = TS_BLOCKED;
+    th.block = kind;
+  }
+
+  private unblock(th: HwThread, resume: number): void {
+    assert(th.state === TS_BLOCKED, `cpu ${th.cpu}: unblock of a thread that is not blocked`);
+    th.state = TS_RUN;
+    th.block = BK_NONE;
+    const frame = th.frames[th.frames.length - 1];
+    assert(frame !== undefined, 'blocked thread without a frame');
+    frame.resume = resume;
+    if (th.waitUntil < this.tick + 1) th.waitUntil = this.tick + 1;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Memory: the thread side
+
+  private load(th: HwThread, loc: number, lane: number, floorTick: number | undefined): number {
+    this.stats.memOps++;
+    this.stats.loads++;
+    let word: number;
+    let version: number;
+    let own = false;
+    if (th.pendingCount[loc] !== 0) {
+      word = this.forwarded(th, loc);
+      version = -1;
+      own = true;
+    } else if (
+      floorTick !== undefined &&
+      th.history !== null &&
+      floorTick < this.tick &&
+      this.policy.earlyLoadProb > 0 &&
+      this.rng.chance(this.policy.earlyLoadProb)
+    ) {
+      const lo = Math.max(
+        floorTick,
+        th.loadFloor,
+        (th.ownTick as Float64Array)[loc] as number,
+        this.tick - this.policy.earlyLoadTicksMax,
+      );
+      const at = lo >= this.tick ? this.tick : lo + this.rng.int(this.tick - lo + 1);
+      const h = th.history[loc] as number[];
+      word = this.locs.inits[loc] as number;
+      version = 0;
+      for (let i = h.length - 3; i >= 0; i -= 3) {
+        if ((h[i] as number) <= at) {
+          version = h[i + 1] as number;
+          word = h[i + 2] as number;
+          break;
+        }
+      }
+      assert(version <= (th.ver[loc] as number), 'an early load read a version the thread never had');
+    } else {
+      word = th.val[loc] as number;
+      version = th.ver[loc] as number;
+    }
+    const value = lane < 0 ? word : laneOf(word, lane);
+    if (this.obs !== null) {
+      this.clock++;
+      this.obs.event({ e: 'load', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, value, version, own });
+    }
+    return value;
+  }
+
+  /** The thread's own latest value for `loc`: its view with its unordered stores laid over it. */
+  private forwarded(th: HwThread, loc: number): number {
+    let word = th.val[loc] as number;
+    for (const p of th.pending) {
+      if (p.loc !== loc) continue;
+      word = p.lane < 0 ? p.value : mergeLane(word, p.lane, p.value);
+    }
+    return word;
+  }
+
+  private newWid(): number {
+    const wid = this.id * 4294967296 + this.widNext++;
+    assert(wid < Number.MAX_SAFE_INTEGER, 'write id overflow');
+    return wid;
+  }
+
+  private store(th: HwThread, loc: number, value: number, lane: number): void {
+    this.stats.memOps++;
+    this.stats.stores++;
+    assert(Number.isFinite(value), `store of a non-finite value to ${this.locs.names[loc]}`);
+    assert(lane < LANES_MAX, `byte lane ${lane} out of range`);
+    const wid = this.newWid();
+    th.pending.push({ wid, loc, value, lane });
+    th.pendingCount[loc]!++;
+    if (this.obs !== null) {
+      this.clock++;
+      this.obs.event({ e: 'store', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, value, lane });
+    }
+    th.queue.push({
+      kind: 'st', wid, loc, value, lane, op: 'xchg', a: 0, b: 0,
+      prereq: this.snapB(th), wait: th.bOwn.length === 0 ? this.emptyPrereq : th.bOwn.slice(),
+    });
+    this.pump(th);
+  }
+
+  private enqueueRmw(th: HwThread, loc: number, op: RmwReq['op'], a: number, b: number): void {
+    this.stats.memOps++;
+    this.stats.rmws++;
+    const wid = this.newWid();
+    th.rmwWid = wid;
+    th.rmwIsStcx = op === 'stcx';
+    th.queue.push({
+      kind: 'rmw', wid, loc, value: 0, lane: -1, op, a, b,
+      prereq: this.snapB(th), wait: th.bOwn.length === 0 ? this.emptyPrereq : th.bOwn.slice(),
+    });
+    this.block(th, BK_RMW);
+    th.loadFloor = this.tick;
+    this.pump(th);
+  }
+
+  private larx(th: HwThread, frame: Frame, loc: number): void {
+    this.stats.memOps++;
+    if (th.pendingCount[loc] !== 0 || th.queue.length > 0) {
+      // Read the reserved value only once our own stores to it are ordered (simple and sound).
+      th.larxLoc = loc;
+      this.block(th, BK_LARX_DRAIN);
+      return;
+    }
+    th.larxLoc = loc;
+    th.larxVersion = th.ver[loc] as number;
+    th.loadFloor = this.tick;
+    frame.resume = th.val[loc] as number;
+  }
+
+  /** Sends queued stores whose prerequisites are ordered, in program order. */
+  private pump(th: HwThread): void {
+    while (th.queue.length > 0) {
+      const q = th.queue[0] as Queued;
+      if (q.wait.length > 0) return;
+      th.queue.shift();
+      const home = this.locs.homes[q.loc] as number;
+      this.clock++;
+      if (q.kind === 'st') {
+        const m: WriteReq = {
+          t: 'wreq', src: this.id, thread: th.tir, wid: q.wid, loc: q.loc, value: q.value, lane: q.lane,
+          prereq: q.prereq, clock: this.clock,
+        };
+        if (home === this.id) this.homeWrite(m);
+        else this.sendMsg(home, m);
+      } else {
+        const m: RmwReq = {
+          t: 'rmwreq', src: this.id, thread: th.tir, wid: q.wid, loc: q.loc, op: q.op, a: q.a, b: q.b,
+          prereq: q.prereq, clock: this.clock,
+        };
+        if (home === this.id) this.homeRmw(m);
+        else this.sendMsg(home, m);
+      }
+    }
+    this.checkDrain(th);
+  }
+
+  private checkDrain(th: HwThread): void {
+    if (th.state !== TS_BLOCKED) return;
+    if (th.queue.length > 0 || th.pending.length > 0) return;
+    if (th.block === BK_SYNC_DRAIN) {
+      this.syncPropagate(th);
+    } else if (th.block === BK_LARX_DRAIN) {
+      const loc = th.larxLoc;
+      th.larxVersion = th.ver[loc] as number;
+      th.loadFloor = this.tick;
+      this.unblock(th, th.val[loc] as number);
+    }
+  }
+
+  /** The thread's inherited prerequisites as a flat [loc, ver, val] array (shared, immutable). */
+  private snapB(th: HwThread): number[] {
+    if (th.bMap.size === 0) return this.emptyPrereq;
+    if (th.bSnap === null) {
+      const a: number[] = [];
+      for (const [loc, ver] of th.bMap) {
+        if (ver <= (this.knownGlobal[loc] as number)) continue;
+        a.push(loc, ver, th.bVal.get(loc) as number);
+      }
+      th.bSnap = a;
+    }
+    return th.bSnap;
+  }
+
+  private bMerge(th: HwThread, loc: number, ver: number, val: number): void {
+    if (ver <= (this.knownGlobal[loc] as number)) return;
+    const cur = th.bMap.get(loc);
+    if (cur !== undefined && cur >= ver) return;
+    th.bMap.set(loc, ver);
+    th.bVal.set(loc, val);
+    th.bSnap = null;
+  }
+
+  /** lwsync/eieio: everything the thread has seen, and its own stores so far, precede its later stores. */
+  private lwsync(th: HwThread): void {
+    for (const loc of th.dirty) this.bMerge(th, loc, th.ver[loc] as number, th.val[loc] as number);
+    if (th.pending.length > 0) {
+      const own = th.bOwn.slice();
+      for (const p of th.pending) if (!own.includes(p.wid)) own.push(p.wid);
+      th.bOwn = own;
+    }
+  }
+
+  private sync(th: HwThread): void {
+    this.stats.syncs++;
+    this.barrierEvent(th, 'sync', 'begin');
+    th.loadFloor = this.tick;
+    this.block(th, BK_SYNC_DRAIN);
+    this.checkDrain(th);
+  }
+
+  /** Second half of sync: every core takes in the thread's cumulative view, then acknowledges. */
+  private syncPropagate(th: HwThread): void {
+    const entries: number[] = [];
+    for (const loc of th.dirty) {
+      const ver = th.ver[loc] as number;
+      if (ver > (this.knownGlobal[loc] as number)) entries.push(loc, ver, th.val[loc] as number);
+    }
+    th.block = BK_SYNC_ACKS;
+    if (entries.length === 0 || this.ncores === 1) {
+      this.mergeSyncLocal(entries, th);
+      this.syncDone(th, entries);
+      return;
+    }
+    th.syncSid = this.sidNext++;
+    th.syncAcksLeft = this.ncores - 1;
+    th.syncEntries = entries;
+    this.mergeSyncLocal(entries, th);
+    this.clock++;
+    for (let c = 0; c < this.ncores; c++) {
+      if (c === this.id) continue;
+      this.sendMsg(c, { t: 'syncreq', src: this.id, thread: th.tir, sid: th.syncSid, entries, clock: this.clock });
+    }
+  }
+
+  private mergeSyncLocal(entries: number[], except: HwThread | null): void {
+    for (const u of this.threads) {
+      if (u === except) continue;
+      for (let i = 0; i < entries.length; i += 3) {
+        const loc = entries[i] as number;
+        const ver = entries[i + 1] as number;
+        const val = entries[i + 2] as number;
+        this.mergeView(u, loc, ver, val, -1);
+        this.bMerge(u, loc, ver, val);
+      }
+    }
+  }
+
+  private syncDone(th: HwThread, entries: number[]): void {
+    for (let i = 0; i < entries.length; i += 3) {
+      const loc = entries[i] as number;
+      const ver = entries[i + 1] as number;
+      if (ver > (this.knownGlobal[loc] as number)) this.knownGlobal[loc] = ver;
+    }
+    for (const loc of th.dirty) th.dirtyMark[loc] = 0;
+    th.dirty = [];
+    th.bMap.clear();
+    th.bVal.clear();
+    th.bSnap = null;
+    assert(th.pending.length === 0, 'sync completed with unordered own stores');
+    th.bOwn = [];
+    th.syncEntries = [];
+    th.loadFloor = this.tick;
+    this.barrierEvent(th, 'sync', 'end');
+    this.unblock(th, 0);
+  }
+
+  /** Raise a thread's view of `loc` to `ver` (never lower it). */
+  private mergeView(th: HwThread, loc: number, ver: number, val: number, wid: number): boolean {
+    if (ver <= (th.ver[loc] as number)) return false;
+    th.ver[loc] = ver;
+    th.val[loc] = val;
+    if (th.dirtyMark[loc] === 0) {
+      th.dirtyMark[loc] = 1;
+      th.dirty.push(loc);
+    }
+    if (th.history !== null) (th.history[loc] as number[]).push(this.tick, ver, val);
+    if (this.obs !== null) {
+      this.clock++;
+      this.obs.event({ e: 'visible', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, version: ver });
+    }
+    return true;
+  }
+
+  /** A write announced by its home becomes visible to `th` (with its prerequisites first). */
+  private applyProp(th: HwThread, p: WriteProp): void {
+    const pre = p.prereq;
+    for (let i = 0; i < pre.length; i += 3) {
+      const loc = pre[i] as number;
+      const ver = pre[i + 1] as number;
+      const val = pre[i + 2] as number;
+      this.mergeView(th, loc, ver, val, -1);
+      this.bMerge(th, loc, ver, val);
+    }
+    this.mergeView(th, p.loc, p.version, p.value, p.wid);
+  }
+
+  /** Our own write came back ordered: stop forwarding it, and release stores that waited on it. */
+  private ackOwn(th: HwThread, p: WriteProp): void {
+    const idx = th.pending.findIndex((w) => w.wid === p.wid);
+    if (idx >= 0) {
+      const w = th.pending[idx] as PendingWrite;
+      assert(w.loc === p.loc, 'ack for a write to another location');
+      th.pending.splice(idx, 1);
+      th.pendingCount[p.loc]!--;
+      assert((th.pendingCount[p.loc] as number) >= 0, 'negative pending count');
+    }
+    this.mergeView(th, p.loc, p.version, p.value, p.wid);
+    if (th.ownTick !== null) th.ownTick[p.loc] = this.tick;
+    const oi = th.bOwn.indexOf(p.wid);
+    if (oi >= 0) {
+      th.bOwn = th.bOwn.filter((w) => w !== p.wid);
+      this.bMerge(th, p.loc, p.version, p.value);
+    }
+    for (const q of th.queue) {
+      const wi = q.wait.indexOf(p.wid);
+      if (wi < 0) continue;
+      q.wait = q.wait.filter((w) => w !== p.wid);
+      q.prereq = q.prereq.concat([p.loc, p.version, p.value]);
+    }
+    this.pump(th);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Memory: the home side
+
+  private homeWrite(m: WriteReq): void {
+    const loc = m.loc;
+    assert(this.locs.homes[loc] === this.id, `write to ${this.locs.names[loc]} sent to a core that is not its home`);
+    const version = (this.homeVer[loc] as number) + 1;
+    const value = m.lane < 0 ? m.value : mergeLane(this.homeVal[loc] as number, m.lane, m.value);
+    this.homeVer[loc] = version;
+    this.homeVal[loc] = value;
+    this.homePrereq[loc] = m.prereq;
+    this.homeWid[loc] = m.wid;
+    this.clock = Math.max(this.clock, m.clock) + 1;
+    if (this.obs !== null) {
+      this.obs.event({
+        e: 'version', core: this.id, clock: this.clock, tick: this.tick, loc, wid: m.wid, version, value,
+        cpu: m.src * this.topo.threadsPerCore + m.thread,
+      });
+    }
+    this.announce({
+      t: 'wprop', home: this.id, loc, version, value, wid: m.wid, writerCore: m.src, writerThread: m.thread,
+      prereq: m.prereq, clock: this.clock,
+    });
+  }
+
+  private homeRmw(m: RmwReq): void {
+    const loc = m.loc;
+    assert(this.locs.homes[loc] === this.id, `atomic on ${this.locs.names[loc]} sent to a core that is not its home`);
+    this.clock = Math.max(this.clock, m.clock) + 1;
+    const old = this.homeVal[loc] as number;
+    const oldVersion = this.homeVer[loc] as number;
+    const oldPrereq = this.homePrereq[loc] ?? this.emptyPrereq;
+    let next: number | null;
+    switch (m.op) {
+      case 'xchg':
+        next = m.a;
+        break;
+      case 'cmpxchg':
+        next = old === m.a ? m.b : null;
+        break;
+      case 'add':
+        next = old + m.a;
+        break;
+      case 'or':
+        assert(old < 2 ** 32 && m.a < 2 ** 32, 'or on a value wider than 32 bits');
+        next = (old | m.a) >>> 0;
+        break;
+      case 'andc':
+        assert(old < 2 ** 32 && m.a < 2 ** 32, 'andc on a value wider than 32 bits');
+        next = (old & ~m.a) >>> 0;
+        break;
+      case 'stcx':
+        next = oldVersion === m.b ? m.a : null;
+        break;
+      default:
+        return assertNever(m.op, 'rmw op');
+    }
+    let version = -1;
+    let value = old;
+    if (next !== null) {
+      version = oldVersion + 1;
+      value = next;
+      this.homeVer[loc] = version;
+      this.homeVal[loc] = value;
+      this.homePrereq[loc] = m.prereq;
+      this.homeWid[loc] = m.wid;
+      if (this.obs !== null) {
+        this.obs.event({
+          e: 'version', core: this.id, clock: this.clock, tick: this.tick, loc, wid: m.wid, version, value,
+          cpu: m.src * this.topo.threadsPerCore + m.thread,
+        });
+      }
+    }
+    const resp: RmwResp = {
+      t: 'rmwresp', home: this.id, thread: m.thread, wid: m.wid, loc, old, oldVersion, oldPrereq, version, value,
+      clock: this.clock,
+    };
+    if (m.src === this.id) this.rmwResp(resp);
+    else this.sendMsg(m.src, resp);
+    if (version >= 0) {
+      this.announce({
+        t: 'wprop', home: this.id, loc, version, value, wid: m.wid, writerCore: m.src, writerThread: m.thread,
+        prereq: m.prereq, clock: this.clock,
+      });
+    }
+  }
+
+  private announce(p: WriteProp): void {
+    for (let c = 0; c < this.ncores; c++) {
+      if (c === this.id) continue;
+      this.sendMsg(c, p);
+    }
+    this.receiveProp(p);
+  }
+
+  private receiveProp(p: WriteProp): void {
+    const pol = this.policy;
+    for (const th of this.threads) {
+      if (p.writerCore === this.id && p.writerThread === th.tir) {
+        this.ackOwn(th, p);
+        continue;
+      }
+      if (th.software === null) {
+        this.applyProp(th, p);
+        continue;
+      }
+      if (this.rng.chance(pol.applyImmediateProb)) {
+        this.applyProp(th, p);
+        continue;
+      }
+      const max = pol.applyTailProb > 0 && this.rng.chance(pol.applyTailProb) ? pol.applyTailTicksMax : pol.applyDelayTicksMax;
+      this.applies.push(this.tick + 1 + this.rng.int(max), [th, p]);
+    }
+  }
+
+  private rmwResp(r: RmwResp): void {
+    const th = this.threads[r.thread] as HwThread;
+    assert(th.state === TS_BLOCKED && th.block === BK_RMW, `cpu ${th.cpu}: atomic answer while not waiting`);
+    assert(r.wid === th.rmwWid, `cpu ${th.cpu}: answer for another atomic`);
+    const pre = r.oldPrereq;
+    for (let i = 0; i < pre.length; i += 3) {
+      const loc = pre[i] as number;
+      const ver = pre[i + 1] as number;
+      const val = pre[i + 2] as number;
+      this.mergeView(th, loc, ver, val, -1);
+      this.bMerge(th, loc, ver, val);
+    }
+    this.mergeView(th, r.loc, r.oldVersion, r.old, -1);
+    if (r.version >= 0) this.mergeView(th, r.loc, r.version, r.value, r.wid);
+    if (th.ownTick !== null) th.ownTick[r.loc] = this.tick;
+    th.loadFloor = this.tick;
+    if (this.obs !== null) {
+      this.clock++;
+      this.obs.event({
+        e: 'rmw', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc: r.loc, op: 'rmw', old: r.old,
+        value: r.value, version: r.version, wid: r.wid,
+      });
+    }
+    const q = th.queue;
+    assert(q.every((x) => x.wid !== r.wid), 'atomic answered before it was sent');
+    // stcx answers success (1) or failure (0); other atomics answer the old value.
+    this.unblock(th, th.rmwIsStcx ? (r.version >= 0 ? 1 : 0) : r.old);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inputs from other cores
+
+  /** Everything that arrives from another core comes through here. */
+  receive(src: number, msg: CoreMsg): void {
+    assert(src !== this.id, 'a core sent a message to itself through the bus');
+    this.stats.msgsRecv++;
+    this.clock = Math.max(this.clock, msg.clock) + 1;
+    switch (msg.t) {
+      case 'wreq':
+        this.homeWrite(msg);
+        return;
+      case 'rmwreq':
+        this.homeRmw(msg);
+        return;
+      case 'wprop':
+        this.receiveProp(msg);
+        return;
+      case 'rmwresp':
+        this.rmwResp(msg);
+        return;
+      case 'syncreq':
+        this.receiveSync(msg);
+        return;
+      case 'syncack': {
+        const th = this.threads[msg.thread] as HwThread;
+        assert(th.block === BK_SYNC_ACKS && th.syncSid === msg.sid, `cpu ${th.cpu}: unexpected sync ack`);
+        th.syncAcksLeft--;
+        assert(th.syncAcksLeft >= 0, 'more sync acks than cores');
+        if (th.syncAcksLeft === 0) this.syncDone(th, th.syncEntries);
+        return;
+      }
+      case 'dbell':
+        this.latchDoorbell(this.threadOfCpu(msg.cpu), 'hdbell', msg.id);
+        return;
+      case 'mfrr':
+        this.icpSetMfrr(this.threadOfCpu(msg.cpu), msg.priority, msg.id);
+        return;
+      default:
+        assertNever(msg, 'message');
+    }
+  }
+
+  private receiveSync(m: SyncReq): void {
+    this.mergeSyncLocal(m.entries, null);
+    this.clock++;
+    this.sendMsg(m.src, { t: 'syncack', src: this.id, thread: m.thread, sid: m.sid, clock: this.clock });
+  }
+
+  private sendMsg(dst: number, msg: CoreMsg): void {
+    assert(dst !== this.id, 'sendMsg to self');
+    this.stats.msgsSent++;
+    this.send(dst, msg);
+  }
+
+  private threadOfCpu(cpu: number): HwThread {
+    const tpc = this.topo.threadsPerCore;
+    assert(Math.floor(cpu / tpc) === this.id, `cpu ${cpu} is not on core ${this.id}`);
+    return this.threads[cpu % tpc] as HwThread;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Interrupts: doorbells, XICS ICP, decrementer, power saving
+
+  private msgsnd(th: HwThread, cpu: number, id: number): void {
+    const tpc = this.topo.threadsPerCore;
+    let target = cpu;
+    if (this.topo.cpuModel === 'power8') {
+      // ISA 2.07: the msgsnd tag is a thread-in-core id; the doorbell stays in the core.
+      target = this.id * tpc + (cpu % tpc);
+    }
+    this.clock++;
+    this.obs?.event({ e: 'ipi_send', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, via: 'msgsnd', target, id });
+    const core = Math.floor(target / tpc);
+    if (core === this.id) this.latchDoorbell(this.threads[target % tpc] as HwThread, 'hdbell', id);
+    else this.sendMsg(core, { t: 'dbell', src: this.id, srcThread: th.tir, cpu: target, id, clock: this.clock });
+  }
+
+  private msgsndp(th: HwThread, tir: number, id: number): void {
+    assert(tir >= 0 && tir < this.topo.threadsPerCore, `msgsndp tag ${tir} is not a thread of this core`);
+    const target = this.threads[tir] as HwThread;
+    this.clock++;
+    this.obs?.event({ e: 'ipi_send', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, via: 'msgsndp', target: target.cpu, id });
+    this.latchDoorbell(target, 'pdbell', id);
+  }
+
+  private latchDoorbell(th: HwThread, kind: 'hdbell' | 'pdbell', id: number): void {
+    if (kind === 'hdbell') {
+      th.hdbell = true;
+      th.hdbellId = id;
+    } else {
+      th.pdbell = true;
+      th.pdbellId = id;
+    }
+    this.clock++;
+    this.obs?.event({ e: 'irq_raise', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: kind, id });
+    this.maybeWake(th);
+  }
+
+  private clearDoorbell(th: HwThread, kind: 'msgclr' | 'msgclrp'): void {
+    const was = kind === 'msgclr' ? th.hdbell : th.pdbell;
+    if (kind === 'msgclr') th.hdbell = false;
+    else th.pdbell = false;
+    this.clock++;
+    this.obs?.event({ e: 'doorbell_clear', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, kind, wasPending: was });
+  }
+
+  private mfrrStore(th: HwThread, cpu: number, priority: number, id: number): void {
+    assert(priority >= 0 && priority <= 0xff, `MFRR priority ${priority} out of range`);
+    this.clock++;
+    this.obs?.event({ e: 'ipi_send', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, via: 'mfrr', target: cpu, id });
+    const core = Math.floor(cpu / this.topo.threadsPerCore);
+    if (core === this.id) this.icpSetMfrr(this.threadOfCpu(cpu), priority, id);
+    else this.sendMsg(core, { t: 'mfrr', src: this.id, srcThread: th.tir, cpu, priority, id, clock: this.clock });
+  }
+
+  private icpSetMfrr(th: HwThread, priority: number, id: number): void {
+    th.mfrr = priority;
+    if (priority !== 0xff) th.ipiId = id;
+    this.icpPresent(th, id);
+  }
+
+  /** Present the IPI when MFRR is more favoured than CPPR and than what is already pending. */
+  private icpPresent(th: HwThread, id: number): void {
+    if (th.mfrr < th.cppr && (th.xisr === 0 || th.mfrr < th.pendingPri)) {
+      const was = th.xisr !== 0;
+      th.xisr = 2;
+      th.pendingPri = th.mfrr;
+      if (!was) {
+        this.clock++;
+        this.obs?.event({ e: 'irq_raise', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: 'external', id });
+        this.maybeWake(th);
+      }
+    }
+  }
+
+  private icpAccept(th: HwThread): number {
+    const xirr = ((th.cppr << 24) | th.xisr) >>> 0;
+    if (th.xisr !== 0) {
+      th.cppr = th.pendingPri;
+      th.xisr = 0;
+      th.pendingPri = 0xff;
+    }
+    return xirr;
+  }
+
+  private icpEoi(th: HwThread, xirr: number): void {
+    th.cppr = (xirr >>> 24) & 0xff;
+    this.icpPresent(th, th.ipiId);
+  }
+
+  private raiseDec(th: HwThread): void {
+    th.decAt = -1;
+    th.decPending = true;
+    this.clock++;
+    this.obs?.event({ e: 'irq_raise', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: 'dec', id: 0 });
+    this.maybeWake(th);
+  }
+
+  private pendingSource(th: HwThread): IrqSource | null {
+    if (th.xisr !== 0) return 'external';
+    if (th.hdbell) return 'hdbell';
+    if (th.pdbell) return 'pdbell';
+    if (th.decPending) return 'dec';
+    return null;
+  }
+
+  private takeInterrupt(th: HwThread, source: IrqSource): void {
+    const sw = th.software;
+    assert(sw?.interrupt !== undefined, 'interrupt without a handler');
+    // Doorbells and the decrementer are edge-like: taking the interrupt consumes them.
+    if (source === 'hdbell') {
+      th.hdbell = false;
+      this.clock++;
+      this.obs?.event({ e: 'doorbell_clear', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, kind: 'taken', wasPending: true });
+    } else if (source === 'pdbell') {
+      th.pdbell = false;
+    } else if (source === 'dec') {
+      th.decPending = false;
+    }
+    this.stats.irqsTaken++;
+    th.frames.push({ gen: sw.interrupt(source), resume: 0, source, eeSaved: th.ee });
+    th.ee = false;
+    this.clock++;
+    this.obs?.event({ e: 'irq_take', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source });
+  }
+
+  private nap(th: HwThread, frame: Frame, wake: number): void {
+    th.napWake = wake;
+    const reason = this.wakeReason(th);
+    this.clock++;
+    if (reason !== 0) {
+      // A pending source ends the power-saving state at once (it is not cleared by waking).
+      frame.resume = reason;
+      this.obs?.event({ e: 'wake', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, srr1: reason });
+      return;
+    }
+    th.state = TS_NAP;
+    this.obs?.event({ e: 'nap', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick });
+  }
+
+  private wakeReason(th: HwThread): number {
+    const w = th.napWake;
+    if (th.xisr !== 0 && (w & WAKE_ON.external) !== 0) return SRR1_WAKE.external;
+    if (th.hdbell && (w & WAKE_ON.hdbell) !== 0) return SRR1_WAKE.hdbell;
+    if (th.pdbell && (w & WAKE_ON.pdbell) !== 0) return SRR1_WAKE.pdbell;
+    if (th.decPending && (w & WAKE_ON.dec) !== 0) return SRR1_WAKE.dec;
+    return 0;
+  }
+
+  private maybeWake(th: HwThread): void {
+    if (th.state !== TS_NAP) return;
+    const reason = this.wakeReason(th);
+    if (reason === 0) return;
+    th.state = TS_RUN;
+    const frame = th.frames[th.frames.length - 1];
+    assert(frame !== undefined, 'napping thread without a frame');
+    frame.resume = reason;
+    if (th.waitUntil < this.tick + 1) th.waitUntil = this.tick + 1;
+    this.clock++;
+    this.obs?.event({ e: 'wake', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, srr1: reason });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Events and inspection
+
+  private barrierEvent(th: HwThread, kind: string, phase: 'begin' | 'end'): void {
+    if (this.obs === null) return;
+    this.clock++;
+    this.obs.event({ e: 'barrier', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, kind, phase });
+  }
+
+  private emitThreadEnd(th: HwThread): void {
+    if (this.obs === null) return;
+    this.clock++;
+    this.obs.event({ e: 'thread_end', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick });
+  }
+
+  /** The coherence-latest value of a location homed here. */
+  homeValue(loc: number): number {
+    assert(this.locs.homes[loc] === this.id, `${this.locs.names[loc]} is not homed on core ${this.id}`);
+    return this.homeVal[loc] as number;
+  }
+
+  homeVersion(loc: number): number {
+    return this.homeVer[loc] as number;
+  }
+
+  /** A thread's current view of a location (for tests and reports). */
+  viewOf(cpu: number, loc: number): { version: number; value: number } {
+    const th = this.threadOfCpu(cpu);
+    return { version: th.ver[loc] as number, value: this.forwarded(th, loc) };
+  }
+
+  threadState(cpu: number): 'run' | 'blocked' | 'nap' | 'done' {
+    const s = this.threadOfCpu(cpu).state;
+    return s === TS_RUN ? 'run' : s === TS_BLOCKED ? 'blocked' : s === TS_NAP ? 'nap' : 'done';
+  }
+}

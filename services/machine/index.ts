@@ -1,0 +1,11 @@
+export type { Topology, CpuModel } from './topology-types.js';
+export { CPU_MODELS } from './topology-types.js';
+export type { CoreMsg, WriteReq, WriteProp, RmwReq, RmwResp, SyncReq, SyncAck, DoorbellMsg, MfrrMsg, RmwOp } from './msgs.js';
+export { RMW_OPS } from './msgs.js';
+export type { Op, Program, ThreadSoftware, IrqSource } from './ops.js';
+export { SRR1_WAKE, SRR1_WAKEMASK_P7, SRR1_WAKEMASK_P8, WAKE_ON, IRQ_SOURCES } from './ops.js';
+export type { MachineEvent, MachineObserver } from './events.js';
+export { ObserverSet } from './events.js';
+export { LocationTable, mergeLane, laneOf, LANES_MAX } from './locations.js';
+export { Core, HwThread, DEFAULT_POLICY } from './core.js';
+export type { CoreOptions, MemoryPolicy } from './core.js';
