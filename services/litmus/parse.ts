@@ -811,11 +811,19 @@ class Parser {
   /** `locations [x; 0:r1; y int;]`: extra variables to show in the final state. */
   private locationsClause(): void {
     this.tokPos++;
-    this.expect('[', '`[` after `locations`');
+    const open = this.expect('[', '`[` after `locations`');
+    const unclosed = (line: number, found: string): InputError =>
+      this.fail(
+        line,
+        `the \`locations [\` list opened at line ${open.line} is not closed; expected \`]\`` +
+          (found === '' ? '.' : ` before \`${found}\`.`),
+      );
     for (;;) {
       const tok = this.peek();
-      if (tok === undefined) {
-        throw this.fail(this.lastLine(), 'the `locations [` list is never closed; expected `]`.');
+      if (tok === undefined) throw unclosed(this.lastLine(), '');
+      const startsVar = tok.text === '[' || tok.kind === 'num' || tok.kind === 'word';
+      if (!startsVar || /^(?:exists|forall|final|filter|not)$/.test(tok.text)) {
+        if (tok.text !== ']' && tok.text !== ';') throw unclosed(tok.line, tok.text);
       }
       if (tok.text === ']') {
         this.tokPos++;
