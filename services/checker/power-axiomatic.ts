@@ -42,9 +42,10 @@
  *   observation  irreflexive (fre ; prop ; hb*)
  *   scXX         acyclic (co | po & (EX*EX))  (ppc-checks.cat: exclusive accesses in po order)
  *
- * Instruction semantics follow herd's PPCSem: registers start at 0; `addi rd,r0,imm` and the
- * RA operand of indexed forms (lwzx/stwx/lwarx/stwcx.) read as the constant 0 when RA is `r0` or
- * `0`; in D-form lwz/stw only the literal `0` means zero (herd reads r0 there). A `stwcx.`
+ * Instruction semantics follow herd's PPCSem: registers and CR fields start at 0; a base register
+ * named `"0"` reads as the constant 0 (the parser writes `r0` in a base position as `"0"`, see
+ * ast.ts; `addi rd,r0,imm` is `li` in herd too); compares set LT/GT/EQ of their CR field
+ * (signed 32-bit), beq/bne test EQ of theirs. A `stwcx.`
  * succeeds only if a reservation from an earlier `lwarx` is pending at the same address, and may
  * always fail spuriously; either way it clears the reservation. A successful `stwcx.` writes
  * (an exclusive write paired with its `lwarx` by rmw) and sets CR0 to EQ; a failed one writes
@@ -165,10 +166,20 @@ interface RegVal {
   deps: bigint;
 }
 
+interface CrField {
+  lt: boolean;
+  gt: boolean;
+  eq: boolean;
+  deps: bigint;
+}
+
+const CR_CLEAR: CrField = { lt: false, gt: false, eq: false, deps: 0n };
+
 interface ExecState {
   pc: number;
   regs: Map<string, RegVal>;
-  cr0: { lt: boolean; gt: boolean; eq: boolean; deps: bigint };
+  /** CR fields cr0..cr7 (only LT, GT, EQ are modelled) and the loads they depend on. */
+  cr: CrField[];
   ctrl: bigint;
   ctrlIsync: bigint;
   reservation: { addr: number; readIndex: number; addrDeps: bigint } | null;
@@ -182,7 +193,7 @@ function cloneState(s: ExecState): ExecState {
   return {
     pc: s.pc,
     regs: new Map(s.regs),
-    cr0: { ...s.cr0 },
+    cr: s.cr.slice(),
     ctrl: s.ctrl,
     ctrlIsync: s.ctrlIsync,
     reservation: s.reservation === null ? null : { ...s.reservation },
@@ -353,7 +364,7 @@ function enumerateTraces(
         case 'cmpwi': {
           const a = readReg(s, i.ra);
           const b = i.op === 'cmpw' ? readReg(s, i.rb) : { v: i.imm | 0, deps: 0n };
-          s.cr0 = { lt: a.v < b.v, gt: a.v > b.v, eq: a.v === b.v, deps: a.deps | b.deps };
+          s.cr[i.cr ?? 0] = { lt: a.v < b.v, gt: a.v > b.v, eq: a.v === b.v, deps: a.deps | b.deps };
           break;
         }
         case 'b':
@@ -361,9 +372,10 @@ function enumerateTraces(
         case 'bne': {
           let taken = true;
           if (i.op !== 'b') {
-            // A conditional branch makes every later event control dependent on CR0's sources.
-            s.ctrl |= s.cr0.deps;
-            taken = i.op === 'beq' ? s.cr0.eq : !s.cr0.eq;
+            // A conditional branch makes every later event control dependent on its CR field's sources.
+            const field = s.cr[i.cr ?? 0] as CrField;
+            s.ctrl |= field.deps;
+            taken = i.op === 'beq' ? field.eq : !field.eq;
           }
           if (!taken) break;
           const target = ctx.labels.get(i.label);
@@ -446,11 +458,11 @@ function enumerateTraces(
               rmwRead: res.readIndex,
             });
             t.reservation = null;
-            t.cr0 = { lt: false, gt: false, eq: true, deps: 0n };
+            t.cr[0] = { lt: false, gt: false, eq: true, deps: 0n };
             run(t);
           }
           s.reservation = null;
-          s.cr0 = { lt: false, gt: false, eq: false, deps: 0n };
+          s.cr[0] = CR_CLEAR;
           break;
         }
         default: {
@@ -464,7 +476,7 @@ function enumerateTraces(
   run({
     pc: 0,
     regs: new Map(ctx.initRegs),
-    cr0: { lt: false, gt: false, eq: false, deps: 0n },
+    cr: Array.from({ length: 8 }, () => CR_CLEAR),
     ctrl: 0n,
     ctrlIsync: 0n,
     reservation: null,
@@ -714,6 +726,18 @@ function* cartesian<T>(choices: T[][]): Generator<T[]> {
   }
 }
 
+/** Cheap pre-filter: every read's value is the initial value or written by some trace. */
+function readsCanBeSatisfied(combo: ThreadTrace[], initialAt: (a: number) => number): boolean {
+  const written = new Set<string>();
+  for (const t of combo) for (const e of t.events) if (e.dir === 'W') written.add(`${e.addr}:${e.value}`);
+  for (const t of combo) {
+    for (const e of t.events) {
+      if (e.dir === 'R' && e.value !== initialAt(e.addr) && !written.has(`${e.addr}:${e.value}`)) return false;
+    }
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public API
 
@@ -799,6 +823,7 @@ export function allowedStates(test: LitmusTest, opts: AllowedOptions = {}): Allo
   let consistentCount = 0;
 
   for (const combo of cartesian(enumerations.map((e) => e.traces))) {
+    if (!readsCanBeSatisfied(combo, initialAt)) continue;
     const sk = buildSkeleton(combo, initialAt, namedAddrs);
     const reads: number[] = [];
     const writesAt = new Map<number, number[]>();
