@@ -1,0 +1,438 @@
+/**
+ * Fault plans: what the bus (and the controller, for process faults) does wrong on purpose.
+ *
+ * The vocabulary is Toxiproxy's and netem's: `latency` (+ `jitter_ms`, `distribution`),
+ * `reorder`, `duplicate`, `drop` (alias `loss`), `partition` of a core with a heal time, and the
+ * process faults `pause` / `kill` / `restart` of a core at a time. Network rules match a link
+ * (`src`, `dst`: a core number or `*`) and a message class (`memory`, `ipi`, `control`, `*`); for
+ * each kind of fault the first matching rule wins, so specific rules go first.
+ *
+ * Example (YAML or the same in JSON):
+ *
+ *     faults:
+ *       - { type: latency, class: ipi, latency_ms: 2, jitter_ms: 1, distribution: normal }
+ *       - { type: drop, src: 0, dst: 1, probability: 0.01 }
+ *       - { type: duplicate, probability: 0.01 }
+ *       - { type: reorder, window: 4, hold_ms: 5 }
+ *       - { type: partition, core: 2, at_ms: 500, heal_after_ms: 1000 }
+ *       - { type: pause, core: 3, at_ms: 100, duration_ms: 200 }
+ *
+ * `FaultInjector` takes the decisions. It is pure model code: randomness comes from one seeded
+ * stream per (link, class) and time from an injected clock, and every decision draws the same
+ * number of values whatever the rules say, so the decision for the k-th message on a link
+ * depends only on (seed, link, class, k, plan). It counts every fault it injects, by kind and link.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { assert } from '../stdx/assert.js';
+import { InputError } from '../stdx/errors.js';
+import { Random } from '../stdx/random.js';
+
+/** A ceiling on any delay the plan can cause: one minute. */
+export const FAULT_DELAY_MS_MAX = 60_000;
+/** A ceiling on a reorder window. */
+export const FAULT_REORDER_WINDOW_MAX = 1024;
+
+const coreOrAny = z.union([z.literal('*'), z.number().int().nonnegative()]);
+const msgClass = z.enum(['memory', 'ipi', 'control', '*']);
+const probability = z.number().min(0).max(1);
+const ms = z.number().nonnegative().max(FAULT_DELAY_MS_MAX);
+const atMs = z.number().nonnegative();
+
+const linkMatch = {
+  /** Sending core, or `*`. Default `*`. */
+  src: coreOrAny.default('*'),
+  /** Receiving core, or `*`. Default `*`. */
+  dst: coreOrAny.default('*'),
+  /** Message class, or `*`. Default `*`. */
+  class: msgClass.default('*'),
+};
+
+const latencyRule = z
+  .object({
+    type: z.literal('latency'),
+    ...linkMatch,
+    latency_ms: ms,
+    jitter_ms: ms.default(0),
+    distribution: z.enum(['uniform', 'normal', 'pareto']).default('uniform'),
+  })
+  .strict();
+const reorderRule = z
+  .object({
+    type: z.literal('reorder'),
+    ...linkMatch,
+    /** Messages collected before they leave in a shuffled order. */
+    window: z.number().int().min(2).max(FAULT_REORDER_WINDOW_MAX),
+    /** A partly filled window leaves after this long, so a quiet link does not stall. */
+    hold_ms: ms.default(5),
+  })
+  .strict();
+const duplicateRule = z
+  .object({ type: z.literal('duplicate'), ...linkMatch, probability })
+  .strict();
+const dropRule = z
+  .object({ type: z.enum(['drop', 'loss']), ...linkMatch, probability })
+  .strict();
+const partitionRule = z
+  .object({
+    type: z.literal('partition'),
+    /** Every link to and from this core is cut. */
+    core: z.number().int().nonnegative(),
+    at_ms: atMs,
+    heal_after_ms: ms,
+    /** `hold`: messages wait for the heal (TCP-like); `drop`: they are lost (planned). */
+    mode: z.enum(['hold', 'drop']).default('hold'),
+    class: msgClass.default('*'),
+  })
+  .strict();
+const pauseRule = z
+  .object({
+    type: z.literal('pause'),
+    core: z.number().int().nonnegative(),
+    at_ms: atMs,
+    duration_ms: ms,
+  })
+  .strict();
+const killRule = z
+  .object({ type: z.enum(['kill', 'restart']), core: z.number().int().nonnegative(), at_ms: atMs })
+  .strict();
+
+const faultRule = z.discriminatedUnion('type', [
+  latencyRule,
+  reorderRule,
+  duplicateRule,
+  dropRule,
+  partitionRule,
+  pauseRule,
+  killRule,
+]);
+
+export const faultPlanSchema = z
+  .object({
+    /** Schema version of the plan file. */
+    version: z.literal(1).default(1),
+    faults: z.array(faultRule).max(1000).default([]),
+  })
+  .strict();
+
+/** A validated fault plan (defaults applied). */
+export type FaultPlan = z.infer<typeof faultPlanSchema>;
+export type FaultRule = z.infer<typeof faultRule>;
+export type MsgClass = 'memory' | 'ipi' | 'control';
+
+export const FAULT_KINDS = [
+  'latency',
+  'reorder',
+  'duplicate',
+  'drop',
+  'partition',
+  'pause',
+  'kill',
+  'restart',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** The empty plan: a faithful network. */
+export function emptyFaultPlan(): FaultPlan {
+  return { version: 1, faults: [] };
+}
+
+/** Validates a plan given as a value (e.g. from JSON over the control subject). */
+export function parseFaultPlanValue(value: unknown, source = 'fault plan'): FaultPlan {
+  const r = faultPlanSchema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  assert(issue !== undefined, 'a failed parse has an issue');
+  throw new InputError(source, undefined, `${issuePath(issue.path)}: ${issue.message}`);
+}
+
+/** Parses a plan from YAML or JSON text; errors name the file, the line and the field. */
+export function parseFaultPlan(text: string, file = 'fault plan'): FaultPlan {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const yamlError = doc.errors[0];
+  if (yamlError !== undefined) {
+    const line = lineCounter.linePos(yamlError.pos[0]).line;
+    throw new InputError(file, line, `not valid YAML/JSON: ${yamlError.message.split('\n')[0]}`);
+  }
+  const r = faultPlanSchema.safeParse(doc.toJS());
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  assert(issue !== undefined, 'a failed parse has an issue');
+  // Point at the deepest node of the path that exists in the document.
+  let line: number | undefined;
+  for (let n = issue.path.length; n >= 0 && line === undefined; n--) {
+    const node = doc.getIn(issue.path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node?.range !== undefined) line = lineCounter.linePos(node.range[0]).line;
+  }
+  const field = issuePath(issue.path);
+  throw new InputError(file, line, `${field === '' ? 'plan' : field}: ${issue.message}`);
+}
+
+export function loadFaultPlan(path: string): FaultPlan {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InputError(path, undefined, `cannot read the fault plan: ${(e as Error).message}`);
+  }
+  return parseFaultPlan(text, path);
+}
+
+function issuePath(path: (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** What the sender does with one message. */
+export interface SendDecision {
+  /** Not transmitted at all, and why. The sender records the number as a planned drop. */
+  drop: 'drop' | 'partition' | undefined;
+  /** Hold the message this long before transmitting (latency, plus a partition's hold). */
+  delayMs: number;
+  /** Transmit a second, marked copy of it. */
+  duplicate: boolean;
+  /** Pass it through a reorder window. */
+  reorder: { window: number; holdMs: number } | undefined;
+}
+
+/** A scheduled process fault, for the controller to carry out. */
+export interface ProcessFault {
+  kind: 'pause' | 'kill' | 'restart';
+  core: number;
+  atMs: number;
+  /** For `pause`: how long the process stays stopped (SIGSTOP … SIGCONT). */
+  durationMs: number;
+}
+
+/** One counter: faults of `kind` injected on `link` (`src->dst`, or `core N` for a process). */
+export interface FaultCount {
+  kind: FaultKind;
+  link: string;
+  count: number;
+}
+
+export interface FaultInjectorOptions {
+  /** The run seed; each link's stream is derived from it. */
+  seed: number | bigint | string;
+  /** Milliseconds since the run started (virtual in `sim`, real on NATS). */
+  nowMs: () => number;
+}
+
+type LinkRules = {
+  latency?: z.infer<typeof latencyRule>;
+  reorder?: z.infer<typeof reorderRule>;
+  duplicate?: z.infer<typeof duplicateRule>;
+  drop?: z.infer<typeof dropRule>;
+};
+
+// Uniform draws per decision: drop, duplicate, and two for the latency sample.
+const DRAWS_PER_DECISION = 4;
+// Pareto shape; `(X - 1) * 2` with X ~ Pareto(1, 3) has mean 1, so pareto delays have mean
+// latency + jitter with a heavy tail.
+const PARETO_ALPHA = 3;
+
+/** Applies a plan deterministically and counts what it injected. */
+export class FaultInjector {
+  private plan: FaultPlan;
+  private readonly streams = new Map<string, Random>();
+  private readonly rules = new Map<string, LinkRules>();
+  private readonly counters = new Map<string, FaultCount>();
+  private readonly processDone = new Set<string>();
+
+  constructor(
+    plan: FaultPlan,
+    private readonly opts: FaultInjectorOptions,
+  ) {
+    this.plan = plan;
+  }
+
+  get currentPlan(): FaultPlan {
+    return this.plan;
+  }
+
+  /** Replaces the plan from now on; each link's random stream carries on where it was. */
+  update(plan: FaultPlan): void {
+    this.plan = plan;
+    this.rules.clear();
+  }
+
+  /** Decides the fate of the next message on link src→dst of class `cls`. */
+  decide(src: number, dst: number, cls: MsgClass): SendDecision {
+    assert(src !== dst, 'a link joins two different cores');
+    const rng = this.stream(src, dst, cls);
+    const u = [rng.float(), rng.float(), rng.float(), rng.float()];
+    assert(u.length === DRAWS_PER_DECISION, 'fixed draws per decision');
+    const rules = this.rulesFor(src, dst, cls);
+    const link = `${src}->${dst}`;
+    const decision: SendDecision = { drop: undefined, delayMs: 0, duplicate: false, reorder: undefined };
+
+    const partitionHealMs = this.partitionHeal(src, dst, cls);
+    if (partitionHealMs !== undefined) {
+      this.count('partition', link);
+      if (partitionHealMs.mode === 'drop') {
+        decision.drop = 'partition';
+        return decision;
+      }
+      decision.delayMs += partitionHealMs.healAtMs - this.opts.nowMs();
+    }
+    if (rules.drop !== undefined && (u[0] as number) < rules.drop.probability) {
+      this.count('drop', link);
+      decision.drop = 'drop';
+      return decision;
+    }
+    if (rules.latency !== undefined) {
+      const d = latencySample(rules.latency, u[2] as number, u[3] as number);
+      if (d > 0) {
+        this.count('latency', link);
+        decision.delayMs += d;
+      }
+    }
+    if (rules.duplicate !== undefined && (u[1] as number) < rules.duplicate.probability) {
+      this.count('duplicate', link);
+      decision.duplicate = true;
+    }
+    if (rules.reorder !== undefined) {
+      decision.reorder = { window: rules.reorder.window, holdMs: rules.reorder.hold_ms };
+    }
+    decision.delayMs = Math.min(Math.max(decision.delayMs, 0), FAULT_DELAY_MS_MAX);
+    assert(decision.delayMs >= 0 && decision.delayMs <= FAULT_DELAY_MS_MAX, 'delay in bounds');
+    return decision;
+  }
+
+  /**
+   * The order in which a full (or timed-out) reorder window of `n` messages leaves, as a
+   * permutation of 0..n-1; counts the messages that leave out of their place.
+   */
+  reorder(src: number, dst: number, cls: MsgClass, n: number): number[] {
+    assert(n >= 0 && n <= FAULT_REORDER_WINDOW_MAX, 'reorder window in bounds');
+    const order = Array.from({ length: n }, (_, i) => i);
+    if (n < 2) return order;
+    this.stream(src, dst, cls, 'reorder').shuffle(order);
+    const moved = order.filter((v, i) => v !== i).length;
+    if (moved > 0) this.count('reorder', `${src}->${dst}`, moved);
+    return order;
+  }
+
+  /** The process faults of the plan, by time. */
+  processFaults(): ProcessFault[] {
+    const out: ProcessFault[] = [];
+    for (const r of this.plan.faults) {
+      if (r.type === 'pause') out.push({ kind: 'pause', core: r.core, atMs: r.at_ms, durationMs: r.duration_ms });
+      if (r.type === 'kill' || r.type === 'restart') {
+        out.push({ kind: r.type, core: r.core, atMs: r.at_ms, durationMs: 0 });
+      }
+    }
+    return out.sort((a, b) => a.atMs - b.atMs || a.core - b.core);
+  }
+
+  /** Called by whoever carried out a process fault, so that it is counted like the others. */
+  recordProcessFault(f: ProcessFault): void {
+    const key = `${f.kind}/${f.core}/${f.atMs}`;
+    assert(!this.processDone.has(key), `process fault ${key} carried out once`);
+    this.processDone.add(key);
+    this.count(f.kind, `core ${f.core}`);
+  }
+
+  /** Every counter, sorted by kind then link. */
+  counts(): FaultCount[] {
+    return [...this.counters.values()]
+      .map((c) => ({ ...c }))
+      .sort((a, b) => a.kind.localeCompare(b.kind) || a.link.localeCompare(b.link));
+  }
+
+  /** Total of one kind, over all links (or on one link). */
+  total(kind: FaultKind, link?: string): number {
+    let n = 0;
+    for (const c of this.counters.values()) {
+      if (c.kind === kind && (link === undefined || c.link === link)) n += c.count;
+    }
+    return n;
+  }
+
+  private count(kind: FaultKind, link: string, n = 1): void {
+    const key = `${kind}|${link}`;
+    const c = this.counters.get(key);
+    if (c === undefined) this.counters.set(key, { kind, link, count: n });
+    else c.count += n;
+  }
+
+  private stream(src: number, dst: number, cls: MsgClass, purpose = 'decide'): Random {
+    const key = `${src}->${dst}/${cls}/${purpose}`;
+    let rng = this.streams.get(key);
+    if (rng === undefined) {
+      rng = new Random(this.opts.seed, `fault-plan/link/${key}`);
+      this.streams.set(key, rng);
+    }
+    return rng;
+  }
+
+  private rulesFor(src: number, dst: number, cls: MsgClass): LinkRules {
+    const key = `${src}->${dst}/${cls}`;
+    let r = this.rules.get(key);
+    if (r !== undefined) return r;
+    r = {};
+    const matches = (m: { src: number | '*'; dst: number | '*'; class: string }): boolean =>
+      (m.src === '*' || m.src === src) && (m.dst === '*' || m.dst === dst) &&
+      (m.class === '*' || m.class === cls);
+    for (const rule of this.plan.faults) {
+      switch (rule.type) {
+        case 'latency':
+          if (r.latency === undefined && matches(rule)) r.latency = rule;
+          break;
+        case 'reorder':
+          if (r.reorder === undefined && matches(rule)) r.reorder = rule;
+          break;
+        case 'duplicate':
+          if (r.duplicate === undefined && matches(rule)) r.duplicate = rule;
+          break;
+        case 'drop':
+        case 'loss':
+          if (r.drop === undefined && matches(rule)) r.drop = rule;
+          break;
+        default:
+          break;
+      }
+    }
+    this.rules.set(key, r);
+    return r;
+  }
+
+  private partitionHeal(
+    src: number,
+    dst: number,
+    cls: MsgClass,
+  ): { healAtMs: number; mode: 'hold' | 'drop' } | undefined {
+    const now = this.opts.nowMs();
+    let found: { healAtMs: number; mode: 'hold' | 'drop' } | undefined;
+    for (const rule of this.plan.faults) {
+      if (rule.type !== 'partition') continue;
+      if (rule.core !== src && rule.core !== dst) continue;
+      if (rule.class !== '*' && rule.class !== cls) continue;
+      const healAtMs = rule.at_ms + rule.heal_after_ms;
+      if (now < rule.at_ms || now >= healAtMs) continue;
+      if (found === undefined || healAtMs > found.healAtMs) found = { healAtMs, mode: rule.mode };
+    }
+    return found;
+  }
+}
+
+function latencySample(rule: z.infer<typeof latencyRule>, u1: number, u2: number): number {
+  const base = rule.latency_ms;
+  const jitter = rule.jitter_ms;
+  let d: number;
+  switch (rule.distribution) {
+    case 'uniform':
+      d = base + jitter * (2 * u1 - 1);
+      break;
+    case 'normal': {
+      const r = Math.sqrt(-2 * Math.log(Math.max(u1, 1e-12)));
+      d = base + jitter * r * Math.cos(2 * Math.PI * u2);
+      break;
+    }
+    case 'pareto':
+      d = base + jitter * 2 * (Math.pow(Math.max(1 - u1, 1e-12), -1 / PARETO_ALPHA) - 1);
+      break;
+  }
+  return Math.min(Math.max(d, 0), FAULT_DELAY_MS_MAX);
+}
