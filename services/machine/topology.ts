@@ -77,7 +77,7 @@ export function getPreset(name: string): Topology {
   return { ...PRESETS[name] };
 }
 
-// ---- Shape arithmetic. All O(1) (siblings is O(threadsPerCore) <= 8).
+// Shape arithmetic. All O(1) (siblings is O(threadsPerCore) <= 8).
 
 export function coreCount(t: Topology): number {
   return t.sockets * t.coresPerSocket;
@@ -204,7 +204,7 @@ export function describeTopology(t: Topology): string {
   );
 }
 
-// ---- Limits, shared by machine files and by assertTopology.
+// Limits, shared by machine files and by assertTopology.
 
 interface Problem {
   /** Field the problem is blamed on. */
@@ -256,7 +256,7 @@ export function assertTopology(t: Topology): void {
   assert(problems.length === 0, `${t.name}: ${problems.map((p) => p.detail).join('; ')}`);
 }
 
-// ---- Machine files.
+// Machine files.
 
 /** Machine files are a handful of lines; anything bigger is not a machine file. */
 const MACHINE_FILE_BYTES_MAX = 64 * 1024;
