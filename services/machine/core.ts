@@ -161,6 +161,7 @@ export class HwThread {
   syncEntries: number[] = [];
   rmwWid = 0;
   rmwIsStcx = false;
+  rmwOp: RmwReq['op'] = 'xchg';
   larxLoc = -1;
   larxVersion = -1;
   /** Optional history of view changes per location: flat [tick, version, value, ...]. */
@@ -549,6 +550,7 @@ export class Core {
     const wid = this.newWid();
     th.rmwWid = wid;
     th.rmwIsStcx = op === 'stcx';
+    th.rmwOp = op;
     th.queue.push({
       kind: 'rmw', wid, loc, value: 0, lane: -1, op, a, b,
       prereq: this.snapB(th), wait: th.bOwn.length === 0 ? this.emptyPrereq : th.bOwn.slice(),
@@ -899,8 +901,8 @@ export class Core {
     if (this.obs !== null) {
       this.clock++;
       this.obs.event({
-        e: 'rmw', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc: r.loc, op: 'rmw', old: r.old,
-        value: r.value, version: r.version, wid: r.wid,
+        e: 'rmw', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc: r.loc, op: th.rmwOp, old: r.old,
+        oldVersion: r.oldVersion, value: r.value, version: r.version, wid: r.wid,
       });
     }
     const q = th.queue;

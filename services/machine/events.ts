@@ -14,7 +14,9 @@ export type MachineEvent =
   /** A write became visible to a thread (its view of the location reached this version). */
   | { e: 'visible'; core: number; cpu: number; clock: number; tick: number; loc: number; wid: number; version: number }
   | { e: 'load'; core: number; cpu: number; clock: number; tick: number; loc: number; value: number; version: number; own: boolean }
-  | { e: 'rmw'; core: number; cpu: number; clock: number; tick: number; loc: number; op: string; old: number; value: number; version: number; wid: number }
+  /** An atomic answered by the home: the value and version it read, and the version it wrote
+   * (-1 when it wrote nothing, e.g. a failed stwcx. or cmpxchg). */
+  | { e: 'rmw'; core: number; cpu: number; clock: number; tick: number; loc: number; op: string; old: number; oldVersion: number; value: number; version: number; wid: number }
   | { e: 'barrier'; core: number; cpu: number; clock: number; tick: number; kind: string; phase: 'begin' | 'end' }
   /** A doorbell or MFRR write leaving a thread. `id` is the sender's id for the request. */
   | { e: 'ipi_send'; core: number; cpu: number; clock: number; tick: number; via: 'msgsnd' | 'msgsndp' | 'mfrr'; target: number; id: number }
