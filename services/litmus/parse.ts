@@ -235,8 +235,8 @@ class Parser {
         line,
         words.length < 2 || words[1]!.startsWith('"')
           ? 'the header names no test; expected `PPC <name>`, e.g. `PPC MP+lwsyncs`.'
-          : `expected the header \`PPC <name>\` optionally followed by a quoted doc string, found ` +
-              `\`${clip(text)}\`.`,
+          : 'expected the header `PPC <name>` optionally followed by a quoted doc string, ' +
+              `found \`${clip(text)}\`.`,
       );
     }
     return { arch, name: m[1]! };
@@ -269,7 +269,7 @@ class Parser {
     }
   }
 
-  /** Skips a doc string starting on the current line (it may span lines; stripComments checked it ends). */
+  /** Skips a doc string starting on the current line; it may span lines. */
   private skipString(): void {
     const startLine = this.pos + 1;
     let text = this.lines[this.pos]!.trim().slice(1);
@@ -419,7 +419,10 @@ class Parser {
     if (reg) {
       const name = parseRegName(reg[2]!);
       if (name === undefined) {
-        throw this.fail(line, `\`${clip(raw)}\`: \`${reg[2]}\` is not a register; expected r0..r31.`);
+        throw this.fail(
+          line,
+          `\`${clip(raw)}\`: \`${reg[2]}\` is not a register; expected r0..r31.`,
+        );
       }
       return { kind: 'reg', thread: Number(reg[1]), reg: name };
     }
@@ -427,7 +430,8 @@ class Parser {
     if (!NAME_RE.test(loc)) {
       throw this.fail(
         line,
-        `\`${clip(raw)}\`: \`${word}\` is neither a register \`<thread>:r<n>\` nor a location name.`,
+        `\`${clip(raw)}\`: \`${word}\` is neither a register \`<thread>:r<n>\` nor a ` +
+          'location name.',
       );
     }
     return { kind: 'loc', loc };
@@ -590,7 +594,10 @@ class Parser {
     const imm = (s: string): number => {
       const n = parseNumber(s);
       if (n === undefined) {
-        throw this.fail(line, `${where}: \`${s}\` is not an integer; expected e.g. \`1\` or \`-4\`.`);
+        throw this.fail(
+          line,
+          `${where}: \`${s}\` is not an integer; expected e.g. \`1\` or \`-4\`.`,
+        );
       }
       return n;
     };
@@ -689,9 +696,9 @@ class Parser {
       default:
         throw this.fail(
           line,
-          `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, addi, mr, ` +
-            'xor, add, and, or, subf, stw, stwx, lwz, lwzx, lwarx, stwcx., sync, lwsync, isync, ' +
-            'eieio, cmpw, cmpwi, b, beq and bne.',
+          `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, addi, ` +
+            'mr, xor, add, and, or, subf, stw, stwx, lwz, lwzx, lwarx, stwcx., sync, lwsync, ' +
+            'isync, eieio, cmpw, cmpwi, b, beq and bne.',
         );
     }
   }

@@ -274,7 +274,7 @@ test('quantifiers and proposition forms herd accepts', () => {
   assert.equal(c.kind === 'or' && c.es[1]!.kind, 'and');
 });
 
-test('one-line init, base register zero in every rA=0 form, record-free mnemonics in any case', () => {
+test('one-line init, rA=0 in every form that has it, upper-case mnemonics', () => {
   const t = parseLitmus(
     'PPC X\n{0:r2=x;}\n P0 ;\n LI r1,-0x8000 ;\n STW r1,4(r0) ;\n lwzx r3,r0,r2 ;\n' +
       ' addi r4,0,7 ;\n mr r5,r4 ;\n subf r6,r4,r5 ;\n eieio ;\n b L ;\n L: ;\nexists (x=0)\n',
@@ -317,15 +317,30 @@ function withLine(n: number, text: string | undefined): string {
 const MALFORMED: Array<{ what: string; text: string; line: number; detail: RegExp }> = [
   { what: 'empty file', text: '\n\n', line: 1, detail: /file is empty; expected a header/ },
   { what: 'other arch', text: withLine(1, 'X86 SB'), line: 1, detail: /`X86` test.*PPC/ },
-  { what: 'no name', text: withLine(1, 'PPC'), line: 1, detail: /names no test; expected `PPC <name>`/ },
-  { what: 'junk before init', text: withLine(2, 'hello there'), line: 2, detail: /expected the initial state/ },
+  {
+    what: 'no name',
+    text: withLine(1, 'PPC'),
+    line: 1,
+    detail: /names no test; expected `PPC <name>`/,
+  },
+  {
+    what: 'junk before init',
+    text: withLine(2, 'hello there'),
+    line: 2,
+    detail: /expected the initial state/,
+  },
   {
     what: 'unterminated comment',
     text: withLine(2, '(* no end'),
     line: 2,
     detail: /never closed; expected a matching `\*\)`/,
   },
-  { what: 'unterminated doc', text: withLine(2, '"no end'), line: 2, detail: /string .* never closed/ },
+  {
+    what: 'unterminated doc',
+    text: withLine(2, '"no end'),
+    line: 2,
+    detail: /string .* never closed/,
+  },
   {
     what: 'init without }',
     text: withLine(5, undefined),
@@ -344,18 +359,48 @@ const MALFORMED: Array<{ what: string; text: string; line: number; detail: RegEx
     line: 4,
     detail: /more than one `=`; separate initial-state items with `;`/,
   },
-  { what: 'bad init register', text: withLine(4, '0:rx=x;'), line: 4, detail: /`rx` is not a register/ },
-  { what: 'bad init value', text: withLine(4, '0:r2=1x;'), line: 4, detail: /neither a 32-bit integer/ },
-  { what: 'pointer in memory', text: withLine(4, 'x=y;'), line: 4, detail: /only integer initial values/ },
-  { what: 'init twice', text: withLine(4, 'x=1; x=2;'), line: 4, detail: /`x` is initialised twice/ },
+  {
+    what: 'bad init register',
+    text: withLine(4, '0:rx=x;'),
+    line: 4,
+    detail: /`rx` is not a register/,
+  },
+  {
+    what: 'bad init value',
+    text: withLine(4, '0:r2=1x;'),
+    line: 4,
+    detail: /neither a 32-bit integer/,
+  },
+  {
+    what: 'pointer in memory',
+    text: withLine(4, 'x=y;'),
+    line: 4,
+    detail: /only integer initial values/,
+  },
+  {
+    what: 'init twice',
+    text: withLine(4, 'x=1; x=2;'),
+    line: 4,
+    detail: /`x` is initialised twice/,
+  },
   {
     what: 'init of a thread that does not exist',
     text: withLine(4, '0:r2=x;\n2:r2=y;'),
     line: 5,
     detail: /register of thread 2, but the test has only 2 thread\(s\), P0..P1/,
   },
-  { what: 'no thread table', text: 'PPC X\n{ }\n', line: 2, detail: /expected the thread table header/ },
-  { what: 'bad thread header', text: withLine(6, ' P0 | P2 ;'), line: 6, detail: /expected `P1` in column 2/ },
+  {
+    what: 'no thread table',
+    text: 'PPC X\n{ }\n',
+    line: 2,
+    detail: /expected the thread table header/,
+  },
+  {
+    what: 'bad thread header',
+    text: withLine(6, ' P0 | P2 ;'),
+    line: 6,
+    detail: /expected `P1` in column 2/,
+  },
   { what: 'header without ;', text: withLine(6, ' P0 | P1'), line: 6, detail: /ending with `;`/ },
   {
     what: 'unknown mnemonic',
@@ -524,14 +569,15 @@ function parseOrInputError(text: string, context: string): void {
     parseLitmus(text, 'cut.litmus');
   } catch (e) {
     if (!(e instanceof InputError)) {
-      assert.fail(`${context}: expected InputError, got ${e instanceof Error ? e.stack : String(e)}`);
+      const got = e instanceof Error ? e.stack : String(e);
+      assert.fail(`${context}: expected InputError, got ${got}`);
     }
     const lines = text.split('\n').length;
     assert.ok(e.line === undefined || (e.line >= 1 && e.line <= lines), `${context}: ${e.message}`);
   }
 }
 
-test('every prefix of every suite file, cut at lines and at characters, parses or throws InputError', () => {
+test('every prefix of every suite file (cut at lines and characters) parses or fails cleanly', () => {
   for (const file of suiteFiles()) {
     const text = suiteText(file);
     for (let i = 0; i <= text.length; i++) parseOrInputError(text.slice(0, i), `${file}[0,${i})`);
