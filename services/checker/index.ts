@@ -1,0 +1,24 @@
+export type { AllowedOptions, AllowedResult, ConditionVerdict } from './power-axiomatic.js';
+export {
+  allowedStates,
+  isStateAllowed,
+  checkCondition,
+  evalCondition,
+  locationAddresses,
+  testLocations,
+} from './power-axiomatic.js';
+export type { Cycle, CycleThread, ComEdge, Dir, GenerateOptions, GeneratedLitmus, PoDecoration } from './litmus-gen.js';
+export {
+  PO_DECORATIONS,
+  canonicalRotation,
+  cycleProblem,
+  cycleToTest,
+  decorationFits,
+  diyEdges,
+  generateLitmus,
+  generateLitmusTests,
+  instrText,
+  randomCycle,
+  toLitmusText,
+} from './litmus-gen.js';
+export { Rel, EventSet } from './relation.js';
