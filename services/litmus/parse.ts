@@ -131,7 +131,7 @@ interface Tok {
 
 const TOKEN_RES: Array<[TokKind | 'space', RegExp]> = [
   ['space', /\s+/y],
-  ['punct', /\/\\|\\\/|=>|==|!=|[[\];():=~*&]/y],
+  ['punct', /\/\\|\\\/|=>|==|!=|<>|[[\];():=~*&]/y],
   ['num', /-?(?:0x[0-9a-fA-F]+|\d+)(?![\w.])/y],
   ['word', /[A-Za-z_][\w.]*/y],
 ];
@@ -167,7 +167,7 @@ class Parser {
           'test may have; is it really a litmus test?',
       );
     }
-    const normal = text.replace(/\r\n?/g, '\n');
+    const normal = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
     this.lines = stripComments(normal, file).split('\n');
   }
 
@@ -978,12 +978,13 @@ class Parser {
     }
   }
 
-  /** `0:r1=1`, `x=2`, `[x]=2`, `0:r1=x` (an address), `0:r1!=1`, `x==1`. */
+  /** `0:r1=1`, `x=2`, `[x]=2`, `0:r1=x` (an address), `0:r1!=1`, `0:r1<>1`, `x==1`. */
   private atom(): CondExpr {
     const v = this.obsVar();
     if (v.kind === 'loc') this.noteLoc(v.loc);
     const opTok = this.take('`=` after a register or location');
-    if (opTok.text !== '=' && opTok.text !== '==' && opTok.text !== '!=') {
+    const negated = opTok.text === '!=' || opTok.text === '<>';
+    if (opTok.text !== '=' && opTok.text !== '==' && !negated) {
       throw this.fail(
         opTok.line,
         `expected \`=\` after \`${v.kind === 'reg' ? `${v.thread}:${v.reg}` : v.loc}\`, found ` +
@@ -1012,6 +1013,6 @@ class Parser {
       value = { kind: 'addr', loc: nameTok.text };
     }
     const eq: CondExpr = { kind: 'eq', v, value };
-    return opTok.text === '!=' ? { kind: 'not', e: eq } : eq;
+    return negated ? { kind: 'not', e: eq } : eq;
   }
 }

@@ -577,7 +577,7 @@ function parseOrInputError(text: string, context: string): void {
   }
 }
 
-test('every prefix of every suite file (cut at lines and characters) parses or fails cleanly', () => {
+test('every prefix of every suite file (cut at lines and chars) parses or fails cleanly', () => {
   for (const file of suiteFiles()) {
     const text = suiteText(file);
     for (let i = 0; i <= text.length; i++) parseOrInputError(text.slice(0, i), `${file}[0,${i})`);
@@ -609,4 +609,57 @@ test('seeded random mutations of suite files parse or throw InputError', () => {
     }
     parseOrInputError(text, `seed ${seed} (set IPISCOPE_SEED to replay) round ${round}`);
   }
+});
+
+test('diy-generated layout: metadata with brackets, four threads, init over several lines', () => {
+  const t = parseLitmus(
+    [
+      'PPC podrwposwr999',
+      '"Fre SyncdWW Rfe PodRW PosWR"',
+      'Cycle=Fre SyncdWW Rfe PodRW PosWR',
+      'Relax=[PodRW,PosWR]',
+      'Safe=Fre BCSyncdWW',
+      '{',
+      '0:r2=b; 0:r4=x;',
+      '1:r2=x; 1:r4=y;',
+      '2:r2=y;',
+      '3:r2=y; 3:r7=b;',
+      '}',
+      ' P0           | P1           | P2           | P3            ;',
+      ' li r1,2      | lwz r1,0(r2) | li r1,2      | lwz r1,0(r2)  ;',
+      ' stw r1,0(r2) | sync         | stw r1,0(r2) | xor r3,r1,r1  ;',
+      ' sync         | li r3,1      |              | lwzx r4,r3,r7 ;',
+      ' li r3,1      | stw r3,0(r4) |              |               ;',
+      ' stw r3,0(r4) |              |              |               ;',
+      'exists',
+      '(b=2 /\\ y=2 /\\ 1:r1=1 /\\ 3:r4=0)',
+      '',
+    ].join('\n'),
+    'diy.litmus',
+  );
+  assert.equal(t.threads.length, 4);
+  assert.deepEqual(t.locations, ['b', 'x', 'y']);
+  assert.deepEqual(ops(t, 1), ['lwz', 'sync', 'li', 'stw']);
+  assert.deepEqual(ops(t, 2), ['li', 'stw']);
+});
+
+test('herd instruction-test layout: `P0;` header, typed registers, `{}`, `<>`, bare forall', () => {
+  const t = parseLitmus(
+    'PPC A9\n\n(* typed init *)\n{\n   0:r1 = x;\n   x = -1;\n   int64_t 0:r2;\n}\nP0;\n' +
+      '  lwz r2, 0(r1) ;\n\nforall 0:r2 = -1 /\\ 0:r2 <> 0\n\n',
+    'a9.litmus',
+  );
+  assert.equal(t.quantifier, 'forall');
+  assert.deepEqual(t.initMem, new Map([['x', -1]]));
+  assert.deepEqual(t.initRegs.get(0), new Map<string, unknown>([['r1', addr('x')], ['r2', int(0)]]));
+  assert.deepEqual(t.condition, {
+    kind: 'and',
+    es: [
+      { kind: 'eq', v: reg(0, 'r2'), value: int(-1) },
+      { kind: 'not', e: { kind: 'eq', v: reg(0, 'r2'), value: int(0) } },
+    ],
+  });
+  // A byte-order mark and Windows line ends, as an editor may leave them.
+  const empty = parseLitmus('\uFEFFPPC E\r\n{}\r\nP0 ;\r\n sync ;\r\nexists (true)\r\n', 'e.litmus');
+  assert.equal(empty.initRegs.size + empty.initMem.size + empty.locations.length, 0);
 });
