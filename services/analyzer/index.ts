@@ -43,3 +43,5 @@ export type {
 } from './otlp-receiver.js';
 export { readSpanFile, writeSpanFileLine } from './span-file.js';
 export type { ReadSpanFileOptions, SpanFileResult } from './span-file.js';
+export { benchIngest } from './bench-ingest.js';
+export type { BenchIngestOptions, BenchIngestResult } from './bench-ingest.js';

@@ -274,7 +274,11 @@ function pbId(bytes: Uint8Array, length: number, where: () => string): string {
   if (bytes.length !== length) {
     throw new OtlpDecodeError(where(), `expected ${length} bytes, got ${bytes.length}`);
   }
-  const hex = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  // protobufjs hands out Buffer slices on Node; wrap only what is not one.
+  const buf = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hex = buf.toString('hex');
   if (isAllZero(hex)) throw new OtlpDecodeError(where(), 'all-zero id is invalid');
   return hex;
 }
@@ -288,7 +292,11 @@ function pbAttributes(kvs: PbKeyValue[], where: () => string): Attributes {
   return out;
 }
 
-function pbAnyValue(v: PbAnyValue | null | undefined, depth: number, where: () => string): AttrValue {
+function pbAnyValue(
+  v: PbAnyValue | null | undefined,
+  depth: number,
+  where: () => string,
+): AttrValue {
   if (v === null || v === undefined) return null;
   switch (v.value) {
     case undefined:
@@ -372,7 +380,10 @@ export function decodeOtlpJsonValue(doc: unknown): SpanRecord[] {
       const ss = jObject(ssRaw, sWhere, true);
       const sc = jObject(ss['scope'], `${sWhere}.scope`, false);
       const scope = sc
-        ? scopeOf(jString(sc['name'], `${sWhere}.scope.name`), jString(sc['version'], `${sWhere}.scope.version`))
+        ? scopeOf(
+            jString(sc['name'], `${sWhere}.scope.name`),
+            jString(sc['version'], `${sWhere}.scope.version`),
+          )
         : undefined;
       jArray(ss['spans'], `${sWhere}.spans`).forEach((sRaw, pi) => {
         out.push(jSpan(sRaw, resource, scope, `${sWhere}.spans[${pi}]`));
@@ -382,7 +393,12 @@ export function decodeOtlpJsonValue(doc: unknown): SpanRecord[] {
   return out;
 }
 
-function jSpan(raw: unknown, resource: Attributes, scope: SpanRecord['scope'], where: string): SpanRecord {
+function jSpan(
+  raw: unknown,
+  resource: Attributes,
+  scope: SpanRecord['scope'],
+  where: string,
+): SpanRecord {
   const s = jObject(raw, where, true);
   const st = jObject(s['status'], `${where}.status`, false);
   const span: SpanRecord = {
@@ -390,8 +406,16 @@ function jSpan(raw: unknown, resource: Attributes, scope: SpanRecord['scope'], w
     spanId: jId(field(s, 'spanId', 'span_id'), 16, `${where}.spanId`),
     name: jString(s['name'], `${where}.name`),
     kind: jEnum(s['kind'], SPAN_KIND_BY_NAME, `${where}.kind`),
-    startNs: jInt64(field(s, 'startTimeUnixNano', 'start_time_unix_nano'), `${where}.startTimeUnixNano`, false),
-    endNs: jInt64(field(s, 'endTimeUnixNano', 'end_time_unix_nano'), `${where}.endTimeUnixNano`, false),
+    startNs: jInt64(
+      field(s, 'startTimeUnixNano', 'start_time_unix_nano'),
+      `${where}.startTimeUnixNano`,
+      false,
+    ),
+    endNs: jInt64(
+      field(s, 'endTimeUnixNano', 'end_time_unix_nano'),
+      `${where}.endTimeUnixNano`,
+      false,
+    ),
     attributes: jAttributes(s['attributes'], `${where}.attributes`),
     events: jArray(s['events'], `${where}.events`).map((eRaw, i) => {
       const w = `${where}.events[${i}]`;
@@ -623,13 +647,15 @@ function statusOf(code: number, message: string): SpanStatus {
 }
 
 function intAttr(n: bigint): number | bigint {
-  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+  const safe = n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER);
+  return safe ? Number(n) : n;
 }
 
 /** Sets a key without letting `__proto__` reach the prototype setter. Later duplicates win. */
 function setAttr(out: { [key: string]: AttrValue }, key: string, value: AttrValue): void {
   if (key === '__proto__') {
-    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    const desc = { value, enumerable: true, writable: true, configurable: true };
+    Object.defineProperty(out, key, desc);
   } else {
     out[key] = value;
   }

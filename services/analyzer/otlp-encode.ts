@@ -61,7 +61,8 @@ function groupSpans(spans: readonly SpanRecord[]): Group[] {
       }
       byResource.set(span.resource, group);
     }
-    const scopeKey = span.scope === undefined ? '' : JSON.stringify([span.scope.name, span.scope.version]);
+    const scopeKey =
+      span.scope === undefined ? '' : JSON.stringify([span.scope.name, span.scope.version]);
     let scoped = group.scopes.get(scopeKey);
     if (scoped === undefined) {
       scoped = { scope: span.scope, spans: [] };
@@ -89,7 +90,8 @@ export function encodeOtlpJson(spans: readonly SpanRecord[]): OtlpJsonRequest {
       resource: { attributes: jsonAttributes(g.resource) },
       scopeSpans: [...g.scopes.values()].map(({ scope, spans: ss }) => {
         const spansJson = ss.map(jsonSpan);
-        return scope === undefined ? { spans: spansJson } : { scope: { ...scope }, spans: spansJson };
+        if (scope === undefined) return { spans: spansJson };
+        return { scope: { ...scope }, spans: spansJson };
       }),
     })),
   };
@@ -225,7 +227,11 @@ export function encodeOtlpResponse(encoding: OtlpEncoding): Uint8Array {
 }
 
 /** An OTLP/HTTP error body: `google.rpc.Status` in `encoding` (3 = INVALID_ARGUMENT). */
-export function encodeOtlpStatus(encoding: OtlpEncoding, code: number, message: string): Uint8Array {
+export function encodeOtlpStatus(
+  encoding: OtlpEncoding,
+  code: number,
+  message: string,
+): Uint8Array {
   if (encoding === 'json') return Buffer.from(JSON.stringify({ code, message }));
   return otlpSchema().Status.encode({ code, message }).finish();
 }

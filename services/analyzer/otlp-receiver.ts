@@ -102,8 +102,9 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions): Promise<Star
       body = Buffer.from(`${reason}\n`);
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     } else {
-      const code =
-        status === 413 ? RPC_CODE.resourceExhausted : status >= 500 ? RPC_CODE.internal : RPC_CODE.invalidArgument;
+      let code: number = RPC_CODE.invalidArgument;
+      if (status === 413) code = RPC_CODE.resourceExhausted;
+      else if (status >= 500) code = RPC_CODE.internal;
       body = encodeOtlpStatus(encoding, code, reason);
       res.setHeader('Content-Type', OTLP_CONTENT_TYPE[encoding]);
     }
@@ -146,7 +147,8 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions): Promise<Star
     }
     const contentEncoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     if (contentEncoding !== 'identity' && contentEncoding !== 'gzip' && contentEncoding !== '') {
-      return reject(req, res, 415, `unsupported Content-Encoding ${JSON.stringify(contentEncoding)}; use gzip`);
+      const what = JSON.stringify(contentEncoding);
+      return reject(req, res, 415, `unsupported Content-Encoding ${what}; use gzip`);
     }
     const tooLarge = `request body exceeds ${bodyBytesMax} bytes; send smaller batches`;
     const declared = Number(req.headers['content-length'] ?? NaN);
@@ -178,12 +180,16 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions): Promise<Star
     try {
       await opts.onSpans(spans);
     } catch (e) {
-      return reject(req, res, 500, `analyzer failed on this batch: ${(e as Error).message}`, encoding);
+      const reason = `analyzer failed on this batch: ${(e as Error).message}`;
+      return reject(req, res, 500, reason, encoding);
     }
     stats.requestCountAccepted++;
     stats.spanCount += spans.length;
     const out = encodeOtlpResponse(encoding);
-    res.writeHead(200, { 'Content-Type': OTLP_CONTENT_TYPE[encoding], 'Content-Length': out.length });
+    res.writeHead(200, {
+      'Content-Type': OTLP_CONTENT_TYPE[encoding],
+      'Content-Length': out.length,
+    });
     res.end(out);
   }
 
@@ -226,12 +232,14 @@ export async function startOtlpReceiver(opts: OtlpReceiverOptions): Promise<Star
 }
 
 /** Reads a body of at most `bytesMax`; stops collecting (and says so) as soon as it is over. */
-function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer | 'too-large' | 'aborted'> {
+type BodyRead = Buffer | 'too-large' | 'aborted';
+
+function readBody(req: IncomingMessage, bytesMax: number): Promise<BodyRead> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
     let settled = false;
-    const settle = (r: Buffer | 'too-large' | 'aborted'): void => {
+    const settle = (r: BodyRead): void => {
       if (settled) return;
       settled = true;
       req.off('data', onData);

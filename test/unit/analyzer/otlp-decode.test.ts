@@ -104,7 +104,8 @@ test('gzip bodies decode through decodeOtlpRequest; unknown types and encodings 
   );
   assert.throws(
     () => decodeOtlpRequest(pb, { contentType: 'text/plain' }),
-    (e: unknown) => e instanceof OtlpDecodeError && /^content-type: unsupported "text\/plain"/.test(e.message),
+    (e: unknown) =>
+      e instanceof OtlpDecodeError && /^content-type: unsupported "text\/plain"/.test(e.message),
   );
   assert.throws(
     () => decodeOtlpRequest(pb, { contentType: 'application/x-protobuf', contentEncoding: 'br' }),
@@ -125,7 +126,7 @@ test('gzip bodies decode through decodeOtlpRequest; unknown types and encodings 
   );
 });
 
-test('OTLP/JSON rules: enum names, int64 as numbers, snake_case, upper-case hex, unknown fields', () => {
+test('OTLP/JSON: enum names, int64 numbers, snake_case, upper-case hex, unknown fields', () => {
   const text = JSON.stringify({
     futureField: { anything: [1, 2] },
     resource_spans: [
@@ -197,10 +198,16 @@ function requestWith(span: unknown, spanIndex = 0): string {
   });
 }
 
+const AT = 'resourceSpans[0].scopeSpans[1].spans[0]';
+
 const BAD_JSON: [name: string, input: string, message: string][] = [
   ['not JSON', '{"resourceSpans": [', 'body: invalid JSON'],
   ['top level is an array', '[]', 'body: expected an object, got an array'],
-  ['resourceSpans not an array', '{"resourceSpans": {}}', 'resourceSpans: expected an array, got an object'],
+  [
+    'resourceSpans not an array',
+    '{"resourceSpans": {}}',
+    'resourceSpans: expected an array, got an object',
+  ],
   [
     'short trace id',
     requestWith({ ...GOOD_SPAN, traceId: TRACE_A.slice(2) }, 3),
@@ -209,87 +216,87 @@ const BAD_JSON: [name: string, input: string, message: string][] = [
   [
     'non-hex span id',
     requestWith({ ...GOOD_SPAN, spanId: 'zz' + spanIdOf(1).slice(2) }),
-    'resourceSpans[0].scopeSpans[1].spans[0].spanId: expected 16 hex digits, got "zz',
+    `${AT}.spanId: expected 16 hex digits, got "zz`,
   ],
   [
     'base64 trace id (proto3 JSON, not OTLP/JSON)',
     requestWith({ ...GOOD_SPAN, traceId: Buffer.from(TRACE_A, 'hex').toString('base64') }),
-    'resourceSpans[0].scopeSpans[1].spans[0].traceId: expected 32 hex digits, got 24 characters',
+    `${AT}.traceId: expected 32 hex digits, got 24 characters`,
   ],
   [
     'all-zero span id',
     requestWith({ ...GOOD_SPAN, spanId: '0'.repeat(16) }),
-    'resourceSpans[0].scopeSpans[1].spans[0].spanId: all-zero id is invalid',
+    `${AT}.spanId: all-zero id is invalid`,
   ],
   [
     'missing trace id',
     requestWith({ ...GOOD_SPAN, traceId: undefined }),
-    'resourceSpans[0].scopeSpans[1].spans[0].traceId: expected 32 hex digits, got undefined',
+    `${AT}.traceId: expected 32 hex digits, got undefined`,
   ],
   [
     'bad parent id',
     requestWith({ ...GOOD_SPAN, parentSpanId: 'abc' }),
-    'resourceSpans[0].scopeSpans[1].spans[0].parentSpanId: expected 16 hex digits, got 3 characters',
+    `${AT}.parentSpanId: expected 16 hex digits, got 3 characters`,
   ],
   [
     'unknown kind name',
     requestWith({ ...GOOD_SPAN, kind: 'SPAN_KIND_MAGIC' }),
-    'resourceSpans[0].scopeSpans[1].spans[0].kind: expected an integer or one of SPAN_KIND_UNSPECIFIED',
+    `${AT}.kind: expected an integer or one of SPAN_KIND_UNSPECIFIED`,
   ],
   [
     'fractional timestamp',
     requestWith({ ...GOOD_SPAN, startTimeUnixNano: 1.5 }),
-    'resourceSpans[0].scopeSpans[1].spans[0].startTimeUnixNano: expected an integer, got 1.5',
+    `${AT}.startTimeUnixNano: expected an integer, got 1.5`,
   ],
   [
     'negative timestamp',
     requestWith({ ...GOOD_SPAN, endTimeUnixNano: '-1' }),
-    'resourceSpans[0].scopeSpans[1].spans[0].endTimeUnixNano: -1 is out of range for uint64',
+    `${AT}.endTimeUnixNano: -1 is out of range for uint64`,
   ],
   [
     'timestamp as words',
     requestWith({ ...GOOD_SPAN, endTimeUnixNano: 'soon' }),
-    'resourceSpans[0].scopeSpans[1].spans[0].endTimeUnixNano: expected an integer as a decimal',
+    `${AT}.endTimeUnixNano: expected an integer as a decimal`,
   ],
   [
     'span is a string',
     requestWith('span'),
-    'resourceSpans[0].scopeSpans[1].spans[0]: expected an object, got string',
+    `${AT}: expected an object, got string`,
   ],
   [
     'attribute value with two fields',
-    requestWith({ ...GOOD_SPAN, attributes: [{ key: 'k', value: { stringValue: 'a', boolValue: true } }] }),
-    'resourceSpans[0].scopeSpans[1].spans[0].attributes[0].value: AnyValue sets both stringValue and boolValue',
+    requestWith({ ...GOOD_SPAN, attributes: [attr({ stringValue: 'a', boolValue: true })] }),
+    `${AT}.attributes[0].value: AnyValue sets both stringValue and boolValue`,
   ],
   [
     'int attribute out of int64 range',
-    requestWith({ ...GOOD_SPAN, attributes: [{ key: 'k', value: { intValue: '9223372036854775808' } }] }),
-    'resourceSpans[0].scopeSpans[1].spans[0].attributes[0].value.intValue: 9223372036854775808 is out of range for int64',
+    requestWith({ ...GOOD_SPAN, attributes: [attr({ intValue: '9223372036854775808' })] }),
+    `${AT}.attributes[0].value.intValue: 9223372036854775808 is out of range for int64`,
   ],
   [
     'bool attribute as string',
     requestWith({ ...GOOD_SPAN, attributes: [{ key: 'k', value: { boolValue: 'true' } }] }),
-    'resourceSpans[0].scopeSpans[1].spans[0].attributes[0].value.boolValue: expected a boolean, got string',
+    `${AT}.attributes[0].value.boolValue: expected a boolean, got string`,
   ],
   [
     'bytes attribute not base64',
     requestWith({ ...GOOD_SPAN, attributes: [{ key: 'k', value: { bytesValue: '%%' } }] }),
-    'resourceSpans[0].scopeSpans[1].spans[0].attributes[0].value.bytesValue: expected base64 bytes',
+    `${AT}.attributes[0].value.bytesValue: expected base64 bytes`,
   ],
   [
     'bad link id',
     requestWith({ ...GOOD_SPAN, links: [{ traceId: TRACE_B, spanId: 'x' }] }),
-    'resourceSpans[0].scopeSpans[1].spans[0].links[0].spanId: expected 16 hex digits, got 1 characters',
+    `${AT}.links[0].spanId: expected 16 hex digits, got 1 characters`,
   ],
   [
     'bad event time',
     requestWith({ ...GOOD_SPAN, events: [{ name: 'e', timeUnixNano: true }] }),
-    'resourceSpans[0].scopeSpans[1].spans[0].events[0].timeUnixNano: expected an integer as a decimal',
+    `${AT}.events[0].timeUnixNano: expected an integer as a decimal`,
   ],
   [
     'unknown status code name',
     requestWith({ ...GOOD_SPAN, status: { code: 'STATUS_CODE_MEH' } }),
-    'resourceSpans[0].scopeSpans[1].spans[0].status.code: expected an integer or one of STATUS_CODE_UNSET',
+    `${AT}.status.code: expected an integer or one of STATUS_CODE_UNSET`,
   ],
   [
     'attribute nesting beyond the bound',
@@ -300,6 +307,10 @@ const BAD_JSON: [name: string, input: string, message: string][] = [
     'attribute value nested deeper than 32',
   ],
 ];
+
+function attr(value: unknown): unknown {
+  return { key: 'k', value };
+}
 
 function nestedArrayValue(depth: number): unknown {
   let v: unknown = { stringValue: 'leaf' };
@@ -325,7 +336,10 @@ test('protobuf with a wrong id length or a bad parent names the field', () => {
   const cases: [SpanRecord, string][] = [
     [{ ...good, traceId: TRACE_A.slice(0, 30) }, '.traceId: expected 16 bytes, got 15'],
     [{ ...good, parentSpanId: 'abcd' }, '.parentSpanId: expected 8 bytes, got 2'],
-    [{ ...good, links: [{ traceId: TRACE_B, spanId: '00'.repeat(8), attributes: {} }] }, '.links[0].spanId: all-zero id is invalid'],
+    [
+      { ...good, links: [{ traceId: TRACE_B, spanId: '00'.repeat(8), attributes: {} }] },
+      '.links[0].spanId: all-zero id is invalid',
+    ],
   ];
   for (const [span, message] of cases) {
     const bytes = encodeOtlpProtobuf([plainSpan(7), span]);

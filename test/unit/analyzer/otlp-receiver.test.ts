@@ -150,9 +150,10 @@ test('answers 413 to bodies over the limit, declared or streamed, and stays usab
       const req = request(r.url, { method: 'POST', headers: PB }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        });
       });
       req.on('error', reject);
       const chunk = Buffer.alloc(16 * 1024, 0x0a);

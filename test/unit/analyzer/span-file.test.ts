@@ -41,7 +41,10 @@ test('span file lines round-trip, one request per line', async () => {
 test('a bad line is reported with its line number and the good lines are kept', async () => {
   await withTempDir(async (dir) => {
     const good = (i: number): string => writeSpanFileLine(encodeOtlpJson([plainSpan(i)]));
-    const badId = writeSpanFileLine(encodeOtlpJson([plainSpan(9)])).replace(/"spanId":"[0-9a-f]+"/, '"spanId":"xyz"');
+    const badId = writeSpanFileLine(encodeOtlpJson([plainSpan(9)])).replace(
+      /"spanId":"[0-9a-f]+"/,
+      '"spanId":"xyz"',
+    );
     const lines = [good(1), '{"resourceSpans": [\n', good(2), '\n', badId, good(3).trimEnd()];
     const path = join(dir, 'trace.jsonl');
     await writeFile(path, lines.join(''));
