@@ -651,7 +651,13 @@ test('herd instruction-test layout: `P0;` header, typed registers, `{}`, `<>`, b
   );
   assert.equal(t.quantifier, 'forall');
   assert.deepEqual(t.initMem, new Map([['x', -1]]));
-  assert.deepEqual(t.initRegs.get(0), new Map<string, unknown>([['r1', addr('x')], ['r2', int(0)]]));
+  assert.deepEqual(
+    t.initRegs.get(0),
+    new Map<string, unknown>([
+      ['r1', addr('x')],
+      ['r2', int(0)],
+    ]),
+  );
   assert.deepEqual(t.condition, {
     kind: 'and',
     es: [
@@ -660,6 +666,7 @@ test('herd instruction-test layout: `P0;` header, typed registers, `{}`, `<>`, b
     ],
   });
   // A byte-order mark and Windows line ends, as an editor may leave them.
-  const empty = parseLitmus('\uFEFFPPC E\r\n{}\r\nP0 ;\r\n sync ;\r\nexists (true)\r\n', 'e.litmus');
+  const crlf = '\uFEFFPPC E\r\n{}\r\nP0 ;\r\n sync ;\r\nexists (true)\r\n';
+  const empty = parseLitmus(crlf, 'e.litmus');
   assert.equal(empty.initRegs.size + empty.initMem.size + empty.locations.length, 0);
 });
