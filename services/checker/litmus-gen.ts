@@ -178,6 +178,12 @@ function decorationsOf(c: Cycle): PoDecoration[] {
   return c.threads.flatMap((t) => (t.kind === 'pair' ? [t.deco] : []));
 }
 
+/**
+ * Families whose diy files do not list threads in cycle order: P<k> renders cycle position
+ * `layout[k]` (IRIW puts both writers first).
+ */
+const FAMILY_LAYOUTS = new Map<string, number[]>([['IRIW', [0, 2, 1, 3]]]);
+
 /** The rotation that names a known family (smallest decoration list among ties), else rotation 0. */
 export function canonicalRotation(c: Cycle): { cycle: Cycle; family: string | null } {
   let best: { cycle: Cycle; family: string; key: string } | null = null;
@@ -302,7 +308,10 @@ export function cycleToTest(input: Cycle): LitmusTest {
   const conds: CondExpr[] = [];
   const regConds: CondExpr[] = [];
   const eq = (v: ObsVar, value: number): CondExpr => ({ kind: 'eq', v, value: { kind: 'int', value } });
-  cycle.threads.forEach((t, i) => {
+  const layout = (family === null ? undefined : FAMILY_LAYOUTS.get(family)) ?? cycle.threads.map((_, i) => i);
+  assert(layout.length === n && new Set(layout).size === n, 'family layout is not a permutation');
+  layout.forEach((i, p) => {
+    const t = cycle.threads[i] as CycleThread;
     const [a, b] = accesses[i] as [Access, Access | undefined];
     const code: Instr[] = [];
     const regs = new Map<string, LitmusValue>();
@@ -310,7 +319,7 @@ export function cycleToTest(input: Cycle): LitmusTest {
     if (a.dir === 'W') code.push({ op: 'li', rd: 'r1', imm: a.value }, { op: 'stw', rs: 'r1', disp: 0, ra: 'r2' });
     else {
       code.push({ op: 'lwz', rd: 'r1', disp: 0, ra: 'r2' });
-      regConds.push(eq({ kind: 'reg', thread: i, reg: 'r1' }, a.value));
+      regConds.push(eq({ kind: 'reg', thread: p, reg: 'r1' }, a.value));
     }
     if (t.kind === 'pair' && b !== undefined) {
       regs.set('r4', { kind: 'addr', loc: LOC_NAMES[b.loc] as string });
@@ -345,11 +354,11 @@ export function cycleToTest(input: Cycle): LitmusTest {
         code.push(indexed ? { op: 'stwx', rs: valueReg, ra: 'r9', rb: 'r4' } : { op: 'stw', rs: valueReg, disp: 0, ra: 'r4' });
       } else {
         code.push(indexed ? { op: 'lwzx', rd: 'r3', ra: 'r9', rb: 'r4' } : { op: 'lwz', rd: 'r3', disp: 0, ra: 'r4' });
-        regConds.push(eq({ kind: 'reg', thread: i, reg: 'r3' }, b.value));
+        regConds.push(eq({ kind: 'reg', thread: p, reg: 'r3' }, b.value));
       }
     }
-    initRegs.set(i, regs);
-    threads.push({ index: i, code: code.map((instr) => ({ instr, line: 0 })) });
+    initRegs.set(p, regs);
+    threads.push({ index: p, code: code.map((instr) => ({ instr, line: 0 })) });
   });
   for (const l of [...finalValues.keys()].sort()) conds.push(eq({ kind: 'loc', loc: LOC_NAMES[l] as string }, finalValues.get(l) as number));
   conds.push(...regConds);
