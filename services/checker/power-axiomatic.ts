@@ -7,7 +7,10 @@
  * 1. Each thread is interpreted symbolically-by-enumeration: every load may return any value in a
  *    per-address value domain; each path through the code is a *trace* (memory events, fences,
  *    register dependencies, final registers). Backward branches are followed at most `unroll`
- *    times per thread (like herd's `-unroll`); longer paths are cut and reported.
+ *    times per thread (like herd's `-unroll`); longer paths are dropped and `loopBoundHit` says
+ *    so. For tests with loops the allowed set is therefore exact only for executions within the
+ *    bound: a state reachable only after more iterations is missing (spin loops lose nothing,
+ *    since every extra iteration re-reads and ends in a state a shorter path also reaches).
  * 2. The value domain is grown to a fixpoint from the initial memory (see `valueDomain`).
  * 3. For each combination of traces, rf is chosen per load among same-address, same-value writes
  *    (and the initial write); co is every linear extension of the per-location order that
