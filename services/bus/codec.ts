@@ -79,6 +79,8 @@ export interface RetransmitEntry {
 
 export interface RetransmitReply {
   senderEpoch: number;
+  /** Highest sequence number the sender has assigned on the link. */
+  highSeq: number;
   entries: RetransmitEntry[];
 }
 
@@ -367,6 +369,7 @@ export function encodeRetransmitReply(r: RetransmitReply): Uint8Array {
   return load()
     .retransmitReply.encode({
       senderEpoch: r.senderEpoch,
+      highSeq: r.highSeq,
       entries: r.entries.map((e) => ({
         seq: e.seq,
         status: RETRANSMIT_STATUSES.indexOf(e.status) + 1,
@@ -383,6 +386,7 @@ export function decodeRetransmitReply(bytes: Uint8Array): RetransmitReply {
   const raw = Array.isArray(m.entries) ? (m.entries as Raw[]) : [];
   return {
     senderEpoch: toSafe(m.senderEpoch, what, 'sender_epoch'),
+    highSeq: toSafe(m.highSeq, what, 'high_seq'),
     entries: raw.map((e, i) => {
       const status = RETRANSMIT_STATUSES[toSafe(e.status, what, `entries[${i}].status`) - 1];
       if (status === undefined) throw new BusDecodeError(what, `entries[${i}] has no known status`);

@@ -93,6 +93,7 @@ test('retransmit messages and control messages round-trip', () => {
   const env = encodeEnvelope(envelope());
   const rep = decodeRetransmitReply(encodeRetransmitReply({
     senderEpoch: 5,
+    highSeq: 2 ** 40,
     entries: [
       { seq: 10, status: 'resent', envelope: env },
       { seq: 11, status: 'planned_drop' },
@@ -106,6 +107,7 @@ test('retransmit messages and control messages round-trip', () => {
     [13, 'evicted', undefined], [14, 'unknown', undefined],
   ]);
   assert.deepEqual([...(rep.entries[0]?.envelope ?? [])], [...env]);
+  assert.equal(rep.highSeq, 2 ** 40);
   const hb = { kind: 'heartbeat' as const, fields: { runId: 'r', core: 3, senderEpoch: 9, step: 2 ** 50, clock: 4, unixMs: 1_700_000_000_000 } };
   assert.deepEqual(decodeControlMsg(encodeControlMsg(hb)), hb);
   const res = decodeControlMsg(encodeControlMsg({
