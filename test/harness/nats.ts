@@ -27,7 +27,7 @@ export interface TestNats extends AsyncDisposable {
 const DOCKER_IMAGE = 'nats:2.10-alpine';
 
 function say(line: string): void {
-  process.stderr.write(`# nats harness: ${line}\n`);
+  process.stderr.write(`nats harness: ${line}\n`);
 }
 
 /** Whether a Docker engine answers `/_ping` quickly, and why not when it does not. */
