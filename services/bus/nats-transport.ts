@@ -140,6 +140,8 @@ export interface NatsTransportStats {
 }
 
 const REPAIR_BATCH_MAX = 1024;
+// Well under NATS's default max_payload (1 MiB); the receiver asks again for the rest.
+const REPAIR_REPLY_BYTES_MAX = 256 * 1024;
 const PLANNED_DROPS_PIGGYBACK_MAX = 4096;
 const RUN_ID = /^[A-Za-z0-9_-]+$/;
 
@@ -538,7 +540,8 @@ export class StartedNatsTransport {
     const highSeq = link === undefined ? 0 : link.nextSeq - 1;
     const entries: RetransmitEntry[] = [];
     const to = Math.min(req.toSeq, req.fromSeq + REPAIR_BATCH_MAX - 1);
-    for (let seq = req.fromSeq; seq <= to; seq++) {
+    let replyBytes = 0;
+    for (let seq = req.fromSeq; seq <= to && replyBytes < REPAIR_REPLY_BYTES_MAX; seq++) {
       if (link === undefined || req.senderEpoch !== this.senderEpoch || seq > highSeq) {
         entries.push({ seq, status: 'unknown' });
         continue;
@@ -550,7 +553,9 @@ export class StartedNatsTransport {
         entries.push({ seq, status: 'pending', pendingMs: Math.max(0, e.dueUnixMs - Date.now()) });
       } else {
         const env = decodeEnvelope(e.bytes);
-        entries.push({ seq, status: 'resent', envelope: encodeEnvelope({ ...env, retransmit: true }) });
+        const again = encodeEnvelope({ ...env, retransmit: true });
+        replyBytes += again.length;
+        entries.push({ seq, status: 'resent', envelope: again });
         this.c.retransmitsServed++;
       }
     }

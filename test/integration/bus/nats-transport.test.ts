@@ -244,7 +244,8 @@ test('a gap nobody can repair makes the run invalid, with the reason', async () 
   }
 });
 
-test('3-node cluster, the sender\'s node killed mid-stream: complete and exact, or invalid with a reason', async () => {
+for (const victim of ['sender', 'receiver'] as const) {
+test(`3-node cluster, the ${victim}'s node killed mid-stream: complete and exact, or invalid with a reason`, async () => {
   await using cluster = await startTestNatsCluster(3);
   const { a, b, sinkB } = await pair([cluster.urls(0), cluster.urls(1)], 'failover');
   try {
@@ -259,26 +260,28 @@ test('3-node cluster, the sender\'s node killed mid-stream: complete and exact, 
         await new Promise((r) => setImmediate(r));
         if (!killed && sinkB.ids.length > 2000) {
           killed = true;
-          await cluster.kill(0);
+          await cluster.kill(victim === 'sender' ? 0 : 1);
         }
       }
     }
-    assert.ok(killed, 'node 0 was killed mid-stream');
+    assert.ok(killed, `the ${victim}'s node was killed mid-stream`);
     await sinkB.until('stream complete', () => sinkB.ids.length === n, 30_000);
     assertStrictlyIncreasing(sinkB.ids, 'delivered ids');
     const sa = a.stats();
     const sb = b.stats();
-    console.log(`failover: delivered=${sinkB.ids.length} invalid=${sinkB.invalid ?? '-'} ` +
-      `reconnects=${sa.reconnects} repairRequests=${sb.repairRequests} ` +
+    console.log(`failover (${victim}): delivered=${sinkB.ids.length} invalid=${sinkB.invalid ?? '-'} ` +
+      `reconnects=${sa.reconnects}/${b.stats().reconnects} repairRequests=${sb.repairRequests} ` +
       `repaired=${sb.repairedByRetransmit} dupDropped=${sb.duplicatesUnplannedDropped}`);
     if (sinkB.invalid !== undefined) {
       assert.match(sinkB.invalid, /^link 0->1: /, 'an invalid run says which link and why');
     } else {
       assert.deepEqual(sinkB.ids, Array.from({ length: n }, (_, i) => i), 'no gap, no duplicate');
-      assert.ok(sa.reconnects >= 1, 'the sender reconnected to another node');
+      const moved = victim === 'sender' ? sa.reconnects : sb.reconnects;
+      assert.ok(moved >= 1, `the ${victim} reconnected to another node`);
     }
   } finally {
     await a.close();
     await b.close();
   }
 });
+}
