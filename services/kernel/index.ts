@@ -1,0 +1,12 @@
+export { PATCHES, VERSIONS, PatchSet, resolveKernel, findPatch, patchesOfVersion, versionNames, isVersionName } from './patches.js';
+export type { Patch, PatchId, VersionName, KernelSelection } from './patches.js';
+export { Kernel, Marks, PPC_MSG, PPC_MSG_NAMES, CSD_FLAG_LOCK, TASK_WAKING } from './kernel.js';
+export type { KernelOptions, Ablations, CpuState, CsdNode, TaskNode, PpcMsg, CpuMode } from './kernel.js';
+export { cpuSoftware, CPU_ROLES } from './software.js';
+export type { Action, Workload, CpuRole } from './software.js';
+export { Console } from './console.js';
+export type { ClockScale } from './console.js';
+export { Detectors, DEFAULT_DETECTORS } from './detectors.js';
+export type { DetectorOptions, Lockup } from './detectors.js';
+export { procInterrupts, interruptsJson, interruptLines } from './proc-interrupts.js';
+export type { InterruptLine } from './proc-interrupts.js';

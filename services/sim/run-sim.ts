@@ -1,0 +1,275 @@
+/**
+ * The command core of `ipiscope sim`: builds the machine, the kernel and the workload of a
+ * scenario, runs it on the seeded sim world with the detectors and the ignored-IPI checker, and
+ * returns a verdict with the console, /proc/interrupts and a plain-language explanation.
+ */
+import { AssertionError, MinHeap, Random } from '../stdx/index.js';
+import type { CoreMsg, MachineEvent, MachineObserver } from '../machine/index.js';
+import { ObserverSet } from '../machine/index.js';
+import { resolveMachine } from '../machine/topology.js';
+import { Console, Detectors, Kernel, PPC_MSG_NAMES, cpuSoftware, interruptsJson, procInterrupts, resolveKernel } from '../kernel/index.js';
+import type { Lockup } from '../kernel/index.js';
+import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
+import type { IgnoredIpi } from '../checker/ignored-ipi.js';
+import { SimBus, World } from './world.js';
+import type { Scenario } from './scenario.js';
+import { busPolicyOf, memoryPolicyOf } from './scenario.js';
+import { StressWorkload } from './scenario-workload.js';
+
+export interface RunSimOptions {
+  kernel?: string;
+  patches?: string[];
+  revert?: string[];
+  seed?: number;
+  /** Stop after this many handled IPIs (overrides the scenario's limit). */
+  ipis?: number;
+  ticksMax?: number;
+  observer?: MachineObserver;
+  /** Ablation override (else the scenario's). */
+  demuxReadRelaxed?: boolean;
+}
+
+export type Verdict = 'ok' | 'hang' | 'storm' | 'invalid';
+
+export interface SimResult {
+  verdict: Verdict;
+  scenario: string;
+  seed: number;
+  kernel: string;
+  patches: string[];
+  ipis_sent: number;
+  ipis_handled: number;
+  ignored: IgnoredIpi[];
+  lockups: Lockup[];
+  interrupts: Record<string, number[]>;
+  ticks: number;
+  emulated_seconds: number;
+  wall_ms: number;
+  stuck: Array<{ cpu: number; where: string; waiting_for: number; since_seconds: number }>;
+  offline_wakes: Record<string, number>;
+  marks: Record<string, number>;
+  invalid_reason?: string;
+  console: string;
+  proc_interrupts: string;
+  explanation: string;
+}
+
+/**
+ * The sim bus plus seeded link stalls: with `linkStallProb` a message holds its link for up to
+ * `linkStallTicksMax` ticks (a contended cache line), later messages on the link queue behind it
+ * (FIFO kept). A workaround until the machine's MemoryPolicy can delay a store on its way home.
+ */
+class StallingBus extends SimBus {
+  private readonly held = new Map<number, Array<{ src: number; dst: number; msg: CoreMsg }>>();
+  private readonly releases = new MinHeap<number>();
+  private readonly stallRng: Random;
+  stalls = 0;
+
+  constructor(
+    private readonly n: number,
+    coresPerSocket: number,
+    seed: number,
+    policy: ReturnType<typeof busPolicyOf>,
+  ) {
+    super(n, coresPerSocket, seed, policy);
+    this.stallRng = new Random(seed, 'simbus/stall');
+    this.prob = policy.linkStallProb;
+    this.max = policy.linkStallTicksMax;
+  }
+  private readonly prob: number;
+  private readonly max: number;
+
+  override send(src: number, dst: number, msg: CoreMsg): void {
+    const link = src * this.n + dst;
+    const q = this.held.get(link);
+    if (q !== undefined) {
+      q.push({ src, dst, msg });
+      return;
+    }
+    if (this.prob > 0 && this.stallRng.chance(this.prob)) {
+      this.stalls++;
+      this.held.set(link, [{ src, dst, msg }]);
+      this.releases.push(this.now + 1 + this.stallRng.int(this.max), link);
+      return;
+    }
+    super.send(src, dst, msg);
+  }
+
+  override nextTick(): number {
+    return Math.min(super.nextTick(), this.releases.peekKey());
+  }
+
+  override get inFlight(): number {
+    let n = super.inFlight;
+    for (const q of this.held.values()) n += q.length;
+    return n;
+  }
+
+  override takeDue(tick: number, deliver: Parameters<SimBus['takeDue']>[1]): void {
+    while (this.releases.size > 0 && this.releases.peekKey() <= tick) {
+      const link = this.releases.pop() as number;
+      const q = this.held.get(link) ?? [];
+      this.held.delete(link);
+      for (const m of q) super.send(m.src, m.dst, m.msg);
+    }
+    super.takeDue(tick, deliver);
+  }
+}
+
+function nowMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
+  const wallStart = nowMs();
+  const seed = opts.seed ?? s.seed;
+  const topo = resolveMachine(s.machine);
+  const patches = resolveKernel({ kernel: opts.kernel ?? s.kernel, patches: opts.patches, revert: opts.revert });
+  let world: World | null = null;
+  const wl = new StressWorkload(s, topo, seed, () => (world === null ? 0 : world.tick));
+  const k = new Kernel({
+    topology: topo,
+    patches,
+    ablations: { demuxReadRelaxed: opts.demuxReadRelaxed ?? s.ablations.demuxReadRelaxed },
+    csdPairs: wl.csdPairs(),
+    tasks: wl.tasks,
+    kvm: s.kvm,
+  });
+  const con = new Console(s.clock);
+  const det = new Detectors(k, con, s.detectors);
+  const checker = new IgnoredIpiChecker({ messageLocs: k.ipiMessage });
+  const observers: MachineObserver[] = [checker];
+  if (opts.observer) observers.push(opts.observer);
+  const observer = observers.length === 1 ? checker : new ObserverSet(observers);
+  const bus = busPolicyOf(s);
+  const w = new World({
+    topology: topo,
+    locations: k.locs,
+    seed,
+    software: (cpu) => cpuSoftware(k, wl, cpu),
+    policy: memoryPolicyOf(s),
+    bus: { delayTicksMin: bus.delayTicksMin, delayTicksMean: bus.delayTicksMean, crossSocketTicks: bus.crossSocketTicks },
+    observer,
+    startSkewTicksMax: 50,
+  });
+  world = w;
+  Object.defineProperty(w, 'bus', { value: new StallingBus(w.cores.length, topo.coresPerSocket, seed, bus) });
+  con.printk(0, `Linux version ${patches.label} (ipiscope) #1 SMP`);
+  con.printk(0, `scenario ${s.name}: ${topo.name}, seed ${seed}`);
+
+  const tps = s.clock.ticksPerSecond;
+  const ipiGoal = opts.ipis ?? s.limits.ipis;
+  const ticksMax = opts.ticksMax ?? s.limits.ticksMax;
+  const period = det.periodTicks();
+  let nextSample = period;
+  let verdict = 'ok' as Verdict;
+  let invalid: string | undefined;
+  const stormCheck = (): boolean => k.cpus.some((c) => c.offlineWakes > s.limits.stormWakes);
+  try {
+    w.run({
+      ticksMax,
+      until: () => {
+        if (w.tick >= nextSample) {
+          det.sample(w.tick);
+          nextSample = w.tick + period;
+          if (det.lockups.some((l) => l.kind === 'soft-lockup' || l.kind === 'hung-task')) {
+            verdict = 'hang';
+            return true;
+          }
+        }
+        if (stormCheck()) {
+          verdict = 'storm';
+          return true;
+        }
+        return ipiGoal > 0 && k.ipisHandled >= ipiGoal;
+      },
+    });
+  } catch (e) {
+    if (!(e instanceof AssertionError)) throw e;
+    verdict = 'invalid';
+    invalid = `assertion: ${e.message} (seed ${seed})`;
+  }
+  const end = w.tick;
+  if (verdict === 'storm') {
+    for (const [c, cs] of k.cpus.entries()) {
+      if (cs.offlineWakes > s.limits.stormWakes) {
+        con.printk(end, `cpu ${c}: offline thread woke ${cs.offlineWakes} times (SRR1 wake reason not cleared)`);
+      }
+    }
+  }
+  const chk = checker.result(end, Math.floor(s.limits.settleSecs * tps));
+  if (chk.errors.length > 0 && verdict !== 'invalid') {
+    verdict = 'invalid';
+    invalid = `checker: ${chk.errors[0]}`;
+  }
+  const stuck = k.cpus
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => c.waitingFor >= 0)
+    .map(({ c, i }) => ({ cpu: i, where: `csd_lock_wait (${c.waitingWhere})`, waiting_for: c.waitingFor, since_seconds: (end - c.waitingSince) / tps }));
+  const marks: Record<string, number> = {};
+  for (const [m, n] of [...k.marks.counts.entries()].sort()) marks[m] = n;
+  const offline: Record<string, number> = {};
+  k.cpus.forEach((c, i) => {
+    if (c.mode === 'offline') offline[String(i)] = c.offlineWakes;
+  });
+  const result: SimResult = {
+    verdict,
+    scenario: s.name,
+    seed,
+    kernel: patches.label,
+    patches: patches.list(),
+    ipis_sent: chk.sent,
+    ipis_handled: chk.consumed,
+    ignored: chk.ignored,
+    lockups: det.lockups,
+    interrupts: interruptsJson(k),
+    ticks: end,
+    emulated_seconds: end / tps,
+    wall_ms: 0,
+    stuck,
+    offline_wakes: offline,
+    marks,
+    console: con.text(),
+    proc_interrupts: procInterrupts(k, interestingCpus(k, stuck, chk.ignored)),
+    explanation: '',
+  };
+  if (invalid !== undefined) result.invalid_reason = invalid;
+  result.explanation = explain(result, k);
+  result.wall_ms = nowMs() - wallStart;
+  return result;
+}
+
+function interestingCpus(k: Kernel, stuck: SimResult['stuck'], ignored: IgnoredIpi[]): number[] {
+  const set = new Set<number>();
+  for (const s of stuck) {
+    set.add(s.cpu);
+    set.add(s.waiting_for);
+  }
+  for (const i of ignored) {
+    set.add(i.sender_cpu);
+    set.add(i.target_cpu);
+  }
+  if (set.size === 0) for (let c = 0; c < Math.min(8, k.ncpus); c++) set.add(c);
+  return [...set].filter((c) => c >= 0).sort((a, b) => a - b).slice(0, 16);
+}
+
+function explain(r: SimResult, k: Kernel): string {
+  const out: string[] = [];
+  out.push(`${r.scenario} on ${r.kernel}, seed ${r.seed}: ${r.verdict.toUpperCase()} after ${r.emulated_seconds.toFixed(3)} emulated s.`);
+  for (const s of r.stuck) {
+    out.push(`CPU ${s.cpu} spins in ${s.where} waiting for CPU ${s.waiting_for} for ${s.since_seconds.toFixed(1)} s.`);
+  }
+  for (const i of r.ignored.slice(0, 8)) {
+    const name = PPC_MSG_NAMES[i.msg as 0 | 1 | 2 | 3] ?? `msg ${i.msg}`;
+    out.push(`IPI ${i.ipi_id}: ${name} from CPU ${i.sender_cpu} to CPU ${i.target_cpu} stayed set in ipi_message[${i.target_cpu}] and was never handled.`);
+  }
+  if (r.ignored.length > 8) out.push(`... and ${r.ignored.length - 8} more ignored IPIs.`);
+  const dropped = r.marks['kvm-exit: doorbell dropped, host_ipi == 0'] ?? 0;
+  if (dropped > 0) out.push(`${dropped} hypervisor doorbells reached a guest with host_ipi == 0 and were taken as guest wake-ups.`);
+  for (const [c, n] of Object.entries(r.offline_wakes)) if (n > 1) out.push(`Offline CPU ${c} woke ${n} times.`);
+  if (r.invalid_reason) out.push(`Invalid run: ${r.invalid_reason}`);
+  void k;
+  return out.join('\n');
+}
+
+export type { MachineEvent };

@@ -1,0 +1,307 @@
+/**
+ * Scenarios: a machine, a kernel, guests pinned to host CPUs, a workload mix, detector
+ * thresholds, the seeded propagation policy, a seed and limits. Built-in scenarios live here;
+ * users write new ones as YAML (or JSON) files, validated with zod, errors naming file, line and
+ * field.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { InputError, UsageError } from '../stdx/index.js';
+import { DEFAULT_POLICY } from '../machine/index.js';
+import type { MemoryPolicy } from '../machine/index.js';
+import { DEFAULT_BUS_POLICY } from './world.js';
+
+/** A CPU list in the kernel's cpulist syntax: "0-3,8,10-11", or an array of numbers. */
+const cpuList = z.union([z.string().regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, 'a cpulist like "0-3,8"'), z.array(z.number().int().nonnegative())]);
+
+const mix = z
+  .object({
+    compute: z.number().nonnegative().default(0),
+    crosscall: z.number().nonnegative().default(0),
+    wake: z.number().nonnegative().default(0),
+    broadcast: z.number().nonnegative().default(0),
+    sleep: z.number().nonnegative().default(0),
+  })
+  .strict();
+
+const range = z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]);
+
+export const scenarioSchema = z
+  .object({
+    name: z.string().min(1),
+    description: z.string().default(''),
+    /** Machine preset or machine file. */
+    machine: z.string().min(1),
+    /** Kernel version (v3.5 ... v5.4); flags may override. */
+    kernel: z.string().default('v5.3'),
+    seed: z.number().int().nonnegative().default(1),
+    /** KVM-HV loaded (host_ipi meaningful). */
+    kvm: z.boolean().default(true),
+    ablations: z.object({ demuxReadRelaxed: z.boolean().default(false) }).strict().default({}),
+    clock: z.object({ ticksPerSecond: z.number().int().positive().default(20_000) }).strict().default({}),
+    detectors: z
+      .object({
+        watchdogThreshSecs: z.number().positive().default(10),
+        rcuStallTimeoutSecs: z.number().positive().default(21),
+        hungTaskTimeoutSecs: z.number().positive().default(120),
+      })
+      .strict()
+      .default({}),
+    /** Seeded propagation policy (MemoryPolicy fields override the machine default). */
+    memory: z
+      .object({
+        applyImmediateProb: z.number().min(0).max(1),
+        applyDelayTicksMax: z.number().int().positive(),
+        applyTailProb: z.number().min(0).max(1),
+        applyTailTicksMax: z.number().int().positive(),
+        stallProb: z.number().min(0).max(1),
+        stallTicksMax: z.number().int().positive(),
+        earlyLoadProb: z.number().min(0).max(1),
+        earlyLoadTicksMax: z.number().int().positive(),
+      })
+      .partial()
+      .strict()
+      .default({}),
+    bus: z
+      .object({
+        delayTicksMin: z.number().int().positive(),
+        delayTicksMean: z.number().nonnegative(),
+        crossSocketTicks: z.number().int().nonnegative(),
+        /** Probability that a message stalls its link (a contended cache line); FIFO kept. */
+        linkStallProb: z.number().min(0).max(1),
+        linkStallTicksMax: z.number().int().positive(),
+      })
+      .partial()
+      .strict()
+      .default({}),
+    guests: z
+      .array(z.object({ name: z.string().min(1), cpus: cpuList, comm: z.string().optional() }).strict())
+      .default([]),
+    workload: z
+      .object({
+        /** CPUs running host load; other non-vCPU CPUs idle. */
+        hostCpus: cpuList.default([]),
+        hostMix: mix.default({ compute: 1 }),
+        /** What a vCPU thread's host side does after a guest exit. */
+        exitMix: mix.default({ compute: 1 }),
+        /** mm_cpumask-like pool of cross-call targets (default: every active CPU). */
+        crossCallPool: cpuList.optional(),
+        /** Peers drawn per sender from the pool (its csds); targets per call at most this. */
+        crossCallPeers: z.number().int().positive().default(8),
+        crossCallTargetsMax: z.number().int().positive().default(3),
+        crossCallWait: z.boolean().default(true),
+        /** CPUs whose tasks get woken (default: every active CPU). */
+        wakePool: cpuList.optional(),
+        wakeWait: z.boolean().default(false),
+        /** Targets of tick-broadcast IPIs (siblings of the sender are used on POWER8). */
+        broadcastPool: cpuList.optional(),
+        computeTicks: range.default([20, 200]),
+        sleepTicks: range.default([50, 400]),
+        guestTicks: range.default([200, 2000]),
+        offline: z.object({ cpus: cpuList, atTicks: z.number().int().nonnegative() }).strict().optional(),
+      })
+      .strict()
+      .default({}),
+    limits: z
+      .object({
+        ticksMax: z.number().int().positive().default(50_000_000),
+        /** Stop after this many handled IPIs (0: no goal). */
+        ipis: z.number().int().nonnegative().default(0),
+        /** An offline CPU woken more often than this is a storm. */
+        stormWakes: z.number().int().positive().default(10_000),
+        /** IPIs ordered less than this long (s) before the end are in flight, not ignored. */
+        settleSecs: z.number().nonnegative().default(1),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type Scenario = z.infer<typeof scenarioSchema>;
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+
+export function parseCpuList(v: string | number[], field = 'cpulist'): number[] {
+  if (Array.isArray(v)) return [...v];
+  const out: number[] = [];
+  for (const part of v.split(',')) {
+    const p = part.trim();
+    if (p === '') continue;
+    const [a, b] = p.split('-').map((x) => Number(x.trim()));
+    if (a === undefined || !Number.isInteger(a)) throw new UsageError(`${field}: bad cpulist "${v}"`);
+    const hi = b === undefined ? a : b;
+    if (hi < a) throw new UsageError(`${field}: range ${p} goes backwards`);
+    for (let c = a; c <= hi; c++) out.push(c);
+  }
+  return out;
+}
+
+export function memoryPolicyOf(s: Scenario): MemoryPolicy {
+  return { ...DEFAULT_POLICY, ...s.memory };
+}
+
+export function busPolicyOf(s: Scenario): {
+  delayTicksMin: number;
+  delayTicksMean: number;
+  crossSocketTicks: number;
+  linkStallProb: number;
+  linkStallTicksMax: number;
+} {
+  return { ...DEFAULT_BUS_POLICY, linkStallProb: 0, linkStallTicksMax: 1, ...s.bus };
+}
+
+/** The seed's guest A: vCPU v pinned in CPUs 4*floor(v/2)..+3 (we use thread 1 or 2 of them). */
+function seedGuestA(): number[] {
+  const out: number[] = [];
+  for (let v = 0; v < 56; v++) out.push(4 * Math.floor(v / 2) + 1 + (v % 2));
+  return out;
+}
+
+const SEED_HOST = [0, 3, 4, 7, 40, 43, 104, 107, 112, 115, 116, 119];
+
+const BUILTINS: Record<string, ScenarioInput> = {
+  'host-ipi-2019': {
+    name: 'host-ipi-2019',
+    description:
+      'The 2019 report fixed by 3a83f677a6ee: 2-socket POWER9 (seed-2019), guest A with 56 vCPUs pinned ' +
+      'two per core on CPUs 0-111, guest B with 4 vCPUs, stress load in the guests (exits) and on the host; ' +
+      'cross-calls (THP/KSM) and remote wake-ups on doorbells with host_ipi.',
+    machine: 'seed-2019',
+    kernel: 'v5.3',
+    guests: [
+      { name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' },
+      { name: 'B', cpus: [113, 117, 121, 125], comm: 'CPU %d/KVM' },
+    ],
+    memory: { applyTailProb: 0.05, applyTailTicksMax: 2000 },
+    bus: { linkStallProb: 0.01, linkStallTicksMax: 4000 },
+    workload: {
+      hostCpus: SEED_HOST,
+      hostMix: { compute: 4, crosscall: 1, wake: 2, sleep: 2 },
+      exitMix: { compute: 2, crosscall: 2, wake: 1 },
+      crossCallPeers: 6,
+      crossCallTargetsMax: 3,
+      guestTicks: [100, 1500],
+    },
+  },
+  'host-ipi-2019-clear': {
+    name: 'host-ipi-2019-clear',
+    description:
+      "The commit's second interleaving: the target's clear of host_ipi lands after a new set. Needs the " +
+      'named ablation demuxReadRelaxed (the demux first read of the message word unfenced).',
+    machine: 'seed-2019',
+    kernel: 'v5.3',
+    ablations: { demuxReadRelaxed: true },
+    guests: [{ name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' }],
+    memory: { applyTailProb: 0.05, applyTailTicksMax: 2000 },
+    bus: { linkStallProb: 0.01, linkStallTicksMax: 4000 },
+    workload: {
+      hostCpus: SEED_HOST,
+      hostMix: { compute: 4, crosscall: 1, wake: 2, sleep: 2 },
+      exitMix: { compute: 2, crosscall: 2, wake: 1 },
+      crossCallPeers: 6,
+      crossCallTargetsMax: 3,
+      guestTicks: [100, 1500],
+    },
+  },
+  'wake-list-2012': {
+    name: 'wake-list-2012',
+    description:
+      'The 2012 race fixed by 9fb1b36ca123: remote wake-ups through rq->wake_list and the RESCHEDULE IPI ' +
+      'on XICS, with cross-calls keeping the targets in their demux loop; a task left in TASK_WAKING ' +
+      'blocks its waker (hung task).',
+    machine: 'power8',
+    kernel: 'v3.5',
+    kvm: false,
+    detectors: { hungTaskTimeoutSecs: 20 },
+    memory: { applyTailProb: 0.05, applyTailTicksMax: 1500 },
+    workload: {
+      hostCpus: '0-31',
+      hostMix: { compute: 3, crosscall: 2, wake: 3, sleep: 1 },
+      wakeWait: true,
+      crossCallPeers: 6,
+      crossCallTargetsMax: 2,
+      crossCallWait: true,
+    },
+  },
+  'offline-doorbell-2015': {
+    name: 'offline-doorbell-2015',
+    description:
+      'The 2015 storm fixed by 755563bc79c7: POWER8, host IPIs to siblings by hypervisor doorbell; a ' +
+      'doorbell racing with cpu offline stays latched and wakes the offline thread again and again.',
+    machine: 'power8',
+    kernel: 'v4.0',
+    workload: {
+      hostCpus: '0-31',
+      hostMix: { compute: 3, broadcast: 2, wake: 1, sleep: 2 },
+      broadcastPool: '0-31',
+      offline: { cpus: '1-7,9-15', atTicks: 2000 },
+    },
+    limits: { ticksMax: 2_000_000, stormWakes: 10_000 },
+  },
+  pingpong: {
+    name: 'pingpong',
+    description: 'Two CPUs cross-calling each other (the IPI latency test of the 2012 commit).',
+    machine: 'power8',
+    kernel: 'v3.6',
+    kvm: false,
+    workload: {
+      hostCpus: '0,8',
+      hostMix: { crosscall: 1 },
+      crossCallPool: '0,8',
+      crossCallPeers: 1,
+      crossCallTargetsMax: 1,
+    },
+    limits: { ipis: 10_000 },
+  },
+};
+
+export function builtinScenarioNames(): string[] {
+  return Object.keys(BUILTINS);
+}
+
+/** Validates a scenario value; `file` names the source in errors. */
+export function parseScenarioValue(value: unknown, file = 'scenario', lineOf?: (path: (string | number)[]) => number | undefined): Scenario {
+  const r = scenarioSchema.safeParse(value);
+  if (r.success) return r.data;
+  const first = r.error.issues[0];
+  const problems = r.error.issues.map((i) => {
+    const field = i.path.join('.') || '(top level)';
+    const line = lineOf?.(i.path);
+    return `${line !== undefined ? `line ${line}: ` : ''}field ${field}: ${i.message}`;
+  });
+  throw new InputError(file, first ? lineOf?.(first.path) : undefined, problems.join('; '));
+}
+
+export function parseScenarioText(text: string, file: string): Scenario {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
+    throw new InputError(file, e.linePos?.[0]?.line, `not valid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const lineOf = (path: (string | number)[]): number | undefined => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  return parseScenarioValue(doc.toJS(), file, lineOf);
+}
+
+export function loadScenarioFile(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new InputError(path, undefined, `cannot read scenario file (${(e as Error).message})`);
+  }
+  return parseScenarioText(text, path);
+}
+
+/** A built-in scenario name or a scenario file path (.yaml, .yml, .json or containing "/"). */
+export function resolveScenario(spec: string): Scenario {
+  if (Object.hasOwn(BUILTINS, spec)) return parseScenarioValue(BUILTINS[spec], `built-in scenario ${spec}`);
+  if (/[/]|\.(ya?ml|json)$/.test(spec)) return loadScenarioFile(spec);
+  throw new UsageError(`unknown scenario "${spec}": give one of ${builtinScenarioNames().join(', ')} or a scenario file`);
+}
