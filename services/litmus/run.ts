@@ -276,7 +276,7 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
     const locations = new LocationTable();
     const locIds: number[] = [];
     for (const name of locNames) {
-      locIds.push(locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0));
+      locIds.push(locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0, true));
     }
     const results: ThreadResult[] = [];
     const byCpu = new Map<number, ThreadSoftware>();

@@ -26,7 +26,7 @@
  * Invariants are asserted densely; a tripped assertion is a bug in ipiscope, not in the model.
  */
 import { assert, assertNever, Random, MinHeap } from '../stdx/index.js';
-import type { CoreMsg, RmwReq, WriteProp, WriteReq, RmwResp, SyncReq } from './msgs.js';
+import type { CoreMsg, FetchResp, RmwReq, WriteProp, WriteReq, RmwResp, SyncReq } from './msgs.js';
 import type { MachineObserver } from './events.js';
 import type { IrqSource, Op, Program, ThreadSoftware } from './ops.js';
 import { SRR1_WAKE, WAKE_ON } from './ops.js';
@@ -90,6 +90,7 @@ const BK_SYNC_DRAIN = 1;
 const BK_SYNC_ACKS = 2;
 const BK_RMW = 3;
 const BK_LARX_DRAIN = 4;
+const BK_FETCH = 5;
 
 interface Frame {
   gen: Program;
@@ -149,9 +150,11 @@ export class HwThread {
   readonly pendingCount: Int32Array;
   pending: PendingWrite[] = [];
   queue: Queued[] = [];
-  /** B-cumulativity: prerequisites inherited by this thread's later writes (loc -> [ver, val]). */
-  bMap = new Map<number, number>();
-  bVal = new Map<number, number>();
+  /** B-cumulativity: prerequisites inherited by this thread's later writes: version and value per
+   * location (0 = none), and the list of locations that have one. */
+  readonly bVer: Float64Array;
+  readonly bVal: Float64Array;
+  bLocs: number[] = [];
   bOwn: number[] = [];
   bSnap: number[] | null = null;
   /** Loads may not be satisfied before this tick (barriers). */
@@ -163,6 +166,8 @@ export class HwThread {
   rmwIsStcx = false;
   rmwOp: RmwReq['op'] = 'xchg';
   larxLoc = -1;
+  fetchLoc = -1;
+  fetchLane = -1;
   larxVersion = -1;
   /** Optional history of view changes per location: flat [tick, version, value, ...]. */
   history: number[][] | null = null;
@@ -180,6 +185,18 @@ export class HwThread {
     this.val = new Float64Array(nlocs);
     this.dirtyMark = new Uint8Array(nlocs);
     this.pendingCount = new Int32Array(nlocs);
+    this.bVer = new Float64Array(nlocs);
+    this.bVal = new Float64Array(nlocs);
+  }
+
+  /** The last prerequisite array merged from each writer (by writer CPU): merging the same
+   * (immutable) array again is a no-op, since views and B only grow. */
+  lastPrereq: (number[] | undefined)[] = [];
+
+  clearB(): void {
+    for (const loc of this.bLocs) this.bVer[loc] = 0;
+    this.bLocs = [];
+    this.bSnap = null;
   }
 }
 
@@ -204,6 +221,11 @@ export class Core {
   private readonly homeWid: Float64Array;
   /** Versions known to be visible to every thread of the machine. */
   private readonly knownGlobal: Float64Array;
+  /** Whether this core holds a copy of each location (is sent its writes). */
+  private readonly present: Uint8Array;
+  /** Home directory: the cores sent each location's writes (directory locations only). */
+  private readonly sharers: (number[] | null)[];
+  private readonly fetching: Uint8Array;
   private readonly applies = new MinHeap<[HwThread, WriteProp]>();
   private readonly emptyPrereq: number[] = [];
   /** Counters, for reports and benchmarks. */
@@ -235,7 +257,15 @@ export class Core {
     this.homePrereq = new Array<number[] | null>(n).fill(null);
     this.homeWid = new Float64Array(n);
     this.knownGlobal = new Float64Array(n);
-    for (let l = 0; l < n; l++) this.homeVal[l] = this.locs.inits[l] as number;
+    this.present = new Uint8Array(n);
+    this.sharers = new Array<number[] | null>(n).fill(null);
+    this.fetching = new Uint8Array(n);
+    for (let l = 0; l < n; l++) {
+      this.homeVal[l] = this.locs.inits[l] as number;
+      const home = this.locs.homes[l] as number;
+      if (this.locs.broadcast[l] === true || home === this.id) this.present[l] = 1;
+      if (home === this.id && this.locs.broadcast[l] !== true) this.sharers[l] = [this.id];
+    }
     const tpc = this.topo.threadsPerCore;
     this.threads = [];
     const skewMax = opts.startSkewTicksMax ?? 0;
@@ -350,7 +380,7 @@ export class Core {
   private exec(th: HwThread, frame: Frame, op: Op): boolean {
     switch (op.k) {
       case 'ld':
-        frame.resume = this.load(th, op.loc, op.lane ?? -1, op.floorTick);
+        frame.resume = this.load(th, frame, op.loc, op.lane ?? -1, op.floorTick);
         return true;
       case 'st':
         this.store(th, op.loc, op.value, op.lane ?? -1);
@@ -462,9 +492,13 @@ export class Core {
   // ---------------------------------------------------------------------------------------------
   // Memory: the thread side
 
-  private load(th: HwThread, loc: number, lane: number, floorTick: number | undefined): number {
+  private load(th: HwThread, frame: Frame, loc: number, lane: number, floorTick: number | undefined): number {
     this.stats.memOps++;
     this.stats.loads++;
+    if (this.present[loc] === 0 && th.pendingCount[loc] === 0) {
+      this.fetch(th, loc, lane);
+      return 0;
+    }
     let word: number;
     let version: number;
     let own = false;
@@ -509,6 +543,51 @@ export class Core {
     return value;
   }
 
+  /** A read miss: block until the home sends the latest write (and makes this core a sharer). */
+  private fetch(th: HwThread, loc: number, lane: number): void {
+    th.fetchLoc = loc;
+    th.fetchLane = lane;
+    this.block(th, BK_FETCH);
+    if (this.fetching[loc] === 1) return;
+    this.fetching[loc] = 1;
+    this.clock++;
+    this.sendMsg(this.locs.homes[loc] as number, { t: 'fetch', src: this.id, thread: th.tir, loc, clock: this.clock });
+  }
+
+  private fetchResp(r: FetchResp): void {
+    const loc = r.loc;
+    this.present[loc] = 1;
+    this.fetching[loc] = 0;
+    for (const u of this.threads) {
+      this.mergePrereqAll(u, r.prereq);
+      this.mergeView(u, loc, r.version, r.value, -1);
+    }
+    for (const u of this.threads) {
+      if (u.state !== TS_BLOCKED || u.block !== BK_FETCH || u.fetchLoc !== loc) continue;
+      if (u.larxLoc === loc && u.larxVersion === -1) u.larxVersion = u.ver[loc] as number;
+      const word = u.pendingCount[loc] !== 0 ? this.forwarded(u, loc) : (u.val[loc] as number);
+      const value = u.fetchLane < 0 ? word : laneOf(word, u.fetchLane);
+      if (this.obs !== null) {
+        this.clock++;
+        this.obs.event({
+          e: 'load', core: this.id, cpu: u.cpu, clock: this.clock, tick: this.tick, loc, value, version: u.ver[loc] as number,
+          own: false,
+        });
+      }
+      this.unblock(u, value);
+    }
+  }
+
+  private mergePrereqAll(th: HwThread, pre: number[]): void {
+    for (let i = 0; i < pre.length; i += 3) {
+      const loc = pre[i] as number;
+      const ver = pre[i + 1] as number;
+      const val = pre[i + 2] as number;
+      this.mergeView(th, loc, ver, val, -1);
+      this.bMerge(th, loc, ver, val);
+    }
+  }
+
   /** The thread's own latest value for `loc`: its view with its unordered stores laid over it. */
   private forwarded(th: HwThread, loc: number): number {
     let word = th.val[loc] as number;
@@ -537,11 +616,25 @@ export class Core {
       this.clock++;
       this.obs.event({ e: 'store', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, value, lane });
     }
+    if (th.queue.length === 0 && th.bOwn.length === 0) {
+      this.sendWrite(th, wid, loc, value, lane, this.snapB(th));
+      return;
+    }
     th.queue.push({
       kind: 'st', wid, loc, value, lane, op: 'xchg', a: 0, b: 0,
       prereq: this.snapB(th), wait: th.bOwn.length === 0 ? this.emptyPrereq : th.bOwn.slice(),
     });
     this.pump(th);
+  }
+
+  private sendWrite(th: HwThread, wid: number, loc: number, value: number, lane: number, prereq: number[]): void {
+    const home = this.locs.homes[loc] as number;
+    this.clock++;
+    if (home === this.id) {
+      this.orderWrite(this.id, th.tir, wid, loc, value, lane, prereq, this.clock);
+    } else {
+      this.sendMsg(home, { t: 'wreq', src: this.id, thread: th.tir, wid, loc, value, lane, prereq, clock: this.clock });
+    }
   }
 
   private enqueueRmw(th: HwThread, loc: number, op: RmwReq['op'], a: number, b: number): void {
@@ -562,6 +655,13 @@ export class Core {
 
   private larx(th: HwThread, frame: Frame, loc: number): void {
     this.stats.memOps++;
+    if (this.present[loc] === 0) {
+      // A reservation needs a copy: fetch it first (the stcx. is checked at the home anyway).
+      th.larxLoc = loc;
+      th.larxVersion = -1;
+      this.fetch(th, loc, -1);
+      return;
+    }
     if (th.pendingCount[loc] !== 0 || th.queue.length > 0) {
       // Read the reserved value only once our own stores to it are ordered (simple and sound).
       th.larxLoc = loc;
@@ -580,16 +680,11 @@ export class Core {
       const q = th.queue[0] as Queued;
       if (q.wait.length > 0) return;
       th.queue.shift();
-      const home = this.locs.homes[q.loc] as number;
-      this.clock++;
       if (q.kind === 'st') {
-        const m: WriteReq = {
-          t: 'wreq', src: this.id, thread: th.tir, wid: q.wid, loc: q.loc, value: q.value, lane: q.lane,
-          prereq: q.prereq, clock: this.clock,
-        };
-        if (home === this.id) this.homeWrite(m);
-        else this.sendMsg(home, m);
+        this.sendWrite(th, q.wid, q.loc, q.value, q.lane, q.prereq);
       } else {
+        const home = this.locs.homes[q.loc] as number;
+        this.clock++;
         const m: RmwReq = {
           t: 'rmwreq', src: this.id, thread: th.tir, wid: q.wid, loc: q.loc, op: q.op, a: q.a, b: q.b,
           prereq: q.prereq, clock: this.clock,
@@ -616,12 +711,14 @@ export class Core {
 
   /** The thread's inherited prerequisites as a flat [loc, ver, val] array (shared, immutable). */
   private snapB(th: HwThread): number[] {
-    if (th.bMap.size === 0) return this.emptyPrereq;
+    if (th.bLocs.length === 0) return this.emptyPrereq;
     if (th.bSnap === null) {
       const a: number[] = [];
-      for (const [loc, ver] of th.bMap) {
-        if (ver <= (this.knownGlobal[loc] as number)) continue;
-        a.push(loc, ver, th.bVal.get(loc) as number);
+      const kg = this.knownGlobal;
+      for (const loc of th.bLocs) {
+        const ver = th.bVer[loc] as number;
+        if (ver <= (kg[loc] as number)) continue;
+        a.push(loc, ver, th.bVal[loc] as number);
       }
       th.bSnap = a;
     }
@@ -629,11 +726,11 @@ export class Core {
   }
 
   private bMerge(th: HwThread, loc: number, ver: number, val: number): void {
-    if (ver <= (this.knownGlobal[loc] as number)) return;
-    const cur = th.bMap.get(loc);
-    if (cur !== undefined && cur >= ver) return;
-    th.bMap.set(loc, ver);
-    th.bVal.set(loc, val);
+    const cur = th.bVer[loc] as number;
+    if (cur >= ver || ver <= (this.knownGlobal[loc] as number)) return;
+    if (cur === 0) th.bLocs.push(loc);
+    th.bVer[loc] = ver;
+    th.bVal[loc] = val;
     th.bSnap = null;
   }
 
@@ -700,9 +797,7 @@ export class Core {
     }
     for (const loc of th.dirty) th.dirtyMark[loc] = 0;
     th.dirty = [];
-    th.bMap.clear();
-    th.bVal.clear();
-    th.bSnap = null;
+    th.clearB();
     assert(th.pending.length === 0, 'sync completed with unordered own stores');
     th.bOwn = [];
     th.syncEntries = [];
@@ -731,6 +826,13 @@ export class Core {
   /** A write announced by its home becomes visible to `th` (with its prerequisites first). */
   private applyProp(th: HwThread, p: WriteProp): void {
     const pre = p.prereq;
+    const writer = p.writerCore * this.topo.threadsPerCore + p.writerThread;
+    if (pre.length > 0 && th.lastPrereq[writer] !== pre) this.mergePrereq(th, pre, writer);
+    this.mergeView(th, p.loc, p.version, p.value, p.wid);
+  }
+
+  private mergePrereq(th: HwThread, pre: number[], writer: number): void {
+    th.lastPrereq[writer] = pre;
     for (let i = 0; i < pre.length; i += 3) {
       const loc = pre[i] as number;
       const ver = pre[i + 1] as number;
@@ -738,7 +840,6 @@ export class Core {
       this.mergeView(th, loc, ver, val, -1);
       this.bMerge(th, loc, ver, val);
     }
-    this.mergeView(th, p.loc, p.version, p.value, p.wid);
   }
 
   /** Our own write came back ordered: stop forwarding it, and release stores that waited on it. */
@@ -771,24 +872,28 @@ export class Core {
   // Memory: the home side
 
   private homeWrite(m: WriteReq): void {
-    const loc = m.loc;
+    this.orderWrite(m.src, m.thread, m.wid, m.loc, m.value, m.lane, m.prereq, m.clock);
+  }
+
+  /** The home puts a write in coherence order and announces it to every core. */
+  private orderWrite(src: number, thread: number, wid: number, loc: number, value: number, lane: number, prereq: number[], clock: number): void {
     assert(this.locs.homes[loc] === this.id, `write to ${this.locs.names[loc]} sent to a core that is not its home`);
     const version = (this.homeVer[loc] as number) + 1;
-    const value = m.lane < 0 ? m.value : mergeLane(this.homeVal[loc] as number, m.lane, m.value);
+    const word = lane < 0 ? value : mergeLane(this.homeVal[loc] as number, lane, value);
     this.homeVer[loc] = version;
-    this.homeVal[loc] = value;
-    this.homePrereq[loc] = m.prereq;
-    this.homeWid[loc] = m.wid;
-    this.clock = Math.max(this.clock, m.clock) + 1;
+    this.homeVal[loc] = word;
+    this.homePrereq[loc] = prereq;
+    this.homeWid[loc] = wid;
+    this.clock = Math.max(this.clock, clock) + 1;
     if (this.obs !== null) {
       this.obs.event({
-        e: 'version', core: this.id, clock: this.clock, tick: this.tick, loc, wid: m.wid, version, value,
-        cpu: m.src * this.topo.threadsPerCore + m.thread,
+        e: 'version', core: this.id, clock: this.clock, tick: this.tick, loc, wid, version, value: word,
+        cpu: src * this.topo.threadsPerCore + thread,
       });
     }
     this.announce({
-      t: 'wprop', home: this.id, loc, version, value, wid: m.wid, writerCore: m.src, writerThread: m.thread,
-      prereq: m.prereq, clock: this.clock,
+      t: 'wprop', home: this.id, loc, version, value: word, wid, writerCore: src, writerThread: thread,
+      prereq, clock: this.clock,
     });
   }
 
@@ -855,11 +960,34 @@ export class Core {
   }
 
   private announce(p: WriteProp): void {
-    for (let c = 0; c < this.ncores; c++) {
-      if (c === this.id) continue;
-      this.sendMsg(c, p);
+    const sh = this.sharers[p.loc];
+    if (sh === null || sh === undefined) {
+      for (let c = 0; c < this.ncores; c++) {
+        if (c === this.id) continue;
+        this.sendMsg(c, p);
+      }
+    } else {
+      let writerSent = p.writerCore === this.id;
+      for (const c of sh) {
+        if (c === this.id) continue;
+        if (c === p.writerCore) writerSent = true;
+        this.sendMsg(c, p);
+      }
+      if (!writerSent) this.sendMsg(p.writerCore, p);
     }
     this.receiveProp(p);
+  }
+
+  private homeFetch(src: number, thread: number, loc: number): void {
+    assert(this.locs.homes[loc] === this.id, `fetch of ${this.locs.names[loc]} sent to a core that is not its home`);
+    const sh = this.sharers[loc];
+    assert(sh !== null && sh !== undefined, `fetch of broadcast location ${this.locs.names[loc]}`);
+    if (!sh.includes(src)) sh.push(src);
+    this.clock++;
+    this.sendMsg(src, {
+      t: 'fetchresp', home: this.id, thread, loc, version: this.homeVer[loc] as number, value: this.homeVal[loc] as number,
+      prereq: this.homePrereq[loc] ?? this.emptyPrereq, clock: this.clock,
+    });
   }
 
   private receiveProp(p: WriteProp): void {
@@ -948,6 +1076,12 @@ export class Core {
         return;
       case 'mfrr':
         this.icpSetMfrr(this.threadOfCpu(msg.cpu), msg.priority, msg.id);
+        return;
+      case 'fetch':
+        this.homeFetch(msg.src, msg.thread, msg.loc);
+        return;
+      case 'fetchresp':
+        this.fetchResp(msg);
         return;
       default:
         assertNever(msg, 'message');

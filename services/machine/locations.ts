@@ -14,10 +14,17 @@ export class LocationTable {
   readonly names: string[] = [];
   readonly homes: number[] = [];
   readonly inits: number[] = [];
+  /** Sent to every core on each write (true), or only to cores that read it (a directory). */
+  readonly broadcast: boolean[] = [];
   private readonly byName = new Map<string, number>();
   private frozen = false;
 
-  add(name: string, home: number, init = 0): number {
+  /**
+   * Adds a location. `broadcast` locations are announced to every core on each write; the others
+   * are tracked by a directory at the home and announced only to cores that have read them (a
+   * first read is a miss that fetches the latest write from the home).
+   */
+  add(name: string, home: number, init = 0, broadcast = false): number {
     assert(!this.frozen, `location table is frozen; cannot add ${name}`);
     assert(!this.byName.has(name), `location ${name} added twice`);
     assert(Number.isInteger(home) && home >= 0, `location ${name}: bad home ${home}`);
@@ -25,14 +32,15 @@ export class LocationTable {
     this.names.push(name);
     this.homes.push(home);
     this.inits.push(init);
+    this.broadcast.push(broadcast);
     this.byName.set(name, id);
     return id;
   }
 
   /** The id of `name`, adding it (homed at `home`) if it is new. */
-  ensure(name: string, home: number, init = 0): number {
+  ensure(name: string, home: number, init = 0, broadcast = false): number {
     const id = this.byName.get(name);
-    return id === undefined ? this.add(name, home, init) : id;
+    return id === undefined ? this.add(name, home, init, broadcast) : id;
   }
 
   id(name: string): number {

@@ -15,7 +15,9 @@ export type CoreMsg =
   | SyncReq
   | SyncAck
   | DoorbellMsg
-  | MfrrMsg;
+  | MfrrMsg
+  | FetchReq
+  | FetchResp;
 
 /** A thread's store travelling to the location's home, which orders it in coherence. */
 export interface WriteReq {
@@ -123,5 +125,29 @@ export interface MfrrMsg {
   cpu: number;
   priority: number;
   id: number;
+  clock: number;
+}
+
+/**
+ * A read miss: a core that holds no copy of a (directory-tracked) location asks its home for the
+ * latest write, and becomes a sharer that is sent every later write.
+ */
+export interface FetchReq {
+  t: 'fetch';
+  src: number;
+  thread: number;
+  loc: number;
+  clock: number;
+}
+
+export interface FetchResp {
+  t: 'fetchresp';
+  home: number;
+  thread: number;
+  loc: number;
+  version: number;
+  value: number;
+  /** Prerequisites of the write returned, which the reader must see with it. */
+  prereq: number[];
   clock: number;
 }

@@ -1,0 +1,9 @@
+import type { Bench } from './figures.js';
+import { simBenches } from './sim-bench.js';
+
+export type { Bench, Figure } from './figures.js';
+
+/** Every benchmark `ipiscope bench` knows, in the order they run. */
+export function allBenches(): Bench[] {
+  return [...simBenches];
+}

@@ -1,0 +1,99 @@
+import { parseArgs, formatHelp } from './args.js';
+import type { Command } from './command.js';
+import { out, err } from './command.js';
+import { loadLitmusPaths } from '../litmus/index.js';
+import { runLitmus } from '../litmus/run.js';
+import type { LitmusResult, Placement } from '../litmus/run.js';
+import type { LitmusTest } from '../litmus/index.js';
+import { formatCondition } from './format-litmus.js';
+
+const spec = {
+  summary:
+    'Runs herdtools7 PPC litmus tests on the emulated machine and prints, per test, the histogram ' +
+    'of final states and whether the condition was observed.',
+  flags: {
+    runs: { type: 'int', default: 1000, min: 1, max: 10_000_000, help: 'runs per test' },
+    seed: { type: 'string', default: '1', env: 'IPISCOPE_SEED', help: 'seed of the runs (same seed, same output)' },
+    placement: {
+      type: 'enum',
+      values: ['cores', 'smt'],
+      default: 'cores',
+      help: 'one litmus thread per core, or all on SMT siblings of one core',
+    },
+    json: { type: 'boolean', help: 'one JSON object per test per line' },
+  },
+  rest: { name: 'PATH', help: 'litmus files or directories of them' },
+} as const;
+
+export const litmusCommand: Command = {
+  name: 'litmus',
+  summary: 'run POWER litmus tests (herdtools7 PPC syntax) and print outcome histograms',
+  example: 'ipiscope litmus test/litmus --runs 10000 --placement smt',
+  spec,
+  async run(argv) {
+    const a = parseArgs(argv, spec, { env: process.env });
+    if (a.help) {
+      out(formatHelp('ipiscope litmus', spec));
+      return 0;
+    }
+    const paths = a.rest;
+    if (paths.length === 0) {
+      err('ipiscope litmus: give at least one litmus file or directory (e.g. test/litmus)');
+      return 2;
+    }
+    let status = 0;
+    for (const entry of loadLitmusPaths(paths)) {
+      if (entry.error !== undefined || entry.test === undefined) {
+        err(`ipiscope litmus: ${entry.error?.message ?? `${entry.file}: unreadable`}`);
+        status = 2;
+        continue;
+      }
+      let r: LitmusResult;
+      try {
+        r = runLitmus(entry.test, { runs: a.flags.runs, seed: a.flags.seed, placement: a.flags.placement as Placement });
+      } catch (e) {
+        err(`ipiscope litmus: ${(e as Error).message}`);
+        status = 2;
+        continue;
+      }
+      if (r.invalid > 0) status = Math.max(status, 1);
+      if (a.flags.json) printJson(entry.test, r, a.flags.placement, a.flags.seed);
+      else printText(entry.test, r);
+    }
+    return status;
+  },
+};
+
+function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: string): void {
+  const o = {
+    name: r.name,
+    runs: r.runs,
+    hits: r.hits,
+    outcomes: r.outcomes,
+    file: test.file,
+    placement,
+    seed,
+    condition: `${test.quantifier} ${formatCondition(test.condition)}`,
+    invalid: r.invalid,
+    ...(r.invalidReason !== undefined ? { invalid_reason: r.invalidReason } : {}),
+  };
+  out(JSON.stringify(o));
+}
+
+function printText(test: LitmusTest, r: LitmusResult): void {
+  out(`Test ${r.name}`);
+  out(`States ${Object.keys(r.outcomes).length}`);
+  for (const [state, n] of Object.entries(r.outcomes)) out(`${String(n).padStart(9)} : ${state}`);
+  const neg = r.runs - r.invalid - r.hits;
+  const observed = r.hits > 0;
+  const verdict =
+    test.quantifier === 'exists' ? (observed ? 'Ok' : 'No') : test.quantifier === '~exists' ? (observed ? 'No' : 'Ok') : r.hits === r.runs - r.invalid ? 'Ok' : 'No';
+  out(verdict);
+  out(`Witnesses`);
+  out(`Positive: ${r.hits}, Negative: ${neg}`);
+  out(`Condition ${test.quantifier} ${formatCondition(test.condition)}`);
+  const obs = r.hits === 0 ? 'Never' : neg === 0 ? 'Always' : 'Sometimes';
+  out(`Observation ${r.name} ${obs} ${r.hits} ${neg}`);
+  if (r.invalid > 0) out(`Invalid runs: ${r.invalid} (${r.invalidReason ?? 'unknown reason'}); they are not counted above`);
+  out('');
+}

@@ -1,0 +1,53 @@
+/**
+ * `ipiscope`: the one command-line entry point. Each subcommand lives in its own module; this
+ * file only dispatches and turns user errors into messages and exit statuses.
+ */
+import { UserError } from '../stdx/index.js';
+import type { Command } from './command.js';
+import { out, err } from './command.js';
+import { litmusCommand } from './cmd-litmus.js';
+import { benchCommand } from './cmd-bench.js';
+
+const commands: Command[] = [litmusCommand, benchCommand];
+
+export function commandList(): readonly Command[] {
+  return commands;
+}
+
+function help(): string {
+  const lines = [
+    'ipiscope: reproduce, trace and explain inter-processor-interrupt races on an emulated',
+    'POWER-style SMP machine.',
+    '',
+    'Usage: ipiscope <command> [options]    (ipiscope <command> --help for its options)',
+    '',
+    'Commands:',
+  ];
+  const w = Math.max(...commands.map((c) => c.name.length));
+  for (const c of commands) lines.push(`  ${c.name.padEnd(w)}  ${c.summary}`);
+  lines.push('', 'Examples:');
+  for (const c of commands) lines.push(`  ${c.example}`);
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out(help());
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (cmd === undefined) {
+    err(`ipiscope: unknown command '${name}'. Commands: ${commands.map((c) => c.name).join(', ')}.`);
+    return 2;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UserError) {
+      err(`ipiscope ${name}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
