@@ -285,16 +285,16 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
       results.push(out);
       byCpu.set(cpus[t] as number, { main: () => interpreter(c, t, out, instrMax, locIds) });
     }
-    const swarm = new Random(runSeed, 'swarm');
+    const draw = swarmDraw(new Random(runSeed, 'swarm'));
     const world = new World({
       topology,
       locations,
       seed: runSeed,
       software: (cpu) => byCpu.get(cpu) ?? null,
-      policy: opts.policy ?? swarmPolicy(swarm),
-      bus: opts.bus ?? swarmBus(swarm),
+      policy: opts.policy ?? draw.policy,
+      bus: opts.bus ?? draw.bus,
       keepHistory: true,
-      startSkewTicksMax: opts.startSkewTicksMax ?? swarm.pick([0, 16, 64, 256]),
+      startSkewTicksMax: opts.startSkewTicksMax ?? draw.startSkewTicksMax,
     });
     const r = world.run({ ticksMax: 10_000_000 });
     if (r.reason !== 'finished' || results.some((x) => x.timedOut)) {
@@ -331,27 +331,30 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
 
 /**
  * Swarm testing: each run draws its propagation policy from a small menu, so that some runs are
- * nearly sequential and others very relaxed. Which relaxed outcome shows up depends on how
- * propagation delays line up with the threads' timing; mixing policies covers more of them.
+ * nearly sequential and others very relaxed. Which relaxed outcome shows up depends on how the
+ * threads' start times line up with propagation delays, so both are drawn on one time scale.
  */
-export function swarmPolicy(rng: Random): MemoryPolicy {
-  return {
-    applyImmediateProb: rng.pick([0, 0.2, 0.5]),
-    applyDelayTicksMax: rng.pick([4, 16, 48, 128]),
-    applyTailProb: rng.pick([0, 0.05, 0.2]),
-    applyTailTicksMax: rng.pick([200, 1000]),
-    stallProb: rng.pick([0, 0.1, 0.3]),
-    stallTicksMax: rng.pick([2, 8, 32]),
-    earlyLoadProb: rng.pick([0, 0.2, 0.6]),
-    earlyLoadTicksMax: rng.pick([4, 32, 128]),
-  };
+export interface SwarmDraw {
+  policy: MemoryPolicy;
+  bus: BusPolicy;
+  startSkewTicksMax: number;
 }
 
-export function swarmBus(rng: Random): BusPolicy {
+export function swarmDraw(rng: Random): SwarmDraw {
+  const scale = rng.pick([8, 32, 128]);
   return {
-    delayTicksMin: rng.pick([1, 2, 4]),
-    delayTicksMean: rng.pick([2, 8, 32]),
-    crossSocketTicks: 0,
+    policy: {
+      applyImmediateProb: rng.pick([0, 0.2, 0.5]),
+      applyDelayTicksMax: scale,
+      applyTailProb: rng.pick([0, 0.05, 0.2]),
+      applyTailTicksMax: scale * rng.pick([4, 16]),
+      stallProb: rng.pick([0, 0.1, 0.3]),
+      stallTicksMax: rng.pick([2, Math.max(2, scale / 4), scale]),
+      earlyLoadProb: rng.pick([0, 0.2, 0.6]),
+      earlyLoadTicksMax: rng.pick([4, scale, 4 * scale]),
+    },
+    bus: { delayTicksMin: 1, delayTicksMean: rng.pick([1, scale / 4, scale]), crossSocketTicks: 0 },
+    startSkewTicksMax: rng.pick([0, scale, 2 * scale, 4 * scale]),
   };
 }
 
