@@ -46,7 +46,7 @@ export class Random {
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1;
   }
 
-  /** A derived stream, independent of this one's position. */
+  /** A derived stream. It depends on this stream's current position, and does not advance it. */
   fork(namespace: string): Random {
     return new Random(`${this.a}:${this.b}:${this.c}:${this.d}`, namespace);
   }
