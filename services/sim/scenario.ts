@@ -236,7 +236,7 @@ const BUILTINS: Record<string, ScenarioInput> = {
       broadcastPool: '0-31',
       offline: { cpus: '1-7,9-15', atTicks: 2000 },
     },
-    limits: { ticksMax: 2_000_000, stormWakes: 10_000 },
+    limits: { ticksMax: 200_000, stormWakes: 10_000 },
   },
   pingpong: {
     name: 'pingpong',

@@ -1,0 +1,31 @@
+// Goal: the 2015 storm appears without 755563bc79c7 and not with it; a small pingpong run has a
+// console with kernel timestamps and a /proc/interrupts with the version's lines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveScenario, runSim, parseScenarioText } from '../../../services/sim/index.js';
+
+test('offline-doorbell-2015: v4.0 without 755563bc79c7 storms, v4.0 does not', () => {
+  const s = resolveScenario('offline-doorbell-2015');
+  for (const seed of [1, 2, 3]) {
+    const bad = runSim(s, { kernel: 'v4.0', revert: ['755563bc79c7'], seed });
+    assert.equal(bad.verdict, 'storm', `seed ${seed}`);
+    assert.ok((bad.marks['kill_self: unexpected wake reason, nothing cleared'] ?? 0) > 1000, `seed ${seed}`);
+  }
+  const good = runSim(s, { kernel: 'v4.0', seed: 1, ticksMax: 60_000 });
+  assert.equal(good.verdict, 'ok');
+});
+
+test('pingpong: console and /proc/interrupts', () => {
+  const r = runSim(resolveScenario('pingpong'), { seed: 1, ipis: 200 });
+  assert.equal(r.verdict, 'ok');
+  assert.ok(r.ipis_handled >= 200);
+  assert.match(r.console.split('\n')[0] as string, /^\[ {4}0\.000000\] Linux version v3\.6/);
+  assert.match(r.proc_interrupts, /^ +CPU0 +CPU8\n/);
+  assert.match(r.proc_interrupts, /\n 16: +\d+ +\d+ +XICS/);
+  assert.match(r.proc_interrupts, /LOC: .*Local timer interrupts/);
+  assert.ok(!r.proc_interrupts.includes('DBL'), 'v3.6 has no DBL line');
+});
+
+test('scenario files: errors name the file, line and field', () => {
+  assert.throws(() => parseScenarioText('name: x\nmachine: power8\nworkload:\n  crossCallPeers: -1\n', 'my.yaml'), /my\.yaml:4: .*field workload\.crossCallPeers/);
+});
