@@ -109,6 +109,8 @@ export function messageClassOf(msg: CoreMsg): 'memory' | 'ipi' {
     case 'rmwresp':
     case 'syncreq':
     case 'syncack':
+    case 'fetch':
+    case 'fetchresp':
       return 'memory';
     case 'dbell':
     case 'mfrr':
@@ -277,6 +279,14 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
       };
     case 'syncack':
       return { t: 'syncack', src: n('src'), thread: n('thread'), sid: n('sid'), clock: n('clock') };
+    case 'fetch':
+      return { t: 'fetch', src: n('src'), thread: n('thread'), loc: n('loc'), clock: n('clock') };
+    case 'fetchresp':
+      return {
+        t: 'fetchresp', home: n('home'), thread: n('thread'), loc: n('loc'), version: n('version'),
+        value: n('value'), prereq: triples(list('prereq'), what, 'fetchresp.prereq'),
+        clock: n('clock'),
+      };
     case 'dbell':
       return {
         t: 'dbell', src: n('src'), srcThread: n('srcThread'), cpu: n('cpu'), id: n('id'),

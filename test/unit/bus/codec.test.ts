@@ -42,11 +42,15 @@ const samples: CoreMsg[] = [
   { t: 'dbell', src: 9, srcThread: 3, cpu: 127, id: 2 ** 45 + 1, clock: 1234 },
   { t: 'mfrr', src: 9, srcThread: 0, cpu: 64, priority: 0xff, id: 1, clock: 1 },
   { t: 'mfrr', src: 9, srcThread: 0, cpu: 64, priority: 0, id: MAX, clock: MAX },
+  { t: 'fetch', src: 31, thread: 7, loc: 2 ** 40, clock: MAX },
+  { t: 'fetch', src: 0, thread: 0, loc: 0, clock: 0 },
+  { t: 'fetchresp', home: 4, thread: 3, loc: 17, version: 0, value: -MAX, prereq: [1, 2, MAX, 4, 0, -MAX], clock: 8 },
+  { t: 'fetchresp', home: 0, thread: 0, loc: 9, version: 12, value: 0xffffffff, prereq: [], clock: 1 },
 ];
 
 test('every CoreMsg variant round-trips exactly', () => {
   const tags = new Set(samples.map((m) => m.t));
-  assert.equal(tags.size, 8, 'samples cover all eight variants');
+  assert.equal(tags.size, 10, 'samples cover all ten variants');
   for (const msg of samples) {
     const cls = messageClassOf(msg);
     const back = decodeCoreMsg(cls, encodeCoreMsg(msg));
@@ -60,6 +64,16 @@ test('the class of a payload matters: memory bytes do not decode as an ipi messa
   assert.throws(() => decodeCoreMsg('control', bytes), BusDecodeError);
   const ipi = encodeCoreMsg(samples[12] as CoreMsg);
   assert.throws(() => decodeCoreMsg('memory', ipi), BusDecodeError);
+  // The read-miss messages travel as memory traffic (fault rules of class memory match them).
+  const fetch = samples.find((m) => m.t === 'fetchresp') as CoreMsg;
+  assert.equal(messageClassOf(fetch), 'memory');
+  assert.throws(() => decodeCoreMsg('ipi', encodeCoreMsg(fetch)), BusDecodeError);
+});
+
+test('a fetch answer whose prerequisites are not whole triples is rejected', () => {
+  const bad = { t: 'fetchresp', home: 1, thread: 0, loc: 2, version: 1, value: 1, prereq: [1, 2], clock: 1 } as CoreMsg;
+  assert.throws(() => decodeCoreMsg('memory', encodeCoreMsg(bad)), (e: unknown) =>
+    e instanceof BusDecodeError && /fetchresp.prereq has 2 numbers/.test(e.message));
 });
 
 function envelope(over: Partial<Envelope> = {}): Envelope {
