@@ -350,6 +350,8 @@ export function swarmDraw(rng: Random): SwarmDraw {
       applyTailTicksMax: scale * rng.pick([4, 16]),
       stallProb: rng.pick([0, 0.1, 0.3]),
       stallTicksMax: rng.pick([2, Math.max(2, scale / 4), scale]),
+      storeDelayProb: rng.pick([0, 0.2, 0.5]),
+      storeDelayTicksMax: scale,
       earlyLoadProb: rng.pick([0, 0.2, 0.6]),
       earlyLoadTicksMax: rng.pick([4, scale, 4 * scale]),
     },

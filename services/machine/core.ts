@@ -12,11 +12,12 @@
  *   home has ordered it (store forwarding). Stores of one thread to one location travel in order.
  * - Non-multi-copy atomicity: the home announces each write to every core; each core makes it
  *   visible to each of its threads after an independent, seeded delay.
- * - lwsync / eieio (cumulative): the writes a thread has seen (and its own earlier writes) become
- *   prerequisites of its later writes. A write never becomes visible to a thread before its
- *   prerequisites, and the home does not order it before its writer's earlier prerequisite
- *   writes. A thread that sees a write inherits its prerequisites for its own later writes
- *   (B-cumulativity).
+ * - Stores of one thread to different locations may reach their homes out of program order
+ *   (a seeded store delay); stores to one location never pass each other.
+ * - lwsync / eieio (cumulative): the thread's later stores are held until its earlier stores and
+ *   every write it has seen are visible to every thread (a fence in its store queue). Loads are
+ *   not held. This is stronger than POWER's lwsync (it also gives B-cumulativity for free) and
+ *   gives up only outcomes such as R+lwsync+sync that hardware was never seen to show.
  * - sync: the thread waits until its stores are ordered, then until every core has taken in
  *   everything the thread has seen (its cumulative view); nothing after it runs before that.
  * - Atomics (lwarx/stwcx., xchg, cmpxchg) succeed at the home against the latest write.
@@ -46,6 +47,10 @@ export interface MemoryPolicy {
   /** Probability that a thread stalls before an op (pipeline and cache-miss variability). */
   stallProb: number;
   stallTicksMax: number;
+  /** Probability that a store is held back on its way home (stores to different locations then
+   * reach their homes out of program order). */
+  storeDelayProb: number;
+  storeDelayTicksMax: number;
   /** Probability that a load the software allows to be satisfied early is (reader-side reordering). */
   earlyLoadProb: number;
   /** How far back (ticks) an early load may be satisfied. */
@@ -59,6 +64,8 @@ export const DEFAULT_POLICY: MemoryPolicy = {
   applyTailTicksMax: 400,
   stallProb: 0.15,
   stallTicksMax: 6,
+  storeDelayProb: 0.1,
+  storeDelayTicksMax: 16,
   earlyLoadProb: 0.2,
   earlyLoadTicksMax: 16,
 };
@@ -99,6 +106,8 @@ interface Frame {
   /** For an interrupt frame: the source, and MSR[EE] to restore on return. */
   source: IrqSource | null;
   eeSaved: boolean;
+  /** Ticks of an interrupted `delay` still to spend when this frame resumes. */
+  delayLeft: number;
 }
 
 interface PendingWrite {
@@ -108,8 +117,9 @@ interface PendingWrite {
   lane: number;
 }
 
+/** An entry of a thread's store queue: a store or atomic not yet sent home, or a fence. */
 interface Queued {
-  kind: 'st' | 'rmw';
+  kind: 'st' | 'rmw' | 'fence';
   wid: number;
   loc: number;
   value: number;
@@ -117,9 +127,13 @@ interface Queued {
   op: RmwReq['op'];
   a: number;
   b: number;
-  prereq: number[];
-  /** Own writes (ids) that must be ordered at their homes before this one is sent. */
-  wait: number[];
+  /** Not sent before this tick (the seeded store delay). */
+  readyTick: number;
+  /** Fence: 0 = waiting for earlier stores to be ordered, 1 = propagating (waiting for acks). */
+  fenceState: number;
+  fenceSid: number;
+  acksLeft: number;
+  entries: number[];
 }
 
 export class HwThread {
@@ -150,13 +164,12 @@ export class HwThread {
   readonly pendingCount: Int32Array;
   pending: PendingWrite[] = [];
   queue: Queued[] = [];
-  /** B-cumulativity: prerequisites inherited by this thread's later writes: version and value per
-   * location (0 = none), and the list of locations that have one. */
-  readonly bVer: Float64Array;
-  readonly bVal: Float64Array;
-  bLocs: number[] = [];
-  bOwn: number[] = [];
-  bSnap: number[] | null = null;
+  /** Stores sent home and not yet ordered there. */
+  inflight = 0;
+  /** Earliest readyTick in the queue (Infinity when empty). */
+  queueReady = Infinity;
+  /** An interrupted `delay`: ticks still to spend when the interrupt returns. */
+  delaying = false;
   /** Loads may not be satisfied before this tick (barriers). */
   loadFloor = 0;
   syncSid = 0;
@@ -185,18 +198,6 @@ export class HwThread {
     this.val = new Float64Array(nlocs);
     this.dirtyMark = new Uint8Array(nlocs);
     this.pendingCount = new Int32Array(nlocs);
-    this.bVer = new Float64Array(nlocs);
-    this.bVal = new Float64Array(nlocs);
-  }
-
-  /** The last prerequisite array merged from each writer (by writer CPU): merging the same
-   * (immutable) array again is a no-op, since views and B only grow. */
-  lastPrereq: (number[] | undefined)[] = [];
-
-  clearB(): void {
-    for (const loc of this.bLocs) this.bVer[loc] = 0;
-    this.bLocs = [];
-    this.bSnap = null;
   }
 }
 
@@ -281,7 +282,7 @@ export class Core {
       if (sw === null) {
         th.state = TS_DONE;
       } else {
-        th.frames.push({ gen: sw.main(), resume: 0, source: null, eeSaved: false });
+        th.frames.push({ gen: sw.main(), resume: 0, source: null, eeSaved: false, delayLeft: 0 });
         th.waitUntil = skewMax > 0 ? this.rng.int(skewMax + 1) : 0;
       }
       this.threads.push(th);
@@ -312,6 +313,7 @@ export class Core {
     for (const th of this.threads) {
       if (th.state === TS_RUN && th.waitUntil < t) t = th.waitUntil;
       if (th.decAt >= 0 && th.decAt < t) t = th.decAt;
+      if (th.queueReady < t) t = th.queueReady;
     }
     return t;
   }
@@ -327,6 +329,7 @@ export class Core {
     for (let i = 0; i < n; i++) {
       const th = threads[(start + i) % n] as HwThread;
       if (th.decAt >= 0 && tick >= th.decAt) this.raiseDec(th);
+      if (th.queueReady <= tick) this.pump(th);
       if (th.state === TS_RUN && tick >= th.waitUntil) this.runOne(th);
     }
   }
@@ -340,6 +343,7 @@ export class Core {
   }
 
   private runOne(th: HwThread): void {
+    th.delaying = false;
     if (th.ee && th.software?.interrupt) {
       const src = this.pendingSource(th);
       if (src !== null) this.takeInterrupt(th, src);
@@ -365,6 +369,12 @@ export class Core {
           th.ee = frame.eeSaved;
           this.clock++;
           this.obs?.event({ e: 'irq_return', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: frame.source });
+          const below = th.frames[th.frames.length - 1];
+          if (below !== undefined && below.delayLeft > 0) {
+            th.waitUntil = this.tick + below.delayLeft;
+            th.delaying = true;
+            below.delayLeft = 0;
+          }
           if (th.frames.length > 0) return;
         }
         continue;
@@ -455,6 +465,7 @@ export class Core {
       case 'delay':
         assert(op.ticks >= 0, 'delay must be >= 0');
         th.waitUntil = this.tick + op.ticks;
+        th.delaying = op.ticks > 0;
         return true;
       case 'dec':
         th.decAt = op.ticks < 0 ? -1 : this.tick + Math.max(1, op.ticks);
@@ -584,7 +595,6 @@ export class Core {
       const ver = pre[i + 1] as number;
       const val = pre[i + 2] as number;
       this.mergeView(th, loc, ver, val, -1);
-      this.bMerge(th, loc, ver, val);
     }
   }
 
@@ -616,24 +626,29 @@ export class Core {
       this.clock++;
       this.obs.event({ e: 'store', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, value, lane });
     }
-    if (th.queue.length === 0 && th.bOwn.length === 0) {
-      this.sendWrite(th, wid, loc, value, lane, this.snapB(th));
+    const pol = this.policy;
+    const delayed = pol.storeDelayProb > 0 && this.rng.chance(pol.storeDelayProb);
+    if (th.queue.length === 0 && !delayed) {
+      this.sendWrite(th, wid, loc, value, lane);
       return;
     }
-    th.queue.push({
-      kind: 'st', wid, loc, value, lane, op: 'xchg', a: 0, b: 0,
-      prereq: this.snapB(th), wait: th.bOwn.length === 0 ? this.emptyPrereq : th.bOwn.slice(),
-    });
+    const readyTick = delayed ? this.tick + 1 + this.rng.int(pol.storeDelayTicksMax) : this.tick;
+    th.queue.push(this.queued('st', wid, loc, value, lane, 'xchg', 0, 0, readyTick));
     this.pump(th);
   }
 
-  private sendWrite(th: HwThread, wid: number, loc: number, value: number, lane: number, prereq: number[]): void {
+  private queued(kind: Queued['kind'], wid: number, loc: number, value: number, lane: number, op: RmwReq['op'], a: number, b: number, readyTick: number): Queued {
+    return { kind, wid, loc, value, lane, op, a, b, readyTick, fenceState: 0, fenceSid: 0, acksLeft: 0, entries: this.emptyPrereq };
+  }
+
+  private sendWrite(th: HwThread, wid: number, loc: number, value: number, lane: number): void {
     const home = this.locs.homes[loc] as number;
     this.clock++;
+    th.inflight++;
     if (home === this.id) {
-      this.orderWrite(this.id, th.tir, wid, loc, value, lane, prereq, this.clock);
+      this.orderWrite(this.id, th.tir, wid, loc, value, lane, this.emptyPrereq, this.clock);
     } else {
-      this.sendMsg(home, { t: 'wreq', src: this.id, thread: th.tir, wid, loc, value, lane, prereq, clock: this.clock });
+      this.sendMsg(home, { t: 'wreq', src: this.id, thread: th.tir, wid, loc, value, lane, prereq: this.emptyPrereq, clock: this.clock });
     }
   }
 
@@ -644,10 +659,7 @@ export class Core {
     th.rmwWid = wid;
     th.rmwIsStcx = op === 'stcx';
     th.rmwOp = op;
-    th.queue.push({
-      kind: 'rmw', wid, loc, value: 0, lane: -1, op, a, b,
-      prereq: this.snapB(th), wait: th.bOwn.length === 0 ? this.emptyPrereq : th.bOwn.slice(),
-    });
+    th.queue.push(this.queued('rmw', wid, loc, 0, -1, op, a, b, this.tick));
     this.block(th, BK_RMW);
     th.loadFloor = this.tick;
     this.pump(th);
@@ -674,26 +686,113 @@ export class Core {
     frame.resume = th.val[loc] as number;
   }
 
-  /** Sends queued stores whose prerequisites are ordered, in program order. */
+  /**
+   * Sends what the store queue may send: a store or atomic once its delay is over and no earlier
+   * entry to the same location is still queued (stores to one location stay in order); nothing
+   * past a fence until the fence is done. A fence at the head starts once the thread's earlier
+   * stores are ordered.
+   */
   private pump(th: HwThread): void {
-    while (th.queue.length > 0) {
-      const q = th.queue[0] as Queued;
-      if (q.wait.length > 0) return;
-      th.queue.shift();
-      if (q.kind === 'st') {
-        this.sendWrite(th, q.wid, q.loc, q.value, q.lane, q.prereq);
+    const q = th.queue;
+    let ready = Infinity;
+    let i = 0;
+    while (i < q.length) {
+      const e = q[i] as Queued;
+      if (e.kind === 'fence') {
+        if (i === 0 && e.fenceState === 0 && th.inflight === 0 && this.fenceStart(th, e)) {
+          q.shift();
+          continue;
+        }
+        break;
+      }
+      if (e.readyTick > this.tick) {
+        if (e.readyTick < ready) ready = e.readyTick;
+        i++;
+        continue;
+      }
+      let blocked = false;
+      for (let j = 0; j < i; j++) {
+        const f = q[j] as Queued;
+        if (f.loc === e.loc && f.kind !== 'fence') {
+          blocked = true;
+          break;
+        }
+      }
+      if (blocked) {
+        i++;
+        continue;
+      }
+      q.splice(i, 1);
+      if (e.kind === 'st') {
+        this.sendWrite(th, e.wid, e.loc, e.value, e.lane);
       } else {
-        const home = this.locs.homes[q.loc] as number;
+        const home = this.locs.homes[e.loc] as number;
         this.clock++;
         const m: RmwReq = {
-          t: 'rmwreq', src: this.id, thread: th.tir, wid: q.wid, loc: q.loc, op: q.op, a: q.a, b: q.b,
-          prereq: q.prereq, clock: this.clock,
+          t: 'rmwreq', src: this.id, thread: th.tir, wid: e.wid, loc: e.loc, op: e.op, a: e.a, b: e.b,
+          prereq: this.emptyPrereq, clock: this.clock,
         };
         if (home === this.id) this.homeRmw(m);
         else this.sendMsg(home, m);
       }
     }
+    th.queueReady = ready;
     this.checkDrain(th);
+  }
+
+  /** Starts propagating a fence; returns true when it completed at once. */
+  private fenceStart(th: HwThread, f: Queued): boolean {
+    const entries = this.groupA(th);
+    if (entries.length === 0 || this.ncores === 1) {
+      this.mergeSyncLocal(entries, th);
+      this.globalised(th, entries);
+      return true;
+    }
+    f.fenceState = 1;
+    f.fenceSid = this.sidNext++;
+    f.acksLeft = this.ncores - 1;
+    f.entries = entries;
+    this.mergeSyncLocal(entries, th);
+    this.clock++;
+    for (let c = 0; c < this.ncores; c++) {
+      if (c === this.id) continue;
+      this.sendMsg(c, { t: 'syncreq', src: this.id, thread: th.tir, sid: f.fenceSid, entries, clock: this.clock });
+    }
+    return false;
+  }
+
+  /** What a barrier must make visible everywhere: everything the thread has seen that is not yet known to be. */
+  private groupA(th: HwThread): number[] {
+    const entries: number[] = [];
+    const kg = this.knownGlobal;
+    const keep: number[] = [];
+    for (const loc of th.dirty) {
+      const ver = th.ver[loc] as number;
+      if (ver > (kg[loc] as number)) {
+        entries.push(loc, ver, th.val[loc] as number);
+        keep.push(loc);
+      } else {
+        th.dirtyMark[loc] = 0;
+      }
+    }
+    th.dirty = keep;
+    return entries;
+  }
+
+  /** `entries` are now visible to every thread: remember it, and forget them as dirty. */
+  private globalised(th: HwThread, entries: number[]): void {
+    const kg = this.knownGlobal;
+    for (let i = 0; i < entries.length; i += 3) {
+      const loc = entries[i] as number;
+      const ver = entries[i + 1] as number;
+      if (ver > (kg[loc] as number)) kg[loc] = ver;
+    }
+    const keep: number[] = [];
+    for (const loc of th.dirty) {
+      if ((th.ver[loc] as number) > (kg[loc] as number)) keep.push(loc);
+      else th.dirtyMark[loc] = 0;
+    }
+    th.dirty = keep;
   }
 
   private checkDrain(th: HwThread): void {
@@ -709,39 +808,14 @@ export class Core {
     }
   }
 
-  /** The thread's inherited prerequisites as a flat [loc, ver, val] array (shared, immutable). */
-  private snapB(th: HwThread): number[] {
-    if (th.bLocs.length === 0) return this.emptyPrereq;
-    if (th.bSnap === null) {
-      const a: number[] = [];
-      const kg = this.knownGlobal;
-      for (const loc of th.bLocs) {
-        const ver = th.bVer[loc] as number;
-        if (ver <= (kg[loc] as number)) continue;
-        a.push(loc, ver, th.bVal[loc] as number);
-      }
-      th.bSnap = a;
-    }
-    return th.bSnap;
-  }
-
-  private bMerge(th: HwThread, loc: number, ver: number, val: number): void {
-    const cur = th.bVer[loc] as number;
-    if (cur >= ver || ver <= (this.knownGlobal[loc] as number)) return;
-    if (cur === 0) th.bLocs.push(loc);
-    th.bVer[loc] = ver;
-    th.bVal[loc] = val;
-    th.bSnap = null;
-  }
-
-  /** lwsync/eieio: everything the thread has seen, and its own stores so far, precede its later stores. */
+  /** lwsync/eieio: a fence in the store queue (later stores wait for it; loads do not). */
   private lwsync(th: HwThread): void {
-    for (const loc of th.dirty) this.bMerge(th, loc, th.ver[loc] as number, th.val[loc] as number);
-    if (th.pending.length > 0) {
-      const own = th.bOwn.slice();
-      for (const p of th.pending) if (!own.includes(p.wid)) own.push(p.wid);
-      th.bOwn = own;
+    if (th.queue.length === 0 && th.inflight === 0) {
+      const entries = this.groupA(th);
+      if (entries.length === 0) return;
     }
+    th.queue.push(this.queued('fence', 0, -1, 0, -1, 'xchg', 0, 0, this.tick));
+    this.pump(th);
   }
 
   private sync(th: HwThread): void {
@@ -754,11 +828,7 @@ export class Core {
 
   /** Second half of sync: every core takes in the thread's cumulative view, then acknowledges. */
   private syncPropagate(th: HwThread): void {
-    const entries: number[] = [];
-    for (const loc of th.dirty) {
-      const ver = th.ver[loc] as number;
-      if (ver > (this.knownGlobal[loc] as number)) entries.push(loc, ver, th.val[loc] as number);
-    }
+    const entries = this.groupA(th);
     th.block = BK_SYNC_ACKS;
     if (entries.length === 0 || this.ncores === 1) {
       this.mergeSyncLocal(entries, th);
@@ -784,22 +854,13 @@ export class Core {
         const ver = entries[i + 1] as number;
         const val = entries[i + 2] as number;
         this.mergeView(u, loc, ver, val, -1);
-        this.bMerge(u, loc, ver, val);
       }
     }
   }
 
   private syncDone(th: HwThread, entries: number[]): void {
-    for (let i = 0; i < entries.length; i += 3) {
-      const loc = entries[i] as number;
-      const ver = entries[i + 1] as number;
-      if (ver > (this.knownGlobal[loc] as number)) this.knownGlobal[loc] = ver;
-    }
-    for (const loc of th.dirty) th.dirtyMark[loc] = 0;
-    th.dirty = [];
-    th.clearB();
+    this.globalised(th, entries);
     assert(th.pending.length === 0, 'sync completed with unordered own stores');
-    th.bOwn = [];
     th.syncEntries = [];
     th.loadFloor = this.tick;
     this.barrierEvent(th, 'sync', 'end');
@@ -825,21 +886,8 @@ export class Core {
 
   /** A write announced by its home becomes visible to `th` (with its prerequisites first). */
   private applyProp(th: HwThread, p: WriteProp): void {
-    const pre = p.prereq;
-    const writer = p.writerCore * this.topo.threadsPerCore + p.writerThread;
-    if (pre.length > 0 && th.lastPrereq[writer] !== pre) this.mergePrereq(th, pre, writer);
+    if (p.prereq.length > 0) this.mergePrereqAll(th, p.prereq);
     this.mergeView(th, p.loc, p.version, p.value, p.wid);
-  }
-
-  private mergePrereq(th: HwThread, pre: number[], writer: number): void {
-    th.lastPrereq[writer] = pre;
-    for (let i = 0; i < pre.length; i += 3) {
-      const loc = pre[i] as number;
-      const ver = pre[i + 1] as number;
-      const val = pre[i + 2] as number;
-      this.mergeView(th, loc, ver, val, -1);
-      this.bMerge(th, loc, ver, val);
-    }
   }
 
   /** Our own write came back ordered: stop forwarding it, and release stores that waited on it. */
@@ -854,16 +902,9 @@ export class Core {
     }
     this.mergeView(th, p.loc, p.version, p.value, p.wid);
     if (th.ownTick !== null) th.ownTick[p.loc] = this.tick;
-    const oi = th.bOwn.indexOf(p.wid);
-    if (oi >= 0) {
-      th.bOwn = th.bOwn.filter((w) => w !== p.wid);
-      this.bMerge(th, p.loc, p.version, p.value);
-    }
-    for (const q of th.queue) {
-      const wi = q.wait.indexOf(p.wid);
-      if (wi < 0) continue;
-      q.wait = q.wait.filter((w) => w !== p.wid);
-      q.prereq = q.prereq.concat([p.loc, p.version, p.value]);
+    if (idx >= 0) {
+      th.inflight--;
+      assert(th.inflight >= 0, 'more acks than stores in flight');
     }
     this.pump(th);
   }
@@ -1014,14 +1055,7 @@ export class Core {
     const th = this.threads[r.thread] as HwThread;
     assert(th.state === TS_BLOCKED && th.block === BK_RMW, `cpu ${th.cpu}: atomic answer while not waiting`);
     assert(r.wid === th.rmwWid, `cpu ${th.cpu}: answer for another atomic`);
-    const pre = r.oldPrereq;
-    for (let i = 0; i < pre.length; i += 3) {
-      const loc = pre[i] as number;
-      const ver = pre[i + 1] as number;
-      const val = pre[i + 2] as number;
-      this.mergeView(th, loc, ver, val, -1);
-      this.bMerge(th, loc, ver, val);
-    }
+    if (r.oldPrereq.length > 0) this.mergePrereqAll(th, r.oldPrereq);
     this.mergeView(th, r.loc, r.oldVersion, r.old, -1);
     if (r.version >= 0) this.mergeView(th, r.loc, r.version, r.value, r.wid);
     if (th.ownTick !== null) th.ownTick[r.loc] = this.tick;
@@ -1065,10 +1099,21 @@ export class Core {
         return;
       case 'syncack': {
         const th = this.threads[msg.thread] as HwThread;
-        assert(th.block === BK_SYNC_ACKS && th.syncSid === msg.sid, `cpu ${th.cpu}: unexpected sync ack`);
-        th.syncAcksLeft--;
-        assert(th.syncAcksLeft >= 0, 'more sync acks than cores');
-        if (th.syncAcksLeft === 0) this.syncDone(th, th.syncEntries);
+        if (th.state === TS_BLOCKED && th.block === BK_SYNC_ACKS && th.syncSid === msg.sid) {
+          th.syncAcksLeft--;
+          assert(th.syncAcksLeft >= 0, 'more sync acks than cores');
+          if (th.syncAcksLeft === 0) this.syncDone(th, th.syncEntries);
+          return;
+        }
+        const f = th.queue[0];
+        assert(f !== undefined && f.kind === 'fence' && f.fenceSid === msg.sid, `cpu ${th.cpu}: unexpected sync ack`);
+        f.acksLeft--;
+        assert(f.acksLeft >= 0, 'more fence acks than cores');
+        if (f.acksLeft === 0) {
+          th.queue.shift();
+          this.globalised(th, f.entries);
+          this.pump(th);
+        }
         return;
       }
       case 'dbell':
@@ -1131,6 +1176,18 @@ export class Core {
     this.latchDoorbell(target, 'pdbell', id);
   }
 
+  /** An interrupt became pending: a thread spending a `delay` with EE on takes it now and spends
+   * the rest of its delay when the interrupt returns. */
+  private irqKick(th: HwThread): void {
+    if (th.state !== TS_RUN || !th.delaying || !th.ee || th.waitUntil <= this.tick) return;
+    if (th.software?.interrupt === undefined) return;
+    const frame = th.frames[th.frames.length - 1];
+    if (frame === undefined) return;
+    frame.delayLeft = th.waitUntil - this.tick;
+    th.waitUntil = this.tick;
+    th.delaying = false;
+  }
+
   private latchDoorbell(th: HwThread, kind: 'hdbell' | 'pdbell', id: number): void {
     if (kind === 'hdbell') {
       th.hdbell = true;
@@ -1142,6 +1199,7 @@ export class Core {
     this.clock++;
     this.obs?.event({ e: 'irq_raise', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: kind, id });
     this.maybeWake(th);
+    this.irqKick(th);
   }
 
   private clearDoorbell(th: HwThread, kind: 'msgclr' | 'msgclrp'): void {
@@ -1177,6 +1235,7 @@ export class Core {
         this.clock++;
         this.obs?.event({ e: 'irq_raise', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: 'external', id });
         this.maybeWake(th);
+        this.irqKick(th);
       }
     }
   }
@@ -1202,6 +1261,7 @@ export class Core {
     this.clock++;
     this.obs?.event({ e: 'irq_raise', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: 'dec', id: 0 });
     this.maybeWake(th);
+    this.irqKick(th);
   }
 
   private pendingSource(th: HwThread): IrqSource | null {
@@ -1226,7 +1286,7 @@ export class Core {
       th.decPending = false;
     }
     this.stats.irqsTaken++;
-    th.frames.push({ gen: sw.interrupt(source), resume: 0, source, eeSaved: th.ee });
+    th.frames.push({ gen: sw.interrupt(source), resume: 0, source, eeSaved: th.ee, delayLeft: 0 });
     th.ee = false;
     this.clock++;
     this.obs?.event({ e: 'irq_take', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source });

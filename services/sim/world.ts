@@ -38,17 +38,17 @@ export interface InboxRecord {
 }
 
 export class SimBus implements Transport {
-  private readonly heap = new MinHeap<InFlight>();
-  private readonly lastDeliver: Float64Array;
-  private readonly rng: Random;
+  protected readonly heap = new MinHeap<InFlight>();
+  protected readonly lastDeliver: Float64Array;
+  protected readonly rng: Random;
   now = 0;
   sent = 0;
 
   constructor(
-    private readonly ncores: number,
-    private readonly coresPerSocket: number,
+    protected readonly ncores: number,
+    protected readonly coresPerSocket: number,
     seed: number | string,
-    private readonly policy: BusPolicy,
+    protected readonly policy: BusPolicy,
   ) {
     this.lastDeliver = new Float64Array(ncores * ncores);
     this.rng = new Random(seed, 'simbus');
@@ -93,6 +93,8 @@ export interface WorldOptions {
   startSkewTicksMax?: number;
   /** Called for every message a core takes from the bus (the replay journal). */
   onInbox?: (r: InboxRecord) => void;
+  /** Builds the bus instead of the default `SimBus` (e.g. a subclass with extra seeded faults). */
+  busFactory?: (ncores: number, coresPerSocket: number, seed: number | string, policy: BusPolicy) => SimBus;
 }
 
 export type StopReason = 'finished' | 'quiescent' | 'ticks-max' | 'until';
@@ -106,7 +108,10 @@ export class World {
   constructor(opts: WorldOptions) {
     const t = opts.topology;
     const ncores = t.sockets * t.coresPerSocket;
-    this.bus = new SimBus(ncores, t.coresPerSocket, opts.seed, opts.bus ?? DEFAULT_BUS_POLICY);
+    const busPolicy = opts.bus ?? DEFAULT_BUS_POLICY;
+    this.bus = opts.busFactory
+      ? opts.busFactory(ncores, t.coresPerSocket, opts.seed, busPolicy)
+      : new SimBus(ncores, t.coresPerSocket, opts.seed, busPolicy);
     this.onInbox = opts.onInbox;
     opts.locations.freeze();
     this.cores = [];
