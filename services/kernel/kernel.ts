@@ -64,6 +64,8 @@ export interface TaskNode {
   cpu: number;
   state: number;
   next: number;
+  /** p->pi_lock (serialises try_to_wake_up: a task is queued on one wake_list at most once). */
+  piLock: number;
   /** Kernel bookkeeping (not memory): tick of the last state change, for hung-task. */
   sinceTick: number;
 }
@@ -205,6 +207,7 @@ export class Kernel {
         id, comm: tk.comm, pid: pid++, cpu: tk.cpu,
         state: this.locs.add(`task[${pid}].state`, coreOf(tk.cpu), TASK_INTERRUPTIBLE),
         next: this.locs.add(`task[${pid}].wake_entry.next`, coreOf(tk.cpu)),
+        piLock: this.locs.add(`task[${pid}].pi_lock`, coreOf(tk.cpu)),
         sinceTick: 0,
       };
       this.nodes.push(n);

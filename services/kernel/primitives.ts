@@ -3,6 +3,7 @@
  * cmpxchg.h, synch.h). Which instructions a fully ordered atomic uses depends on the patch set:
  * before b97021f85517 the entry/exit barriers were lwsync/isync; from it on, sync/sync.
  */
+import { assert } from '../stdx/index.js';
 import type { Op } from '../machine/index.js';
 import type { Kernel } from './kernel.js';
 
@@ -63,4 +64,29 @@ export function* xchg_relaxed(loc: number, value: number): KFn<number> {
 
 export function* cmpxchg(k: Kernel, loc: number, old: number, value: number): KFn<number> {
   return yield* fullyOrdered(k, { k: 'rmw', loc, op: 'cmpxchg', a: old, b: value });
+}
+
+// arch/powerpc/include/asm/spinlock.h @ v3.5 (same shape in v5.3): __arch_spin_trylock is
+// lwarx; cmpwi 0; bne; stwcx. token; bne; isync (PPC_ACQUIRE_BARRIER); on failure the lock
+// spins with plain loads until the word reads 0, then tries again.
+export function* arch_spin_lock(loc: number, token: number): KFn {
+  for (let tries = 0; ; tries++) {
+    assert(tries < 1_000_000, `arch_spin_lock: lock ${loc} not acquired after ${tries} tries`);
+    const v = yield { k: 'larx', loc };
+    if (v === 0) {
+      const ok = yield { k: 'stcx', loc, value: token };
+      if (ok === 1) {
+        yield { k: 'isync' };
+        return;
+      }
+      continue;
+    }
+    while ((yield { k: 'ld', loc }) !== 0) yield { k: 'delay', ticks: 1 };
+  }
+}
+
+// arch/powerpc/include/asm/spinlock.h @ v3.5: PPC_RELEASE_BARRIER (lwsync); slock = 0
+export function* arch_spin_unlock(loc: number): KFn {
+  yield { k: 'lwsync' };
+  yield { k: 'st', loc, value: 0 };
 }

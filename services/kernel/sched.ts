@@ -6,7 +6,7 @@ import { assert } from '../stdx/index.js';
 import type { Kernel, TaskNode } from './kernel.js';
 import { PPC_MSG, TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_UNINTERRUPTIBLE, TASK_WAKING } from './kernel.js';
 import type { KFn } from './primitives.js';
-import { READ_ONCE, smp_wmb, WRITE_ONCE } from './primitives.js';
+import { arch_spin_lock, arch_spin_unlock, READ_ONCE, smp_wmb, WRITE_ONCE } from './primitives.js';
 import { llist_add, llist_del_all } from './csd.js';
 import { smp_muxed_ipi_message_pass } from './smp.js';
 
@@ -31,9 +31,19 @@ function* ttwu_do_activate(k: Kernel, self: number, p: TaskNode): KFn {
   k.cpu(self).runqueue.push(p);
 }
 
-// kernel/sched/core.c @ v3.5 try_to_wake_up (p->pi_lock not modelled: one waker per task)
+// kernel/sched/core.c @ v3.5 try_to_wake_up: under p->pi_lock (irqsave), so two wakers of one
+// task cannot both see it sleeping and queue it twice (which would make wake_list a cycle).
 export function* try_to_wake_up(k: Kernel, self: number, p: TaskNode): KFn<boolean> {
   yield* smp_wmb();
+  const eeWas = yield { k: 'ee', on: false };
+  yield* arch_spin_lock(p.piLock, self + 1);
+  const woke = yield* try_to_wake_up_locked(k, self, p);
+  yield* arch_spin_unlock(p.piLock);
+  yield { k: 'ee', on: eeWas === 1 };
+  return woke;
+}
+
+function* try_to_wake_up_locked(k: Kernel, self: number, p: TaskNode): KFn<boolean> {
   const state = yield* READ_ONCE(p.state);
   if ((state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE)) === 0) {
     k.marks.hit('try_to_wake_up: task not sleeping');
@@ -56,7 +66,8 @@ export function* try_to_wake_up(k: Kernel, self: number, p: TaskNode): KFn<boole
 // kernel/sched/core.c @ v3.5 sched_ttwu_pending
 function* sched_ttwu_pending(k: Kernel, self: number): KFn {
   let n = yield* llist_del_all(k, k.wakeList[self] as number);
-  while (n !== 0) {
+  for (let len = 0; n !== 0; len++) {
+    assert(len < k.tasks.length, `cpu ${self}: rq->wake_list is longer than the task count (a cycle)`);
     const p = k.node(n);
     assert('comm' in p, `wake_list[${self}] holds a csd node`);
     n = yield* READ_ONCE(p.next);
