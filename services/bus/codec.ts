@@ -91,6 +91,8 @@ export const CONTROL_KINDS = [
   'coreResults',
   'faultPlanUpdate',
   'heartbeat',
+  'statusRequest',
+  'coreStatus',
 ] as const;
 export type ControlKind = (typeof CONTROL_KINDS)[number];
 

@@ -356,6 +356,18 @@ export class StartedNatsTransport {
     this.armProbe();
   }
 
+  /** The highest sequence number assigned so far on each outgoing link (by destination core). */
+  linkHighSeqs(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [dst, link] of this.out) out.set(dst, link.nextSeq - 1);
+    return out;
+  }
+
+  /** Machine messages handed to the bus that the fault plan did not drop on purpose. */
+  get sentNotDropped(): number {
+    return this.c.sent - this.c.plannedDrops;
+  }
+
   /** A `Transport` view (`send(src, dst, msg)`) for code written against the bus seam. */
   transport(): { send(src: number, dst: number, msg: CoreMsg): void } {
     return {

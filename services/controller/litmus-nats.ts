@@ -1,0 +1,72 @@
+/**
+ * `ipiscope litmus --mode nats`: each litmus run is one generation on real core processes over
+ * NATS. The processes live across the runs of a test (and across tests, when a session is
+ * shared): each run resets them by a StartRun control message instead of respawning.
+ *
+ * Run seeds, homes and the swarm draw are those of `runLitmus`, so the two modes draw the same
+ * machines; the schedules differ, since the bus is real.
+ */
+import { Random } from '../stdx/index.js';
+import type { LitmusTest } from '../litmus/index.js';
+import { placementMachine } from '../litmus/run.js';
+import type { LitmusResult, Placement } from '../litmus/run.js';
+import { litmusOutcome } from '../sim/replay.js';
+import type { LitmusSpec } from '../sim/replay.js';
+import { Controller, type StartedController } from './controller.js';
+
+export interface LitmusNatsOptions {
+  runs: number;
+  seed: number | string;
+  placement: Placement;
+  /** NATS URLs (none: a private server for this call). */
+  servers?: string[];
+  /** A running set of core processes to reuse (it must have enough cores). */
+  session?: StartedController;
+  instrMax?: number;
+  /** Wall-clock bound of one run (ms). Default 20000. */
+  runTimeoutMs?: number;
+}
+
+/** Runs one litmus test `opts.runs` times over NATS; same result type as `runLitmus`. */
+export async function runLitmusNats(test: LitmusTest, text: string, opts: LitmusNatsOptions): Promise<LitmusResult> {
+  const { topology } = placementMachine(test.threads.length, opts.placement);
+  const ncores = topology.sockets * topology.coresPerSocket;
+  const own = opts.session === undefined;
+  const ctl = opts.session ?? (await new Controller(opts.servers !== undefined ? { servers: opts.servers, cores: ncores } : { cores: ncores }).start());
+  const outcomes = new Map<string, number>();
+  const states = new Map<string, Map<string, number>>();
+  let hits = 0;
+  let invalid = 0;
+  let invalidReason: string | undefined;
+  try {
+    const master = new Random(opts.seed, `litmus/${test.name}/${opts.placement}`);
+    for (let run = 0; run < opts.runs; run++) {
+      const spec: LitmusSpec = {
+        kind: 'litmus', file: test.file, text, runSeed: master.u32(), placement: opts.placement, instrMax: opts.instrMax ?? 10_000,
+      };
+      const g = await ctl.runGeneration(spec, { end: { kind: 'quiet', timeoutMs: opts.runTimeoutMs ?? 20_000 } });
+      if (g.reason !== 'finished') {
+        invalid++;
+        invalidReason = g.invalidReason ?? `run ended by ${g.reason}`;
+        if (g.reason === 'invalid' && g.finals.length === 0) break;
+        continue;
+      }
+      const o = litmusOutcome(spec, g.finals);
+      if (o.invalid !== undefined) {
+        invalid++;
+        invalidReason = o.invalid;
+        continue;
+      }
+      outcomes.set(o.key, (outcomes.get(o.key) ?? 0) + 1);
+      if (o.hit) hits++;
+      if (!states.has(o.key)) states.set(o.key, o.state);
+    }
+  } finally {
+    if (own) await ctl.stop();
+  }
+  const sorted: Record<string, number> = {};
+  for (const k of [...outcomes.keys()].sort()) sorted[k] = outcomes.get(k) as number;
+  const res: LitmusResult = { name: test.name, runs: opts.runs, hits, outcomes: sorted, invalid, states };
+  if (invalidReason !== undefined) res.invalidReason = invalidReason;
+  return res;
+}

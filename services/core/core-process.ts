@@ -1,0 +1,266 @@
+/**
+ * One physical core as an OS process: its `Core` (SMT threads, ICP, the locations it homes),
+ * connected to the other cores by a `NatsTransport`, driven by the controller over the control
+ * subject.
+ *
+ * The loop (see `CoreDriver` in sim/replay.ts): take every input that has arrived, at the current
+ * local step, recording (step, src, link seq, msg); run up to `sliceSteps` steps; yield to the
+ * event loop so the bus can deliver; when the core has nothing to do, wait for the next input
+ * (no spinning). Intra-core doorbells never leave the `Core`.
+ *
+ * Generations: each StartRun builds a fresh machine from its spec (a reset, without a new
+ * process). Inputs that arrive before this core has started the generation (a faster peer already
+ * runs it) wait in the inbox and are taken at step 0. The controller starts a generation only after
+ * the previous one ended with every sent message taken, so nothing stale is ever in the inbox.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { assert, AssertionError } from '../stdx/index.js';
+import type { CoreMsg } from '../machine/index.js';
+import { NatsTransport, type StartedNatsTransport } from '../bus/nats-transport.js';
+import { decodeControlMsg, encodeControlMsg, type ControlMsg } from '../bus/codec.js';
+import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
+import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
+import { parseFaultPlanValue } from '../bus/fault-plan.js';
+import { buildCore, CoreDriver, coreCount, topologyOf } from '../sim/replay.js';
+import type { BuiltCore, CoreRecord, InboxEntry, MachineSpec } from '../sim/replay.js';
+
+export interface CoreProcessOptions {
+  runId: string;
+  core: number;
+  servers: string[];
+  /** Heartbeat period (ms). Default 500. */
+  heartbeatMs?: number;
+  /** Run seed for the transport's fault streams. */
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+/** Inputs waiting in the inbox, at most; beyond that the run is invalid (never silent). */
+const INBOX_MAX = 1 << 20;
+
+interface Generation {
+  gen: number;
+  spec: MachineSpec;
+  built: BuiltCore;
+  driver: CoreDriver;
+  loop: CoreLoopOptions;
+  inbox: InboxEntry[];
+  sendBase: Record<string, number>;
+  stopped: boolean;
+}
+
+export class CoreProcess {
+  constructor(private readonly opts: CoreProcessOptions) {}
+
+  async start(): Promise<StartedCoreProcess> {
+    const p = new StartedCoreProcess(this.opts);
+    await p.connect();
+    return p;
+  }
+}
+
+export class StartedCoreProcess {
+  readonly core: number;
+  private transport!: StartedNatsTransport;
+  private ctl!: NatsConnection;
+  private pending: Array<[number, number, CoreMsg]> = [];
+  private g: Generation | null = null;
+  private waiting = false;
+  private scheduled = false;
+  private taken = 0;
+  private invalidReason = '';
+  private heartbeat: NodeJS.Timeout | undefined;
+  private exitResolve!: (code: number) => void;
+  /** Resolves with the exit code when the controller ends this process. */
+  readonly exited: Promise<number>;
+
+  constructor(private readonly opts: CoreProcessOptions) {
+    this.core = opts.core;
+    this.exited = new Promise((r) => (this.exitResolve = r));
+  }
+
+  /** @internal */
+  async connect(): Promise<void> {
+    const o = this.opts;
+    this.transport = await new NatsTransport({
+      servers: o.servers,
+      runId: o.runId,
+      core: o.core,
+      seed: o.seed ?? 0,
+      onMessage: (src, msg, meta) => this.onInput(src, msg, meta.seq),
+      onInvalid: (reason) => {
+        this.invalidReason ||= reason;
+      },
+    }).start();
+    this.ctl = await connect({
+      servers: o.servers,
+      name: `ipiscope-${o.runId}-core-${o.core}-ctl`,
+      noRandomize: true,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 50,
+    });
+    this.ctl.subscribe(coreControlSubject(o.runId, o.core), { callback: (err, m) => {
+      if (err === null) this.onControl(m);
+    } });
+    await this.ctl.flush();
+    this.publish({
+      kind: 'registerCore',
+      fields: { runId: o.runId, core: o.core, senderEpoch: this.transport.senderEpoch, pid: process.pid, host: hostname(), cpus: [], version: '1' },
+    });
+    this.heartbeat = setInterval(() => {
+      const d = this.g?.driver;
+      this.publish({
+        kind: 'heartbeat',
+        fields: { runId: o.runId, core: o.core, senderEpoch: this.transport.senderEpoch, step: d?.step ?? 0, clock: d?.core.clock ?? 0, unixMs: Date.now() },
+      });
+    }, o.heartbeatMs ?? 500);
+  }
+
+  private publish(m: ControlMsg): void {
+    this.ctl.publish(controllerSubject(this.opts.runId), encodeControlMsg(m));
+  }
+
+  private onInput(src: number, msg: CoreMsg, seq: number): void {
+    if (this.pending.length >= INBOX_MAX) {
+      this.invalidReason ||= `core ${this.core}: more than ${INBOX_MAX} inputs wait in the inbox`;
+      return;
+    }
+    this.pending.push([src, seq, msg]);
+    if (this.waiting) this.schedule();
+  }
+
+  private schedule(): void {
+    this.waiting = false;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.slice();
+    });
+  }
+
+  private slice(): void {
+    const g = this.g;
+    if (g === null || g.stopped || this.invalidReason !== '') return;
+    try {
+      const d = g.driver;
+      if (this.pending.length > 0) {
+        for (const [src, seq, msg] of this.pending) {
+          g.inbox.push([d.step, src, seq, msg]);
+          d.take(src, msg);
+        }
+        this.taken += this.pending.length;
+        this.pending = [];
+      }
+      const r = d.advance(g.loop.sliceSteps);
+      if (r === 'idle' && this.pending.length === 0) this.waiting = true;
+      else this.schedule();
+    } catch (e) {
+      if (!(e instanceof AssertionError)) throw e;
+      this.invalidReason = `core ${this.core}: assertion: ${e.message}`;
+    }
+  }
+
+  private onControl(m: Msg): void {
+    let c: ControlMsg;
+    try {
+      c = decodeControlMsg(m.data);
+    } catch (e) {
+      this.opts.log?.(`core ${this.core}: bad control message: ${(e as Error).message}`);
+      return;
+    }
+    const f = c.fields;
+    switch (c.kind) {
+      case 'startRun':
+        this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''));
+        m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
+        return;
+      case 'statusRequest':
+        m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(Number(f.wave)) }));
+        return;
+      case 'stopRun': {
+        m.respond(encodeControlMsg({ kind: 'coreResults', fields: this.stopGeneration(String(f.reason)) }));
+        if (f.exit === true) void this.shutdown(0);
+        return;
+      }
+      case 'faultPlanUpdate':
+        this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(String(f.faultPlanJson)), 'fault plan update'));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private startGeneration(gen: number, spec: MachineSpec, optionsJson: string, faultPlanJson: string): void {
+    if (faultPlanJson !== '') this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(faultPlanJson), 'fault plan'));
+    const loop: CoreLoopOptions = { ...DEFAULT_CORE_LOOP, ...(JSON.parse(optionsJson) as Partial<CoreLoopOptions>) };
+    const topo = topologyOf(spec);
+    if (this.core >= coreCount(topo)) {
+      // Not part of this machine (a smaller litmus test on a pool of processes): stay idle.
+      this.g = null;
+      return;
+    }
+    assert(this.g === null || this.g.stopped, `core ${this.core}: generation ${gen} started while one runs`);
+    const sendBase: Record<string, number> = {};
+    for (const [dst, high] of this.transport.linkHighSeqs()) sendBase[String(dst)] = high;
+    let driver: CoreDriver | null = null;
+    const built = buildCore(spec, this.core, (dst, msg) => this.transport.send(dst, msg), () => driver?.step ?? 0);
+    driver = new CoreDriver(built.core);
+    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false };
+    this.schedule();
+  }
+
+  private status(wave: number): Record<string, unknown> {
+    const g = this.g;
+    const stuck: number[] = [];
+    if (g !== null) for (const s of g.built.stuck()) stuck.push(s.cpu, s.waitingFor, Math.max(0, g.driver.step - s.sinceStep));
+    return {
+      runId: this.opts.runId, core: this.core, generation: g?.gen ?? 0, wave,
+      step: g?.driver.step ?? 0, sent: this.transport.sentNotDropped, received: this.taken,
+      finished: g === null ? true : g.built.core.finished,
+      quiescent: g === null ? true : g.built.core.quiescent,
+      idle: this.pending.length === 0 && (g === null || this.waiting || g.stopped),
+      ipisHandled: g?.built.ipisHandled() ?? 0, ipisSent: g?.built.ipisSent() ?? 0,
+      stuck, invalidReason: this.invalidReason || (this.transport.invalid ?? ''),
+    };
+  }
+
+  private stopGeneration(reason: string): Record<string, unknown> {
+    const g = this.g;
+    const base = { runId: this.opts.runId, core: this.core, verdict: this.invalidReason === '' ? 'valid' : 'invalid', reason: this.invalidReason || reason };
+    if (g === null) return { ...base, generation: 0, resultsJson: '' };
+    g.stopped = true;
+    const final = g.built.final(g.driver.step);
+    let recordFile = '';
+    if (g.loop.recordDir !== '') {
+      const rec: CoreRecord = { core: this.core, endStep: g.driver.step, inbox: g.inbox, sendBase: g.sendBase };
+      mkdirSync(g.loop.recordDir, { recursive: true });
+      recordFile = join(g.loop.recordDir, `gen-${g.gen}-core-${this.core}.json`);
+      writeFileSync(recordFile, JSON.stringify(rec));
+    }
+    const st = this.transport.stats();
+    const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.inbox.length };
+    for (const [k, v] of Object.entries(st)) if (typeof v === 'number') counters[`bus_${k}`] = v;
+    for (const fc of st.faults) counters[`fault_${fc.kind}`] = (counters[`fault_${fc.kind}`] ?? 0) + fc.count;
+    const results: CoreResultsJson = { final, recordFile, sendBase: g.sendBase, transport: {} };
+    return { ...base, generation: g.gen, counters, resultsJson: JSON.stringify(results) };
+  }
+
+  async shutdown(code: number): Promise<void> {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    if (this.g !== null) this.g.stopped = true;
+    try {
+      await this.ctl.flush();
+      await this.transport.close();
+      await this.ctl.close();
+    } catch {
+      // the bus is gone; we are leaving anyway
+    }
+    this.exitResolve(code);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Entry point of a core process:
+ *
+ *     node dist/services/core/main.js --run RUN --core N --nats URL[,URL...] [--seed S]
+ *
+ * It registers with the controller on the run's control subject and waits for StartRun. It ends
+ * on StopRun{exit}, on SIGTERM/SIGINT, and when its parent goes away (stdin closes, or the parent
+ * pid changes), so a crashed controller never leaves it behind.
+ */
+import { CoreProcess } from './core-process.js';
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`ipiscope core: ${msg}\n`);
+  process.exit(2);
+}
+
+const runId = flag('run') ?? fail('--run RUN is required');
+const core = Number(flag('core') ?? fail('--core N is required'));
+if (!Number.isInteger(core) || core < 0) fail(`--core must be a core number, got ${flag('core')}`);
+const servers = (flag('nats') ?? fail('--nats URL is required')).split(',');
+const seed = Number(flag('seed') ?? '0');
+const parentPid = process.ppid;
+
+const started = await new CoreProcess({
+  runId,
+  core,
+  servers,
+  seed,
+  log: (l) => process.stderr.write(`${l}\n`),
+}).start();
+
+let ending = false;
+const end = (code: number): void => {
+  if (ending) return;
+  ending = true;
+  // A bounded goodbye: whatever happens to the bus, the process is gone within a second.
+  setTimeout(() => process.exit(code), 1000).unref();
+  void started.shutdown(code).then(() => process.exit(code));
+};
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => end(0));
+if (flag('watch-stdin') !== 'no') {
+  process.stdin.on('end', () => end(3));
+  process.stdin.on('close', () => end(3));
+  process.stdin.resume();
+}
+setInterval(() => {
+  if (process.ppid !== parentPid) end(3);
+}, 500).unref();
+const code = await started.exited;
+process.exit(code);

@@ -1,0 +1,655 @@
+/**
+ * The distributed machine's deterministic half, shared by the core processes and by replay:
+ *
+ * - `MachineSpec`: what the controller hands every core process (a litmus run or a kernel
+ *   scenario, with its seed). `buildCore(spec, id, send)` builds core `id` and its software from
+ *   the spec alone, identically in every process and in replay.
+ * - `CoreDriver`: a core's loop on its own time. Without a global clock a core's time is its local
+ *   step count. Inputs are taken only between steps and recorded as (step, src, link seq, msg);
+ *   when nothing is due the driver jumps to the core's next timer, and when nothing at all is
+ *   pending it reports `idle` (the process then waits for the bus instead of spinning).
+ * - `replayRecord(record)`: feeds each core its recorded inbox at the recorded steps, in one
+ *   process, lets its outputs go nowhere but a divergence check (what a core sends on a link must
+ *   be what the record says the receiver took with that link sequence number), and returns the
+ *   same final state the distributed run gathered.
+ *
+ * The live rule and the replay rule are one function (`advance`): at step s, take the inputs of
+ * s; if the core has work at s, step it and move to s + 1; else jump to the earlier of its next
+ * timer and the next known input; with neither, stop (idle). The live loop never knows the next
+ * input, so it jumps to the timer; an input that arrives later is then taken at that later step,
+ * which is exactly what the record says.
+ */
+import { assert, Random } from '../stdx/index.js';
+import { Core, LocationTable } from '../machine/index.js';
+import type { CoreMsg, MachineObserver, MemoryPolicy, Program, Op, ThreadSoftware, Topology } from '../machine/index.js';
+import { parseLitmus, evalProp, formatState, observedVars } from '../litmus/index.js';
+import type { Instr, LitmusTest, LitmusValue, ObsVar } from '../litmus/index.js';
+import { placementMachine, swarmDraw } from '../litmus/run.js';
+import type { Placement } from '../litmus/run.js';
+import { resolveMachine } from '../machine/topology.js';
+import { Kernel, cpuSoftware, resolveKernel, interruptsJson } from '../kernel/index.js';
+import { StressWorkload } from './scenario-workload.js';
+import { memoryPolicyOf, parseScenarioValue } from './scenario.js';
+import type { Scenario } from './scenario.js';
+
+export const RECORD_FORMAT = 'ipiscope-record';
+export const RECORD_VERSION = 1;
+
+/** One litmus run: the test's text (parsed again in every process), the run seed, a placement. */
+export interface LitmusSpec {
+  kind: 'litmus';
+  file: string;
+  text: string;
+  runSeed: number;
+  placement: Placement;
+  instrMax: number;
+}
+
+/** A kernel scenario: the resolved scenario value, a kernel selection and a seed. */
+export interface ScenarioSpec {
+  kind: 'scenario';
+  scenario: Scenario;
+  kernel: string;
+  patches: string[];
+  revert: string[];
+  seed: number;
+}
+
+export type MachineSpec = LitmusSpec | ScenarioSpec;
+
+/** What one core leaves behind (gathered by the controller, reproduced by replay). */
+export interface CoreFinal {
+  core: number;
+  endStep: number;
+  /** Locations homed here: [loc, version, value] triples, by location id. */
+  homes: number[];
+  /** Litmus: registers of the litmus threads on this core, by thread index. */
+  regs: Array<{ thread: number; regs: Array<[string, number]>; timedOut: boolean }>;
+  /** Scenario: the kernel's bookkeeping for this core's CPUs. */
+  kernel?: {
+    ipisSent: number;
+    ipisHandled: number;
+    stuck: Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }>;
+    interrupts: Record<string, number[]>;
+    marks: Record<string, number>;
+  };
+  stats: Record<string, number>;
+}
+
+/** A built core and how to read its final state. */
+export interface BuiltCore {
+  core: Core;
+  topology: Topology;
+  locations: LocationTable;
+  /** Kernel instance of this process (scenario runs). */
+  kernel?: Kernel;
+  final(endStep: number): CoreFinal;
+  /** For the stop conditions: CPUs of this core stuck in csd_lock_wait since a step. */
+  stuck(): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }>;
+  ipisHandled(): number;
+  ipisSent(): number;
+}
+
+/** The machine shape of a spec (without building anything). */
+export function topologyOf(spec: MachineSpec): Topology {
+  if (spec.kind === 'litmus') {
+    const test = parseLitmus(spec.text, spec.file);
+    return placementMachine(test.threads.length, spec.placement).topology;
+  }
+  return resolveMachine(spec.scenario.machine);
+}
+
+export function coreCount(t: Topology): number {
+  return t.sockets * t.coresPerSocket;
+}
+
+/** Builds core `id` of the machine `spec` describes. Same spec, same core, in any process. */
+export function buildCore(
+  spec: MachineSpec,
+  id: number,
+  send: (dst: number, msg: CoreMsg) => void,
+  nowStep: () => number,
+  observer: MachineObserver | null = null,
+): BuiltCore {
+  return spec.kind === 'litmus' ? buildLitmusCore(spec, id, send, observer) : buildScenarioCore(spec, id, send, nowStep, observer);
+}
+
+function homesOf(core: Core, locs: LocationTable, id: number): number[] {
+  const out: number[] = [];
+  for (let l = 0; l < locs.size; l++) {
+    if (locs.homes[l] === id) out.push(l, core.homeVersion(l), core.homeValue(l));
+  }
+  return out;
+}
+
+function statsOf(core: Core): Record<string, number> {
+  return { ...core.stats };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Litmus
+
+/** The litmus machine of one run: the same draws as `runLitmus`, so histograms compare. */
+function litmusSetup(spec: LitmusSpec): {
+  test: LitmusTest;
+  topology: Topology;
+  cpus: number[];
+  locNames: string[];
+  locIds: number[];
+  locations: LocationTable;
+  policy: MemoryPolicy;
+  startSkewTicksMax: number;
+  compiled: Compiled;
+} {
+  const test = parseLitmus(spec.text, spec.file);
+  const compiled = compile(test);
+  const { topology, cpus } = placementMachine(test.threads.length, spec.placement);
+  const ncores = coreCount(topology);
+  const locNames = [...compiled.locIndex.keys()];
+  const homes = new Random(spec.runSeed, 'homes');
+  const locations = new LocationTable();
+  const locIds = locNames.map((name) => locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0, true));
+  locations.freeze();
+  const draw = swarmDraw(new Random(spec.runSeed, 'swarm'));
+  return { test, topology, cpus, locNames, locIds, locations, policy: draw.policy, startSkewTicksMax: draw.startSkewTicksMax, compiled };
+}
+
+function buildLitmusCore(
+  spec: LitmusSpec,
+  id: number,
+  send: (dst: number, msg: CoreMsg) => void,
+  observer: MachineObserver | null,
+): BuiltCore {
+  const s = litmusSetup(spec);
+  const results = new Map<number, ThreadResult>();
+  const byCpu = new Map<number, ThreadSoftware>();
+  s.cpus.forEach((cpu, t) => {
+    const out: ThreadResult = { regs: new Map(s.compiled.initRegs[t]), timedOut: false };
+    results.set(t, out);
+    byCpu.set(cpu, { main: () => interpreter(s.compiled, t, out, spec.instrMax, s.locIds) });
+  });
+  const core = new Core({
+    id,
+    topology: s.topology,
+    locations: s.locations,
+    seed: spec.runSeed,
+    policy: s.policy,
+    software: (cpu) => byCpu.get(cpu) ?? null,
+    send,
+    observer,
+    keepHistory: true,
+    startSkewTicksMax: s.startSkewTicksMax,
+  });
+  const tpc = s.topology.threadsPerCore;
+  return {
+    core,
+    topology: s.topology,
+    locations: s.locations,
+    final(endStep) {
+      const regs: CoreFinal['regs'] = [];
+      s.cpus.forEach((cpu, t) => {
+        if (Math.floor(cpu / tpc) !== id) return;
+        const r = results.get(t) as ThreadResult;
+        regs.push({ thread: t, regs: [...r.regs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), timedOut: r.timedOut });
+      });
+      return { core: id, endStep, homes: homesOf(core, s.locations, id), regs, stats: statsOf(core) };
+    },
+    stuck: () => [],
+    ipisHandled: () => 0,
+    ipisSent: () => 0,
+  };
+}
+
+/** The outcome of one litmus run, from every core's final state. */
+export interface LitmusOutcome {
+  key: string;
+  hit: boolean;
+  /** Why the run does not count (a thread looped past its bound), or undefined. */
+  invalid: string | undefined;
+  state: Map<string, number>;
+}
+
+export function litmusOutcome(spec: LitmusSpec, finals: CoreFinal[]): LitmusOutcome {
+  const test = parseLitmus(spec.text, spec.file);
+  const compiled = compile(test);
+  const locNames = [...compiled.locIndex.keys()];
+  const mem = new Map<string, number>();
+  const regsOf = new Map<number, Map<string, number>>();
+  let timedOut = false;
+  for (const f of finals) {
+    for (let i = 0; i < f.homes.length; i += 3) {
+      const name = locNames[f.homes[i] as number];
+      assert(name !== undefined, `litmus location ${f.homes[i]} exists`);
+      mem.set(name, f.homes[i + 2] as number);
+    }
+    for (const r of f.regs) {
+      regsOf.set(r.thread, new Map(r.regs));
+      if (r.timedOut) timedOut = true;
+    }
+  }
+  assert(regsOf.size === test.threads.length, `every litmus thread reported (${regsOf.size} of ${test.threads.length})`);
+  const lookup = (v: ObsVar): number | string => {
+    if (v.kind === 'loc') return mem.get(v.loc) ?? test.initMem.get(v.loc) ?? 0;
+    return showValue(regsOf.get(v.thread)?.get(v.reg) ?? 0, locNames);
+  };
+  const key = formatState(compiled.vars, lookup);
+  const state = new Map<string, number>();
+  regsOf.forEach((regs, t) => {
+    for (const reg of compiled.regNames[t] as string[]) state.set(`${t}:${reg}`, regs.get(reg) ?? 0);
+  });
+  for (const [k, v] of mem) state.set(k, v);
+  return {
+    key,
+    hit: evalProp(test.condition, lookup),
+    invalid: timedOut ? `a thread ran past ${spec.instrMax} instructions (a loop that never exits?)` : undefined,
+    state,
+  };
+}
+
+// A copy of the interpreter of services/litmus/run.ts, which does not export it.
+// TODO(litmus owner): export `compile`/`interpreter` (or a `litmusSoftware`) and drop this copy.
+const ADDR_STRIDE = 0x1000;
+
+interface Compiled {
+  test: LitmusTest;
+  locIndex: Map<string, number>;
+  code: Instr[][];
+  labels: Map<string, number>[];
+  initRegs: Map<string, number>[];
+  regNames: string[][];
+  vars: ObsVar[];
+}
+
+interface ThreadResult {
+  regs: Map<string, number>;
+  timedOut: boolean;
+}
+
+function compile(test: LitmusTest): Compiled {
+  const locIndex = new Map<string, number>();
+  for (const l of test.locations) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
+  for (const l of test.initMem.keys()) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
+  const code: Instr[][] = [];
+  const labels: Map<string, number>[] = [];
+  const initRegs: Map<string, number>[] = [];
+  const regNames: string[][] = [];
+  const value = (v: LitmusValue): number => {
+    if (v.kind === 'int') return v.value;
+    let i = locIndex.get(v.loc);
+    if (i === undefined) {
+      i = locIndex.size;
+      locIndex.set(v.loc, i);
+    }
+    return ADDR_STRIDE * (i + 1);
+  };
+  for (const th of test.threads) {
+    const instrs: Instr[] = [];
+    const lab = new Map<string, number>();
+    for (const s of th.code) {
+      if (s.instr.op === 'label') lab.set(s.instr.name, instrs.length);
+      else instrs.push(s.instr);
+    }
+    code.push(instrs);
+    labels.push(lab);
+    const regs = new Map<string, number>();
+    const names = new Set<string>();
+    for (const [r, v] of test.initRegs.get(th.index) ?? new Map<string, LitmusValue>()) {
+      regs.set(r, value(v));
+      names.add(r);
+    }
+    for (const ins of instrs) if ('rd' in ins) names.add(ins.rd);
+    initRegs.push(regs);
+    regNames.push([...names].sort());
+  }
+  return { test, locIndex, code, labels, initRegs, regNames, vars: observedVars(test) };
+}
+
+function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax: number, locIds: number[]): Program {
+  return (function* run(): Program {
+    const code = c.code[t] as Instr[];
+    const labels = c.labels[t] as Map<string, number>;
+    const regs = out.regs;
+    const ready = new Map<string, number>();
+    const lastAccess = new Map<number, number>();
+    let cr = 0;
+    let pc = 0;
+    let executed = 0;
+    const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
+    const readyOf = (r: string): number => (r === '0' ? 0 : ready.get(r) ?? 0);
+    const locOf = (addr: number): number => {
+      const id = locIds[addr / ADDR_STRIDE - 1];
+      assert(id !== undefined, `thread P${t} accesses address ${addr}, which is no location`);
+      return id;
+    };
+    while (pc < code.length) {
+      if (++executed > instrMax) {
+        out.timedOut = true;
+        return;
+      }
+      const ins = code[pc] as Instr;
+      pc++;
+      switch (ins.op) {
+        case 'li':
+          regs.set(ins.rd, ins.imm);
+          ready.set(ins.rd, 0);
+          break;
+        case 'addi':
+          regs.set(ins.rd, get(ins.ra) + ins.imm);
+          ready.set(ins.rd, readyOf(ins.ra));
+          break;
+        case 'mr':
+          regs.set(ins.rd, get(ins.rs));
+          ready.set(ins.rd, readyOf(ins.rs));
+          break;
+        case 'xor':
+        case 'add':
+        case 'and':
+        case 'or':
+        case 'subf': {
+          const a = get(ins.ra);
+          const b = get(ins.rb);
+          const v = ins.op === 'xor' ? a ^ b : ins.op === 'add' ? a + b : ins.op === 'and' ? a & b : ins.op === 'or' ? a | b : b - a;
+          regs.set(ins.rd, v);
+          ready.set(ins.rd, Math.max(readyOf(ins.ra), readyOf(ins.rb)));
+          break;
+        }
+        case 'lwz':
+        case 'lwzx':
+        case 'lwarx': {
+          const addr = ins.op === 'lwz' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
+          const loc = locOf(addr);
+          const depTick = ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
+          const now = yield { k: 'now' };
+          let v: number;
+          if (ins.op === 'lwarx') {
+            v = yield { k: 'larx', loc };
+          } else {
+            const floor = Math.max(depTick, lastAccess.get(loc) ?? 0);
+            const op: Op = floor < now ? { k: 'ld', loc, floorTick: floor } : { k: 'ld', loc };
+            v = yield op;
+          }
+          lastAccess.set(loc, now);
+          regs.set(ins.rd, v);
+          ready.set(ins.rd, now);
+          break;
+        }
+        case 'stw':
+        case 'stwx': {
+          const loc = locOf(ins.op === 'stw' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb));
+          const now = yield { k: 'now' };
+          yield { k: 'st', loc, value: get(ins.rs) };
+          lastAccess.set(loc, now);
+          break;
+        }
+        case 'stwcx': {
+          const loc = locOf(get(ins.ra) + get(ins.rb));
+          const now = yield { k: 'now' };
+          const ok = yield { k: 'stcx', loc, value: get(ins.rs) };
+          lastAccess.set(loc, now);
+          cr = ok === 1 ? 0 : 1;
+          break;
+        }
+        case 'sync':
+        case 'lwsync':
+        case 'isync':
+        case 'eieio':
+          yield { k: ins.op };
+          break;
+        case 'cmpw': {
+          const a = get(ins.ra);
+          const b = get(ins.rb);
+          cr = a < b ? -1 : a > b ? 1 : 0;
+          break;
+        }
+        case 'cmpwi': {
+          const a = get(ins.ra);
+          cr = a < ins.imm ? -1 : a > ins.imm ? 1 : 0;
+          break;
+        }
+        case 'b':
+          pc = labels.get(ins.label) as number;
+          break;
+        case 'beq':
+          if (cr === 0) pc = labels.get(ins.label) as number;
+          break;
+        case 'bne':
+          if (cr !== 0) pc = labels.get(ins.label) as number;
+          break;
+        case 'label':
+          break;
+        default: {
+          const never: never = ins;
+          assert(false, `unknown instruction ${JSON.stringify(never)}`);
+        }
+      }
+    }
+  })();
+}
+
+function showValue(v: number, locNames: string[]): number | string {
+  if (v > 0 && v % ADDR_STRIDE === 0) {
+    const name = locNames[v / ADDR_STRIDE - 1];
+    if (name !== undefined) return name;
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel scenarios
+
+function buildScenarioCore(
+  spec: ScenarioSpec,
+  id: number,
+  send: (dst: number, msg: CoreMsg) => void,
+  nowStep: () => number,
+  observer: MachineObserver | null,
+): BuiltCore {
+  const s = parseScenarioValue(spec.scenario, `scenario ${spec.scenario.name}`);
+  const topo = resolveMachine(s.machine);
+  const patches = resolveKernel({ kernel: spec.kernel, patches: spec.patches, revert: spec.revert });
+  const wl = new StressWorkload(s, topo, spec.seed, () => nowStep());
+  const k = new Kernel({
+    topology: topo,
+    patches,
+    ablations: { demuxReadRelaxed: s.ablations.demuxReadRelaxed },
+    csdPairs: wl.csdPairs(),
+    tasks: wl.tasks,
+    kvm: s.kvm,
+  });
+  k.locs.freeze();
+  const core = new Core({
+    id,
+    topology: topo,
+    locations: k.locs,
+    seed: spec.seed,
+    policy: memoryPolicyOf(s),
+    software: (cpu) => cpuSoftware(k, wl, cpu),
+    send,
+    observer,
+    startSkewTicksMax: 50,
+  });
+  const tpc = topo.threadsPerCore;
+  const mine = (cpu: number): boolean => Math.floor(cpu / tpc) === id;
+  const stuck = (): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }> =>
+    k.cpus
+      .map((c, cpu) => ({ c, cpu }))
+      .filter(({ c, cpu }) => mine(cpu) && c.waitingFor >= 0)
+      .map(({ c, cpu }) => ({ cpu, waitingFor: c.waitingFor, sinceStep: c.waitingSince, where: `csd_lock_wait (${c.waitingWhere})` }));
+  return {
+    core,
+    topology: topo,
+    locations: k.locs,
+    kernel: k,
+    final(endStep) {
+      const all = interruptsJson(k);
+      const interrupts: Record<string, number[]> = {};
+      for (const [line, perCpu] of Object.entries(all)) interrupts[line] = perCpu.map((n, cpu) => (mine(cpu) ? n : 0));
+      const marks: Record<string, number> = {};
+      for (const [m, n] of [...k.marks.counts.entries()].sort()) marks[m] = n;
+      return {
+        core: id,
+        endStep,
+        homes: homesOf(core, k.locs, id),
+        regs: [],
+        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), interrupts, marks },
+        stats: statsOf(core),
+      };
+    },
+    stuck,
+    ipisHandled: () => k.ipisHandled,
+    ipisSent: () => k.ipisSent,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop rule, shared by live cores and replay
+
+/** One input as recorded: [step, src, link seq, msg]. */
+export type InboxEntry = [number, number, number, CoreMsg];
+
+export type AdvanceResult = 'idle' | 'budget' | 'limit';
+
+export class CoreDriver {
+  /** The step the core is at: inputs taken now are taken at this step. */
+  step = 0;
+  steps = 0;
+
+  constructor(readonly core: Core) {}
+
+  /** Takes one input at the current step. */
+  take(src: number, msg: CoreMsg): void {
+    assert(this.core.tick <= this.step, 'a core never runs ahead of its driver');
+    this.core.tick = this.step;
+    this.core.receive(src, msg);
+  }
+
+  /**
+   * Runs the core until it has nothing to do, at most `budget` steps, never reaching `limitStep`
+   * (an end step), and jumping no further than `horizon` (the step of the next known input).
+   */
+  advance(budget: number, horizon = Infinity, limitStep = Infinity): AdvanceResult {
+    assert(budget > 0, 'a positive step budget');
+    for (let i = 0; i < budget; i++) {
+      if (this.step >= limitStep) return 'limit';
+      // Inputs are due at this step (replay): they are taken before the core steps here.
+      if (this.step >= horizon) return 'idle';
+      const t = this.core.nextEventTick();
+      if (t <= this.step) {
+        this.core.step(this.step);
+        this.step++;
+        this.steps++;
+        continue;
+      }
+      const next = Math.min(t, horizon, limitStep);
+      if (next === Infinity) return 'idle';
+      assert(next > this.step, 'the driver only moves forward');
+      this.step = next;
+    }
+    return 'budget';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records and replay
+
+export interface CoreRecord {
+  core: number;
+  /** The step at which the core stopped (it took inputs up to it, and stepped before it). */
+  endStep: number;
+  /** Inputs; the link seq is the sender's transport number (absolute over the process life). */
+  inbox: InboxEntry[];
+  /** Per destination core: the sender's last link seq before this machine started. */
+  sendBase: Record<string, number>;
+}
+
+/** A recorded distributed run: enough to replay it in one process. */
+export interface RunRecord {
+  format: typeof RECORD_FORMAT;
+  version: typeof RECORD_VERSION;
+  runId: string;
+  spec: MachineSpec;
+  topology: Topology;
+  /** ipiscope version and the software identity (litmus test or kernel label). */
+  software: { ipiscope: string; identity: string };
+  cores: CoreRecord[];
+  /** What the distributed run gathered, for the equality check. */
+  finals: CoreFinal[];
+  /** The distributed run's verdict object (printed by `run --json`). */
+  verdict: Record<string, unknown>;
+}
+
+export interface ReplayResult {
+  finals: CoreFinal[];
+  /** Differences between what cores sent and what the record says their peers received. */
+  divergences: string[];
+  /** Differences between the replayed and the recorded final state. */
+  mismatches: string[];
+}
+
+const REPLAY_STEP_BUDGET = 1 << 20;
+
+/** Replays a record in this process and compares the result with the recorded one. */
+export function replayRecord(rec: RunRecord, observer: MachineObserver | null = null): ReplayResult {
+  assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a version-1 record');
+  const ncores = coreCount(rec.topology);
+  // sent[src][dst] = messages in send order (link seq = index + 1).
+  const sent: CoreMsg[][][] = Array.from({ length: ncores }, () => Array.from({ length: ncores }, () => []));
+  const finals: CoreFinal[] = [];
+  for (const cr of [...rec.cores].sort((a, b) => a.core - b.core)) {
+    const id = cr.core;
+    let driver: CoreDriver | null = null;
+    const built = buildCore(rec.spec, id, (dst, msg) => (sent[id] as CoreMsg[][])[dst]?.push(msg), () => driver?.step ?? 0, observer);
+    const d = new CoreDriver(built.core);
+    driver = d;
+    let i = 0;
+    const inbox = cr.inbox;
+    for (;;) {
+      while (i < inbox.length && (inbox[i] as InboxEntry)[0] === d.step) {
+        const [, src, , msg] = inbox[i] as InboxEntry;
+        d.take(src, msg);
+        i++;
+      }
+      const horizon = i < inbox.length ? (inbox[i] as InboxEntry)[0] : Infinity;
+      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${i}`);
+      const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
+      if (r === 'limit') {
+        while (i < inbox.length && (inbox[i] as InboxEntry)[0] === d.step) {
+          const [, src, , msg] = inbox[i] as InboxEntry;
+          d.take(src, msg);
+          i++;
+        }
+        break;
+      }
+      if (r === 'idle' && horizon === Infinity) break;
+    }
+    assert(i === inbox.length, `core ${id}: ${inbox.length - i} recorded inputs after its end step`);
+    finals.push(built.final(cr.endStep));
+  }
+  const divergences: string[] = [];
+  for (const cr of rec.cores) {
+    for (const [step, src, seq, msg] of cr.inbox) {
+      const base = rec.cores.find((x) => x.core === src)?.sendBase[String(cr.core)] ?? 0;
+      const s = (sent[src] as CoreMsg[][])[cr.core]?.[seq - base - 1];
+      if (s === undefined) {
+        divergences.push(`core ${cr.core} took ${msg.t} #${seq} from core ${src} at step ${step}, which core ${src} never sent in replay`);
+      } else if (JSON.stringify(s) !== JSON.stringify(msg)) {
+        divergences.push(`link ${src}->${cr.core} #${seq}: replay sent ${JSON.stringify(s)} but the record has ${JSON.stringify(msg)}`);
+      }
+      if (divergences.length >= 20) break;
+    }
+  }
+  const mismatches: string[] = [];
+  for (const f of finals) {
+    const r = rec.finals.find((x) => x.core === f.core);
+    if (r === undefined) mismatches.push(`core ${f.core}: no recorded final state`);
+    else if (JSON.stringify(r) !== JSON.stringify(f)) mismatches.push(`core ${f.core}: final state differs (${firstDiff(r, f)})`);
+  }
+  return { finals, divergences, mismatches };
+}
+
+function firstDiff(a: CoreFinal, b: CoreFinal): string {
+  for (const k of Object.keys(a) as (keyof CoreFinal)[]) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return `${k}: recorded ${JSON.stringify(a[k]).slice(0, 200)}, replayed ${JSON.stringify(b[k]).slice(0, 200)}`;
+  }
+  return 'field set';
+}
