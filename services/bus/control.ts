@@ -20,9 +20,15 @@ export interface CoreLoopOptions {
   sliceSteps: number;
   /** Directory to write this core's inbox record into, or '' for no record. */
   recordDir: string;
+  /**
+   * Wall-clock cost of one idle tick (µs): a core with only timers pending (delays, cpu_relax,
+   * the decrementer) lets its local time pass no faster than this, so that a spinning waiter does
+   * not race through its timeout while the answer crosses the bus. 0: no pacing (litmus).
+   */
+  idleTickUs: number;
 }
 
-export const DEFAULT_CORE_LOOP: CoreLoopOptions = { sliceSteps: 512, recordDir: '' };
+export const DEFAULT_CORE_LOOP: CoreLoopOptions = { sliceSteps: 512, recordDir: '', idleTickUs: 0 };
 
 /** What a core answers to StopRun, as CoreResults.results_json. */
 export interface CoreResultsJson {

@@ -64,6 +64,8 @@ export interface GenerationOptions {
   /** Directory for the cores' inbox records ('' = no record). */
   recordDir?: string;
   sliceSteps?: number;
+  /** Wall-clock µs per idle tick (see CoreLoopOptions). Default 0 (no pacing). */
+  idleTickUs?: number;
 }
 
 export interface GenerationResult {
@@ -277,7 +279,7 @@ export class StartedController {
     const gen = ++this.generation;
     const n = coreCount(topologyOf(spec));
     if (n > this.ncores) throw new UserError(`the machine has ${n} cores but only ${this.ncores} core processes run`);
-    const loop: CoreLoopOptions = { sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '' };
+    const loop: CoreLoopOptions = { sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '', idleTickUs: o.idleTickUs ?? 0 };
     const plan = o.faultPlan ?? emptyFaultPlan();
     const cores = Array.from({ length: n }, (_, i) => i);
     await Promise.all(

@@ -50,6 +50,7 @@ interface Generation {
   inbox: InboxEntry[];
   sendBase: Record<string, number>;
   stopped: boolean;
+  startNs: bigint;
 }
 
 export class CoreProcess {
@@ -133,8 +134,12 @@ export class StartedCoreProcess {
     if (this.waiting) this.schedule();
   }
 
+  private pacer: NodeJS.Timeout | undefined;
+
   private schedule(): void {
     this.waiting = false;
+    if (this.pacer !== undefined) clearTimeout(this.pacer);
+    this.pacer = undefined;
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -156,9 +161,16 @@ export class StartedCoreProcess {
         this.taken += this.pending.length;
         this.pending = [];
       }
-      const r = d.advance(g.loop.sliceSteps);
-      if (r === 'idle' && this.pending.length === 0) this.waiting = true;
-      else this.schedule();
+      const us = g.loop.idleTickUs;
+      const jumpMax = us > 0 ? Math.floor(Number(process.hrtime.bigint() - g.startNs) / 1000 / us) : Infinity;
+      const r = d.advance(g.loop.sliceSteps, Infinity, Infinity, jumpMax);
+      if ((r === 'idle' || r === 'paced') && this.pending.length === 0) {
+        this.waiting = true;
+        if (r === 'paced') {
+          const waitUs = Math.max(1000, (Math.min(d.core.nextEventTick(), jumpMax + 1) - jumpMax) * us);
+          this.pacer = setTimeout(() => this.schedule(), Math.min(waitUs / 1000, 50));
+        }
+      } else this.schedule();
     } catch (e) {
       if (!(e instanceof AssertionError)) throw e;
       this.invalidReason = `core ${this.core}: assertion: ${e.message}`;
@@ -210,7 +222,7 @@ export class StartedCoreProcess {
     let driver: CoreDriver | null = null;
     const built = buildCore(spec, this.core, (dst, msg) => this.transport.send(dst, msg), () => driver?.step ?? 0);
     driver = new CoreDriver(built.core);
-    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false };
+    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint() };
     this.schedule();
   }
 
@@ -223,7 +235,7 @@ export class StartedCoreProcess {
       step: g?.driver.step ?? 0, sent: this.transport.sentNotDropped, received: this.taken,
       finished: g === null ? true : g.built.core.finished,
       quiescent: g === null ? true : g.built.core.quiescent,
-      idle: this.pending.length === 0 && (g === null || this.waiting || g.stopped),
+      idle: this.pending.length === 0 && (g === null || (this.waiting && this.pacer === undefined) || g.stopped),
       ipisHandled: g?.built.ipisHandled() ?? 0, ipisSent: g?.built.ipisSent() ?? 0,
       stuck, invalidReason: this.invalidReason || (this.transport.invalid ?? ''),
     };

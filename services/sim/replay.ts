@@ -507,7 +507,8 @@ function buildScenarioCore(
 /** One input as recorded: [step, src, link seq, msg]. */
 export type InboxEntry = [number, number, number, CoreMsg];
 
-export type AdvanceResult = 'idle' | 'budget' | 'limit';
+/** `paced`: the core waits for a timer that the wall clock has not reached yet (live only). */
+export type AdvanceResult = 'idle' | 'budget' | 'limit' | 'paced';
 
 export class CoreDriver {
   /** The step the core is at: inputs taken now are taken at this step. */
@@ -525,9 +526,10 @@ export class CoreDriver {
 
   /**
    * Runs the core until it has nothing to do, at most `budget` steps, never reaching `limitStep`
-   * (an end step), and jumping no further than `horizon` (the step of the next known input).
+   * (an end step), and jumping no further than `horizon` (the step of the next known input) nor,
+   * over idle time, than `jumpMax` (live pacing).
    */
-  advance(budget: number, horizon = Infinity, limitStep = Infinity): AdvanceResult {
+  advance(budget: number, horizon = Infinity, limitStep = Infinity, jumpMax = Infinity): AdvanceResult {
     assert(budget > 0, 'a positive step budget');
     for (let i = 0; i < budget; i++) {
       if (this.step >= limitStep) return 'limit';
@@ -543,6 +545,12 @@ export class CoreDriver {
       const next = Math.min(t, horizon, limitStep);
       if (next === Infinity) return 'idle';
       assert(next > this.step, 'the driver only moves forward');
+      if (next > jumpMax) {
+        // Live pacing: idle time passes no faster than the wall clock allows. A chain of partial
+        // jumps with no input between them ends where one jump would, so replay needs no pacing.
+        if (jumpMax > this.step) this.step = jumpMax;
+        return 'paced';
+      }
       this.step = next;
     }
     return 'budget';

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs, formatHelp } from './args.js';
+import type { Command } from './command.js';
+import { out } from './command.js';
+import { InputError } from '../stdx/index.js';
+import { RECORD_FORMAT, RECORD_VERSION, replayRecord, litmusOutcome } from '../sim/replay.js';
+import type { RunRecord } from '../sim/replay.js';
+import { checkIgnored, verdictOf } from '../controller/run-scenario.js';
+import type { EndReason } from '../controller/controller.js';
+
+const spec = {
+  summary:
+    'Replays a record written by `ipiscope run --record` in this one process: every core is rebuilt from ' +
+    'the recorded spec and fed its recorded inputs at the recorded steps. Prints whether the final memory, ' +
+    'console and verdict are the recorded ones, bit for bit, and any divergence (a core sending something ' +
+    'other than what the record says its peer received).',
+  flags: { json: { type: 'boolean', help: 'one JSON line' } },
+  positionals: [{ name: 'FILE', help: 'record file', required: true }],
+} as const;
+
+export const replayCommand: Command = {
+  name: 'replay',
+  summary: 'replay a recorded distributed run in one process and check it bit for bit',
+  example: 'ipiscope replay runs/pingpong.json',
+  spec,
+  async run(argv) {
+    const a = parseArgs(argv, spec, { env: process.env });
+    if (a.help) {
+      out(formatHelp('ipiscope replay', spec));
+      return 0;
+    }
+    const file = String(a.positionals.FILE);
+    const rec = loadRecord(file);
+    const r = replayRecord(rec);
+    let verdictSame = true;
+    let verdict: Record<string, unknown> = {};
+    if (rec.spec.kind === 'scenario') {
+      const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string };
+      const v = verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason);
+      if (v.verdict !== 'invalid') v.ignored = checkIgnored(rec);
+      verdict = v as unknown as Record<string, unknown>;
+      verdictSame = JSON.stringify(v) === JSON.stringify(rec.verdict);
+    } else {
+      verdict = { outcome: litmusOutcome(rec.spec, r.finals).key };
+    }
+    const same = r.mismatches.length === 0 && r.divergences.length === 0 && verdictSame;
+    if (a.flags.json) {
+      out(JSON.stringify({ same, final_memory_same: r.mismatches.length === 0, verdict_same: verdictSame, divergences: r.divergences, mismatches: r.mismatches, verdict: { ...verdict, console: undefined } }));
+    } else {
+      if (typeof verdict.console === 'string') out(verdict.console.trimEnd());
+      out(`replay of ${file}: ${rec.cores.length} cores, ${rec.cores.reduce((s, c) => s + c.inbox.length, 0)} recorded inputs`);
+      out(`final memory and core state: ${r.mismatches.length === 0 ? 'identical' : 'DIFFERENT'}`);
+      for (const m of r.mismatches) out(`  ${m}`);
+      out(`verdict and console: ${verdictSame ? 'identical' : 'DIFFERENT'}`);
+      out(`divergences: ${r.divergences.length === 0 ? 'none' : r.divergences.length}`);
+      for (const d of r.divergences) out(`  ${d}`);
+    }
+    return same ? 0 : 1;
+  },
+};
+
+function loadRecord(file: string): RunRecord {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new InputError(file, undefined, `cannot read the record: ${(e as Error).message}`);
+  }
+  const r = v as Partial<RunRecord>;
+  if (r.format !== RECORD_FORMAT) throw new InputError(file, undefined, `not an ipiscope record (format ${String(r.format)})`);
+  if (r.version !== RECORD_VERSION) throw new InputError(file, undefined, `record version ${String(r.version)}; this ipiscope reads version ${RECORD_VERSION}`);
+  return v as RunRecord;
+}

@@ -1,0 +1,214 @@
+/**
+ * `ipiscope run`: a kernel scenario on one process per core over NATS, ended by the kernel
+ * model's verdict conditions, always recorded (the record is the run directory's journal), and
+ * judged by the ignored-IPI checker over the recorded run replayed in this process: events of all
+ * cores merged in Lamport-clock order, which respects causality, so the checker sees every store
+ * before its version and every send before its handling.
+ *
+ * The verdict object is a pure function of (spec, the cores' final states, the end reason), so
+ * `ipiscope replay` recomputes it from the replayed cores and must find the same bytes.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MachineEvent, MachineObserver } from '../machine/index.js';
+import { Console, Kernel, resolveKernel } from '../kernel/index.js';
+import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
+import type { IgnoredIpi } from '../checker/ignored-ipi.js';
+import type { FaultPlan } from '../bus/fault-plan.js';
+import { coreCount, RECORD_FORMAT, RECORD_VERSION, replayRecord, topologyOf } from '../sim/replay.js';
+import type { CoreFinal, RunRecord, ScenarioSpec } from '../sim/replay.js';
+import { StressWorkload } from '../sim/scenario-workload.js';
+import type { Scenario } from '../sim/scenario.js';
+import { Controller } from './controller.js';
+import type { EndReason, GenerationResult } from './controller.js';
+
+export interface RunScenarioOptions {
+  scenario: Scenario;
+  kernel?: string;
+  seed?: number;
+  servers?: string[];
+  /** Spread cores over these server lists (core i uses coreServers[i % n]). */
+  coreServers?: string[][];
+  durationMs: number;
+  faultPlan?: FaultPlan;
+  /** IPI goal (default: the scenario's limit). */
+  ipis?: number;
+  /** Where to write the record (JSON); always kept in memory for the checker. */
+  recordFile?: string;
+  log?: (line: string) => void;
+  /** Wall-clock µs per idle tick of a core (default 10). */
+  idleTickUs?: number;
+  /** Called with the controller once the cores run (tests, live fault updates). */
+  onStarted?: (pids: number[]) => void;
+}
+
+/** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
+export interface RunVerdict {
+  verdict: 'ok' | 'hang' | 'invalid';
+  scenario: string;
+  seed: number;
+  kernel: string;
+  ipis_sent: number;
+  ipis_handled: number;
+  ignored: IgnoredIpi[];
+  lockups: Array<{ kind: string; cpu: number; seconds: number; line: string }>;
+  interrupts: Record<string, number[]>;
+  stuck: Array<{ cpu: number; where: string; waiting_for: number; since_steps: number }>;
+  end_reason: EndReason;
+  cores: number;
+  steps_max: number;
+  invalid_reason?: string;
+  console: string;
+}
+
+export interface RunScenarioResult {
+  verdict: RunVerdict;
+  /** Fields that vary from run to run of the same record (wall time, bus, processes). */
+  live: {
+    processes: number;
+    wall_ms: number;
+    bus: Record<string, number>;
+    faults_injected: Record<string, number>;
+    status_waves: number;
+    bus_msgs_per_s: number;
+    ipis_per_s: number;
+  };
+  record: RunRecord;
+}
+
+export function scenarioSpecOf(s: Scenario, kernel: string | undefined, seed: number | undefined): ScenarioSpec {
+  return { kind: 'scenario', scenario: s, kernel: kernel ?? s.kernel, patches: [], revert: [], seed: seed ?? s.seed };
+}
+
+export async function runScenarioDistributed(o: RunScenarioOptions): Promise<RunScenarioResult> {
+  const spec = scenarioSpecOf(o.scenario, o.kernel, o.seed);
+  const topology = topologyOf(spec);
+  const n = coreCount(topology);
+  const t0 = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-run-'));
+  const ctl = await new Controller({
+    cores: n,
+    ...(o.servers !== undefined ? { servers: o.servers } : {}),
+    ...(o.coreServers !== undefined ? { coreServers: (c: number) => o.coreServers?.[c % o.coreServers.length] ?? [] } : {}),
+    seed: spec.seed,
+    ...(o.log !== undefined ? { log: o.log } : {}),
+  }).start();
+  let g: GenerationResult;
+  try {
+    o.onStarted?.(ctl.pids);
+    const tps = o.scenario.clock.ticksPerSecond;
+    g = await ctl.runGeneration(spec, {
+      end: {
+        kind: 'scenario',
+        ipis: o.ipis ?? o.scenario.limits.ipis,
+        hangSteps: Math.floor(o.scenario.detectors.watchdogThreshSecs * tps),
+        durationMs: o.durationMs,
+        stepsMax: o.scenario.limits.ticksMax,
+      },
+      recordDir: dir,
+      idleTickUs: o.idleTickUs ?? 10,
+      ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
+    });
+  } finally {
+    await ctl.stop();
+  }
+  const wallMs = Date.now() - t0;
+  const verdict = verdictOf(spec, g.finals, g.reason, g.invalidReason);
+  const record: RunRecord = {
+    format: RECORD_FORMAT, version: RECORD_VERSION, runId: ctl.runId, spec, topology,
+    software: { ipiscope: '0.1.0', identity: resolveKernel({ kernel: spec.kernel }).label },
+    cores: g.records, finals: g.finals, verdict: verdict as unknown as Record<string, unknown>,
+  };
+  rmSync(dir, { recursive: true, force: true });
+  if (verdict.verdict !== 'invalid' && g.records.length === n) {
+    verdict.ignored = checkIgnored(record);
+    record.verdict = verdict as unknown as Record<string, unknown>;
+  }
+  if (o.recordFile !== undefined) writeRecord(o.recordFile, record);
+  const msgs = g.counters.bus_delivered ?? 0;
+  const handled = verdict.ipis_handled;
+  return {
+    verdict,
+    live: {
+      processes: n, wall_ms: wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, status_waves: g.statusWaves,
+      bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
+    },
+    record,
+  };
+}
+
+export function writeRecord(file: string, rec: RunRecord): void {
+  const d = join(file, '..');
+  mkdirSync(d, { recursive: true });
+  writeFileSync(file, JSON.stringify(rec) + '\n');
+}
+
+function pick(c: Record<string, number>, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out;
+}
+
+/** The verdict from the cores' final states: a pure function, shared with replay. */
+export function verdictOf(spec: ScenarioSpec, finals: CoreFinal[], reason: EndReason, invalidReason?: string): RunVerdict {
+  const s = spec.scenario;
+  const tps = s.clock.ticksPerSecond;
+  const con = new Console(s.clock);
+  const label = resolveKernel({ kernel: spec.kernel }).label;
+  con.printk(0, `Linux version ${label} (ipiscope) #1 SMP`);
+  con.printk(0, `scenario ${s.name}: ${finals.length} core processes over NATS, seed ${spec.seed}`);
+  let sent = 0;
+  let handled = 0;
+  const interrupts: Record<string, number[]> = {};
+  const stuck: RunVerdict['stuck'] = [];
+  const lockups: RunVerdict['lockups'] = [];
+  let stepsMax = 0;
+  for (const f of finals) {
+    stepsMax = Math.max(stepsMax, f.endStep);
+    const k = f.kernel;
+    if (k === undefined) continue;
+    sent += k.ipisSent;
+    handled += k.ipisHandled;
+    for (const [line, counts] of Object.entries(k.interrupts)) {
+      const acc = (interrupts[line] ??= new Array<number>(counts.length).fill(0));
+      counts.forEach((c, i) => (acc[i] = (acc[i] ?? 0) + c));
+    }
+    for (const st of k.stuck) {
+      const since = f.endStep - st.sinceStep;
+      stuck.push({ cpu: st.cpu, where: st.where, waiting_for: st.waitingFor, since_steps: since });
+      if (since > s.detectors.watchdogThreshSecs * tps) {
+        const secs = Math.floor(since / tps);
+        const line = `watchdog: BUG: soft lockup - CPU#${st.cpu} stuck for ${secs}s! [${st.where}, waiting for CPU#${st.waitingFor}]`;
+        con.printk(f.endStep, line);
+        lockups.push({ kind: 'soft-lockup', cpu: st.cpu, seconds: secs, line });
+      }
+    }
+  }
+  stuck.sort((a, b) => a.cpu - b.cpu);
+  let verdict: RunVerdict['verdict'] = reason === 'hang' || lockups.length > 0 ? 'hang' : 'ok';
+  if (reason === 'invalid' || reason === 'timeout') verdict = 'invalid';
+  if (verdict === 'invalid') con.printk(stepsMax, `ipiscope: run invalid: ${invalidReason ?? reason}`);
+  const v: RunVerdict = {
+    verdict, scenario: s.name, seed: spec.seed, kernel: label, ipis_sent: sent, ipis_handled: handled, ignored: [],
+    lockups, interrupts, stuck, end_reason: reason, cores: finals.length, steps_max: stepsMax, console: con.text(),
+  };
+  if (verdict === 'invalid') v.invalid_reason = invalidReason ?? `run ended by ${reason}`;
+  return v;
+}
+
+/** Replays the record with one checker over every core's events, merged in Lamport order. */
+export function checkIgnored(rec: RunRecord): IgnoredIpi[] {
+  const spec = rec.spec as ScenarioSpec;
+  const events: MachineEvent[] = [];
+  const collect: MachineObserver = { event: (e) => void events.push(e) };
+  replayRecord(rec, collect);
+  events.sort((a, b) => a.clock - b.clock || a.core - b.core);
+  const topo = rec.topology;
+  const wl = new StressWorkload(spec.scenario, topo, spec.seed, () => 0);
+  const k = new Kernel({ topology: topo, patches: resolveKernel({ kernel: spec.kernel }), csdPairs: wl.csdPairs(), tasks: wl.tasks, kvm: spec.scenario.kvm });
+  const checker = new IgnoredIpiChecker({ messageLocs: k.ipiMessage });
+  for (const e of events) checker.event(e);
+  const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
+  return checker.result(end, Math.floor(spec.scenario.limits.settleSecs * spec.scenario.clock.ticksPerSecond)).ignored;
+}
