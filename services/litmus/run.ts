@@ -117,9 +117,11 @@ function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax: number
     const code = c.code[t] as Instr[];
     const labels = c.labels[t] as Map<string, number>;
     const regs = out.regs;
-    // The tick from which each register's value is known (for early load satisfaction).
+    // The tick from which each register's value is known (for early load satisfaction), and for
+    // each location the tick from which the value of this thread's last store to it was known
+    // (a load that reads its own store may pass it on that early: store forwarding).
     const ready = new Map<string, number>();
-    const lastAccess = new Map<number, number>();
+    const storeReady = new Map<number, number>();
     let cr = 0; // -1 lt, 0 eq, 1 gt
     let pc = 0;
     let executed = 0;
@@ -174,32 +176,33 @@ function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax: number
           const depTick = ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
           const now = yield { k: 'now' };
           let v: number;
+          let at = now;
           if (ins.op === 'lwarx') {
             v = yield { k: 'larx', loc };
           } else {
-            const floor = Math.max(depTick, lastAccess.get(loc) ?? 0);
-            const op: Op = floor < now ? { k: 'ld', loc, floorTick: floor } : { k: 'ld', loc };
+            const op: Op = depTick < now ? { k: 'ld', loc, floorTick: depTick } : { k: 'ld', loc };
             v = yield op;
+            const info = yield { k: 'lastload' };
+            at = Math.floor(info / 2);
+            if (info % 2 === 1) at = Math.max(depTick, storeReady.get(loc) ?? at);
           }
-          lastAccess.set(loc, now);
           regs.set(ins.rd, v);
-          ready.set(ins.rd, now);
+          ready.set(ins.rd, at);
           break;
         }
         case 'stw':
         case 'stwx': {
           const addr = ins.op === 'stw' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
           const loc = locOf(addr, ins.op);
-          const now = yield { k: 'now' };
+          const addrReady = ins.op === 'stw' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
           yield { k: 'st', loc, value: get(ins.rs) };
-          lastAccess.set(loc, now);
+          storeReady.set(loc, Math.max(addrReady, readyOf(ins.rs)));
           break;
         }
         case 'stwcx': {
           const loc = locOf(get(ins.ra) + get(ins.rb), ins.op);
-          const now = yield { k: 'now' };
           const ok = yield { k: 'stcx', loc, value: get(ins.rs) };
-          lastAccess.set(loc, now);
+          storeReady.set(loc, Infinity);
           cr = ok === 1 ? 0 : 1;
           break;
         }

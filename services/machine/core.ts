@@ -187,6 +187,14 @@ export class HwThread {
   /** With history: the tick at which the thread's latest own write to each location was ordered;
    * a later load of that location may not be satisfied before it. */
   ownTick: Float64Array | null = null;
+  /** With history: per location, the tick at which the version last read arrived in the view (a
+   * later load of it may be satisfied no earlier), and the version of the thread's own latest
+   * ordered write. */
+  readArrival: Float64Array | null = null;
+  ownVer: Float64Array | null = null;
+  /** The tick at which the last load was satisfied, and whether it read the thread's own write. */
+  lastLoadTick = 0;
+  lastLoadOwn = false;
 
   constructor(
     readonly cpu: number,
@@ -278,6 +286,8 @@ export class Core {
       if (opts.keepHistory) {
         th.history = Array.from({ length: n }, () => []);
         th.ownTick = new Float64Array(n);
+        th.readArrival = new Float64Array(n);
+        th.ownVer = new Float64Array(n);
       }
       if (sw === null) {
         th.state = TS_DONE;
@@ -474,6 +484,9 @@ export class Core {
       case 'now':
         frame.resume = this.tick;
         return false;
+      case 'lastload':
+        frame.resume = th.lastLoadTick * 2 + (th.lastLoadOwn ? 1 : 0);
+        return false;
       case 'tp':
         this.clock++;
         this.obs?.event({
@@ -513,6 +526,7 @@ export class Core {
     let word: number;
     let version: number;
     let own = false;
+    th.lastLoadTick = this.tick;
     if (th.pendingCount[loc] !== 0) {
       word = this.forwarded(th, loc);
       version = -1;
@@ -528,24 +542,36 @@ export class Core {
         floorTick,
         th.loadFloor,
         (th.ownTick as Float64Array)[loc] as number,
+        (th.readArrival as Float64Array)[loc] as number,
         this.tick - this.policy.earlyLoadTicksMax,
       );
       const at = lo >= this.tick ? this.tick : lo + this.rng.int(this.tick - lo + 1);
       const h = th.history[loc] as number[];
       word = this.locs.inits[loc] as number;
       version = 0;
+      let arrival = 0;
       for (let i = h.length - 3; i >= 0; i -= 3) {
         if ((h[i] as number) <= at) {
+          arrival = h[i] as number;
           version = h[i + 1] as number;
           word = h[i + 2] as number;
           break;
         }
       }
       assert(version <= (th.ver[loc] as number), 'an early load read a version the thread never had');
+      (th.readArrival as Float64Array)[loc] = arrival;
+      th.lastLoadTick = at;
+      own = version > 0 && version === ((th.ownVer as Float64Array)[loc] as number);
     } else {
       word = th.val[loc] as number;
       version = th.ver[loc] as number;
+      if (th.history !== null) {
+        const h = th.history[loc] as number[];
+        (th.readArrival as Float64Array)[loc] = h.length > 0 ? (h[h.length - 3] as number) : 0;
+        own = version > 0 && version === ((th.ownVer as Float64Array)[loc] as number);
+      }
     }
+    th.lastLoadOwn = own;
     const value = lane < 0 ? word : laneOf(word, lane);
     if (this.obs !== null) {
       this.clock++;
@@ -901,7 +927,10 @@ export class Core {
       assert((th.pendingCount[p.loc] as number) >= 0, 'negative pending count');
     }
     this.mergeView(th, p.loc, p.version, p.value, p.wid);
-    if (th.ownTick !== null) th.ownTick[p.loc] = this.tick;
+    if (th.ownTick !== null) {
+      th.ownTick[p.loc] = this.tick;
+      if (p.version >= (th.ver[p.loc] as number)) (th.ownVer as Float64Array)[p.loc] = p.version;
+    }
     if (idx >= 0) {
       th.inflight--;
       assert(th.inflight >= 0, 'more acks than stores in flight');

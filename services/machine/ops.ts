@@ -47,6 +47,9 @@ export type Op =
   | { k: 'dec'; ticks: number }
   /** Read the core's time base (its tick counter). Costs nothing. */
   | { k: 'now' }
+  /** The tick at which the thread's last load was satisfied, times 2, plus 1 if it read the
+   * thread's own write (for software that tracks dependencies). Costs nothing. */
+  | { k: 'lastload' }
   /** A tracepoint on the machine's event stream. Costs nothing. */
   | { k: 'tp'; name: string; attrs?: Record<string, number | string | boolean> };
 
