@@ -1,0 +1,122 @@
+/**
+ * Goal: `ipiscope run` and `ipiscope replay` as a user runs them. A 4-core scenario (pingpong on
+ * POWER8: 4 cores x SMT8) runs as 4 core processes over a private nats-server, records every
+ * core's inbox, and the replay in one process reproduces its final memory, console and verdict
+ * bit for bit. Ctrl-C in the middle of a run leaves no core process and no nats-server behind.
+ *
+ * Method: the commands are run through a child Node process (the CLI entry registers them as
+ * `run` and `replay`; until then the child imports the command objects directly).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const DIST = resolve('dist/services/cli');
+const SCRIPT =
+  `const [c, ...a] = process.argv.slice(1);` +
+  `const m = await import(${JSON.stringify(DIST)} + (c === 'run' ? '/cmd-run.js' : '/cmd-replay.js'));` +
+  `process.exitCode = await (c === 'run' ? m.runCommand : m.replayCommand).run(a);`;
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT, ...args], { encoding: 'utf8', timeout: 180_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function lastJson(out: string): Record<string, unknown> {
+  const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  assert.ok(line !== undefined, `a JSON line in:\n${out}`);
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+test('run a 4-core scenario over NATS, then replay it bit for bit', { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
+  try {
+    const rec = join(dir, 'pingpong.json');
+    const r = cli(['run', 'pingpong', '--ipis', '100', '--record', rec, '--json', '--duration', '60s']);
+    assert.equal(r.status, 0, `run failed:\n${r.stdout}\n${r.stderr}`);
+    const v = lastJson(r.stdout);
+    assert.equal(v.verdict, 'ok');
+    assert.equal(v.processes, 4);
+    assert.equal(v.end_reason, 'ipis');
+    assert.ok((v.ipis_handled as number) >= 100, `handled ${String(v.ipis_handled)}`);
+    assert.deepEqual(v.ignored, []);
+    const record = JSON.parse(readFileSync(rec, 'utf8')) as { cores: Array<{ inbox: unknown[] }>; verdict: Record<string, unknown> };
+    assert.equal(record.cores.length, 4);
+    assert.ok(record.cores.reduce((s, c) => s + c.inbox.length, 0) > 100, 'the record holds the cores\' inputs');
+    const p = cli(['replay', rec, '--json']);
+    assert.equal(p.status, 0, `replay differs:\n${p.stdout}\n${p.stderr}`);
+    const q = lastJson(p.stdout);
+    assert.equal(q.same, true);
+    assert.deepEqual(q.divergences, []);
+    assert.equal((q.verdict as Record<string, unknown>).ipis_handled, v.ipis_handled);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a tampered record is reported as a divergence, not replayed silently', { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
+  try {
+    const rec = join(dir, 'pp.json');
+    const r = cli(['run', 'pingpong', '--ipis', '20', '--record', rec, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const record = JSON.parse(readFileSync(rec, 'utf8')) as { cores: Array<{ inbox: Array<[number, number, number, { clock: number }]> }> };
+    const entry = record.cores.flatMap((c) => c.inbox)[0];
+    assert.ok(entry !== undefined);
+    entry[3].clock += 1_000_000;
+    writeFileSync(rec, JSON.stringify(record));
+    const p = cli(['replay', rec, '--json']);
+    assert.equal(p.status, 1);
+    const q = lastJson(p.stdout);
+    assert.equal(q.same, false);
+    assert.ok((q.divergences as string[]).length > 0, p.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Pids of live processes whose parent is `ppid` and whose command line contains `needle`. */
+function childrenOf(ppid: number, needle: string): number[] {
+  const r = spawnSync('ps', ['-eo', 'pid,ppid,args'], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => Number(f[1]) === ppid && f.slice(2).join(' ').includes(needle))
+    .map((f) => Number(f[0]));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('Ctrl-C during a run leaves no core process and no nats-server behind', { timeout: 120_000 }, async () => {
+  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, 'run', 'pingpong', '--ipis', '0', '--duration', '60s'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid as number;
+  let cores: number[] = [];
+  const deadline0 = Date.now() + 60_000;
+  while (cores.length < 4 && Date.now() < deadline0) {
+    await new Promise((r) => setTimeout(r, 100));
+    cores = childrenOf(pid, 'services/core/main.js');
+  }
+  assert.equal(cores.length, 4, 'four core processes run');
+  const nats = childrenOf(pid, 'nats-server');
+  assert.equal(nats.length, 1, 'the run started its private nats-server');
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGINT');
+  const code = await exited;
+  assert.notEqual(code, 0, 'an interrupted run does not claim success');
+  const all = [...cores, ...nats];
+  const deadline = Date.now() + 5000;
+  while (all.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(all.filter(alive), [], 'no core process and no nats-server of the run survives');
+});
