@@ -1,0 +1,240 @@
+/**
+ * The one call an entry point makes to trace a run: `createTracing(options)` returns the
+ * `MachineObserver` to hand to the machine (`World`/`Core` `observer`, or `runSim`'s) and a
+ * `shutdown()` that ends open spans and flushes every exporter. Tracing off is not an observer that
+ * does nothing: it is no observer at all (`observer: null`), so the machine pays one null check.
+ *
+ * Two modes:
+ * - `sim`: every core in this process, virtual time (`tick * nsPerTick` after a fixed epoch), span
+ *   ids from a seeded stream: the same seed writes the same trace file byte for byte. The sim never
+ *   yields to the event loop while it runs, so spans are exported by `SimSpanProcessor`, which
+ *   writes the trace file synchronously per batch and holds OTLP batches (bounded, drops counted)
+ *   until `shutdown()`.
+ * - `live`: one core per process (`service.instance.id`), wall-clock timestamps, random ids, the
+ *   SDK's `BatchSpanProcessor` per exporter.
+ */
+import type { HrTime, Tracer } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_INSTANCE_ID } from '@opentelemetry/semantic-conventions';
+import type { Context } from '@opentelemetry/api';
+import { assert, UsageError } from '../stdx/index.js';
+import type { MachineObserver } from '../machine/index.js';
+import { IpiTraceObserver } from './ipi-observer.js';
+import { SeededIdGenerator } from './seeded-ids.js';
+import { SpanFileExporter } from './span-file-exporter.js';
+import { SCOPE_NAME, SERVICE_NAME } from './semconv.js';
+
+/** 2019-09-11T22:31:55Z, the date of 3a83f677a6ee: the epoch of virtual (sim) timestamps. */
+export const SIM_EPOCH_S = 1_568_241_115;
+
+export interface TracingOptions {
+  /** `sim`: whole machine, virtual time, seeded ids. `live`: one core, wall clock. `off`: nothing. */
+  mode: 'sim' | 'live' | 'off';
+  /** Write every span as OTLP/JSON, one export request per line. */
+  traceFile?: string;
+  /** OTLP/HTTP protobuf endpoint, e.g. `http://127.0.0.1:4318/v1/traces`. */
+  otlpUrl?: string;
+  /** Fraction of IPIs traced, decided per trace id (parent-based). Default 1. */
+  sampleRatio?: number;
+  /** `service.instance.id`: live, the core process's id (e.g. `core-3`); sim, a prefix (`core-` by default). */
+  serviceInstanceId?: string;
+  /** Location names by id: the kernel's `LocationTable.names` (roles are found by name). Else call
+   * `ipiObserver.setLocationNames` once the kernel is built, before the run. */
+  locationNames?: readonly string[];
+  /** Threads per core of the topology. */
+  threadsPerCore: number;
+  /** Sim: seed of the span ids (use the run's seed). */
+  seed?: number | string;
+  /** Sim: nanoseconds per tick (1e9 / ticksPerSecond). Default 50,000 (20,000 ticks/s). */
+  nsPerTick?: number;
+  /** Ticks after its message store after which a handled IPI is late. Default 1 s of ticks. */
+  lateTicks?: number;
+  /** Ticks an unconsumed IPI must have been ordered before the end to be ignored (the checker's). */
+  settleTicks?: number;
+  /** Bound on spans buffered (sim OTLP, and the live queue). Default 65,536. */
+  spanQueueMax?: number;
+  /** Extra exporter (tests: InMemorySpanExporter), synchronous in sim. */
+  exporter?: SpanExporter;
+}
+
+export interface Tracing {
+  /** Hand to the machine; null when tracing is off. */
+  readonly observer: (MachineObserver & { finish(tickEnd?: number): void }) | null;
+  /** The span builder (for the NATS hop helpers `traceparentFor` / `noteIncoming`), null when off. */
+  readonly ipiObserver: IpiTraceObserver | null;
+  /** Ends open spans (`tickEnd`: the run's last tick), writes verdicts, flushes and closes exporters. */
+  shutdown(opts?: { tickEnd?: number }): Promise<void>;
+  stats(): TracingStats;
+}
+
+export interface TracingStats {
+  spanCount: number;
+  spanCountDropped: number;
+  ipisTraced: number;
+}
+
+/** Buffers ended spans and exports them in batches, synchronously where the exporter allows. */
+export class SimSpanProcessor implements SpanProcessor {
+  private batch: ReadableSpan[] = [];
+  private readonly deferred: ReadableSpan[][] = [];
+  private deferredCount = 0;
+  spanCount = 0;
+  spanCountDropped = 0;
+
+  constructor(
+    private readonly syncExporters: SpanExporter[],
+    private readonly asyncExporters: SpanExporter[],
+    private readonly batchSize = 512,
+    private readonly deferredMax = 65_536,
+  ) {}
+
+  onStart(_span: Span, _ctx: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    this.spanCount++;
+    this.batch.push(span);
+    if (this.batch.length >= this.batchSize) this.flushBatch();
+  }
+
+  private flushBatch(): void {
+    if (this.batch.length === 0) return;
+    const b = this.batch;
+    this.batch = [];
+    for (const e of this.syncExporters) e.export(b, () => {});
+    if (this.asyncExporters.length > 0) {
+      if (this.deferredCount + b.length > this.deferredMax) {
+        this.spanCountDropped += b.length;
+      } else {
+        this.deferred.push(b);
+        this.deferredCount += b.length;
+      }
+    }
+  }
+
+  async forceFlush(): Promise<void> {
+    this.flushBatch();
+    for (const b of this.deferred.splice(0)) {
+      for (const e of this.asyncExporters) {
+        await new Promise<void>((resolve) => {
+          e.export(b, (r) => {
+            if (r.code !== ExportResultCode.SUCCESS) this.spanCountDropped += b.length;
+            resolve();
+          });
+        });
+      }
+    }
+    this.deferredCount = 0;
+    for (const e of [...this.syncExporters, ...this.asyncExporters]) await e.forceFlush?.();
+  }
+
+  async shutdown(): Promise<void> {
+    await this.forceFlush();
+    for (const e of [...this.syncExporters, ...this.asyncExporters]) await e.shutdown();
+  }
+}
+
+/** Virtual time: `SIM_EPOCH_S` plus `tick * nsPerTick`, split so no precision is lost. */
+function simTime(tick: number, nsPerTick: number): HrTime {
+  const ns = Math.round(tick * nsPerTick);
+  const s = Math.floor(ns / 1e9);
+  return [SIM_EPOCH_S + s, ns - s * 1e9];
+}
+
+function wallNow(): HrTime {
+  const ns = process.hrtime.bigint();
+  return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
+}
+
+export function createTracing(opts: TracingOptions): Tracing {
+  if (opts.mode === 'off') {
+    return { observer: null, ipiObserver: null, shutdown: async () => {}, stats: () => ({ spanCount: 0, spanCountDropped: 0, ipisTraced: 0 }) };
+  }
+  const ratio = opts.sampleRatio ?? 1;
+  if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`sample ratio ${ratio} is not in [0, 1]; give e.g. --trace-sample 0.1`);
+  assert(opts.threadsPerCore > 0, 'threadsPerCore > 0');
+  const nsPerTick = opts.nsPerTick ?? 50_000;
+  const sim = opts.mode === 'sim';
+  const sync: SpanExporter[] = [];
+  const asyncs: SpanExporter[] = [];
+  let fileExporter: SpanFileExporter | null = null;
+  if (opts.traceFile !== undefined) {
+    fileExporter = new SpanFileExporter(opts.traceFile);
+    sync.push(fileExporter);
+  }
+  if (opts.exporter !== undefined) sync.push(opts.exporter);
+  if (opts.otlpUrl !== undefined) {
+    try {
+      new URL(opts.otlpUrl);
+    } catch {
+      throw new UsageError(`--otlp ${opts.otlpUrl} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
+    }
+    asyncs.push(new OTLPTraceExporter({ url: opts.otlpUrl }));
+  }
+  const queueMax = opts.spanQueueMax ?? 65_536;
+  let simProcessor: SimSpanProcessor | null = null;
+  const processors: SpanProcessor[] = [];
+  if (sim) {
+    simProcessor = new SimSpanProcessor(sync, asyncs, 512, queueMax);
+    processors.push(simProcessor);
+  } else {
+    for (const e of [...sync, ...asyncs]) {
+      processors.push(new BatchSpanProcessor(e, { maxQueueSize: queueMax, maxExportBatchSize: 512, scheduledDelayMillis: 1000 }));
+    }
+  }
+  const sampler: Sampler = ratio >= 1 ? new AlwaysOnSampler() : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+  const ids = sim ? new SeededIdGenerator(opts.seed ?? 1) : undefined;
+  const providers: BasicTracerProvider[] = [];
+  let spanCount = 0;
+  const counting: SpanProcessor = {
+    onStart: () => {},
+    onEnd: () => {
+      spanCount++;
+    },
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const tracerFor = (core: number): Tracer => {
+    const instance = sim ? `${opts.serviceInstanceId ?? 'core-'}${core}` : (opts.serviceInstanceId ?? `core-${core}`);
+    const p = new BasicTracerProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: SERVICE_NAME, [ATTR_SERVICE_INSTANCE_ID]: instance, 'service.namespace': 'ipiscope' }),
+      spanProcessors: [counting, ...processors],
+      sampler,
+      ...(ids !== undefined ? { idGenerator: ids } : {}),
+      spanLimits: { eventCountLimit: 4096, attributeCountLimit: 128, linkCountLimit: 64 },
+    });
+    providers.push(p);
+    return p.getTracer(SCOPE_NAME);
+  };
+  const observer = new IpiTraceObserver({
+    ...(opts.locationNames !== undefined ? { locationNames: opts.locationNames } : {}),
+    tracerFor,
+    timeOf: sim ? (tick) => simTime(tick, nsPerTick) : () => wallNow(),
+    lateTicks: opts.lateTicks ?? Math.round(1e9 / nsPerTick),
+    settleTicks: opts.settleTicks ?? Math.round(1e9 / nsPerTick),
+    wholeMachine: sim,
+    threadsPerCore: opts.threadsPerCore,
+  });
+  let done = false;
+  return {
+    observer,
+    ipiObserver: observer,
+    async shutdown(o = {}) {
+      if (done) return;
+      done = true;
+      observer.finish(o.tickEnd);
+      // Processors are shared by every core's provider: flush and shut each down once.
+      for (const p of processors) await p.shutdown();
+    },
+    stats: () => ({ spanCount, spanCountDropped: simProcessor?.spanCountDropped ?? 0, ipisTraced: observer.ipisTraced }),
+  };
+}
