@@ -7,8 +7,12 @@ import type { Command } from './command.js';
 import { out, err } from './command.js';
 import { litmusCommand } from './cmd-litmus.js';
 import { benchCommand } from './cmd-bench.js';
+import { simCommand } from './cmd-sim.js';
+import { bisectCommand } from './cmd-bisect.js';
+import { runCommand } from './cmd-run.js';
+import { replayCommand } from './cmd-replay.js';
 
-const commands: Command[] = [litmusCommand, benchCommand];
+const commands: Command[] = [runCommand, simCommand, litmusCommand, bisectCommand, replayCommand, benchCommand];
 
 export function commandList(): readonly Command[] {
   return commands;

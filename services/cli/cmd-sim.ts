@@ -1,0 +1,77 @@
+import { parseArgs, formatHelp } from './args.js';
+import type { Command } from './command.js';
+import { out } from './command.js';
+import { UsageError } from '../stdx/index.js';
+import { resolveScenario, runSim, builtinScenarioNames } from '../sim/index.js';
+import type { SimResult } from '../sim/index.js';
+import { versionNames } from '../kernel/index.js';
+
+const spec = {
+  summary:
+    'Runs a scenario on the whole machine in one process, on virtual time: deterministic from the seed. ' +
+    'Prints the console, /proc/interrupts and the verdict; with --json, the verdict is the last line. ' +
+    `Built-in scenarios: ${builtinScenarioNames().join(', ')}; or a scenario file (YAML). ` +
+    'Exit status: 0 ok, 1 hang or storm, 2 invalid run or usage error.',
+  flags: {
+    kernel: { type: 'string', help: `kernel version: ${versionNames().join(' | ')} (default: the scenario's)` },
+    patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
+    revert: { type: 'strings', help: 'take this commit out of the version (repeatable), as git revert would' },
+    seed: { type: 'int', min: 0, env: 'IPISCOPE_SEED', help: "seed (default: the scenario's)" },
+    ipis: { type: 'int', min: 1, help: 'run until this many IPIs were handled (or a hang)' },
+    ticksMax: { type: 'int', min: 1, help: 'bound on emulated time, in ticks' },
+    demuxReadRelaxed: { type: 'boolean', help: 'ablation: the demux reads the message word unfenced (2019 scenario 2)' },
+    json: { type: 'boolean', help: 'print the verdict as one JSON line (the last line)' },
+  },
+  positionals: [{ name: 'SCENARIO', help: 'built-in scenario name or scenario file', required: true }],
+} as const;
+
+/** The verdict object of the `--json` contract, with the fields added by ipiscope. */
+export function verdictJson(r: SimResult): Record<string, unknown> {
+  const { console: _console, proc_interrupts: _proc, explanation: _exp, ...rest } = r;
+  return rest;
+}
+
+export function exitStatusOf(verdict: string): number {
+  return verdict === 'ok' ? 0 : verdict === 'invalid' ? 2 : 1;
+}
+
+export const simCommand: Command = {
+  name: 'sim',
+  summary: 'run a scenario in one process on virtual time (deterministic from --seed)',
+  example: 'ipiscope sim host-ipi-2019 --kernel v5.3 --seed 1',
+  spec,
+  async run(argv) {
+    const a = parseArgs(argv, spec, { env: process.env });
+    if (a.help) {
+      out(formatHelp('ipiscope sim', spec));
+      return 0;
+    }
+    const f = a.flags;
+    if (f.kernel !== undefined && f.patches !== undefined) throw new UsageError('give --kernel or --patches, not both');
+    const scenario = resolveScenario(String(a.positionals.SCENARIO));
+    const r = runSim(scenario, {
+      ...(f.kernel !== undefined ? { kernel: f.kernel } : {}),
+      ...(f.patches !== undefined ? { patches: f.patches.split(',').map((s) => s.trim()).filter((s) => s !== '') } : {}),
+      ...(f.revert.length > 0 ? { revert: f.revert } : {}),
+      ...(f.seed !== undefined ? { seed: f.seed } : {}),
+      ...(f.ipis !== undefined ? { ipis: f.ipis } : {}),
+      ...(f.ticksMax !== undefined ? { ticksMax: f.ticksMax } : {}),
+      ...(f.demuxReadRelaxed ? { demuxReadRelaxed: true } : {}),
+    });
+    if (f.json) {
+      out(JSON.stringify(verdictJson(r)));
+    } else {
+      out(`SEED ${r.seed}  scenario ${r.scenario}  kernel ${r.kernel}  patches ${r.patches.join(',')}`);
+      out('');
+      out(r.console.trimEnd());
+      out('');
+      out('# cat /proc/interrupts');
+      out(r.proc_interrupts.trimEnd());
+      out('');
+      out(`verdict: ${r.verdict.toUpperCase()}  (IPIs sent ${r.ipis_sent}, handled ${r.ipis_handled}, ignored ${r.ignored.length}; ` +
+        `${r.emulated_seconds.toFixed(3)} emulated s, ${r.wall_ms} ms wall)`);
+      if (r.explanation.trim() !== '') out(r.explanation.trimEnd());
+    }
+    return exitStatusOf(r.verdict);
+  },
+};
