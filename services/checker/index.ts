@@ -22,3 +22,5 @@ export {
   toLitmusText,
 } from './litmus-gen.js';
 export { Rel, EventSet } from './relation.js';
+export { IgnoredIpiChecker, TRACKED_IPIS_MAX } from './ignored-ipi.js';
+export type { IgnoredIpi, IgnoredIpiOptions, IgnoredIpiResult } from './ignored-ipi.js';

@@ -5,10 +5,9 @@
  *
  * Layout (each location a word, homed where Linux allocates it):
  * - `ipi_message[c]` (DEFINE_PER_CPU_SHARED_ALIGNED): one byte lane per message, home = c's core.
- * - `host_ipi[c]` (the PACA's kvm_hstate.host_ipi): the PACA is a memblock allocation on c's
- *   node, not a per-CPU variable, so it is homed at the first core of c's socket (the node's
- *   memory). This also lets the sender's message store and host_ipi store reach their homes in
- *   either order, which POWER allows (R+po pattern) and the machine only shows across homes.
+ * - `host_ipi[c]` (the PACA's kvm_hstate.host_ipi): per-CPU PACA data, home = c's core. The
+ *   sender's message and host_ipi stores may still reach their homes in either order (the
+ *   machine's seeded store delay), which POWER allows (the R+po pattern of 3a83f677a6ee).
  * - `call_single_queue[c]`, `wake_list[c]`, `cpu_online[c]`: home = c's core.
  * - csd (flags, llist next, func/info word) of sender s for target t: s's core (cfd is per-CPU).
  * - tasks (state, wake_entry.next): home = the core of the CPU the task belongs to.
@@ -166,10 +165,9 @@ export class Kernel {
     const tpc = t.threadsPerCore;
     this.ncpus = t.sockets * t.coresPerSocket * tpc;
     const coreOf = (c: number): number => Math.floor(c / tpc);
-    const nodeCore = (c: number): number => Math.floor(coreOf(c) / t.coresPerSocket) * t.coresPerSocket;
     for (let c = 0; c < this.ncpus; c++) {
       this.ipiMessage.push(this.locs.add(`ipi_message[${c}]`, coreOf(c)));
-      this.hostIpi.push(this.locs.add(`paca[${c}].kvm_hstate.host_ipi`, nodeCore(c)));
+      this.hostIpi.push(this.locs.add(`paca[${c}].kvm_hstate.host_ipi`, coreOf(c)));
       this.callSingleQueue.push(this.locs.add(`call_single_queue[${c}]`, coreOf(c)));
       this.wakeList.push(this.locs.add(`rq[${c}].wake_list`, coreOf(c)));
       this.cpuOnline.push(this.locs.add(`cpu_online[${c}]`, coreOf(c), 1));

@@ -74,11 +74,13 @@ export function* smp_ipi_demux_relaxed(k: Kernel, self: number): KFn {
     } else {
       all = yield* xchg(k, loc, 0);
     }
+    const firstPass = first;
     first = false;
     // Dispatch in the kernel's fixed order, one handler per set byte.
     for (const msg of [PPC_MSG.CALL_FUNCTION, PPC_MSG.RESCHEDULE, PPC_MSG.TICK_BROADCAST, PPC_MSG.NMI_IPI] as const) {
       if (Math.floor(all / 2 ** (8 * msg)) % 256 === 0) continue;
       k.ipisHandled++;
+      if (!firstPass) k.marks.hit(`demux: message ${msg} handled on a later pass`);
       yield { k: 'tp', name: 'ipi_message_handle', attrs: { msg } };
       yield* ipi_message_action(k, self, msg);
     }

@@ -57,7 +57,7 @@ export interface SimResult {
 /**
  * The sim bus plus seeded link stalls: with `linkStallProb` a message holds its link for up to
  * `linkStallTicksMax` ticks (a contended cache line), later messages on the link queue behind it
- * (FIFO kept). A workaround until the machine's MemoryPolicy can delay a store on its way home.
+ * (FIFO kept). Store reordering itself is the machine's (MemoryPolicy.storeDelayProb).
  */
 class StallingBus extends SimBus {
   private readonly held = new Map<number, Array<{ src: number; dst: number; msg: CoreMsg }>>();
@@ -151,9 +151,9 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
     bus: { delayTicksMin: bus.delayTicksMin, delayTicksMean: bus.delayTicksMean, crossSocketTicks: bus.crossSocketTicks },
     observer,
     startSkewTicksMax: 50,
+    busFactory: (n, cps, sd) => new StallingBus(n, cps, Number(sd), bus),
   });
   world = w;
-  Object.defineProperty(w, 'bus', { value: new StallingBus(w.cores.length, topo.coresPerSocket, seed, bus) });
   con.printk(0, `Linux version ${patches.label} (ipiscope) #1 SMP`);
   con.printk(0, `scenario ${s.name}: ${topo.name}, seed ${seed}`);
 

@@ -57,6 +57,9 @@ export const scenarioSchema = z
         applyTailTicksMax: z.number().int().positive(),
         stallProb: z.number().min(0).max(1),
         stallTicksMax: z.number().int().positive(),
+        /** Probability that a store waits in the store queue (stores to other locations pass it). */
+        storeDelayProb: z.number().min(0).max(1),
+        storeDelayTicksMax: z.number().int().positive(),
         earlyLoadProb: z.number().min(0).max(1),
         earlyLoadTicksMax: z.number().int().positive(),
       })
@@ -172,8 +175,9 @@ const BUILTINS: Record<string, ScenarioInput> = {
       { name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' },
       { name: 'B', cpus: [113, 117, 121, 125], comm: 'CPU %d/KVM' },
     ],
-    memory: { applyTailProb: 0.05, applyTailTicksMax: 2000 },
-    bus: { linkStallProb: 0.01, linkStallTicksMax: 4000 },
+    // The seeded propagation policy: a store may wait in its store queue while later stores to
+    // other locations (host_ipi after the message byte) reach their homes first.
+    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 200 },
     workload: {
       hostCpus: SEED_HOST,
       hostMix: { compute: 4, crosscall: 1, wake: 2, sleep: 2 },
@@ -192,8 +196,9 @@ const BUILTINS: Record<string, ScenarioInput> = {
     kernel: 'v5.3',
     ablations: { demuxReadRelaxed: true },
     guests: [{ name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' }],
-    memory: { applyTailProb: 0.05, applyTailTicksMax: 2000 },
-    bus: { linkStallProb: 0.01, linkStallTicksMax: 4000 },
+    // The seeded propagation policy: a store may wait in its store queue while later stores to
+    // other locations (host_ipi after the message byte) reach their homes first.
+    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 200 },
     workload: {
       hostCpus: SEED_HOST,
       hostMix: { compute: 4, crosscall: 1, wake: 2, sleep: 2 },
