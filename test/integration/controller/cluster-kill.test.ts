@@ -1,0 +1,55 @@
+/**
+ * Goal: a NATS node dying mid-run never produces a wrong answer. Core processes are spread over a
+ * 3-node cluster (core i prefers node i mod 3); node 1 is killed while litmus runs go on. Every
+ * run must either end with a correct final state (the Forbidden outcome never appears) or be
+ * declared invalid with a reason; and runs must go on through the surviving nodes.
+ *
+ * Method: a pool of 4 core processes, runs of CoWW (final memory known: x = 2 always) and
+ * MP+syncs back to back; node 1 is SIGKILLed after the first runs completed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseLitmus } from '../../../services/litmus/index.js';
+import { Controller } from '../../../services/controller/controller.js';
+import { runLitmusNats } from '../../../services/controller/litmus-nats.js';
+import { startTestNatsCluster } from '../../harness/nats.js';
+
+test('a cluster node killed mid-run: runs go on through the other nodes or end invalid, never wrong', { timeout: 300_000 }, async () => {
+  await using cluster = await startTestNatsCluster(3);
+  await using ctl = await new Controller({
+    servers: cluster.urls(0),
+    cores: 4,
+    coreServers: (c) => cluster.urls(c % 3),
+  }).start();
+  const tests = ['test/litmus/CoWW.litmus', 'test/litmus/MP+syncs.litmus'].map((file) => {
+    const text = readFileSync(file, 'utf8');
+    return { file, text, test: parseLitmus(text, file) };
+  });
+  let valid = 0;
+  let validAfterKill = 0;
+  let invalid = 0;
+  const reasons: string[] = [];
+  let killed = false;
+  for (let round = 0; round < 12; round++) {
+    if (round === 4) {
+      await cluster.kill(1);
+      killed = true;
+    }
+    for (const t of tests) {
+      const r = await runLitmusNats(t.test, t.text, { runs: 10, seed: round, placement: 'cores', session: ctl, runTimeoutMs: 15_000 });
+      assert.equal(r.hits, 0, `${t.test.name} round ${round}: forbidden state reached after a node died: ${JSON.stringify(r.outcomes)}`);
+      const ok = r.runs - r.invalid;
+      valid += ok;
+      if (killed) validAfterKill += ok;
+      invalid += r.invalid;
+      if (r.invalidReason !== undefined) reasons.push(r.invalidReason);
+      if (t.test.name === 'CoWW') {
+        for (const key of Object.keys(r.outcomes)) assert.match(key, /x=2;/, `CoWW ends with x = 2, got ${key}`);
+      }
+    }
+  }
+  process.stderr.write(`cluster kill: ${valid} valid runs (${validAfterKill} after the kill), ${invalid} invalid: ${[...new Set(reasons)].slice(0, 3).join(' | ')}\n`);
+  assert.ok(valid > 0, 'runs completed');
+  assert.ok(validAfterKill > 0, 'runs went on through the surviving nodes after node 1 died');
+});
