@@ -134,11 +134,14 @@ export class StartedCoreProcess {
     if (this.waiting) this.schedule();
   }
 
-  private pacer: NodeJS.Timeout | undefined;
+  private pacer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 
   private schedule(): void {
     this.waiting = false;
-    if (this.pacer !== undefined) clearTimeout(this.pacer);
+    if (this.pacer !== undefined) {
+      clearTimeout(this.pacer as NodeJS.Timeout);
+      clearImmediate(this.pacer as NodeJS.Immediate);
+    }
     this.pacer = undefined;
     if (this.scheduled) return;
     this.scheduled = true;
@@ -167,8 +170,10 @@ export class StartedCoreProcess {
       if ((r === 'idle' || r === 'paced') && this.pending.length === 0) {
         this.waiting = true;
         if (r === 'paced') {
-          const waitUs = Math.max(1000, (Math.min(d.core.nextEventTick(), jumpMax + 1) - jumpMax) * us);
-          this.pacer = setTimeout(() => this.schedule(), Math.min(waitUs / 1000, 50));
+          // A timer due within a millisecond is polled between I/O turns (like a spinning CPU);
+          // a longer one sleeps. Waiting for inputs alone never polls.
+          const waitUs = (d.core.nextEventTick() - d.step) * us;
+          this.pacer = waitUs < 1000 ? setImmediate(() => this.schedule()) : setTimeout(() => this.schedule(), Math.min(waitUs / 1000, 50));
         }
       } else this.schedule();
     } catch (e) {

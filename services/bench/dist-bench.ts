@@ -1,0 +1,144 @@
+/**
+ * Benchmarks of the distributed machine: raw NATS round trip (the baseline, measured in the same
+ * run), a cross-core IPI round trip over the bus (pingpong: smp_call_function_single with wait
+ * between CPUs of two core processes), the intra-core doorbell round trip (never leaves the
+ * process), run throughput at 4, 16 and 32 core processes, and the resident memory of a core
+ * process.
+ *
+ * `ipi.cross_core_bus_rtts` is the number of dependent bus round trips on the critical path of
+ * one cross-call with wait, counted from the model (see the figure's `path`), so the bar
+ * (IPI RTT <= 1.5 x bus RTTs x raw NATS RTT) can be checked within one run.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Core, DEFAULT_POLICY, LocationTable } from '../machine/index.js';
+import type { Program } from '../machine/index.js';
+import { benchNatsRtt } from '../bus/bench-nats.js';
+import { parseScenarioValue, resolveScenario } from '../sim/index.js';
+import type { Scenario } from '../sim/index.js';
+import { runScenarioDistributed } from '../controller/run-scenario.js';
+import { Controller } from '../controller/controller.js';
+import type { Bench, Figure } from './figures.js';
+
+function pingpongOn(machine: string, cpus: number[]): Scenario {
+  const base = resolveScenario('pingpong');
+  const list = cpus.join(',');
+  return parseScenarioValue({
+    ...base,
+    machine,
+    workload: { ...base.workload, hostCpus: list, crossCallPool: list, crossCallPeers: 1, crossCallTargetsMax: 1 },
+  });
+}
+
+/** Intra-core doorbell round trip: two SMT threads of one core bounce msgsndp, in-process. */
+function doorbellRttUs(rounds: number): number {
+  const locs = new LocationTable().freeze();
+  const topo = { name: 'bench-smt2', cpuModel: 'power8' as const, sockets: 1, coresPerSocket: 1, threadsPerCore: 2 };
+  function* side(peer: number, first: boolean): Program {
+    for (let i = 0; i < rounds; i++) {
+      if (first || i > 0) yield { k: 'msgsndp', tir: peer };
+      yield { k: 'nap', wake: 4 };
+      yield { k: 'msgclrp' };
+    }
+    if (!first) yield { k: 'msgsndp', tir: peer };
+  }
+  const core = new Core({
+    id: 0, topology: topo, locations: locs, seed: 1,
+    policy: { ...DEFAULT_POLICY, stallProb: 0 },
+    software: (cpu) => ({ main: () => side(1 - cpu, cpu === 0) }),
+    send: () => undefined,
+  });
+  const t0 = process.hrtime.bigint();
+  let tick = 0;
+  while (!core.finished && tick < rounds * 100) {
+    const t = core.nextEventTick();
+    if (t === Infinity) break;
+    tick = Math.max(tick, t);
+    core.step(tick);
+    tick++;
+  }
+  return Number(process.hrtime.bigint() - t0) / 1000 / rounds;
+}
+
+function rssOfMb(pids: number[]): number[] {
+  return pids.map((pid) => {
+    const r = spawnSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' });
+    return Number(r.stdout.trim()) / 1024;
+  });
+}
+
+export const distBenches: Bench[] = [
+  {
+    name: 'nats.rtt_us',
+    summary: 'raw NATS request/reply round trip between two Node processes (baseline)',
+    async run(): Promise<Figure[]> {
+      const r = await benchNatsRtt({ requests: 2000 });
+      return [{ bench: 'nats.rtt_us', value: r.rtt_us_p50, unit: 'us', mean: r.rtt_us_mean }];
+    },
+  },
+  {
+    name: 'ipi.cross_core_rtt_us',
+    summary: 'cross-call with wait between two core processes over NATS, vs the raw NATS RTT',
+    async run(): Promise<Figure[]> {
+      const raw = await benchNatsRtt({ requests: 1000 });
+      const s = pingpongOn('power8', [0, 8]);
+      const r = await runScenarioDistributed({ scenario: s, ipis: 400, durationMs: 60_000, idleTickUs: 10 });
+      // Two CPUs cross-call each other concurrently; each call's round trip is the wall time over
+      // the calls one CPU made.
+      const perCpu = r.verdict.ipis_handled / 2;
+      const rttUs = (r.live.wall_ms * 1000) / Math.max(1, perCpu);
+      const busRtts = 3;
+      return [
+        { bench: 'ipi.cross_core_rtt_us', value: Math.round(rttUs), unit: 'us', end: r.verdict.end_reason, nats_rtt_us: raw.rtt_us_p50, bar_us: Math.round(1.5 * busRtts * raw.rtt_us_p50), ipis: r.verdict.ipis_handled },
+        { bench: 'ipi.cross_core_bus_rtts', value: busRtts, unit: 'round trips', path: 'llist_add rmw at the target\'s home; sync (broadcast, acks in parallel); doorbell/MFRR one way + csd_unlock store one way' },
+      ];
+    },
+  },
+  {
+    name: 'doorbell.rtt_us',
+    summary: 'intra-core doorbell (msgsndp) round trip between SMT siblings, in one process',
+    async run(): Promise<Figure[]> {
+      doorbellRttUs(1000);
+      return [{ bench: 'doorbell.rtt_us', value: Math.round(doorbellRttUs(20_000) * 100) / 100, unit: 'us', bar_us: 20 }];
+    },
+  },
+  {
+    name: 'run.',
+    summary: 'pingpong-style runs at 4, 16 and 32 core processes: IPIs and bus messages per second',
+    async run(): Promise<Figure[]> {
+      const out: Figure[] = [];
+      const dir = mkdtempSync(join(tmpdir(), 'ipiscope-bench-'));
+      try {
+        const m16 = join(dir, 'm16.yaml');
+        writeFileSync(m16, 'name: bench-16\ncpuModel: power8\nsockets: 2\ncoresPerSocket: 8\nthreadsPerCore: 8\n');
+        const m32 = join(dir, 'm32.yaml');
+        writeFileSync(m32, 'name: bench-32\ncpuModel: power8\nsockets: 2\ncoresPerSocket: 16\nthreadsPerCore: 8\n');
+        for (const [n, machine] of [[4, 'power8'], [16, m16], [32, m32]] as const) {
+          const cpus = Array.from({ length: n }, (_, c) => c * 8);
+          const r = await runScenarioDistributed({ scenario: pingpongOn(machine, cpus), ipis: 50 * n, durationMs: 60_000, idleTickUs: 10 });
+          out.push({ bench: 'run.ipis_per_s', value: r.live.ipis_per_s, unit: '1/s', processes: n, verdict: r.verdict.verdict, end: r.verdict.end_reason, wall_ms: r.live.wall_ms });
+          out.push({ bench: 'run.bus_msgs_per_s', value: r.live.bus_msgs_per_s, unit: '1/s', processes: n });
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      return out;
+    },
+  },
+  {
+    name: 'core.rss_mb',
+    summary: 'resident memory of a core process, after a 4-core pingpong generation',
+    async run(): Promise<Figure[]> {
+      await using ctl = await new Controller({ cores: 4 }).start();
+      const s = pingpongOn('power8', [0, 8]);
+      await ctl.runGeneration(
+        { kind: 'scenario', scenario: s, kernel: s.kernel, patches: [], revert: [], seed: 1 },
+        { end: { kind: 'scenario', ipis: 200, hangSteps: 1e12, durationMs: 30_000, stepsMax: 1e12 }, idleTickUs: 10 },
+      );
+      const rss = rssOfMb(ctl.pids);
+      return [{ bench: 'core.rss_mb', value: Math.round(Math.max(...rss) * 10) / 10, unit: 'MB', per_process: rss.map((x) => Math.round(x)), bar_mb: 80 }];
+    },
+  },
+];
