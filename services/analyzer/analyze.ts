@@ -1,0 +1,136 @@
+/**
+ * The analyzer's verdict on a set of spans: every IPI judged, ignored ones explained, the JSON
+ * summary `ipiscope analyze --json` prints, and an incremental judge for the live receiver.
+ */
+import { ATTR, SPAN } from '../tracing/index.js';
+import type { SpanRecord } from './otlp-decode.js';
+import { judgeSpans } from './ipi-judge.js';
+import type { IpiRecord, Judged, JudgeOptions } from './ipi-judge.js';
+import { explainIgnored } from './explain.js';
+
+export interface AnalyzeSummaryIpi {
+  ipi_id: string;
+  sender_cpu: number;
+  target_cpu: number;
+  msg: number;
+  trace_id: string;
+  cause: string;
+  latency_ticks?: number;
+  jaeger?: string;
+}
+
+/** The last line of `ipiscope analyze --json`. */
+export interface AnalyzeSummary {
+  ipis: number;
+  handled: number;
+  pending: number;
+  incomplete: number;
+  ignored: AnalyzeSummaryIpi[];
+  late: AnalyzeSummaryIpi[];
+  hung: Array<{ cpu: number; where: string; waiting_for: number; trace_id: string }>;
+  errors: string[];
+  spans: number;
+}
+
+export interface Analysis {
+  judged: Judged;
+  summary: AnalyzeSummary;
+}
+
+export interface AnalyzeOptions extends JudgeOptions {
+  /** Jaeger UI base URL: verdicts carry `<url>/trace/<trace_id>`. */
+  jaegerUrl?: string;
+}
+
+export function analyzeSpans(spans: readonly SpanRecord[], opts: AnalyzeOptions = {}): Analysis {
+  const judged = judgeSpans(spans, opts);
+  const ex = explainIgnored(judged);
+  const link = (id: string): { jaeger?: string } => (opts.jaegerUrl ? { jaeger: `${opts.jaegerUrl.replace(/\/$/, '')}/trace/${id}` } : {});
+  const summary: AnalyzeSummary = {
+    ipis: judged.ipis.length,
+    handled: judged.ipis.filter((i) => i.judgement === 'handled').length,
+    pending: judged.ipis.filter((i) => i.judgement === 'pending').length,
+    incomplete: judged.incomplete.length,
+    ignored: judged.ignored.map((i) => ({
+      ipi_id: i.ipi_id, sender_cpu: i.sender_cpu, target_cpu: i.target_cpu, msg: i.msg, trace_id: i.trace_id, cause: i.cause ?? '', ...link(i.trace_id),
+    })),
+    late: judged.late.map((i) => ({
+      ipi_id: i.ipi_id, sender_cpu: i.sender_cpu, target_cpu: i.target_cpu, msg: i.msg, trace_id: i.trace_id,
+      cause: `handled ${i.latency_ticks} ticks after it was set (late: more than ${judged.lateTicks})`, latency_ticks: i.latency_ticks, ...link(i.trace_id),
+    })),
+    hung: ex.hangs(),
+    errors: judged.errors,
+    spans: spans.length,
+  };
+  return { judged, summary };
+}
+
+/** Human-readable verdict lines. */
+export function formatAnalysis(a: Analysis, opts: { jaegerUrl?: string } = {}): string {
+  const s = a.summary;
+  const out: string[] = [];
+  out.push(
+    `${s.ipis} IPIs from ${s.spans} spans: ${s.handled} handled, ${s.late.length} late, ${s.ignored.length} ignored, ` +
+      `${s.pending} pending at the end, ${s.incomplete} incomplete (spans missing).`,
+  );
+  const ignoredById = new Map<string, IpiRecord>(a.judged.ignored.map((i) => [i.ipi_id, i]));
+  for (const i of s.ignored) {
+    const rec = ignoredById.get(i.ipi_id);
+    out.push('');
+    out.push(`IGNORED IPI ${i.ipi_id}: ${rec?.msg_name ?? i.msg} from CPU ${i.sender_cpu} to CPU ${i.target_cpu}, trace ${i.trace_id}${i.jaeger ? ` (${i.jaeger})` : ''}`);
+    out.push(wrap(i.cause, 98, '  '));
+    if (rec?.diagram) out.push('', rec.diagram);
+  }
+  for (const l of s.late.slice(0, 20)) out.push(`LATE IPI ${l.ipi_id}: CPU ${l.sender_cpu} -> CPU ${l.target_cpu}, ${l.latency_ticks} ticks, trace ${l.trace_id}`);
+  if (s.late.length > 20) out.push(`... and ${s.late.length - 20} more late IPIs`);
+  if (s.hung.length > 0) {
+    out.push('');
+    for (const h of s.hung) out.push(`HUNG: CPU ${h.cpu} spins in ${h.where} waiting for CPU ${h.waiting_for} (trace ${h.trace_id}${opts.jaegerUrl ? ` ${opts.jaegerUrl.replace(/\/$/, '')}/trace/${h.trace_id}` : ''})`);
+  }
+  for (const e of s.errors.slice(0, 5)) out.push(`error: ${e}`);
+  return out.join('\n');
+}
+
+function wrap(text: string, width: number, indent: string): string {
+  const words = text.split(' ');
+  const lines: string[] = [];
+  let cur = indent;
+  for (const w of words) {
+    if (cur.length + w.length + 1 > width && cur.trim() !== '') {
+      lines.push(cur);
+      cur = indent;
+    }
+    cur += (cur.trim() === '' ? '' : ' ') + w;
+  }
+  if (cur.trim() !== '') lines.push(cur);
+  return lines.join('\n');
+}
+
+/** Keeps the spans of a live receiver (bounded) and reports IPIs as their traces complete. */
+export class LiveAnalyzer {
+  readonly spans: SpanRecord[] = [];
+  spanCountDropped = 0;
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly spanCountMax = 2_000_000) {}
+
+  /** Adds a batch; returns one line per IPI whose fate the batch settled (handled, late, ignored). */
+  add(batch: readonly SpanRecord[]): string[] {
+    const lines: string[] = [];
+    for (const s of batch) {
+      if (this.spans.length >= this.spanCountMax) {
+        this.spanCountDropped++;
+        continue;
+      }
+      this.spans.push(s);
+      const id = s.attributes[ATTR.ipiId];
+      const outcome = s.attributes[ATTR.ipiOutcome];
+      if (typeof id !== 'string' || typeof outcome !== 'string' || this.reported.has(id)) continue;
+      if (!(s.name.startsWith(SPAN.handler) || s.name === SPAN.verdict)) continue;
+      if (outcome === 'pending') continue;
+      this.reported.add(id);
+      lines.push(`IPI ${id}: ${outcome}, trace ${s.traceId}`);
+    }
+    return lines;
+  }
+}

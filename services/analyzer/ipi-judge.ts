@@ -1,0 +1,354 @@
+/**
+ * Judges every IPI from spans alone. The span events written by `tracing/` carry the machine
+ * events they stand for (`emu.e`, core, cpu, Lamport clock, location, write id, coherence
+ * version, ...); we rebuild those events, order them causally (Lamport clock, then core: a linear
+ * extension of happens-before; wall-clock timestamps are never used), and feed them to the same
+ * `IgnoredIpiChecker` the sim runs online. The verdict set is therefore the checker's, and the
+ * spans add what a person needs: trace ids, the interrupt frames, who waits, and the cause.
+ *
+ * Robust to what a collector does to spans: batches out of order or repeated (events are keyed by
+ * (core, clock, kind) and deduplicated), truncated runs (an IPI whose message store is missing is
+ * reported as `incomplete`, never guessed).
+ */
+import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
+import type { MachineEvent } from '../machine/index.js';
+import { ATTR, msgName, SPAN } from '../tracing/index.js';
+import type { AttrValue, SpanRecord } from './otlp-decode.js';
+
+export type Judgement = 'handled' | 'late' | 'ignored' | 'pending' | 'incomplete';
+
+/** One machine event rebuilt from a span event, with where it was found. */
+export interface SpanMachineEvent {
+  ev: MachineEvent;
+  traceId: string;
+  spanId: string;
+  spanName: string;
+  /** Location name (`emu.loc`), when the event has a location. */
+  locName?: string;
+}
+
+export interface IpiRecord {
+  ipi_id: string;
+  sender_cpu: number;
+  target_cpu: number;
+  msg: number;
+  msg_name: string;
+  trace_id: string;
+  judgement: Judgement;
+  /** Send: tick and Lamport clock of `ipi_message_set` on the sender. */
+  sent_tick: number;
+  sent_clock: number;
+  via?: string;
+  /** The message store: write id, coherence version at the home (-1: never ordered). */
+  message_wid: number;
+  message_version: number;
+  ordered_tick: number;
+  /** The sender's host_ipi set, when it had one. */
+  host_ipi_wid: number;
+  host_ipi_version: number;
+  /** The demux that consumed it. */
+  handled_tick: number;
+  handled_version: number;
+  latency_ticks: number;
+  cause?: string;
+  diagram?: string;
+}
+
+export interface JudgeOptions {
+  /** Ticks an unconsumed IPI must have been ordered before the end to be ignored (else the run
+   * span's `emu.run.settle_ticks`, else 20,000). */
+  settleTicks?: number;
+  /** Handled later than this many ticks after being set: late (else the run span's, else 20,000). */
+  lateTicks?: number;
+  /** Last tick of the run (else the run span's `emu.run.tick_end`, else the largest tick seen). */
+  tickEnd?: number;
+}
+
+export interface Judged {
+  ipis: IpiRecord[];
+  ignored: IpiRecord[];
+  late: IpiRecord[];
+  incomplete: IpiRecord[];
+  events: SpanMachineEvent[];
+  spans: SpanRecord[];
+  tickEnd: number;
+  settleTicks: number;
+  lateTicks: number;
+  /** Checker errors (a run the checker lost faith in). */
+  errors: string[];
+  /** Span events that looked like machine events but could not be rebuilt. */
+  eventCountBad: number;
+  eventCountDuplicate: number;
+}
+
+function num(v: AttrValue | undefined): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return undefined;
+}
+
+function str(v: AttrValue | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+const DEFAULT_TICKS = 20_000;
+
+/** Rebuilds the machine event of one span event; undefined when it is not one or is malformed. */
+export function machineEventOf(a: Record<string, AttrValue>): MachineEvent | undefined {
+  const e = str(a[ATTR.e]);
+  const core = num(a[ATTR.core]);
+  const clock = num(a[ATTR.clock]);
+  const tick = num(a[ATTR.tick]);
+  const cpu = num(a[ATTR.cpu]);
+  if (e === undefined || core === undefined || clock === undefined || tick === undefined) return undefined;
+  const base = { core, clock, tick };
+  const loc = num(a[ATTR.locId]);
+  switch (e) {
+    case 'tp': {
+      const name = str(a[ATTR.tpName]);
+      if (name === undefined || cpu === undefined) return undefined;
+      let attrs: Record<string, number | string | boolean> = {};
+      try {
+        const parsed = JSON.parse(str(a[ATTR.tpAttrs]) ?? '{}') as unknown;
+        if (parsed !== null && typeof parsed === 'object') attrs = parsed as typeof attrs;
+      } catch {
+        return undefined;
+      }
+      return { e, ...base, cpu, name, attrs };
+    }
+    case 'store': {
+      const wid = num(a[ATTR.wid]);
+      const value = num(a[ATTR.value]);
+      const lane = num(a[ATTR.lane]);
+      if (cpu === undefined || loc === undefined || wid === undefined || value === undefined || lane === undefined) return undefined;
+      return { e, ...base, cpu, loc, wid, value, lane };
+    }
+    case 'version': {
+      const wid = num(a[ATTR.wid]);
+      const version = num(a[ATTR.version]);
+      const value = num(a[ATTR.value]);
+      if (cpu === undefined || loc === undefined || wid === undefined || version === undefined || value === undefined) return undefined;
+      return { e, ...base, cpu, loc, wid, version, value };
+    }
+    case 'rmw': {
+      const old = num(a[ATTR.old]);
+      const oldVersion = num(a[ATTR.oldVersion]);
+      const value = num(a[ATTR.value]);
+      const version = num(a[ATTR.version]);
+      const wid = num(a[ATTR.wid]);
+      const op = str(a[ATTR.op]);
+      if (cpu === undefined || loc === undefined || old === undefined || oldVersion === undefined || value === undefined) return undefined;
+      if (version === undefined || wid === undefined || op === undefined) return undefined;
+      return { e, ...base, cpu, loc, op, old, oldVersion, value, version, wid };
+    }
+    case 'load': {
+      const value = num(a[ATTR.value]);
+      const version = num(a[ATTR.version]);
+      if (cpu === undefined || loc === undefined || value === undefined || version === undefined) return undefined;
+      return { e, ...base, cpu, loc, value, version, own: a[ATTR.own] === true };
+    }
+    case 'barrier': {
+      const kind = str(a[ATTR.kind]);
+      const phase = str(a[ATTR.phase]);
+      if (cpu === undefined || kind === undefined || (phase !== 'begin' && phase !== 'end')) return undefined;
+      return { e, ...base, cpu, kind, phase };
+    }
+    case 'ipi_send': {
+      const via = str(a[ATTR.via]);
+      const target = num(a[ATTR.target]);
+      const id = num(a[ATTR.sendId]);
+      if (cpu === undefined || target === undefined || id === undefined) return undefined;
+      if (via !== 'msgsnd' && via !== 'msgsndp' && via !== 'mfrr') return undefined;
+      return { e, ...base, cpu, via, target, id };
+    }
+    case 'irq_raise': {
+      const source = str(a[ATTR.source]);
+      const id = num(a[ATTR.sendId]);
+      if (cpu === undefined || source === undefined || id === undefined) return undefined;
+      return { e, ...base, cpu, source, id };
+    }
+    case 'irq_take':
+    case 'irq_return': {
+      const source = str(a[ATTR.source]);
+      if (cpu === undefined || source === undefined) return undefined;
+      return { e, ...base, cpu, source };
+    }
+    default:
+      return undefined;
+  }
+}
+
+const RANK: Record<string, number> = { tp: 0 };
+
+/** Machine events of the spans, deduplicated, in causal order. */
+export function rebuildEvents(spans: readonly SpanRecord[]): { events: SpanMachineEvent[]; bad: number; duplicate: number } {
+  const seen = new Map<string, SpanMachineEvent>();
+  let bad = 0;
+  let duplicate = 0;
+  for (const s of spans) {
+    for (const se of s.events) {
+      if (!(ATTR.e in se.attributes)) continue;
+      const ev = machineEventOf(se.attributes);
+      if (ev === undefined) {
+        bad++;
+        continue;
+      }
+      const key = `${ev.core}/${ev.clock}/${ev.e}/${'cpu' in ev ? ev.cpu : -1}`;
+      if (seen.has(key)) {
+        duplicate++;
+        continue;
+      }
+      const rec: SpanMachineEvent = { ev, traceId: s.traceId, spanId: s.spanId, spanName: s.name };
+      const ln = str(se.attributes[ATTR.loc]);
+      if (ln !== undefined) rec.locName = ln;
+      seen.set(key, rec);
+    }
+  }
+  const events = [...seen.values()];
+  events.sort((x, y) => x.ev.clock - y.ev.clock || x.ev.core - y.ev.core || (RANK[x.ev.e] ?? 1) - (RANK[y.ev.e] ?? 1));
+  return { events, bad, duplicate };
+}
+
+/** Judges every IPI found in `spans`. */
+export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}): Judged {
+  const { events, bad, duplicate } = rebuildEvents(spans);
+  const run = spans.find((s) => s.name === SPAN.run);
+  let tickMax = 0;
+  for (const r of events) if (r.ev.tick > tickMax) tickMax = r.ev.tick;
+  const tickEnd = opts.tickEnd ?? num(run?.attributes[ATTR.runTickEnd]) ?? tickMax;
+  const settleTicks = opts.settleTicks ?? num(run?.attributes[ATTR.runSettleTicks]) ?? DEFAULT_TICKS;
+  const lateTicks = opts.lateTicks ?? num(run?.attributes['emu.run.late_ticks']) ?? DEFAULT_TICKS;
+
+  // The message word of each CPU, by name.
+  const messageLocs: number[] = [];
+  for (const r of events) {
+    if (r.locName === undefined || !('loc' in r.ev)) continue;
+    const m = /^ipi_message\[(\d+)\]$/.exec(r.locName);
+    if (m) messageLocs[Number(m[1])] = r.ev.loc;
+  }
+  for (let c = 0; c < messageLocs.length; c++) if (messageLocs[c] === undefined) messageLocs[c] = -1;
+
+  // An IPI is fed to the checker only when its announcement and its message store are both here
+  // (the checker's contract); the rest are incomplete.
+  const ipis = new Map<string, IpiRecord>();
+  const announce = new Map<string, SpanMachineEvent>();
+  const storeOf = new Map<string, SpanMachineEvent>();
+  const pendingByCpu = new Map<number, string>();
+  const unsentByCpu = new Map<number, IpiRecord>();
+  for (const r of events) {
+    const ev = r.ev;
+    if (ev.e === 'tp' && ev.name === 'ipi_message_set') {
+      const id = String(ev.attrs['ipi_id']);
+      const target = Number(ev.attrs['target']);
+      const msg = Number(ev.attrs['msg']);
+      announce.set(id, r);
+      pendingByCpu.set(ev.cpu, id);
+      const rec: IpiRecord = {
+        ipi_id: id, sender_cpu: ev.cpu, target_cpu: target, msg, msg_name: msgName(msg), trace_id: r.traceId, judgement: 'incomplete',
+        sent_tick: ev.tick, sent_clock: ev.clock, message_wid: -1, message_version: -1, ordered_tick: -1, host_ipi_wid: -1,
+        host_ipi_version: -1, handled_tick: -1, handled_version: -1, latency_ticks: -1,
+      };
+      ipis.set(id, rec);
+      unsentByCpu.set(ev.cpu, rec);
+    } else if (ev.e === 'store') {
+      const id = pendingByCpu.get(ev.cpu);
+      if (id === undefined) continue;
+      const ipi = ipis.get(id) as IpiRecord;
+      if (ev.loc === messageLocs[ipi.target_cpu]) {
+        storeOf.set(id, r);
+        ipi.message_wid = ev.wid;
+        pendingByCpu.delete(ev.cpu);
+      }
+    } else if (ev.e === 'ipi_send') {
+      const ipi = unsentByCpu.get(ev.cpu);
+      if (ipi !== undefined && ipi.target_cpu === ev.target) ipi.via = ev.via;
+      unsentByCpu.delete(ev.cpu);
+    }
+  }
+  // host_ipi set of each IPI: the store span in the IPI's trace.
+  for (const s of spans) {
+    const id = str(s.attributes[ATTR.ipiId]);
+    const loc = str(s.attributes[ATTR.loc]);
+    if (id === undefined || loc === undefined || !s.name.startsWith(SPAN.store) || !/host_ipi$/.test(loc)) continue;
+    const ipi = ipis.get(id);
+    if (ipi === undefined) continue;
+    ipi.host_ipi_wid = num(s.attributes[ATTR.wid]) ?? -1;
+    ipi.host_ipi_version = num(s.attributes[ATTR.version]) ?? -1;
+  }
+
+  const checker = new IgnoredIpiChecker({ messageLocs });
+  const complete = new Set<string>();
+  const completeStores = new Set<SpanMachineEvent>();
+  const widToIpi = new Map<number, IpiRecord>();
+  const openByTarget = new Map<number, IpiRecord[]>();
+  for (const [id, st] of storeOf) {
+    const ipi = ipis.get(id) as IpiRecord;
+    if (!announce.has(id) || (messageLocs[ipi.target_cpu] ?? -1) < 0) continue;
+    complete.add(id);
+    completeStores.add(st);
+    widToIpi.set(ipi.message_wid, ipi);
+  }
+  const errors: string[] = [];
+  for (const r of events) {
+    const ev = r.ev;
+    if (ev.e === 'tp') {
+      if (ev.name !== 'ipi_message_set' || !complete.has(String(ev.attrs['ipi_id']))) continue;
+    } else if (ev.e === 'store') {
+      if (!completeStores.has(r)) continue;
+    } else if (ev.e === 'version') {
+      const ipi = widToIpi.get(ev.wid);
+      if (ipi === undefined) continue;
+      ipi.message_version = ev.version;
+      ipi.ordered_tick = ev.tick;
+      const list = openByTarget.get(ipi.target_cpu) ?? [];
+      list.push(ipi);
+      openByTarget.set(ipi.target_cpu, list);
+    } else if (ev.e === 'rmw') {
+      if (ev.loc !== messageLocs[ev.cpu]) continue;
+      const list = openByTarget.get(ev.cpu) ?? [];
+      let kept = 0;
+      for (const ipi of list) {
+        if (ev.oldVersion >= ipi.message_version && Math.floor(ev.old / 2 ** (8 * ipi.msg)) % 256 !== 0) {
+          ipi.handled_tick = ev.tick;
+          ipi.handled_version = ev.oldVersion;
+          ipi.latency_ticks = ev.tick - ipi.sent_tick;
+        } else {
+          list[kept++] = ipi;
+        }
+      }
+      list.length = kept;
+    } else {
+      continue;
+    }
+    try {
+      checker.event(ev);
+    } catch (e) {
+      errors.push(`checker: ${(e as Error).message}`);
+      if (errors.length > 20) break;
+    }
+  }
+  const result = checker.result(tickEnd, settleTicks);
+  errors.push(...result.errors);
+  const ignoredIds = new Set(result.ignored.map((i) => i.ipi_id));
+  for (const ipi of ipis.values()) {
+    if (!complete.has(ipi.ipi_id)) ipi.judgement = 'incomplete';
+    else if (ignoredIds.has(ipi.ipi_id)) ipi.judgement = 'ignored';
+    else if (ipi.handled_tick < 0) ipi.judgement = 'pending';
+    else ipi.judgement = ipi.latency_ticks > lateTicks ? 'late' : 'handled';
+  }
+  const all = [...ipis.values()].sort((a, b) => a.sent_clock - b.sent_clock);
+  return {
+    ipis: all,
+    ignored: all.filter((i) => i.judgement === 'ignored'),
+    late: all.filter((i) => i.judgement === 'late'),
+    incomplete: all.filter((i) => i.judgement === 'incomplete'),
+    events,
+    spans: [...spans],
+    tickEnd,
+    settleTicks,
+    lateTicks,
+    errors,
+    eventCountBad: bad,
+    eventCountDuplicate: duplicate,
+  };
+}
