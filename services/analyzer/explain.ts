@@ -132,7 +132,10 @@ export class Explainer {
     const demuxes = evT.filter((r) => r.ev.e === 'rmw' && r.locName === msgLoc && r.ev.oldVersion < ipi.message_version);
     const missed = clear !== undefined ? demuxes.find((r) => r.ev.clock > clear.storeClock) ?? demuxes[demuxes.length - 1] : demuxes[demuxes.length - 1];
     const check = evT.find((r) => r.ev.e === 'load' && r.locName === hostLoc && r.ev.value === 0 && r.ev.clock > (missed?.ev.clock ?? sendClock) && (send === undefined || r.traceId === ipi.trace_id || r.ev.clock > send.ev.clock));
-    const frameSpan = missed !== undefined ? this.j.spans.find((s) => s.spanId === missed.spanId) : undefined;
+    // The interrupt frame that ran the demux (the rmw is also on the handler spans it created).
+    const frameSpan = missed === undefined ? undefined : this.j.spans.find((s) =>
+      !s.name.startsWith('ipi_message_handle') && num(s.attributes[ATTR.cpu]) === T &&
+      s.events.some((e) => e.attributes[ATTR.e] === 'rmw' && num(e.attributes[ATTR.clock]) === missed.ev.clock));
     const syncBetween = clear !== undefined && missed !== undefined
       ? evT.some((r) => r.ev.e === 'barrier' && r.ev.kind === 'sync' && r.ev.clock > clear.storeClock && r.ev.clock < missed.ev.clock)
       : false;
@@ -212,7 +215,7 @@ export class Explainer {
       add(S, f.ipi.via === 'mfrr' ? `icp_native_cause_ipi(${T}):` : `doorbell_global_ipi(${T}):`, f.hostSet.storeClock - 0.5);
       setLine = add(S, `  kvmppc_set_host_ipi(${T}, 1)`, f.hostSet.storeClock, { note: `v${f.hostSet.version}` });
     }
-    if (f.syncAfterSet) add(S, '  ppc_msgsnd_sync()/smp_mb()', (f.hostSet?.storeClock ?? 0) + 0.5);
+    const syncLine = f.syncAfterSet ? add(S, '  ppc_msgsnd_sync()/smp_mb()', (f.hostSet?.storeClock ?? 0) + 0.5) : undefined;
     const sendLine = f.send !== undefined ? add(S, `  ${f.ipi.via === 'mfrr' ? 'icp_native_set_qirr()' : 'ppc_msgsnd()'} -> ${T}`, f.send.ev.clock) : undefined;
     let clearLine: Line | undefined;
     let missedLine: Line | undefined;
@@ -226,15 +229,18 @@ export class Explainer {
     }
     if (frameStart !== undefined && clearLine !== undefined) clearLine.after.push(frameStart);
     // The deferred store, at its program point and where it completes.
+    let done: Line | undefined;
     if (f.kind === 'message-store-deferred' || (f.kind === 'not-consumed' && missedLine !== undefined)) {
       storeLine.marker = 'start';
-      const done = add(S, `  message[${f.M}] = 1`, f.msgOrdered?.ev.clock ?? Infinity, { detached: true, marker: 'end', note: `v${f.ipi.message_version}` });
+      done = add(S, `  message[${f.M}] = 1`, f.msgOrdered?.ev.clock ?? Infinity, { detached: true, marker: 'end', note: `v${f.ipi.message_version}` });
       if (missedLine !== undefined) done.after.push(missedLine);
       if (setLine !== undefined) done.after.push(setLine);
+      // The sender's sync waits for its earlier stores: the message store completes before it.
+      if (syncLine !== undefined) syncLine.after.push(done);
       if (sendLine !== undefined) sendLine.after.push(done);
     } else if (f.kind === 'clear-deferred' && clearLine !== undefined && f.clear !== undefined) {
       clearLine.marker = 'start';
-      const done = add(T, `  kvmppc_set_host_ipi(${T}, 0)`, f.clear.orderedClock, { detached: true, marker: 'end', note: `v${f.clear.version}` });
+      done = add(T, `  kvmppc_set_host_ipi(${T}, 0)`, f.clear.orderedClock, { detached: true, marker: 'end', note: `v${f.clear.version}` });
       if (setLine !== undefined) done.after.push(setLine);
       if (missedLine !== undefined) done.after.push(missedLine);
     }
@@ -242,6 +248,7 @@ export class Explainer {
       const c = add(T, `local_paca->kvm_hstate.host_ipi == 0 // IPI ignored`, f.check.ev.clock);
       if (sendLine !== undefined) c.after.push(sendLine);
       if (missedLine !== undefined) c.after.push(missedLine);
+      if (done !== undefined && f.kind === 'clear-deferred') c.after.push(done);
     }
     const last = lines.reduce((m, l) => Math.max(m, Number.isFinite(l.clock) ? l.clock : 0), 0);
     for (const h of f.hung.length > 0 ? f.hung : []) {
@@ -289,22 +296,22 @@ function order(lines: Line[]): Line[] {
 
 function render(lines: Line[]): string {
   const w = Math.max(3, ...lines.map((l) => String(l.cpu).length));
-  const out = ['    CPU'];
+  const out = [`${' '.repeat(w + 1)}CPU`];
   const start = lines.findIndex((l) => l.marker === 'start');
   const end = lines.findIndex((l) => l.marker === 'end');
   lines.forEach((l, i) => {
     let prefix = '  ';
     if (i === start && end > start) {
-      out.push(`${' '.repeat(w + 4)} // STORE DEFERRED DUE TO RE-ORDERING`);
+      out.push(`${' '.repeat(w + 6)}// STORE DEFERRED DUE TO RE-ORDERING`);
       prefix = '--';
     } else if (i === end && start >= 0 && end > start) {
-      out.push(`  |${' '.repeat(w + 2)} // RE-ORDERED STORE COMPLETES`);
+      out.push(`  |${' '.repeat(w + 3)}// RE-ORDERED STORE COMPLETES`);
       prefix = '->';
     } else if (start >= 0 && i > start && i < end) {
       prefix = '| ';
     }
     const note = l.note !== undefined ? `   // ${l.note}` : '';
-    out.push(`${prefix}${String(l.cpu).padStart(w)}: ${l.text}${note}`);
+    out.push(`  ${prefix}${String(l.cpu).padStart(w)}: ${l.text}${note}`);
   });
   return out.join('\n');
 }

@@ -63,7 +63,7 @@ export interface TracingOptions {
   settleTicks?: number;
   /** Bound on spans buffered (sim OTLP, and the live queue). Default 65,536. */
   spanQueueMax?: number;
-  /** Extra exporter (tests: InMemorySpanExporter), synchronous in sim. */
+  /** Extra exporter owned by the caller (tests: InMemorySpanExporter): flushed, not shut down. */
   exporter?: SpanExporter;
 }
 
@@ -171,7 +171,11 @@ export function createTracing(opts: TracingOptions): Tracing {
     fileExporter = new SpanFileExporter(opts.traceFile);
     sync.push(fileExporter);
   }
-  if (opts.exporter !== undefined) sync.push(opts.exporter);
+  if (opts.exporter !== undefined) {
+    // The caller owns it (tests read it after shutdown): flush it, never shut it down.
+    const e = opts.exporter;
+    sync.push({ export: (spans, cb) => e.export(spans, cb), shutdown: async () => {}, forceFlush: async () => e.forceFlush?.() });
+  }
   if (opts.otlpUrl !== undefined) {
     try {
       new URL(opts.otlpUrl);
