@@ -1,0 +1,78 @@
+// Goal: the tracing library's contracts. W3C trace context survives NATS-style headers; a sim
+// trace file is a function of the seed (byte for byte); tracing off attaches no observer; sampling
+// keeps whole IPI traces or none; the trace file is what `ipiscope analyze` reads.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  createTracing, extractTraceContext, injectTraceContext, mapCarrier, SeededIdGenerator, spanContextOf, traceparentOf,
+} from '../../../services/tracing/index.js';
+import { readSpanFile, runSimTraced } from '../../../services/analyzer/index.js';
+import { resolveScenario } from '../../../services/sim/index.js';
+import { locationNames, script, TPC } from '../analyzer/ipi-synthetic.js';
+
+test('NATS header carrier: traceparent in, the same span context out', () => {
+  const sc = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+  const h = new Map<string, string>();
+  injectTraceContext(mapCarrier(h), sc);
+  assert.equal(h.get('traceparent'), '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  const back = extractTraceContext(mapCarrier(h));
+  assert.equal(back?.traceId, sc.traceId);
+  assert.equal(back?.spanId, sc.spanId);
+  assert.equal(back?.isRemote, true);
+  // nats.js answers '' for a missing header: no context, no throw.
+  assert.equal(extractTraceContext({ get: () => '', set: () => {}, keys: () => [] }), undefined);
+  assert.equal(spanContextOf('00-zz-bad-01'), undefined);
+  assert.equal(spanContextOf(traceparentOf(sc))?.spanId, sc.spanId);
+});
+
+test('seeded ids: same seed, same ids; valid W3C lengths', () => {
+  const a = new SeededIdGenerator(42);
+  const b = new SeededIdGenerator(42);
+  const c = new SeededIdGenerator(43);
+  const ta = [a.generateTraceId(), a.generateSpanId()];
+  assert.deepEqual([b.generateTraceId(), b.generateSpanId()], ta);
+  assert.notDeepEqual([c.generateTraceId(), c.generateSpanId()], ta);
+  assert.match(ta[0] as string, /^[0-9a-f]{32}$/);
+  assert.match(ta[1] as string, /^[0-9a-f]{16}$/);
+});
+
+test('tracing off: no observer at all', async () => {
+  const t = createTracing({ mode: 'off', threadsPerCore: 4 });
+  assert.equal(t.observer, null);
+  await t.shutdown();
+});
+
+test('sampling: a ratio of 0 records no IPI trace, 1 records every one', async () => {
+  for (const [ratio, expectIpis] of [[0, false], [1, true]] as const) {
+    const mem = new InMemorySpanExporter();
+    const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, sampleRatio: ratio, exporter: mem });
+    const s = script('message-store-deferred');
+    s.play(t.observer!);
+    await t.shutdown({ tickEnd: s.tick });
+    const ipiSpans = mem.getFinishedSpans().filter((x) => x.attributes['emu.ipi.id'] !== undefined);
+    assert.equal(ipiSpans.length > 0, expectIpis, `ratio ${ratio}`);
+  }
+});
+
+test('sim trace files are deterministic per seed and read back whole', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-trace-'));
+  const s = resolveScenario('pingpong');
+  const files: string[] = [];
+  for (const [seed, name] of [[1, 'a'], [1, 'b'], [2, 'c']] as const) {
+    const f = join(dir, `${name}.jsonl`);
+    await runSimTraced(s, { seed, ipis: 60 }, { traceFile: f });
+    files.push(f);
+  }
+  const [a, b, c] = files.map((f) => readFileSync(f));
+  assert.ok(a !== undefined && b !== undefined && c !== undefined);
+  assert.ok(a.equals(b), `seed 1 twice: identical bytes (files in ${dir})`);
+  assert.ok(!a.equals(c), 'seed 2 differs');
+  const r = await readSpanFile(files[0] as string);
+  assert.equal(r.errors.length, 0);
+  assert.ok(r.spans.length > 60 * 4);
+  assert.ok(r.spans.every((x) => x.startNs <= x.endNs));
+});
