@@ -45,7 +45,7 @@ export interface LitmusResult {
 const ADDR_STRIDE = 0x1000;
 
 /** Compiled per-test data shared by every run. */
-interface Compiled {
+export interface Compiled {
   test: LitmusTest;
   locIndex: Map<string, number>;
   code: Instr[][];
@@ -59,7 +59,7 @@ function addrOf(locIdx: number): number {
   return ADDR_STRIDE * (locIdx + 1);
 }
 
-function compile(test: LitmusTest): Compiled {
+export function compile(test: LitmusTest): Compiled {
   const locIndex = new Map<string, number>();
   for (const l of test.locations) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
   for (const l of test.initMem.keys()) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
@@ -107,12 +107,16 @@ function compile(test: LitmusTest): Compiled {
 }
 
 /** The state one run leaves behind: final registers of every thread. */
-interface ThreadResult {
+export interface ThreadResult {
   regs: Map<string, number>;
   timedOut: boolean;
 }
 
-function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax: number, locIds: number[]): Program {
+/**
+ * The software of litmus thread `t`: runs its code on the machine, leaving its registers in
+ * `out`. `locIds` maps the test's location index to the machine's location id.
+ */
+export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax: number, locIds: number[]): Program {
   return (function* run(): Program {
     const code = c.code[t] as Instr[];
     const labels = c.labels[t] as Map<string, number>;
@@ -257,6 +261,11 @@ export function placementMachine(n: number, placement: Placement): { topology: T
     topology: { name: `litmus-smt${tpc}`, cpuModel: 'power8', sockets: 1, coresPerSocket: cores, threadsPerCore: tpc },
     cpus: Array.from({ length: n }, (_, i) => i),
   };
+}
+
+/** The software of litmus thread `t` as a ThreadSoftware (see `interpreter`). */
+export function litmusSoftware(c: Compiled, t: number, out: ThreadResult, instrMax: number, locIds: number[]): ThreadSoftware {
+  return { main: () => interpreter(c, t, out, instrMax, locIds) };
 }
 
 /** Runs one litmus test `opts.runs` times. Same options, same result. */
