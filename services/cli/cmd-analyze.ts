@@ -13,11 +13,12 @@ const spec = {
   flags: {
     json: { type: 'boolean', help: 'print verdicts as JSON; the last line is {"ipis", "ignored": [...], "late": [...]}' },
     listen: { type: 'int', min: 0, max: 65535, metavar: 'PORT', help: 'receive OTLP/HTTP (protobuf or JSON) on 127.0.0.1:PORT until SIGINT' },
+    host: { type: 'string', default: '127.0.0.1', help: 'interface --listen binds (0.0.0.0 only inside a container)' },
     report: { type: 'string', metavar: 'FILE', help: 'write a self-contained HTML report to FILE' },
     jaeger: { type: 'string', env: 'IPISCOPE_JAEGER_URL', metavar: 'URL', help: 'Jaeger UI base URL, e.g. http://localhost:16686: verdicts link to their trace' },
-    'late-ticks': { type: 'int', min: 1, help: 'a handled IPI is late after this many ticks (default: the run span, else 20000)' },
-    'settle-ticks': { type: 'int', min: 0, help: 'an unconsumed IPI is ignored once ordered this many ticks before the end (default: the run span)' },
-    'max-body-bytes': { type: 'int', min: 1024, default: 16 << 20, help: 'largest OTLP request accepted with --listen' },
+    lateTicks: { type: 'int', min: 1, help: 'a handled IPI is late after this many ticks (default: the run span, else 20000)' },
+    settleTicks: { type: 'int', min: 0, help: 'an unconsumed IPI is ignored once ordered this many ticks before the end (default: the run span)' },
+    maxBodyBytes: { type: 'int', min: 1024, default: 16 << 20, help: 'largest OTLP request accepted with --listen' },
   },
   rest: { name: 'FILE', help: 'span file (JSON Lines of OTLP/JSON export requests)' },
 } as const;
@@ -36,8 +37,8 @@ export const analyzeCommand: Command = {
     const f = a.flags;
     const opts = {
       ...(f.jaeger !== undefined ? { jaegerUrl: f.jaeger } : {}),
-      ...(f['late-ticks'] !== undefined ? { lateTicks: f['late-ticks'] } : {}),
-      ...(f['settle-ticks'] !== undefined ? { settleTicks: f['settle-ticks'] } : {}),
+      ...(f.lateTicks !== undefined ? { lateTicks: f.lateTicks } : {}),
+      ...(f.settleTicks !== undefined ? { settleTicks: f.settleTicks } : {}),
     };
     let spans: SpanRecord[];
     if (f.listen !== undefined) {
@@ -45,7 +46,7 @@ export const analyzeCommand: Command = {
         err('ipiscope analyze: give either a span FILE or --listen PORT, not both');
         return 2;
       }
-      spans = await listen(f.listen, f['max-body-bytes'], !!f.json);
+      spans = await listen(f.listen, f.host, f.maxBodyBytes, !!f.json);
     } else {
       if (a.rest.length !== 1) {
         err('ipiscope analyze: give one span file (e.g. ipiscope analyze run.spans.jsonl), or --listen PORT');
@@ -81,10 +82,11 @@ function writeReport(path: string, an: Analysis, jaegerUrl: string | undefined):
   }
 }
 
-async function listen(port: number, maxBodyBytes: number, json: boolean): Promise<SpanRecord[]> {
+async function listen(port: number, host: string, maxBodyBytes: number, json: boolean): Promise<SpanRecord[]> {
   const live = new LiveAnalyzer();
   const receiver = await startOtlpReceiver({
     port,
+    host,
     maxBodyBytes,
     onSpans: (spans) => {
       for (const line of live.add(spans)) out(json ? JSON.stringify({ event: 'verdict', line }) : line);

@@ -364,6 +364,9 @@ export class IpiTraceObserver implements MachineObserver {
   }
 
   private onBarrier(ev: Ev<'barrier'>): void {
+    // The analyzer needs to know where a full barrier completed and where msgsync ran; lwsync,
+    // isync and the begin of a sync only fatten the spans.
+    if (ev.kind === 'sync' ? ev.phase !== 'end' : ev.kind !== 'msgsync') return;
     const ipi = this.sending.get(ev.cpu);
     if (ipi !== undefined) {
       ipi.span.addEvent(ev.kind, this.attrsOf(ev), this.time(ev));
