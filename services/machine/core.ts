@@ -235,6 +235,9 @@ export class Core {
   /** Home directory: the cores sent each location's writes (directory locations only). */
   private readonly sharers: (number[] | null)[];
   private readonly fetching: Uint8Array;
+  /** The sharers of each location as last announced by its home (null: unknown or broadcast). */
+  private readonly sharersKnown: (number[] | null)[];
+  private readonly syncTargets: Uint8Array;
   private readonly applies = new MinHeap<[HwThread, WriteProp]>();
   private readonly emptyPrereq: number[] = [];
   /** Counters, for reports and benchmarks. */
@@ -269,11 +272,16 @@ export class Core {
     this.present = new Uint8Array(n);
     this.sharers = new Array<number[] | null>(n).fill(null);
     this.fetching = new Uint8Array(n);
+    this.sharersKnown = new Array<number[] | null>(n).fill(null);
+    this.syncTargets = new Uint8Array(this.ncores);
     for (let l = 0; l < n; l++) {
       this.homeVal[l] = this.locs.inits[l] as number;
       const home = this.locs.homes[l] as number;
       if (this.locs.broadcast[l] === true || home === this.id) this.present[l] = 1;
-      if (home === this.id && this.locs.broadcast[l] !== true) this.sharers[l] = [this.id];
+      if (home === this.id && this.locs.broadcast[l] !== true) {
+        this.sharers[l] = [this.id];
+        this.sharersKnown[l] = this.sharers[l];
+      }
     }
     const tpc = this.topo.threadsPerCore;
     this.threads = [];
@@ -594,6 +602,7 @@ export class Core {
   private fetchResp(r: FetchResp): void {
     const loc = r.loc;
     this.present[loc] = 1;
+    if (r.sharers !== undefined) this.sharersKnown[loc] = r.sharers;
     this.fetching[loc] = 0;
     for (const u of this.threads) {
       this.mergePrereqAll(u, r.prereq);
@@ -776,15 +785,38 @@ export class Core {
     }
     f.fenceState = 1;
     f.fenceSid = this.sidNext++;
-    f.acksLeft = this.ncores - 1;
     f.entries = entries;
     this.mergeSyncLocal(entries, th);
-    this.clock++;
-    for (let c = 0; c < this.ncores; c++) {
-      if (c === this.id) continue;
-      this.sendMsg(c, { t: 'syncreq', src: this.id, thread: th.tir, sid: f.fenceSid, entries, clock: this.clock });
+    f.acksLeft = this.sendSyncReqs(th, f.fenceSid, entries);
+    if (f.acksLeft === 0) {
+      this.globalised(th, entries);
+      return true;
     }
     return false;
+  }
+
+  /**
+   * Sends a barrier's entries to the cores that need them and returns how many acks to expect:
+   * the known sharers of the entries' locations (a core that holds no copy fetches the latest
+   * write when it reads), or every core when a location's sharers are unknown.
+   */
+  private sendSyncReqs(th: HwThread, sid: number, entries: number[]): number {
+    const targets = this.syncTargets;
+    targets.fill(0);
+    let all = false;
+    for (let i = 0; i < entries.length && !all; i += 3) {
+      const sh = this.sharersKnown[entries[i] as number];
+      if (sh === null || sh === undefined) all = true;
+      else for (const c of sh) targets[c] = 1;
+    }
+    this.clock++;
+    let n = 0;
+    for (let c = 0; c < this.ncores; c++) {
+      if (c === this.id || (!all && targets[c] === 0)) continue;
+      this.sendMsg(c, { t: 'syncreq', src: this.id, thread: th.tir, sid, entries, clock: this.clock });
+      n++;
+    }
+    return n;
   }
 
   /** What a barrier must make visible everywhere: everything the thread has seen that is not yet known to be. */
@@ -862,14 +894,10 @@ export class Core {
       return;
     }
     th.syncSid = this.sidNext++;
-    th.syncAcksLeft = this.ncores - 1;
     th.syncEntries = entries;
     this.mergeSyncLocal(entries, th);
-    this.clock++;
-    for (let c = 0; c < this.ncores; c++) {
-      if (c === this.id) continue;
-      this.sendMsg(c, { t: 'syncreq', src: this.id, thread: th.tir, sid: th.syncSid, entries, clock: this.clock });
-    }
+    th.syncAcksLeft = this.sendSyncReqs(th, th.syncSid, entries);
+    if (th.syncAcksLeft === 0) this.syncDone(th, entries);
   }
 
   private mergeSyncLocal(entries: number[], except: HwThread | null): void {
@@ -877,6 +905,8 @@ export class Core {
       if (u === except) continue;
       for (let i = 0; i < entries.length; i += 3) {
         const loc = entries[i] as number;
+        // A core without a copy fetches the latest write when it reads: nothing to merge.
+        if (this.present[loc] === 0) continue;
         const ver = entries[i + 1] as number;
         const val = entries[i + 2] as number;
         this.mergeView(u, loc, ver, val, -1);
@@ -1019,6 +1049,8 @@ export class Core {
       t: 'rmwresp', home: this.id, thread: m.thread, wid: m.wid, loc, old, oldVersion, oldPrereq, version, value,
       clock: this.clock,
     };
+    const sh = this.sharers[loc];
+    if (sh !== null && sh !== undefined) resp.sharers = sh;
     if (m.src === this.id) this.rmwResp(resp);
     else this.sendMsg(m.src, resp);
     if (version >= 0) {
@@ -1037,6 +1069,7 @@ export class Core {
         this.sendMsg(c, p);
       }
     } else {
+      p.sharers = sh;
       let writerSent = p.writerCore === this.id;
       for (const c of sh) {
         if (c === this.id) continue;
@@ -1056,11 +1089,12 @@ export class Core {
     this.clock++;
     this.sendMsg(src, {
       t: 'fetchresp', home: this.id, thread, loc, version: this.homeVer[loc] as number, value: this.homeVal[loc] as number,
-      prereq: this.homePrereq[loc] ?? this.emptyPrereq, clock: this.clock,
+      prereq: this.homePrereq[loc] ?? this.emptyPrereq, clock: this.clock, sharers: sh,
     });
   }
 
   private receiveProp(p: WriteProp): void {
+    if (p.sharers !== undefined && p.home !== this.id) this.sharersKnown[p.loc] = p.sharers;
     const pol = this.policy;
     for (const th of this.threads) {
       if (p.writerCore === this.id && p.writerThread === th.tir) {
@@ -1081,6 +1115,7 @@ export class Core {
   }
 
   private rmwResp(r: RmwResp): void {
+    if (r.sharers !== undefined && r.home !== this.id) this.sharersKnown[r.loc] = r.sharers;
     const th = this.threads[r.thread] as HwThread;
     assert(th.state === TS_BLOCKED && th.block === BK_RMW, `cpu ${th.cpu}: atomic answer while not waiting`);
     assert(r.wid === th.rmwWid, `cpu ${th.cpu}: answer for another atomic`);

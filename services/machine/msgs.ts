@@ -48,6 +48,12 @@ export interface WriteProp {
   writerThread: number;
   prereq: number[];
   clock: number;
+  /**
+   * The cores the home sends this location's writes to (directory locations; absent for
+   * broadcast ones or when unknown). A `sync` needs to reach only these cores: any other core
+   * that reads the location fetches the latest write from the home.
+   */
+  sharers?: number[];
 }
 
 export const RMW_OPS = ['xchg', 'cmpxchg', 'add', 'or', 'andc', 'stcx'] as const;
@@ -85,6 +91,8 @@ export interface RmwResp {
   version: number;
   value: number;
   clock: number;
+  /** The location's sharers (see WriteProp.sharers). */
+  sharers?: number[];
 }
 
 /** A `sync`: the sender's cumulative view, which every core must take in before it acknowledges. */
@@ -150,4 +158,6 @@ export interface FetchResp {
   /** Prerequisites of the write returned, which the reader must see with it. */
   prereq: number[];
   clock: number;
+  /** The location's sharers after this fetch (see WriteProp.sharers). */
+  sharers?: number[];
 }
