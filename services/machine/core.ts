@@ -237,6 +237,9 @@ export class Core {
   private readonly fetching: Uint8Array;
   /** The sharers of each location as last announced by its home (null: unknown or broadcast). */
   private readonly sharersKnown: (number[] | null)[];
+  /** The version at which each location's sharers were learned: a barrier entry newer than it may
+   * have sharers we have not heard of, and goes to every core. */
+  private readonly sharersVer: Float64Array;
   private readonly syncTargets: Uint8Array;
   private readonly applies = new MinHeap<[HwThread, WriteProp]>();
   private readonly emptyPrereq: number[] = [];
@@ -273,6 +276,7 @@ export class Core {
     this.sharers = new Array<number[] | null>(n).fill(null);
     this.fetching = new Uint8Array(n);
     this.sharersKnown = new Array<number[] | null>(n).fill(null);
+    this.sharersVer = new Float64Array(n);
     this.syncTargets = new Uint8Array(this.ncores);
     for (let l = 0; l < n; l++) {
       this.homeVal[l] = this.locs.inits[l] as number;
@@ -281,6 +285,7 @@ export class Core {
       if (home === this.id && this.locs.broadcast[l] !== true) {
         this.sharers[l] = [this.id];
         this.sharersKnown[l] = this.sharers[l];
+        this.sharersVer[l] = Infinity;
       }
     }
     const tpc = this.topo.threadsPerCore;
@@ -602,7 +607,7 @@ export class Core {
   private fetchResp(r: FetchResp): void {
     const loc = r.loc;
     this.present[loc] = 1;
-    if (r.sharers !== undefined) this.sharersKnown[loc] = r.sharers;
+    if (r.sharers !== undefined) this.learnSharers(loc, r.sharers, r.version);
     this.fetching[loc] = 0;
     for (const u of this.threads) {
       this.mergePrereqAll(u, r.prereq);
@@ -622,6 +627,12 @@ export class Core {
       }
       this.unblock(u, value);
     }
+  }
+
+  private learnSharers(loc: number, sharers: number[], version: number): void {
+    if (version < (this.sharersVer[loc] as number)) return;
+    this.sharersKnown[loc] = sharers;
+    this.sharersVer[loc] = version;
   }
 
   private mergePrereqAll(th: HwThread, pre: number[]): void {
@@ -805,8 +816,9 @@ export class Core {
     targets.fill(0);
     let all = false;
     for (let i = 0; i < entries.length && !all; i += 3) {
-      const sh = this.sharersKnown[entries[i] as number];
-      if (sh === null || sh === undefined) all = true;
+      const loc = entries[i] as number;
+      const sh = this.sharersKnown[loc];
+      if (sh === null || sh === undefined || (entries[i + 1] as number) > (this.sharersVer[loc] as number)) all = true;
       else for (const c of sh) targets[c] = 1;
     }
     this.clock++;
@@ -1094,7 +1106,7 @@ export class Core {
   }
 
   private receiveProp(p: WriteProp): void {
-    if (p.sharers !== undefined && p.home !== this.id) this.sharersKnown[p.loc] = p.sharers;
+    if (p.sharers !== undefined && p.home !== this.id) this.learnSharers(p.loc, p.sharers, p.version);
     const pol = this.policy;
     for (const th of this.threads) {
       if (p.writerCore === this.id && p.writerThread === th.tir) {
@@ -1115,7 +1127,7 @@ export class Core {
   }
 
   private rmwResp(r: RmwResp): void {
-    if (r.sharers !== undefined && r.home !== this.id) this.sharersKnown[r.loc] = r.sharers;
+    if (r.sharers !== undefined && r.home !== this.id) this.learnSharers(r.loc, r.sharers, Math.max(r.version, r.oldVersion));
     const th = this.threads[r.thread] as HwThread;
     assert(th.state === TS_BLOCKED && th.block === BK_RMW, `cpu ${th.cpu}: atomic answer while not waiting`);
     assert(r.wid === th.rmwWid, `cpu ${th.cpu}: answer for another atomic`);
