@@ -85,7 +85,14 @@ function readLine(line: string, lineCharsMax: number, spans: SpanRecord[]): stri
 
 /** One span-file line (with its `\n`) for an OTLP/JSON request; bigints become strings. */
 export function writeSpanFileLine(req: OtlpJsonRequest | object): string {
-  const text = JSON.stringify(req, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  let text: string;
+  try {
+    // Fast path: encodeOtlpJson already writes 64-bit integers as strings.
+    text = JSON.stringify(req);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    text = JSON.stringify(req, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  }
   // JSON.stringify without indentation escapes every newline, so one request is one line.
   return `${text}\n`;
 }

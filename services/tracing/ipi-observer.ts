@@ -62,6 +62,7 @@ interface Ipi {
   msgLoc: number;
   version: number;
   orderedTick: number;
+  hostIpiStored: boolean;
 }
 
 interface StoreSpan {
@@ -79,6 +80,8 @@ interface Frame {
   tick: number;
   links: Link[];
   pending: Array<{ name: string; attrs: Attributes; time: HrTime }>;
+  cleared: boolean;
+  demuxed: boolean;
 }
 
 interface Wait {
@@ -267,7 +270,7 @@ export class IpiTraceObserver implements MachineObserver {
       span.addEvent('ipi_message_set', this.attrsOf(ev), this.opts.timeOf(ev.tick, ev.core));
       const ipi: Ipi = {
         id, sender: ev.cpu, target, msg, tick: ev.tick, span, ctx: trace.setSpan(ROOT_CONTEXT, span), sendOpen: true,
-        msgLoc: -1, version: -1, orderedTick: -1,
+        msgLoc: -1, version: -1, orderedTick: -1, hostIpiStored: false,
       };
       this.sending.set(ev.cpu, ipi);
       this.lastIpiTo.set(target, ipi);
@@ -280,7 +283,7 @@ export class IpiTraceObserver implements MachineObserver {
     const f = this.frames.get(ev.cpu);
     if (ev.name === 'doorbell_entry' && f === undefined) {
       // doorbell_exception replayed outside an interrupt frame (after a guest exit).
-      this.frames.set(ev.cpu, { cpu: ev.cpu, core: ev.core, source: 'replay', span: null, parent: this.raisedCtx(ev.cpu, 'hdbell'), tick: ev.tick, links: [], pending: [] });
+      this.frames.set(ev.cpu, { cpu: ev.cpu, core: ev.core, source: 'replay', span: null, parent: this.raisedCtx(ev.cpu, 'hdbell'), tick: ev.tick, links: [], pending: [], cleared: false, demuxed: false });
     }
     const fr = this.frames.get(ev.cpu);
     if (fr !== undefined) {
@@ -310,6 +313,7 @@ export class IpiTraceObserver implements MachineObserver {
       parent = ipi.ctx;
       owner = ipi;
       if (role === ROLE_MSG) ipi.msgLoc = ev.loc;
+      else ipi.hostIpiStored = true;
     } else if (fr !== undefined) {
       parent = trace.setSpan(ROOT_CONTEXT, this.frameSpan(fr));
     }
@@ -331,7 +335,10 @@ export class IpiTraceObserver implements MachineObserver {
     );
     span.addEvent('store', this.attrsOf(ev), this.time(ev));
     this.stores.set(ev.wid, { span, loc: ev.loc, ipi: owner });
-    if (fr !== undefined && owner === null) this.frameEvent(fr, 'store', ev);
+    if (fr !== undefined && owner === null) {
+      if (role === ROLE_HOST_IPI) fr.cleared = true;
+      this.frameEvent(fr, 'store', ev);
+    }
   }
 
   private onVersion(ev: Ev<'version'>): void {
@@ -369,11 +376,13 @@ export class IpiTraceObserver implements MachineObserver {
     if (ev.kind === 'sync' ? ev.phase !== 'end' : ev.kind !== 'msgsync') return;
     const ipi = this.sending.get(ev.cpu);
     if (ipi !== undefined) {
-      ipi.span.addEvent(ev.kind, this.attrsOf(ev), this.time(ev));
+      // Only the sync that orders the sender's stores before the doorbell (ppc_msgsnd_sync).
+      if (ipi.hostIpiStored) ipi.span.addEvent(ev.kind, this.attrsOf(ev), this.time(ev));
       return;
     }
     const fr = this.frames.get(ev.cpu);
-    if (fr !== undefined) this.frameEvent(fr, ev.kind, ev);
+    // msgsync, and a sync between the host_ipi clear and the demux: what the explanation reads.
+    if (fr !== undefined && (ev.kind === 'msgsync' || (fr.cleared && !fr.demuxed))) this.frameEvent(fr, ev.kind, ev);
   }
 
   private onIpiSend(ev: Ev<'ipi_send'>): void {
@@ -471,7 +480,7 @@ export class IpiTraceObserver implements MachineObserver {
   private onIrqTake(ev: Ev<'irq_take'>): void {
     if (ev.source === 'dec') return;
     this.endFrame(ev.cpu, ev);
-    const fr: Frame = { cpu: ev.cpu, core: ev.core, source: ev.source, span: null, parent: this.raisedCtx(ev.cpu, ev.source), tick: ev.tick, links: [], pending: [] };
+    const fr: Frame = { cpu: ev.cpu, core: ev.core, source: ev.source, span: null, parent: this.raisedCtx(ev.cpu, ev.source), tick: ev.tick, links: [], pending: [], cleared: false, demuxed: false };
     this.frames.set(ev.cpu, fr);
     this.frameEvent(fr, 'irq_take', ev);
   }
@@ -532,7 +541,6 @@ export class IpiTraceObserver implements MachineObserver {
       }
       return;
     }
-    if (role === ROLE_MSG && this.roleCpu[ev.loc] === ev.cpu && fr !== undefined) this.frameEvent(fr, 'load', ev);
   }
 
   private onRmw(ev: Ev<'rmw'>): void {
@@ -543,6 +551,7 @@ export class IpiTraceObserver implements MachineObserver {
     const fr = this.frames.get(ev.cpu);
     let frameSc: SpanContext | undefined;
     if (fr !== undefined) {
+      fr.demuxed = true;
       const s = this.frameSpan(fr);
       s.addEvent('smp_ipi_demux', { ...this.attrsOf(ev), [ATTR.demuxFound]: found.join(',') }, this.time(ev));
       frameSc = s.spanContext();
@@ -711,10 +720,10 @@ export class IpiTraceObserver implements MachineObserver {
   /** The span-event attributes that rebuild `ev` exactly (see semconv.ts). */
   private attrsOf(ev: MachineEvent): Attributes {
     const a: Attributes = { [ATTR.e]: ev.e, [ATTR.core]: ev.core, [ATTR.clock]: ev.clock, [ATTR.tick]: ev.tick };
-    for (const k of Object.keys(ev) as Array<keyof MachineEvent>) {
-      const key = k as string;
+    const rec = ev as unknown as Record<string, unknown>;
+    for (const key in rec) {
       if (key === 'e' || key === 'core' || key === 'clock' || key === 'tick') continue;
-      const v = (ev as unknown as Record<string, unknown>)[key];
+      const v = rec[key];
       const attr = EVENT_ATTR[key] ?? `emu.${key}`;
       if (key === 'loc') {
         a[ATTR.locId] = v as number;

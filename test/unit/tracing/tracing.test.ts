@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
-  createTracing, extractTraceContext, injectTraceContext, mapCarrier, SeededIdGenerator, spanContextOf, traceparentOf,
+  createTracing, otlpJsonLine, spanRecordOf, extractTraceContext, injectTraceContext, mapCarrier, SeededIdGenerator, spanContextOf, traceparentOf,
 } from '../../../services/tracing/index.js';
-import { readSpanFile, runSimTraced } from '../../../services/analyzer/index.js';
+import { encodeOtlpJson, readSpanFile, runSimTraced, writeSpanFileLine } from '../../../services/analyzer/index.js';
 import { resolveScenario } from '../../../services/sim/index.js';
 import { locationNames, script, TPC } from '../analyzer/ipi-synthetic.js';
 
@@ -75,4 +75,15 @@ test('sim trace files are deterministic per seed and read back whole', async () 
   assert.equal(r.errors.length, 0);
   assert.ok(r.spans.length > 60 * 4);
   assert.ok(r.spans.every((x) => x.startNs <= x.endNs));
+});
+
+test('the trace-file writer writes exactly what the analyzer encoders write', async () => {
+  const mem = new InMemorySpanExporter();
+  const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, exporter: mem });
+  const s = script('clear-deferred');
+  s.play(t.observer!);
+  await t.shutdown({ tickEnd: s.tick });
+  const spans = mem.getFinishedSpans();
+  assert.ok(spans.length > 10);
+  assert.equal(otlpJsonLine(spans), writeSpanFileLine(encodeOtlpJson(spans.map(spanRecordOf))));
 });
