@@ -63,29 +63,33 @@ export class Explainer {
       let l = this.byTrace.get(s.traceId);
       if (l === undefined) this.byTrace.set(s.traceId, (l = []));
       l.push(s);
-      const loc = s.attributes[ATTR.loc];
-      const m = typeof loc === 'string' && s.name.startsWith('store ') ? /^paca\[(\d+)\]\.kvm_hstate\.host_ipi$/.exec(loc) : null;
-      if (m) {
-        const target = Number(m[1]);
-        const ord = s.events.find((e) => e.attributes[ATTR.e] === 'version');
-        const f: StoreFact = {
-          cpu: num(s.attributes[ATTR.cpu]) ?? -1,
-          value: num(s.attributes[ATTR.value]) ?? -1,
-          version: num(s.attributes[ATTR.version]) ?? -1,
-          storeClock: num(s.attributes[ATTR.clock]) ?? -1,
-          orderedClock: num(ord?.attributes[ATTR.clock]) ?? Infinity,
-          traceId: s.traceId,
-          spanId: s.spanId,
-        };
-        let list = this.hostIpiStores.get(target);
-        if (list === undefined) this.hostIpiStores.set(target, (list = []));
-        list.push(f);
-      }
       if (s.name === 'csd_lock_wait' && s.attributes[ATTR.waitOutcome] === 'hung') {
         const w = { cpu: num(s.attributes[ATTR.cpu]) ?? -1, where: 'csd_lock_wait', waiting_for: num(s.attributes[ATTR.waitFor]) ?? -1, trace_id: s.traceId };
         const ipi = s.attributes[ATTR.ipiId];
         this.hung.push(typeof ipi === 'string' ? { ...w, ipi } : w);
       }
+    }
+    // Every write of each host_ipi flag: who, what, its coherence version and where it was ordered.
+    const ordered = new Map<number, SpanMachineEvent>();
+    for (const r of j.events) if (r.ev.e === 'version') ordered.set(r.ev.wid, r);
+    for (const r of j.events) {
+      if (r.ev.e !== 'store' || r.locName === undefined) continue;
+      const m = /^paca\[(\d+)\]\.kvm_hstate\.host_ipi$/.exec(r.locName);
+      if (!m) continue;
+      const o = ordered.get(r.ev.wid);
+      const f: StoreFact = {
+        cpu: r.ev.cpu,
+        value: r.ev.value,
+        version: o !== undefined && o.ev.e === 'version' ? o.ev.version : -1,
+        storeClock: r.ev.clock,
+        orderedClock: o?.ev.clock ?? Infinity,
+        traceId: r.traceId,
+        spanId: r.spanId,
+      };
+      const target = Number(m[1]);
+      let list = this.hostIpiStores.get(target);
+      if (list === undefined) this.hostIpiStores.set(target, (list = []));
+      list.push(f);
     }
     for (const r of j.events) {
       if (!('cpu' in r.ev)) continue;

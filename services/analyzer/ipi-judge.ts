@@ -265,15 +265,17 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
       unsentByCpu.delete(ev.cpu);
     }
   }
-  // host_ipi set of each IPI: the store span in the IPI's trace.
-  for (const s of spans) {
-    const id = str(s.attributes[ATTR.ipiId]);
-    const loc = str(s.attributes[ATTR.loc]);
-    if (id === undefined || loc === undefined || !s.name.startsWith(SPAN.store) || !/host_ipi$/.test(loc)) continue;
-    const ipi = ipis.get(id);
-    if (ipi === undefined) continue;
-    ipi.host_ipi_wid = num(s.attributes[ATTR.wid]) ?? -1;
-    ipi.host_ipi_version = num(s.attributes[ATTR.version]) ?? -1;
+  // host_ipi set of each IPI: the sender's store to the target's host_ipi in the IPI's trace.
+  const versionOfWid = new Map<number, number>();
+  for (const r of events) if (r.ev.e === 'version') versionOfWid.set(r.ev.wid, r.ev.version);
+  const byTrace = new Map<string, IpiRecord>();
+  for (const ipi of ipis.values()) byTrace.set(ipi.trace_id, ipi);
+  for (const r of events) {
+    if (r.ev.e !== 'store' || r.locName === undefined || !r.locName.endsWith('host_ipi')) continue;
+    const ipi = byTrace.get(r.traceId);
+    if (ipi === undefined || ipi.sender_cpu !== r.ev.cpu || r.locName !== `paca[${ipi.target_cpu}].kvm_hstate.host_ipi`) continue;
+    ipi.host_ipi_wid = r.ev.wid;
+    ipi.host_ipi_version = versionOfWid.get(r.ev.wid) ?? -1;
   }
 
   const checker = new IgnoredIpiChecker({ messageLocs });

@@ -69,6 +69,9 @@ interface StoreSpan {
   span: Span;
   loc: number;
   ipi: Ipi | null;
+  /** The span exists for this store alone (end it when the store is ordered). */
+  own: boolean;
+  ctx: Context;
 }
 
 interface Frame {
@@ -306,39 +309,31 @@ export class IpiTraceObserver implements MachineObserver {
       }
       return;
     }
-    let parent: Context | null = null;
-    let owner: Ipi | null = null;
+    if (this.stores.size >= TRACED_IPIS_MAX) return;
+    // The store is an event of the span that made it (the send, or the interrupt frame); its
+    // coherence version joins it there when the home orders it, or a small span if that span
+    // has ended by then.
     const fr = this.frames.get(ev.cpu);
+    let span: Span;
+    let owner: Ipi | null = null;
     if (ipi !== null && this.roleCpu[ev.loc] === ipi.target) {
-      parent = ipi.ctx;
       owner = ipi;
+      span = ipi.span;
       if (role === ROLE_MSG) ipi.msgLoc = ev.loc;
       else ipi.hostIpiStored = true;
+      span.addEvent('store', this.attrsOf(ev), this.time(ev));
     } else if (fr !== undefined) {
-      parent = trace.setSpan(ROOT_CONTEXT, this.frameSpan(fr));
-    }
-    if (parent === null) parent = ROOT_CONTEXT;
-    if (this.stores.size >= TRACED_IPIS_MAX) return;
-    const name = this.names[ev.loc] as string;
-    const span = this.tracer(ev.core).startSpan(
-      `${SPAN.store} ${name}`,
-      {
-        kind: SpanKind.INTERNAL,
-        startTime: this.time(ev),
-        attributes: {
-          [ATTR.loc]: name, [ATTR.locId]: ev.loc, [ATTR.wid]: ev.wid, [ATTR.value]: ev.value, [ATTR.lane]: ev.lane,
-          [ATTR.cpu]: ev.cpu, [ATTR.core]: ev.core, [ATTR.clock]: ev.clock, [ATTR.tick]: ev.tick, [ATTR.version]: -1,
-          ...(owner !== null ? { [ATTR.ipiId]: owner.id } : {}),
-        },
-      },
-      parent,
-    );
-    span.addEvent('store', this.attrsOf(ev), this.time(ev));
-    this.stores.set(ev.wid, { span, loc: ev.loc, ipi: owner });
-    if (fr !== undefined && owner === null) {
       if (role === ROLE_HOST_IPI) fr.cleared = true;
       this.frameEvent(fr, 'store', ev);
+      span = this.frameSpan(fr);
+    } else {
+      const name = this.names[ev.loc] as string;
+      span = this.tracer(ev.core).startSpan(`${SPAN.store} ${name}`, { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.cpu]: ev.cpu, [ATTR.clock]: ev.clock } }, ROOT_CONTEXT);
+      span.addEvent('store', this.attrsOf(ev), this.time(ev));
+      this.stores.set(ev.wid, { span, loc: ev.loc, ipi: null, own: true, ctx: trace.setSpan(ROOT_CONTEXT, span) });
+      return;
     }
+    this.stores.set(ev.wid, { span, loc: ev.loc, ipi: owner, own: false, ctx: trace.setSpan(ROOT_CONTEXT, span) });
   }
 
   private onVersion(ev: Ev<'version'>): void {
@@ -354,9 +349,17 @@ export class IpiTraceObserver implements MachineObserver {
     }
     this.stores.delete(ev.wid);
     assert(st.loc === ev.loc, `write ${ev.wid} versioned at another location`);
-    st.span.setAttribute(ATTR.version, ev.version);
-    st.span.addEvent('version', this.attrsOf(ev), this.time(ev));
-    st.span.end(this.time(ev));
+    if (st.span.isRecording()) {
+      st.span.addEvent('version', this.attrsOf(ev), this.time(ev));
+      if (st.own) st.span.end(this.time(ev));
+    } else {
+      // The span that made the store has ended: the ordering gets its own small span beside it.
+      const name = this.names[ev.loc] as string;
+      const parent = st.ipi !== null ? st.ipi.ctx : st.ctx;
+      const s = this.tracer(ev.core).startSpan(`coherence ${name}`, { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } }, parent);
+      s.addEvent('version', this.attrsOf(ev), this.time(ev));
+      s.end(this.time(ev));
+    }
     const ipi = st.ipi;
     if (ipi !== null && this.role[ev.loc] === ROLE_MSG) {
       ipi.version = ev.version;
@@ -653,6 +656,7 @@ export class IpiTraceObserver implements MachineObserver {
     for (const hs of this.handlers.values()) for (const h of hs) h.end(tEnd);
     this.handlers.clear();
     for (const st of this.stores.values()) {
+      if (!st.own) continue;
       st.span.setAttribute('emu.store.note', 'never ordered at its home before the run ended');
       st.span.end(tEnd);
     }
