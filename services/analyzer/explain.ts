@@ -229,7 +229,7 @@ export class Explainer {
     }
     if (f.missed !== undefined && f.missed.ev.e === 'rmw') {
       missedLine = add(T, 'smp_ipi_demux_relaxed()', f.missed.ev.clock, { note: `xchg read v${f.missed.ev.oldVersion}: ${foundOf(f.missed.ev.old)}` });
-      add(T, '// returns to executing guest', f.missed.ev.clock + 0.5);
+      add(T, f.check !== undefined ? '// returns to executing guest' : '// returns from the interrupt', f.missed.ev.clock + 0.5);
     }
     if (frameStart !== undefined && clearLine !== undefined) clearLine.after.push(frameStart);
     // The deferred store, at its program point and where it completes.
