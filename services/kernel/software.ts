@@ -49,6 +49,8 @@ export interface Workload {
   next(cpu: number): Action;
   /** Guest run time between exits (ticks), for a vCPU CPU. */
   guestTicks(cpu: number): number;
+  /** Cost of the guest-exit path (ticks) before the host handles what caused the exit. */
+  exitTicks(cpu: number): number;
   /** The workload is over for this CPU (e.g. the run reached its IPI goal): idle from now on. */
   done(cpu: number): boolean;
 }
@@ -211,10 +213,13 @@ function* vcpuMain(k: Kernel, wl: Workload, self: number): KFn {
       yield { k: 'nap', wake: WAKE_ON.all };
       cs.touchTick = yield { k: 'now' };
     }
-    // Guest exit: back in the host, hard-disabled.
+    // Guest exit: back in the host, hard-disabled; the exit path saves the guest's state first
+    // (book3s_hv_rmhandlers.S guest_exit_cont .. kvmhv_switch_to_host).
     yield { k: 'ee', on: false };
     cs.mode = 'host';
     yield { k: 'dec', ticks: -1 };
+    const exitCost = wl.exitTicks(self);
+    if (exitCost > 0) yield { k: 'delay', ticks: exitCost };
     if ((cs.irqHappened & PACA_IRQ_DBELL) !== 0) {
       // __check_irq_replay -> h_doorbell_common_msgclr: msgclr, then doorbell_exception.
       cs.irqHappened &= ~PACA_IRQ_DBELL;

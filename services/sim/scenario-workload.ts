@@ -101,6 +101,11 @@ export class StressWorkload implements Workload {
     return lo + (this.rng[cpu] as Random).int(Math.max(1, hi - lo + 1));
   }
 
+  exitTicks(cpu: number): number {
+    const [lo, hi] = this.s.workload.exitTicks;
+    return lo + (this.rng[cpu] as Random).int(Math.max(1, hi - lo + 1));
+  }
+
   next(cpu: number): Action {
     const rng = this.rng[cpu] as Random;
     const w = this.s.workload;
@@ -139,7 +144,12 @@ export class StressWorkload implements Workload {
         return { a: 'crosscall', targets: targets.sort((a, b) => a - b), wait: w.crossCallWait };
       }
       case 'wake': {
-        const cand = this.wakePool.filter((c) => c !== cpu);
+        let cand = this.wakePool.filter((c) => c !== cpu);
+        if (w.wakeVcpuShare !== undefined) {
+          const toVcpu = rng.chance(w.wakeVcpuShare);
+          const part = cand.filter((c) => (this.roles[c] === 'vcpu') === toVcpu);
+          if (part.length > 0) cand = part;
+        }
         if (cand.length === 0) return { a: 'compute', ticks: between(w.computeTicks) };
         const t = cand[rng.int(cand.length)] as number;
         return { a: 'wake', task: this.taskOfCpu[t] as number, wait: w.wakeWait };

@@ -97,11 +97,17 @@ export const scenarioSchema = z
         /** CPUs whose tasks get woken (default: every active CPU). */
         wakePool: cpuList.optional(),
         wakeWait: z.boolean().default(false),
+        /** Share of wake-ups that go to tasks of vCPU CPUs (the rest to other CPUs of the pool);
+         * unset: uniform over the pool. */
+        wakeVcpuShare: z.number().min(0).max(1).optional(),
         /** Targets of tick-broadcast IPIs (siblings of the sender are used on POWER8). */
         broadcastPool: cpuList.optional(),
         computeTicks: range.default([20, 200]),
         sleepTicks: range.default([50, 400]),
         guestTicks: range.default([200, 2000]),
+        /** Cost (ticks) of the KVM guest-exit path (saving guest state, switching the partition)
+         * before the host replays a doorbell that caused the exit. */
+        exitTicks: range.default([0, 0]),
         offline: z.object({ cpus: cpuList, atTicks: z.number().int().nonnegative() }).strict().optional(),
       })
       .strict()
@@ -168,23 +174,28 @@ const BUILTINS: Record<string, ScenarioInput> = {
     description:
       'The 2019 report fixed by 3a83f677a6ee: 2-socket POWER9 (seed-2019), guest A with 56 vCPUs pinned ' +
       'two per core on CPUs 0-111, guest B with 4 vCPUs, stress load in the guests (exits) and on the host; ' +
-      'cross-calls (THP/KSM) and remote wake-ups on doorbells with host_ipi.',
+      'cross-calls (THP/KSM) and remote wake-ups (half of them of tasks on vCPU CPUs, as I/O completions ' +
+      'wake vCPU threads) on doorbells with host_ipi. Console time is compressed: 1 emulated s = 1000 ticks.',
     machine: 'seed-2019',
     kernel: 'v5.3',
+    clock: { ticksPerSecond: 1000 },
     guests: [
       { name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' },
       { name: 'B', cpus: [113, 117, 121, 125], comm: 'CPU %d/KVM' },
     ],
-    // The seeded propagation policy: a store may wait in its store queue while later stores to
-    // other locations (host_ipi after the message byte) reach their homes first.
-    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 200 },
+    // The seeded propagation policy: a store may wait in its store queue (a contended line, like the
+    // target's IPI message word) while later stores to other locations (host_ipi) reach their homes.
+    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400 },
+    bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
     workload: {
       hostCpus: SEED_HOST,
-      hostMix: { compute: 4, crosscall: 1, wake: 2, sleep: 2 },
+      hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
       exitMix: { compute: 2, crosscall: 2, wake: 1 },
-      crossCallPeers: 6,
-      crossCallTargetsMax: 3,
+      crossCallPeers: 16,
+      crossCallTargetsMax: 8,
+      wakeVcpuShare: 0.5,
       guestTicks: [100, 1500],
+      exitTicks: [50, 200],
     },
   },
   'host-ipi-2019-clear': {
@@ -195,17 +206,20 @@ const BUILTINS: Record<string, ScenarioInput> = {
     machine: 'seed-2019',
     kernel: 'v5.3',
     ablations: { demuxReadRelaxed: true },
+    clock: { ticksPerSecond: 1000 },
     guests: [{ name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' }],
-    // The seeded propagation policy: a store may wait in its store queue while later stores to
-    // other locations (host_ipi after the message byte) reach their homes first.
-    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 200 },
+    // Here the target's own clear of host_ipi waits in its store queue while the sender's set lands.
+    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400 },
+    bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
     workload: {
       hostCpus: SEED_HOST,
-      hostMix: { compute: 4, crosscall: 1, wake: 2, sleep: 2 },
+      hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
       exitMix: { compute: 2, crosscall: 2, wake: 1 },
-      crossCallPeers: 6,
-      crossCallTargetsMax: 3,
+      crossCallPeers: 16,
+      crossCallTargetsMax: 8,
+      wakeVcpuShare: 0.5,
       guestTicks: [100, 1500],
+      exitTicks: [50, 200],
     },
   },
   'wake-list-2012': {

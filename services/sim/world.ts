@@ -158,8 +158,6 @@ export class World {
         if (t <= this.tick) {
           core.step(this.tick);
           anyWork = true;
-          const t2 = core.nextEventTick();
-          if (t2 < next) next = t2;
         } else if (t < next) {
           next = t;
         }
