@@ -206,7 +206,7 @@ export class Explainer {
     // Target: the earlier doorbell it was handling.
     let frameStart: Line | undefined;
     if (f.frameSpan !== undefined && f.missed !== undefined) {
-      const first = num(f.frameSpan.events[0]?.attributes[ATTR.clock]) ?? f.missed.ev.clock - 3;
+      const first = num(f.frameSpan.attributes[ATTR.clock]) ?? num(f.frameSpan.events[0]?.attributes[ATTR.clock]) ?? f.missed.ev.clock - 3;
       frameStart = add(T, `doorbell_exception():${f.frameFrom !== undefined ? ` // from CPU ${f.frameFrom}` : ''}`, first);
       const ms = f.frameSpan.events.find((e) => e.attributes[ATTR.kind] === 'msgsync');
       if (ms !== undefined) add(T, '  ppc_msgsync()', num(ms.attributes[ATTR.clock]) ?? first + 1);

@@ -30,6 +30,8 @@ const ROLE_HOST_IPI = 2;
 const ROLE_CSD = 3;
 
 const CSD_FLAG_LOCK = 1;
+/** A csd_lock_wait shorter than this many polls (one cpu_relax) gets no span, only a count. */
+export const WAIT_SPAN_POLLS_MIN = 3;
 /** Bound on IPIs, frames and store spans tracked at once; beyond it new IPIs are not traced. */
 export const TRACED_IPIS_MAX = 200_000;
 
@@ -81,6 +83,8 @@ interface Frame {
   span: Span | null;
   parent: Context;
   tick: number;
+  /** Lamport clock of the frame's first event (irq_take or doorbell_entry). */
+  clock: number;
   links: Link[];
   pending: Array<{ name: string; attrs: Attributes; time: HrTime }>;
   cleared: boolean;
@@ -88,7 +92,8 @@ interface Frame {
 }
 
 interface Wait {
-  span: Span;
+  span: Span | null;
+  first: Ev<'load'>;
   polls: number;
   ipi: Ipi | null;
   target: number;
@@ -126,6 +131,8 @@ export class IpiTraceObserver implements MachineObserver {
   tickMax = 0;
   ipisTraced = 0;
   ipisUntraced = 0;
+  /** csd_lock_wait episodes released within WAIT_SPAN_POLLS_MIN polls (no span). */
+  waitsShort = 0;
   private finished = false;
 
   constructor(private readonly opts: IpiTraceObserverOptions) {
@@ -286,12 +293,14 @@ export class IpiTraceObserver implements MachineObserver {
     const f = this.frames.get(ev.cpu);
     if (ev.name === 'doorbell_entry' && f === undefined) {
       // doorbell_exception replayed outside an interrupt frame (after a guest exit).
-      this.frames.set(ev.cpu, { cpu: ev.cpu, core: ev.core, source: 'replay', span: null, parent: this.raisedCtx(ev.cpu, 'hdbell'), tick: ev.tick, links: [], pending: [], cleared: false, demuxed: false });
+      this.frames.set(ev.cpu, { cpu: ev.cpu, core: ev.core, source: 'replay', span: null, parent: this.raisedCtx(ev.cpu, 'hdbell'), tick: ev.tick, clock: ev.clock, links: [], pending: [], cleared: false, demuxed: false });
     }
     const fr = this.frames.get(ev.cpu);
     if (fr !== undefined) {
-      this.frameEvent(fr, ev.name, ev);
+      // The frame's name says doorbell_exception and the handler spans say what ran: the entry,
+      // exit and per-message tracepoints need no events of their own.
       if (ev.name === 'doorbell_entry') this.frameSpan(fr).updateName('doorbell_exception');
+      else if (ev.name !== 'doorbell_exit' && ev.name !== 'ipi_message_handle') this.frameEvent(fr, ev.name, ev);
       if (ev.name === 'doorbell_exit') {
         this.endHandlers(ev.cpu, ev);
         if (fr.source === 'replay') this.endFrame(ev.cpu, ev);
@@ -483,9 +492,8 @@ export class IpiTraceObserver implements MachineObserver {
   private onIrqTake(ev: Ev<'irq_take'>): void {
     if (ev.source === 'dec') return;
     this.endFrame(ev.cpu, ev);
-    const fr: Frame = { cpu: ev.cpu, core: ev.core, source: ev.source, span: null, parent: this.raisedCtx(ev.cpu, ev.source), tick: ev.tick, links: [], pending: [], cleared: false, demuxed: false };
+    const fr: Frame = { cpu: ev.cpu, core: ev.core, source: ev.source, span: null, parent: this.raisedCtx(ev.cpu, ev.source), tick: ev.tick, clock: ev.clock, links: [], pending: [], cleared: false, demuxed: false };
     this.frames.set(ev.cpu, fr);
-    this.frameEvent(fr, 'irq_take', ev);
   }
 
   /** The frame's span, created on its first recorded event (most interrupts record nothing). */
@@ -497,7 +505,7 @@ export class IpiTraceObserver implements MachineObserver {
       {
         kind: SpanKind.INTERNAL,
         startTime: this.opts.timeOf(fr.tick, fr.core),
-        attributes: { [ATTR.cpu]: fr.cpu, [ATTR.core]: fr.core, [ATTR.source]: fr.source },
+        attributes: { [ATTR.cpu]: fr.cpu, [ATTR.core]: fr.core, [ATTR.source]: fr.source, [ATTR.clock]: fr.clock, [ATTR.tick]: fr.tick },
       },
       fr.parent,
     );
@@ -507,7 +515,7 @@ export class IpiTraceObserver implements MachineObserver {
   }
 
   private frameEvent(fr: Frame, name: string, ev: MachineEvent): void {
-    if (fr.span === null && fr.pending.length < 4 && (name === 'irq_take' || name === 'hwsync' || name === 'sync' || name === 'lwsync' || name === 'msgsync')) {
+    if (fr.span === null && fr.pending.length < 4 && (name === 'sync' || name === 'msgsync')) {
       // Keep the prologue until the frame proves interesting.
       fr.pending.push({ name, attrs: this.attrsOf(ev), time: this.time(ev) });
       return;
@@ -521,7 +529,6 @@ export class IpiTraceObserver implements MachineObserver {
     this.frames.delete(cpu);
     this.endHandlers(cpu, ev);
     if (fr.span === null) return;
-    fr.span.addEvent(ev.e === 'tp' ? ev.name : ev.e, this.attrsOf(ev), this.time(ev));
     fr.span.end(this.time(ev));
   }
 
@@ -603,8 +610,15 @@ export class IpiTraceObserver implements MachineObserver {
     const locked = (ev.value & CSD_FLAG_LOCK) !== 0;
     if (w !== undefined) {
       w.polls++;
-      if (locked) return;
+      if (locked) {
+        if (w.span === null && w.polls >= WAIT_SPAN_POLLS_MIN) this.waitSpan(w);
+        return;
+      }
       this.waits.delete(ev.cpu);
+      if (w.span === null) {
+        this.waitsShort++;
+        return;
+      }
       w.span.setAttribute(ATTR.waitPolls, w.polls);
       w.span.setAttribute(ATTR.waitOutcome, 'released');
       w.span.addEvent('released', this.attrsOf(ev), this.time(ev));
@@ -620,20 +634,27 @@ export class IpiTraceObserver implements MachineObserver {
     } else {
       ipi = this.lastIpiTo.get(target) ?? null;
     }
-    const span = this.tracer(ev.core).startSpan(
+    this.waits.set(ev.cpu, { span: null, first: ev, polls: 1, ipi, target });
+  }
+
+  /** The csd_lock_wait span, from the first locked poll: made once the wait outlasts a relax. */
+  private waitSpan(w: Wait): Span {
+    if (w.span !== null) return w.span;
+    const ev = w.first;
+    w.span = this.tracer(ev.core).startSpan(
       SPAN.wait,
       {
         kind: SpanKind.INTERNAL,
         startTime: this.time(ev),
         attributes: {
-          [ATTR.cpu]: ev.cpu, [ATTR.core]: ev.core, [ATTR.waitFor]: target, [ATTR.loc]: this.names[ev.loc] as string,
-          [ATTR.clock]: ev.clock, ...(ipi !== null ? { [ATTR.ipiId]: ipi.id } : {}),
+          [ATTR.cpu]: ev.cpu, [ATTR.core]: ev.core, [ATTR.waitFor]: w.target, [ATTR.loc]: this.names[ev.loc] as string,
+          [ATTR.clock]: ev.clock, ...(w.ipi !== null ? { [ATTR.ipiId]: w.ipi.id } : {}),
         },
       },
-      ipi?.ctx ?? ROOT_CONTEXT,
+      w.ipi?.ctx ?? ROOT_CONTEXT,
     );
-    span.addEvent('locked', this.attrsOf(ev), this.time(ev));
-    this.waits.set(ev.cpu, { span, polls: 1, ipi, target });
+    w.span.addEvent('locked', this.attrsOf(ev), this.time(ev));
+    return w.span;
   }
 
   // ---- the end of the run
@@ -688,11 +709,12 @@ export class IpiTraceObserver implements MachineObserver {
       }
     }
     for (const [cpu, w] of this.waits.entries()) {
-      w.span.setAttribute(ATTR.waitPolls, w.polls);
-      w.span.setAttribute(ATTR.waitOutcome, 'hung');
-      if (w.ipi !== null && unconsumed.has(w.ipi.id)) w.span.setAttribute(ATTR.ipiOutcome, 'ignored');
-      w.span.setStatus({ code: SpanStatusCode.ERROR, message: `CPU ${cpu} still spinning in csd_lock_wait for CPU ${w.target}` });
-      w.span.end(tEnd);
+      const span = this.waitSpan(w);
+      span.setAttribute(ATTR.waitPolls, w.polls);
+      span.setAttribute(ATTR.waitOutcome, 'hung');
+      if (w.ipi !== null && unconsumed.has(w.ipi.id)) span.setAttribute(ATTR.ipiOutcome, 'ignored');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `CPU ${cpu} still spinning in csd_lock_wait for CPU ${w.target}` });
+      span.end(tEnd);
     }
     this.waits.clear();
     const run = this.tracer(endCore).startSpan(SPAN.run, {
@@ -700,7 +722,7 @@ export class IpiTraceObserver implements MachineObserver {
       attributes: {
         [ATTR.runTickEnd]: tickEnd, [ATTR.runSettleTicks]: this.opts.settleTicks, [ATTR.runIpisTraced]: this.ipisTraced,
         'emu.run.ipis_untraced': this.ipisUntraced, 'emu.run.ipis_ignored': ignoredCount, 'emu.run.whole_machine': this.opts.wholeMachine,
-        'emu.run.late_ticks': this.opts.lateTicks,
+        'emu.run.late_ticks': this.opts.lateTicks, 'emu.run.waits_short': this.waitsShort,
       },
     }, ROOT_CONTEXT);
     run.end(tEnd);
