@@ -15,6 +15,8 @@ export interface AnalyzeSummaryIpi {
   msg: number;
   trace_id: string;
   cause: string;
+  /** For ignored IPIs: `message-store-deferred`, `clear-deferred`, `transport-lost`, `not-consumed`. */
+  cause_kind?: string;
   latency_ticks?: number;
   jaeger?: string;
 }
@@ -52,7 +54,8 @@ export function analyzeSpans(spans: readonly SpanRecord[], opts: AnalyzeOptions 
     pending: judged.ipis.filter((i) => i.judgement === 'pending').length,
     incomplete: judged.incomplete.length,
     ignored: judged.ignored.map((i) => ({
-      ipi_id: i.ipi_id, sender_cpu: i.sender_cpu, target_cpu: i.target_cpu, msg: i.msg, trace_id: i.trace_id, cause: i.cause ?? '', ...link(i.trace_id),
+      ipi_id: i.ipi_id, sender_cpu: i.sender_cpu, target_cpu: i.target_cpu, msg: i.msg, trace_id: i.trace_id, cause: i.cause ?? '',
+      ...(i.cause_kind !== undefined ? { cause_kind: i.cause_kind } : {}), ...link(i.trace_id),
     })),
     late: judged.late.map((i) => ({
       ipi_id: i.ipi_id, sender_cpu: i.sender_cpu, target_cpu: i.target_cpu, msg: i.msg, trace_id: i.trace_id,

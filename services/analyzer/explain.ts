@@ -326,6 +326,7 @@ export function explainIgnored(j: Judged): Explainer {
   for (const ipi of j.ignored) {
     const e = ex.explain(ipi);
     ipi.cause = e.cause;
+    ipi.cause_kind = e.kind;
     ipi.diagram = e.diagram;
   }
   return ex;

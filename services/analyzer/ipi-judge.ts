@@ -51,6 +51,9 @@ export interface IpiRecord {
   handled_version: number;
   latency_ticks: number;
   cause?: string;
+  /** The explanation's class: `message-store-deferred` (the seed's first interleaving),
+   * `clear-deferred` (its second), `transport-lost`, `not-consumed`. */
+  cause_kind?: string;
   diagram?: string;
 }
 

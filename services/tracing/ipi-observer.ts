@@ -348,11 +348,15 @@ export class IpiTraceObserver implements MachineObserver {
   private onVersion(ev: Ev<'version'>): void {
     const st = this.stores.get(ev.wid);
     if (st === undefined) {
-      const remote = this.remoteWrites.get(ev.wid);
+      // Live, the home is often another process than the writer: the ordering still becomes a
+      // span (in the writer's trace when the write request carried a traceparent), so the
+      // analyzer can join store and version by write id across processes.
+      const remote = this.remoteWrites.get(ev.wid) ?? (this.opts.wholeMachine ? undefined : ROOT_CONTEXT);
       if (remote === undefined) return;
       this.remoteWrites.delete(ev.wid);
       const name = this.names[ev.loc] as string;
-      const s = this.tracer(ev.core).startSpan(`coherence ${name}`, { startTime: this.time(ev), attributes: this.attrsOf(ev) }, remote);
+      const s = this.tracer(ev.core).startSpan(`coherence ${name}`, { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } }, remote);
+      s.addEvent('version', this.attrsOf(ev), this.time(ev));
       s.end(this.time(ev));
       return;
     }

@@ -33,11 +33,19 @@ function smallScenario(dir: string, kernel: string, relaxed: boolean): Scenario 
   });
 }
 
+// The sim's own classification of the 2019 interleavings, when the kernel model provides it.
+const KIND_OF_INTERLEAVING: Record<string, string> = { 'message-late': 'message-store-deferred', 'clear-late': 'clear-deferred' };
+
 async function judgeRun(s: Scenario, seed: number, ticksMax?: number): Promise<{ truth: string[]; found: string[]; causes: string[] }> {
   const mem = new InMemorySpanExporter();
   const { result } = await runSimTraced(s, { seed, ...(ticksMax !== undefined ? { ticksMax } : {}) }, { exporter: mem });
   const a = analyzeSpans(mem.getFinishedSpans().map(spanRecordOf));
   assert.equal(a.summary.ipis, result.ipis_sent, `${s.name} seed ${seed}: every IPI judged`);
+  for (const i of result.ignored as Array<{ ipi_id: string; interleaving?: string }>) {
+    if (i.interleaving === undefined || KIND_OF_INTERLEAVING[i.interleaving] === undefined) continue;
+    const mine = a.summary.ignored.find((x) => x.ipi_id === i.ipi_id);
+    assert.equal(mine?.cause_kind, KIND_OF_INTERLEAVING[i.interleaving], `${s.name} seed ${seed} IPI ${i.ipi_id}: sim says ${i.interleaving}`);
+  }
   return { truth: result.ignored.map((i) => i.ipi_id), found: a.summary.ignored.map((i) => i.ipi_id), causes: a.summary.ignored.map((i) => i.cause) };
 }
 

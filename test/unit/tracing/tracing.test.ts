@@ -87,3 +87,43 @@ test('the trace-file writer writes exactly what the analyzer encoders write', as
   assert.ok(spans.length > 10);
   assert.equal(otlpJsonLine(spans), writeSpanFileLine(encodeOtlpJson(spans.map(spanRecordOf))));
 });
+
+test('live: the doorbell hop carries the IPI trace across processes in a traceparent', async () => {
+  // Two observers, one per core "process"; each sees only its own core's events.
+  const memA = new InMemorySpanExporter();
+  const memB = new InMemorySpanExporter();
+  const a = createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: 'core-1', exporter: memA });
+  const b = createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: 'core-0', exporter: memB });
+  const s = script('message-store-deferred');
+  for (const ev of s.events) {
+    if (ev.core === 1) a.observer!.event(ev);
+    if (ev.e === 'ipi_send' && ev.cpu === 5) {
+      const tp = a.ipiObserver!.traceparentFor({ t: 'dbell', src: 1, srcThread: 1, cpu: ev.target, id: ev.id, clock: ev.clock });
+      assert.ok(tp !== undefined, 'the transport gets a traceparent for the doorbell');
+      b.ipiObserver!.noteIncoming({ t: 'dbell', src: 1, srcThread: 1, cpu: ev.target, id: ev.id, clock: ev.clock }, tp);
+    }
+    if (ev.core === 0) b.observer!.event(ev);
+  }
+  await a.shutdown();
+  await b.shutdown();
+  const send = memA.getFinishedSpans().find((x) => x.name === 'smp_muxed_ipi_message_pass' && x.attributes['emu.ipi.id'] === '5:1');
+  assert.ok(send !== undefined);
+  const consumers = memB.getFinishedSpans().filter((x) => x.kind === 4 /* CONSUMER */ && x.spanContext().traceId === send.spanContext().traceId);
+  assert.equal(consumers.length, 1, 'the target core continues the IPI trace');
+  assert.equal(consumers[0]!.resource.attributes['service.instance.id'], 'core-0');
+  assert.equal(consumers[0]!.attributes['messaging.system'], 'nats');
+});
+
+test('live: one observer per core, the analyzer still judges the run from all their spans', async () => {
+  const { analyzeSpans } = await import('../../../services/analyzer/index.js');
+  const mems = [new InMemorySpanExporter(), new InMemorySpanExporter()];
+  const ts = mems.map((m, core) => createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, exporter: m }));
+  const s = script('message-store-deferred');
+  for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
+  for (const t of ts) await t.shutdown();
+  const spans = mems.flatMap((m) => m.getFinishedSpans().map(spanRecordOf));
+  const a = analyzeSpans(spans, { tickEnd: s.tick, settleTicks: 1000 });
+  assert.equal(a.summary.ipis, 2);
+  assert.deepEqual(a.summary.ignored.map((i) => i.ipi_id), ['5:1']);
+  assert.match(a.summary.ignored[0]!.cause, /clear overwrote CPU 5's set/);
+});
