@@ -24,3 +24,5 @@ export {
 export { Rel, EventSet } from './relation.js';
 export { IgnoredIpiChecker, TRACKED_IPIS_MAX } from './ignored-ipi.js';
 export type { IgnoredIpi, IgnoredIpiOptions, IgnoredIpiResult } from './ignored-ipi.js';
+export { HostIpiRaceObserver } from './host-ipi-race.js';
+export type { HostIpiInterleaving, HostIpiOverwrite } from './host-ipi-race.js';

@@ -44,11 +44,15 @@ export const bisectCommand: Command = {
     if (a.flags.json) {
       out(JSON.stringify({
         first: r.first === null ? null : { commit: r.first.commit, subject: r.first.subject },
+        platform: r.platform.map((p) => ({ commit: p.commit, subject: p.subject })),
         good_verdict: r.goodVerdict,
         bad_verdict: r.badVerdict,
         runs: r.runs,
       }));
       return r.first === null ? 1 : 0;
+    }
+    if (r.platform.length > 0) {
+      out(`platform patches kept at every step (the machine needs them): ${r.platform.map((p) => p.commit).join(', ')}`);
     }
     for (const run of r.runs) {
       out(`  ${run.verdict.padEnd(7)} seed ${String(run.seed).padEnd(4)} ${String(run.wall_ms).padStart(7)} ms  [${run.patches.map((c) => c.slice(0, 12)).join(' ')}]`);

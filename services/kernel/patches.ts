@@ -26,6 +26,13 @@ export const PATCHES = [
     effect: 'smp_mb before the message byte store; fully ordered xchg in smp_ipi_demux; mb in each cause_ipi',
   },
   {
+    // Subject and date from the dbell.c history in the reference seed (published 2013-03-21).
+    commit: 'a6a058e52a0c',
+    subject: 'powerpc: Add accounting for Doorbell interrupts',
+    date: '2013-03-21',
+    effect: 'doorbell_exception increments irq_stat.doorbell_irqs; /proc/interrupts prints DBL',
+  },
+  {
     commit: 'b97021f85517',
     subject: 'powerpc: Fix atomic_xxx_return barrier semantics',
     date: '2014-03-07',
@@ -36,13 +43,6 @@ export const PATCHES = [
     subject: 'powerpc/powernv: Enable POWER8 doorbell IPIs',
     date: '2014-05-23',
     effect: 'icp_native_cause_ipi sends a hypervisor doorbell to siblings (host_ipi set first)',
-  },
-  {
-    // Date and subject not pinned to a primary source; DBL exists in v3.19 and not in v3.5.
-    commit: 'a6a058e52a0c',
-    subject: 'powerpc: Account doorbell interrupts (DBL line in /proc/interrupts)',
-    date: '2014-06-01',
-    effect: 'doorbell_exception increments irq_stat.doorbell_irqs; /proc/interrupts prints DBL',
   },
   {
     commit: '755563bc79c7',

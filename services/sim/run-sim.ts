@@ -11,6 +11,8 @@ import { Console, Detectors, Kernel, PPC_MSG_NAMES, cpuSoftware, interruptsJson,
 import type { Lockup } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
+import { HostIpiRaceObserver } from '../checker/host-ipi-race.js';
+import type { HostIpiInterleaving } from '../checker/host-ipi-race.js';
 import { SimBus, World } from './world.js';
 import type { Scenario } from './scenario.js';
 import { busPolicyOf, memoryPolicyOf } from './scenario.js';
@@ -39,7 +41,9 @@ export interface SimResult {
   patches: string[];
   ipis_sent: number;
   ipis_handled: number;
-  ignored: IgnoredIpi[];
+  /** The machine's ground truth; with KVM, each ignored IPI also names the 2019 interleaving whose
+   * host_ipi overwrite preceded it (`message-late` or `clear-late`), when there was one. */
+  ignored: Array<IgnoredIpi & { interleaving?: HostIpiInterleaving }>;
   lockups: Lockup[];
   interrupts: Record<string, number[]>;
   ticks: number;
@@ -139,6 +143,8 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
   const det = new Detectors(k, con, s.detectors);
   const checker = new IgnoredIpiChecker({ messageLocs: k.ipiMessage });
   const observers: MachineObserver[] = [checker];
+  const races = s.kvm ? new HostIpiRaceObserver(k.hostIpi, k.ipiMessage) : null;
+  if (races !== null) observers.push(races);
   if (opts.observer) observers.push(opts.observer);
   const observer = observers.length === 1 ? checker : new ObserverSet(observers);
   const bus = busPolicyOf(s);
@@ -220,7 +226,10 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
     patches: patches.list(),
     ipis_sent: chk.sent,
     ipis_handled: chk.consumed,
-    ignored: chk.ignored,
+    ignored: chk.ignored.map((i) => {
+      const o = races?.lastOverwrite(i.sender_cpu, i.target_cpu);
+      return o === undefined ? i : { ...i, interleaving: o.interleaving };
+    }),
     lockups: det.lockups,
     interrupts: interruptsJson(k),
     ticks: end,
