@@ -215,10 +215,17 @@ export function rebuildEvents(spans: readonly SpanRecord[]): { events: SpanMachi
 /** Judges every IPI found in `spans`. */
 export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}): Judged {
   const { events, bad, duplicate } = rebuildEvents(spans);
-  const run = spans.find((s) => s.name === SPAN.run);
+  // Live, every core process writes its own run span: the run ends with the last of them.
+  const runs = spans.filter((s) => s.name === SPAN.run);
+  const run = runs[0];
   let tickMax = 0;
   for (const r of events) if (r.ev.tick > tickMax) tickMax = r.ev.tick;
-  const tickEnd = opts.tickEnd ?? num(run?.attributes[ATTR.runTickEnd]) ?? tickMax;
+  let runTickEnd: number | undefined;
+  for (const r of runs) {
+    const t = num(r.attributes[ATTR.runTickEnd]);
+    if (t !== undefined && (runTickEnd === undefined || t > runTickEnd)) runTickEnd = t;
+  }
+  const tickEnd = opts.tickEnd ?? runTickEnd ?? tickMax;
   const settleTicks = opts.settleTicks ?? num(run?.attributes[ATTR.runSettleTicks]) ?? DEFAULT_TICKS;
   const lateTicks = opts.lateTicks ?? num(run?.attributes['emu.run.late_ticks']) ?? DEFAULT_TICKS;
 

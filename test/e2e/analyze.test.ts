@@ -160,3 +160,34 @@ test('report.html renders in headless Chromium (screenshot in the temp dir)', as
   assert.match(dom.stdout, /id="verdict"[^>]*>INVALID: ignored IPIs/);
   assert.match(dom.stdout, /<svg[^>]*aria-label="Lamport diagram"/);
 });
+
+test('live tracing exports OTLP/HTTP protobuf to analyze --listen, which judges the run', async () => {
+  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+  });
+  // Two core processes' worth of tracing, each exporting with the SDK's OTLP protobuf exporter.
+  const ts = [0, 1].map((core) => createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, otlpUrl: url }));
+  const s = script('clear-deferred');
+  for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
+  for (const t of ts) await t.shutdown({ tickEnd: s.tick });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  child.kill('SIGINT');
+  assert.equal(await exited, 1, stderr);
+  assert.match(stderr, /[1-9]\d* spans accepted, 0 rejected/);
+  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: Array<{ ipi_id: string; cause: string }> };
+  assert.equal(last.ipis, 2);
+  assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.match(last.ignored[0]!.cause, /clear was deferred/);
+});
