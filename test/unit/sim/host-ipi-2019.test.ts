@@ -1,0 +1,58 @@
+/**
+ * The 2019 lost IPI (3a83f677a6ee) in sim, judged by the machine's own ground truth (the
+ * ignored-IPI checker over the event stream), not by the kernel model's bookkeeping:
+ * v5.3 hangs through the commit's first interleaving (the sender's host_ipi set ordered before
+ * its message byte, overwritten by the target's clear, the doorbell then dropped at the KVM exit
+ * check); v5.4 loses nothing; with the demux read unfenced (the named ablation) the second
+ * interleaving (the target's clear ordered after a new set) is reached on v5.3, and v5.4 still
+ * loses nothing. Seeds are in every message.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveScenario, runSim } from '../../../services/sim/index.js';
+
+const DROP = 'kvm-exit: doorbell dropped, host_ipi == 0';
+
+test('host-ipi-2019 on v5.3 hangs, through the first interleaving, for every seed tried', () => {
+  const s = resolveScenario('host-ipi-2019');
+  for (const seed of [2, 3, 5, 6]) {
+    const r = runSim(s, { kernel: 'v5.3', seed, ticksMax: 300_000 });
+    assert.equal(r.verdict, 'hang', `seed ${seed}: ${r.explanation}`);
+    assert.ok(r.ignored.length > 0, `seed ${seed}: hang without an ignored IPI`);
+    for (const i of r.ignored) {
+      assert.equal(i.msg, 0, `seed ${seed}: ignored ${i.ipi_id} is not CALL_FUNCTION`);
+      assert.equal(i.interleaving, 'message-late', `seed ${seed}: ${i.ipi_id} lost another way (${i.interleaving})`);
+    }
+    assert.ok((r.marks[DROP] ?? 0) > 0, `seed ${seed}: no doorbell was dropped at the KVM exit check`);
+    const targets = new Set(r.ignored.map((i) => i.target_cpu));
+    assert.ok(r.stuck.some((x) => targets.has(x.waiting_for)), `seed ${seed}: nobody waits for the target`);
+    assert.match(r.console, /watchdog: BUG: soft lockup - CPU#\d+ stuck for \d+s! \[/);
+  }
+});
+
+test('host-ipi-2019 on v5.4 (the fix) ignores no IPI', () => {
+  const s = resolveScenario('host-ipi-2019');
+  for (const seed of [2, 3]) {
+    const r = runSim(s, { kernel: 'v5.4', seed, ticksMax: 120_000 });
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.explanation}`);
+    assert.deepEqual(r.ignored, [], `seed ${seed}`);
+    assert.ok(r.ipis_handled > 2000, `seed ${seed}: only ${r.ipis_handled} IPIs handled`);
+  }
+});
+
+test('host-ipi-2019-clear: the second interleaving is reached on v5.3 with the unfenced demux read', () => {
+  const s = resolveScenario('host-ipi-2019-clear');
+  const r = runSim(s, { kernel: 'v5.3', seed: 2, ticksMax: 300_000 });
+  assert.equal(r.verdict, 'hang', r.explanation);
+  assert.ok(r.ignored.some((i) => i.interleaving === 'clear-late'), JSON.stringify(r.ignored));
+  assert.ok((r.marks['demux: first read unfenced (ablation)'] ?? 0) > 0);
+});
+
+test('host-ipi-2019-clear on v5.4: the barrier after the clear makes the unfenced read harmless', () => {
+  const s = resolveScenario('host-ipi-2019-clear');
+  for (const seed of [2, 3]) {
+    const r = runSim(s, { kernel: 'v5.4', seed, ticksMax: 120_000 });
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.explanation}`);
+    assert.deepEqual(r.ignored, [], `seed ${seed}`);
+  }
+});
