@@ -191,3 +191,29 @@ test('live tracing exports OTLP/HTTP protobuf to analyze --listen, which judges 
   assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
   assert.match(last.ignored[0]!.cause, /clear was deferred/);
 });
+
+test('sim tracing with --otlp: batches held during the synchronous run reach the receiver at shutdown', async () => {
+  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+  });
+  const { result, stats } = await runSimTraced(resolveScenario('pingpong'), { seed: 5, ipis: 50 }, { otlpUrl: url });
+  assert.equal(stats.spanCountDropped, 0);
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, stderr);
+  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: unknown[] };
+  assert.equal(last.ipis, result.ipis_sent);
+  assert.deepEqual(last.ignored, []);
+});
