@@ -26,6 +26,8 @@ interface StoreFact {
   version: number;
   storeClock: number;
   orderedClock: number;
+  /** Tick at which the home ordered it (-1: never). */
+  orderedTick: number;
   traceId: string;
   spanId: string;
 }
@@ -58,7 +60,12 @@ export class Explainer {
   private readonly eventsByCpu = new Map<number, SpanMachineEvent[]>();
   private readonly hung: Array<{ cpu: number; where: string; waiting_for: number; trace_id: string; ipi?: string }> = [];
 
+  /** Ticks of different cores are one time line (sim: every run span says whole_machine). */
+  private readonly globalTicks: boolean;
+
   constructor(private readonly j: Judged) {
+    const runs = j.spans.filter((s) => s.name === 'ipiscope.run');
+    this.globalTicks = runs.length > 0 && runs.every((s) => s.attributes['emu.run.whole_machine'] === true);
     for (const s of j.spans) {
       let l = this.byTrace.get(s.traceId);
       if (l === undefined) this.byTrace.set(s.traceId, (l = []));
@@ -83,6 +90,7 @@ export class Explainer {
         version: o !== undefined && o.ev.e === 'version' ? o.ev.version : -1,
         storeClock: r.ev.clock,
         orderedClock: o?.ev.clock ?? Infinity,
+        orderedTick: o?.ev.tick ?? -1,
         traceId: r.traceId,
         spanId: r.spanId,
       };
@@ -156,7 +164,14 @@ export class Explainer {
       kind = 'transport-lost';
       parts.push(`CPU ${S}'s doorbell to CPU ${T} (${ipi.via ?? 'msgsnd'}) was published on the bus but never received by CPU ${T}'s core: lost in transport (a fault-plan drop or a lost message), so nothing made CPU ${T} look at its messages.`);
     } else if (hostSet !== undefined && clear !== undefined && old !== undefined) {
-      kind = syncBetween ? 'message-store-deferred' : 'clear-deferred';
+      // Which of the sender's two stores reached its home first? With a full barrier between the
+      // target's clear and its xchg it is proven: set -> clear (coherence) -> sync -> xchg, which
+      // read before the message (coherence). Otherwise compare where the homes ordered them: by
+      // tick when the ticks are one time line (sim), else by Lamport clock (consistent with it).
+      const setFirst = syncBetween || (msgOrdered !== undefined && (this.globalTicks
+        ? hostSet.orderedTick >= 0 && hostSet.orderedTick < msgOrdered.ev.tick
+        : hostSet.orderedClock < msgOrdered.ev.clock));
+      kind = setFirst ? 'message-store-deferred' : 'clear-deferred';
       parts.push(
         `CPU ${S} stored message[${M}] = 1 and then set host_ipi (${hostLoc} version ${hostSet.version}); ` +
           `CPU ${T}, handling an earlier IPI${frameFrom !== undefined ? ` from CPU ${frameFrom}` : ''}, cleared host_ipi with a write ordered after it (version ${clear.version}: CPU ${T}'s clear overwrote CPU ${S}'s set), ` +
@@ -164,7 +179,7 @@ export class Explainer {
       );
       parts.push(
         kind === 'message-store-deferred'
-          ? `CPU ${T} had a full barrier between its clear and its xchg, so the reordering is on CPU ${S}'s side: its message store reached its home after its later host_ipi store (nothing orders the two: kvmppc_set_host_ipi() needs an smp_mb() before the store, 3a83f677a6ee).`
+          ? `${syncBetween ? `CPU ${T} had a full barrier between its clear and its xchg, so the reordering is on CPU ${S}'s side: its` : `CPU ${S}'s host_ipi store was ordered at its home before its message store was: the reordering is on CPU ${S}'s side (and CPU ${T}'s read was not fenced after its clear either); the`} message store reached its home after its later host_ipi store (nothing orders the two: kvmppc_set_host_ipi() needs an smp_mb() before the store, 3a83f677a6ee).`
           : `Nothing ordered CPU ${T}'s clear before its read of the messages (no sync between them): the clear was deferred past CPU ${S}'s set while the read went ahead (kvmppc_clear_host_ipi() needs an smp_mb() after the store, 3a83f677a6ee).`,
       );
     } else if (old !== undefined) {
