@@ -77,7 +77,10 @@ function* sched_ttwu_pending(k: Kernel, self: number): KFn {
 
 // kernel/sched/core.c @ v3.5 scheduler_ipi
 export function* scheduler_ipi(k: Kernel, self: number): KFn {
-  const first = yield* READ_ONCE(k.wakeList[self] as number);
+  // llist_empty: a plain load under only a control dependency on the demux's read of the message
+  // word, so the machine may satisfy it early (as POWER may, unless an isync or barrier follows
+  // that read: v3.6's xchg ends in isync).
+  const first = yield { k: 'ld', loc: k.wakeList[self] as number, floorTick: 0 };
   if (first === 0) {
     k.marks.hit('scheduler_ipi: wake_list empty, nothing to do');
     return;

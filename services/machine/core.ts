@@ -99,6 +99,9 @@ const BK_RMW = 3;
 const BK_LARX_DRAIN = 4;
 const BK_FETCH = 5;
 
+/** View changes remembered per location for early loads. */
+const HISTORY_MAX = 8;
+
 interface Frame {
   gen: Program;
   /** The value this frame's pending op returns when it resumes. */
@@ -182,8 +185,9 @@ export class HwThread {
   fetchLoc = -1;
   fetchLane = -1;
   larxVersion = -1;
-  /** Optional history of view changes per location: flat [tick, version, value, ...]. */
-  history: number[][] | null = null;
+  /** Optional history of view changes per location: flat [tick, version, value, ...], the last
+   * HISTORY_MAX changes of each location (allocated when a location first changes). */
+  history: (number[] | undefined)[] | null = null;
   /** With history: the tick at which the thread's latest own write to each location was ordered;
    * a later load of that location may not be satisfied before it. */
   ownTick: Float64Array | null = null;
@@ -297,7 +301,7 @@ export class Core {
       const th = new HwThread(cpu, tir, sw, n);
       for (let l = 0; l < n; l++) th.val[l] = this.locs.inits[l] as number;
       if (opts.keepHistory) {
-        th.history = Array.from({ length: n }, () => []);
+        th.history = new Array<number[] | undefined>(n);
         th.ownTick = new Float64Array(n);
         th.readArrival = new Float64Array(n);
         th.ownVer = new Float64Array(n);
@@ -558,8 +562,10 @@ export class Core {
         (th.readArrival as Float64Array)[loc] as number,
         this.tick - this.policy.earlyLoadTicksMax,
       );
-      const at = lo >= this.tick ? this.tick : lo + this.rng.int(this.tick - lo + 1);
-      const h = th.history[loc] as number[];
+      const h = th.history[loc] ?? this.emptyPrereq;
+      // A trimmed history cannot say what the view held before its oldest entry.
+      const lo2 = h.length >= HISTORY_MAX * 3 ? Math.max(lo, h[0] as number) : lo;
+      const at = lo2 >= this.tick ? this.tick : lo2 + this.rng.int(this.tick - lo2 + 1);
       word = this.locs.inits[loc] as number;
       version = 0;
       let arrival = 0;
@@ -579,7 +585,7 @@ export class Core {
       word = th.val[loc] as number;
       version = th.ver[loc] as number;
       if (th.history !== null) {
-        const h = th.history[loc] as number[];
+        const h = th.history[loc] ?? this.emptyPrereq;
         (th.readArrival as Float64Array)[loc] = h.length > 0 ? (h[h.length - 3] as number) : 0;
         own = version > 0 && version === ((th.ownVer as Float64Array)[loc] as number);
       }
@@ -707,7 +713,6 @@ export class Core {
     th.rmwOp = op;
     th.queue.push(this.queued('rmw', wid, loc, 0, -1, op, a, b, this.tick));
     this.block(th, BK_RMW);
-    th.loadFloor = this.tick;
     this.pump(th);
   }
 
@@ -944,7 +949,12 @@ export class Core {
       th.dirtyMark[loc] = 1;
       th.dirty.push(loc);
     }
-    if (th.history !== null) (th.history[loc] as number[]).push(this.tick, ver, val);
+    if (th.history !== null) {
+      let h = th.history[loc];
+      if (h === undefined) th.history[loc] = h = [];
+      h.push(this.tick, ver, val);
+      if (h.length > HISTORY_MAX * 3) h.splice(0, 3);
+    }
     if (this.obs !== null) {
       this.clock++;
       this.obs.event({ e: 'visible', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, version: ver });
@@ -1134,8 +1144,9 @@ export class Core {
     if (r.oldPrereq.length > 0) this.mergePrereqAll(th, r.oldPrereq);
     this.mergeView(th, r.loc, r.oldVersion, r.old, -1);
     if (r.version >= 0) this.mergeView(th, r.loc, r.version, r.value, r.wid);
+    // An atomic orders nothing by itself: acquire semantics come from the isync/lwsync/sync that
+    // the software puts around it. Later loads of the same location read no older than this.
     if (th.ownTick !== null) th.ownTick[r.loc] = this.tick;
-    th.loadFloor = this.tick;
     if (this.obs !== null) {
       this.clock++;
       this.obs.event({

@@ -156,6 +156,8 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
     policy: memoryPolicyOf(s),
     bus: { delayTicksMin: bus.delayTicksMin, delayTicksMean: bus.delayTicksMean, crossSocketTicks: bus.crossSocketTicks },
     observer,
+    // Early loads (reader-side reordering) need the threads' recent view history.
+    keepHistory: memoryPolicyOf(s).earlyLoadProb > 0,
     startSkewTicksMax: 50,
     busFactory: (n, cps, sd) => new StallingBus(n, cps, Number(sd), bus),
   });
