@@ -96,8 +96,12 @@ function str(v: AttrValue | undefined): string | undefined {
 
 const DEFAULT_TICKS = 20_000;
 
-/** Rebuilds the machine event of one span event; undefined when it is not one or is malformed. */
-export function machineEventOf(a: Record<string, AttrValue>): MachineEvent | undefined {
+/**
+ * Rebuilds the machine event of one span event; undefined when it is not one or is malformed.
+ * Span events name locations (`emu.loc`); `locId` maps a name to the id the rebuilt event uses
+ * (ids are only compared with each other, so any one-to-one numbering does).
+ */
+export function machineEventOf(a: Record<string, AttrValue>, locId: (name: string) => number = defaultLocIds()): MachineEvent | undefined {
   const e = str(a[ATTR.e]);
   const core = num(a[ATTR.core]);
   const clock = num(a[ATTR.clock]);
@@ -105,7 +109,8 @@ export function machineEventOf(a: Record<string, AttrValue>): MachineEvent | und
   const cpu = num(a[ATTR.cpu]);
   if (e === undefined || core === undefined || clock === undefined || tick === undefined) return undefined;
   const base = { core, clock, tick };
-  const loc = num(a[ATTR.locId]);
+  const locName = str(a[ATTR.loc]);
+  const loc = locName === undefined ? num(a[ATTR.locId]) : locId(locName);
   switch (e) {
     case 'tp': {
       const name = str(a[ATTR.tpName]);
@@ -183,15 +188,26 @@ export function machineEventOf(a: Record<string, AttrValue>): MachineEvent | und
 
 const RANK: Record<string, number> = { tp: 0 };
 
+/** A fresh name -> id numbering. */
+export function defaultLocIds(): (name: string) => number {
+  const ids = new Map<string, number>();
+  return (name) => {
+    let id = ids.get(name);
+    if (id === undefined) ids.set(name, (id = ids.size));
+    return id;
+  };
+}
+
 /** Machine events of the spans, deduplicated, in causal order. */
 export function rebuildEvents(spans: readonly SpanRecord[]): { events: SpanMachineEvent[]; bad: number; duplicate: number } {
   const seen = new Map<string, SpanMachineEvent>();
   let bad = 0;
   let duplicate = 0;
+  const locId = defaultLocIds();
   for (const s of spans) {
     for (const se of s.events) {
       if (!(ATTR.e in se.attributes)) continue;
-      const ev = machineEventOf(se.attributes);
+      const ev = machineEventOf(se.attributes, locId);
       if (ev === undefined) {
         bad++;
         continue;

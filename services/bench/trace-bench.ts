@@ -1,8 +1,9 @@
 /**
  * Tracing and analyzer benchmarks. The overheads are fractions of run throughput (emulated ticks
  * per wall second) lost against the same run with nothing subscribed, all measured in this one
- * process on the same workload, rounds interleaved (base, off, on, base, ...) and medians taken so
- * that drift of the host hits all three alike:
+ * process on the same workload, rounds interleaved (base, off, on, base, ...) so that drift of
+ * the host hits all three alike, and the best round of each kept (interference from other
+ * processes only ever slows a round down; the best round is the closest to the code's own cost):
  * - `trace.overhead_off`: the tracing code loaded and `createTracing({mode: 'off'})` called (no
  *   observer attached: the design's promise is that this costs nothing). Target <= 0.03.
  * - `trace.overhead_on`: every IPI traced and written as OTLP/JSON to a trace file. Target <= 0.30.
@@ -17,12 +18,11 @@ import { createTracing } from '../tracing/index.js';
 import { resolveScenario, runSim } from '../sim/index.js';
 import type { Bench, Figure } from './figures.js';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 const WORKLOAD = { scenario: 'host-ipi-2019', seed: 1, ticksMax: 60_000 } as const;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
+function best(xs: number[]): number {
+  return Math.max(...xs);
 }
 
 function seconds(t0: bigint): number {
@@ -62,13 +62,13 @@ async function overheads(): Promise<Figure[]> {
     const t0 = process.hrtime.bigint();
     const j = judgeSpans(read.spans);
     const judgeS = seconds(t0);
-    const mb = median(base);
+    const mb = best(base);
     const common = { workload: `${WORKLOAD.scenario} seed ${WORKLOAD.seed}, ${WORKLOAD.ticksMax} ticks`, rounds: ROUNDS, base_ticks_per_s: Math.round(mb) };
     return [
-      { bench: 'trace.overhead_off', value: round3(Math.max(0, 1 - median(off) / mb)), unit: 'fraction', target_max: 0.03, ...common, off_ticks_per_s: Math.round(median(off)) },
+      { bench: 'trace.overhead_off', value: round3(Math.max(0, 1 - best(off) / mb)), unit: 'fraction', target_max: 0.03, ...common, off_ticks_per_s: Math.round(best(off)) },
       {
-        bench: 'trace.overhead_on', value: round3(Math.max(0, 1 - median(on) / mb)), unit: 'fraction', target_max: 0.3, ...common,
-        on_ticks_per_s: Math.round(median(on)), spans, ipis, spans_per_ipi: round3(spans / Math.max(1, ipis)),
+        bench: 'trace.overhead_on', value: round3(Math.max(0, 1 - best(on) / mb)), unit: 'fraction', target_max: 0.3, ...common,
+        on_ticks_per_s: Math.round(best(on)), spans, ipis, spans_per_ipi: round3(spans / Math.max(1, ipis)),
       },
       { bench: 'analyzer.judge_spans_per_s', value: Math.round(read.spans.length / judgeS), unit: 'spans/s', spans: read.spans.length, ipis: j.ipis.length },
     ];

@@ -756,7 +756,6 @@ export class IpiTraceObserver implements MachineObserver {
       const v = rec[key];
       const attr = EVENT_ATTR[key] ?? `emu.${key}`;
       if (key === 'loc') {
-        a[ATTR.locId] = v as number;
         a[ATTR.loc] = this.names[v as number] as string;
       } else if (key === 'attrs') {
         a[ATTR.tpAttrs] = JSON.stringify(v);

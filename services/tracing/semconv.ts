@@ -16,8 +16,9 @@ export const ATTR = {
   clock: 'emu.clock',
   /** The emitting core's tick (virtual time in sim; the core's step counter live). */
   tick: 'emu.tick',
-  /** Location name, e.g. `ipi_message[42]`. */
+  /** Location name, e.g. `ipi_message[42]` (span events carry the name only: it is the identity). */
   loc: 'emu.loc',
+  /** Location id of the machine's table (on a few span attributes, for people). */
   locId: 'emu.loc_id',
   /** Write id (machine-unique). */
   wid: 'emu.wid',
