@@ -47,19 +47,32 @@ export interface AnalyzeOptions extends JudgeOptions {
 export function analyzeSpans(spans: readonly SpanRecord[], opts: AnalyzeOptions = {}): Analysis {
   const judged = judgeSpans(spans, opts);
   const ex = explainIgnored(judged);
-  const link = (id: string): { jaeger?: string } => (opts.jaegerUrl ? { jaeger: `${opts.jaegerUrl.replace(/\/$/, '')}/trace/${id}` } : {});
+  const link = (id: string): { jaeger?: string } =>
+    opts.jaegerUrl ? { jaeger: `${opts.jaegerUrl.replace(/\/$/, '')}/trace/${id}` } : {};
   const summary: AnalyzeSummary = {
     ipis: judged.ipis.length,
     handled: judged.ipis.filter((i) => i.judgement === 'handled').length,
     pending: judged.ipis.filter((i) => i.judgement === 'pending').length,
     incomplete: judged.incomplete.length,
     ignored: judged.ignored.map((i) => ({
-      ipi_id: i.ipi_id, sender_cpu: i.sender_cpu, target_cpu: i.target_cpu, msg: i.msg, trace_id: i.trace_id, cause: i.cause ?? '',
-      ...(i.cause_kind !== undefined ? { cause_kind: i.cause_kind } : {}), ...link(i.trace_id),
+      ipi_id: i.ipi_id,
+      sender_cpu: i.sender_cpu,
+      target_cpu: i.target_cpu,
+      msg: i.msg,
+      trace_id: i.trace_id,
+      cause: i.cause ?? '',
+      ...(i.cause_kind !== undefined ? { cause_kind: i.cause_kind } : {}),
+      ...link(i.trace_id),
     })),
     late: judged.late.map((i) => ({
-      ipi_id: i.ipi_id, sender_cpu: i.sender_cpu, target_cpu: i.target_cpu, msg: i.msg, trace_id: i.trace_id,
-      cause: `handled ${i.latency_ticks} ticks after it was set (late: more than ${judged.lateTicks})`, latency_ticks: i.latency_ticks, ...link(i.trace_id),
+      ipi_id: i.ipi_id,
+      sender_cpu: i.sender_cpu,
+      target_cpu: i.target_cpu,
+      msg: i.msg,
+      trace_id: i.trace_id,
+      cause: `handled ${i.latency_ticks} ticks after it was set (late: more than ${judged.lateTicks})`,
+      latency_ticks: i.latency_ticks,
+      ...link(i.trace_id),
     })),
     hung: ex.hangs(),
     errors: judged.errors,
@@ -80,15 +93,23 @@ export function formatAnalysis(a: Analysis, opts: { jaegerUrl?: string } = {}): 
   for (const i of s.ignored) {
     const rec = ignoredById.get(i.ipi_id);
     out.push('');
-    out.push(`IGNORED IPI ${i.ipi_id}: ${rec?.msg_name ?? i.msg} from CPU ${i.sender_cpu} to CPU ${i.target_cpu}, trace ${i.trace_id}${i.jaeger ? ` (${i.jaeger})` : ''}`);
+    out.push(
+      `IGNORED IPI ${i.ipi_id}: ${rec?.msg_name ?? i.msg} from CPU ${i.sender_cpu} to CPU ${i.target_cpu}, trace ${i.trace_id}${i.jaeger ? ` (${i.jaeger})` : ''}`,
+    );
     out.push(wrap(i.cause, 98, '  '));
     if (rec?.diagram) out.push('', rec.diagram);
   }
-  for (const l of s.late.slice(0, 20)) out.push(`LATE IPI ${l.ipi_id}: CPU ${l.sender_cpu} -> CPU ${l.target_cpu}, ${l.latency_ticks} ticks, trace ${l.trace_id}`);
+  for (const l of s.late.slice(0, 20))
+    out.push(
+      `LATE IPI ${l.ipi_id}: CPU ${l.sender_cpu} -> CPU ${l.target_cpu}, ${l.latency_ticks} ticks, trace ${l.trace_id}`,
+    );
   if (s.late.length > 20) out.push(`... and ${s.late.length - 20} more late IPIs`);
   if (s.hung.length > 0) {
     out.push('');
-    for (const h of s.hung) out.push(`HUNG: CPU ${h.cpu} spins in ${h.where} waiting for CPU ${h.waiting_for} (trace ${h.trace_id}${opts.jaegerUrl ? ` ${opts.jaegerUrl.replace(/\/$/, '')}/trace/${h.trace_id}` : ''})`);
+    for (const h of s.hung)
+      out.push(
+        `HUNG: CPU ${h.cpu} spins in ${h.where} waiting for CPU ${h.waiting_for} (trace ${h.trace_id}${opts.jaegerUrl ? ` ${opts.jaegerUrl.replace(/\/$/, '')}/trace/${h.trace_id}` : ''})`,
+      );
   }
   for (const e of s.errors.slice(0, 5)) out.push(`error: ${e}`);
   return out.join('\n');

@@ -101,13 +101,17 @@ const DEFAULT_TICKS = 20_000;
  * Span events name locations (`emu.loc`); `locId` maps a name to the id the rebuilt event uses
  * (ids are only compared with each other, so any one-to-one numbering does).
  */
-export function machineEventOf(a: Record<string, AttrValue>, locId: (name: string) => number = defaultLocIds()): MachineEvent | undefined {
+export function machineEventOf(
+  a: Record<string, AttrValue>,
+  locId: (name: string) => number = defaultLocIds(),
+): MachineEvent | undefined {
   const e = str(a[ATTR.e]);
   const core = num(a[ATTR.core]);
   const clock = num(a[ATTR.clock]);
   const tick = num(a[ATTR.tick]);
   const cpu = num(a[ATTR.cpu]);
-  if (e === undefined || core === undefined || clock === undefined || tick === undefined) return undefined;
+  if (e === undefined || core === undefined || clock === undefined || tick === undefined)
+    return undefined;
   const base = { core, clock, tick };
   const locName = str(a[ATTR.loc]);
   const loc = locName === undefined ? num(a[ATTR.locId]) : locId(locName);
@@ -128,14 +132,28 @@ export function machineEventOf(a: Record<string, AttrValue>, locId: (name: strin
       const wid = num(a[ATTR.wid]);
       const value = num(a[ATTR.value]);
       const lane = num(a[ATTR.lane]);
-      if (cpu === undefined || loc === undefined || wid === undefined || value === undefined || lane === undefined) return undefined;
+      if (
+        cpu === undefined ||
+        loc === undefined ||
+        wid === undefined ||
+        value === undefined ||
+        lane === undefined
+      )
+        return undefined;
       return { e, ...base, cpu, loc, wid, value, lane };
     }
     case 'version': {
       const wid = num(a[ATTR.wid]);
       const version = num(a[ATTR.version]);
       const value = num(a[ATTR.value]);
-      if (cpu === undefined || loc === undefined || wid === undefined || version === undefined || value === undefined) return undefined;
+      if (
+        cpu === undefined ||
+        loc === undefined ||
+        wid === undefined ||
+        version === undefined ||
+        value === undefined
+      )
+        return undefined;
       return { e, ...base, cpu, loc, wid, version, value };
     }
     case 'rmw': {
@@ -145,20 +163,29 @@ export function machineEventOf(a: Record<string, AttrValue>, locId: (name: strin
       const version = num(a[ATTR.version]);
       const wid = num(a[ATTR.wid]);
       const op = str(a[ATTR.op]);
-      if (cpu === undefined || loc === undefined || old === undefined || oldVersion === undefined || value === undefined) return undefined;
+      if (
+        cpu === undefined ||
+        loc === undefined ||
+        old === undefined ||
+        oldVersion === undefined ||
+        value === undefined
+      )
+        return undefined;
       if (version === undefined || wid === undefined || op === undefined) return undefined;
       return { e, ...base, cpu, loc, op, old, oldVersion, value, version, wid };
     }
     case 'load': {
       const value = num(a[ATTR.value]);
       const version = num(a[ATTR.version]);
-      if (cpu === undefined || loc === undefined || value === undefined || version === undefined) return undefined;
+      if (cpu === undefined || loc === undefined || value === undefined || version === undefined)
+        return undefined;
       return { e, ...base, cpu, loc, value, version, own: a[ATTR.own] === true };
     }
     case 'barrier': {
       const kind = str(a[ATTR.kind]);
       const phase = str(a[ATTR.phase]);
-      if (cpu === undefined || kind === undefined || (phase !== 'begin' && phase !== 'end')) return undefined;
+      if (cpu === undefined || kind === undefined || (phase !== 'begin' && phase !== 'end'))
+        return undefined;
       return { e, ...base, cpu, kind, phase };
     }
     case 'ipi_send': {
@@ -199,7 +226,11 @@ export function defaultLocIds(): (name: string) => number {
 }
 
 /** Machine events of the spans, deduplicated, in causal order. */
-export function rebuildEvents(spans: readonly SpanRecord[]): { events: SpanMachineEvent[]; bad: number; duplicate: number } {
+export function rebuildEvents(spans: readonly SpanRecord[]): {
+  events: SpanMachineEvent[];
+  bad: number;
+  duplicate: number;
+} {
   const seen = new Map<string, SpanMachineEvent>();
   let bad = 0;
   let duplicate = 0;
@@ -224,7 +255,10 @@ export function rebuildEvents(spans: readonly SpanRecord[]): { events: SpanMachi
     }
   }
   const events = [...seen.values()];
-  events.sort((x, y) => x.ev.clock - y.ev.clock || x.ev.core - y.ev.core || (RANK[x.ev.e] ?? 1) - (RANK[y.ev.e] ?? 1));
+  events.sort(
+    (x, y) =>
+      x.ev.clock - y.ev.clock || x.ev.core - y.ev.core || (RANK[x.ev.e] ?? 1) - (RANK[y.ev.e] ?? 1),
+  );
   return { events, bad, duplicate };
 }
 
@@ -242,7 +276,8 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
     if (t !== undefined && (runTickEnd === undefined || t > runTickEnd)) runTickEnd = t;
   }
   const tickEnd = opts.tickEnd ?? runTickEnd ?? tickMax;
-  const settleTicks = opts.settleTicks ?? num(run?.attributes[ATTR.runSettleTicks]) ?? DEFAULT_TICKS;
+  const settleTicks =
+    opts.settleTicks ?? num(run?.attributes[ATTR.runSettleTicks]) ?? DEFAULT_TICKS;
   const lateTicks = opts.lateTicks ?? num(run?.attributes['emu.run.late_ticks']) ?? DEFAULT_TICKS;
 
   // The message word of each CPU, by name.
@@ -252,7 +287,8 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
     const m = /^ipi_message\[(\d+)\]$/.exec(r.locName);
     if (m) messageLocs[Number(m[1])] = r.ev.loc;
   }
-  for (let c = 0; c < messageLocs.length; c++) if (messageLocs[c] === undefined) messageLocs[c] = -1;
+  for (let c = 0; c < messageLocs.length; c++)
+    if (messageLocs[c] === undefined) messageLocs[c] = -1;
 
   // An IPI is fed to the checker only when its announcement and its message store are both here
   // (the checker's contract); the rest are incomplete.
@@ -270,9 +306,23 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
       announce.set(id, r);
       pendingByCpu.set(ev.cpu, id);
       const rec: IpiRecord = {
-        ipi_id: id, sender_cpu: ev.cpu, target_cpu: target, msg, msg_name: msgName(msg), trace_id: r.traceId, judgement: 'incomplete',
-        sent_tick: ev.tick, sent_clock: ev.clock, message_wid: -1, message_version: -1, ordered_tick: -1, host_ipi_wid: -1,
-        host_ipi_version: -1, handled_tick: -1, handled_version: -1, latency_ticks: -1,
+        ipi_id: id,
+        sender_cpu: ev.cpu,
+        target_cpu: target,
+        msg,
+        msg_name: msgName(msg),
+        trace_id: r.traceId,
+        judgement: 'incomplete',
+        sent_tick: ev.tick,
+        sent_clock: ev.clock,
+        message_wid: -1,
+        message_version: -1,
+        ordered_tick: -1,
+        host_ipi_wid: -1,
+        host_ipi_version: -1,
+        handled_tick: -1,
+        handled_version: -1,
+        latency_ticks: -1,
       };
       ipis.set(id, rec);
       unsentByCpu.set(ev.cpu, rec);
@@ -299,7 +349,12 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
   for (const r of events) {
     if (r.ev.e !== 'store' || r.locName === undefined || !r.locName.endsWith('host_ipi')) continue;
     const ipi = byTrace.get(r.traceId);
-    if (ipi === undefined || ipi.sender_cpu !== r.ev.cpu || r.locName !== `paca[${ipi.target_cpu}].kvm_hstate.host_ipi`) continue;
+    if (
+      ipi === undefined ||
+      ipi.sender_cpu !== r.ev.cpu ||
+      r.locName !== `paca[${ipi.target_cpu}].kvm_hstate.host_ipi`
+    )
+      continue;
     ipi.host_ipi_wid = r.ev.wid;
     ipi.host_ipi_version = versionOfWid.get(r.ev.wid) ?? -1;
   }
@@ -336,7 +391,10 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
       const list = openByTarget.get(ev.cpu) ?? [];
       let kept = 0;
       for (const ipi of list) {
-        if (ev.oldVersion >= ipi.message_version && Math.floor(ev.old / 2 ** (8 * ipi.msg)) % 256 !== 0) {
+        if (
+          ev.oldVersion >= ipi.message_version &&
+          Math.floor(ev.old / 2 ** (8 * ipi.msg)) % 256 !== 0
+        ) {
           ipi.handled_tick = ev.tick;
           ipi.handled_version = ev.oldVersion;
           ipi.latency_ticks = ev.tick - ipi.sent_tick;

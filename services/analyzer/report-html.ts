@@ -8,7 +8,11 @@ import type { Analysis } from './analyze.js';
 import type { IpiRecord } from './ipi-judge.js';
 
 function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 }
 
 const IPIS_DRAWN_MAX = 400;
@@ -22,7 +26,12 @@ export function renderReportHtml(a: Analysis, opts: ReportOptions = {}): string 
   const title = opts.title ?? 'ipiscope run report';
   const j = a.judged;
   const s = a.summary;
-  const verdict = s.ignored.length > 0 ? 'INVALID: ignored IPIs' : s.errors.length > 0 ? 'UNKNOWN' : 'VALID: every IPI handled';
+  const verdict =
+    s.ignored.length > 0
+      ? 'INVALID: ignored IPIs'
+      : s.errors.length > 0
+        ? 'UNKNOWN'
+        : 'VALID: every IPI handled';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
@@ -54,7 +63,9 @@ ${s.hung.length > 0 ? `<h2>Hung CPUs</h2><ul>${s.hung.map((h) => `<li>CPU ${h.cp
 }
 
 function ignoredBlock(i: IpiRecord, jaeger: string | undefined): string {
-  const link = jaeger ? ` <a href="${esc(jaeger.replace(/\/$/, ''))}/trace/${i.trace_id}">Jaeger</a>` : '';
+  const link = jaeger
+    ? ` <a href="${esc(jaeger.replace(/\/$/, ''))}/trace/${i.trace_id}">Jaeger</a>`
+    : '';
   return `<h3 id="ipi-${esc(i.ipi_id)}">IPI ${esc(i.ipi_id)}: ${esc(i.msg_name)} CPU ${i.sender_cpu} &rarr; CPU ${i.target_cpu} (trace <code>${i.trace_id}</code>)${link}</h3>
 <p>${esc(i.cause ?? '')}</p><pre>${esc(i.diagram ?? '')}</pre>`;
 }
@@ -62,10 +73,14 @@ function ignoredBlock(i: IpiRecord, jaeger: string | undefined): string {
 function lamportSvg(ipis: IpiRecord[]): string {
   // Keep every ignored and late IPI, then the earliest handled ones up to the bound.
   const special = ipis.filter((i) => i.judgement === 'ignored' || i.judgement === 'late');
-  const rest = ipis.filter((i) => i.judgement !== 'ignored' && i.judgement !== 'late').slice(0, Math.max(0, IPIS_DRAWN_MAX - special.length));
+  const rest = ipis
+    .filter((i) => i.judgement !== 'ignored' && i.judgement !== 'late')
+    .slice(0, Math.max(0, IPIS_DRAWN_MAX - special.length));
   const drawn = [...special, ...rest].sort((a, b) => a.sent_clock - b.sent_clock);
   if (drawn.length === 0) return '<p>No IPIs.</p>';
-  const cpus = [...new Set(drawn.flatMap((i) => [i.sender_cpu, i.target_cpu]))].sort((a, b) => a - b);
+  const cpus = [...new Set(drawn.flatMap((i) => [i.sender_cpu, i.target_cpu]))].sort(
+    (a, b) => a - b,
+  );
   const col = new Map(cpus.map((c, k) => [c, k]));
   const colW = 56;
   const rowH = 14;
@@ -80,13 +95,16 @@ function lamportSvg(ipis: IpiRecord[]): string {
   drawn.forEach((i, k) => {
     const y1 = 40 + k * rowH;
     const color = i.judgement === 'ignored' ? '#c00' : i.judgement === 'late' ? '#e80' : '#48c';
-    const y2 = i.judgement === 'ignored' || i.judgement === 'pending' ? y1 + rowH * 0.6 : y1 + rowH * 0.9;
+    const y2 =
+      i.judgement === 'ignored' || i.judgement === 'pending' ? y1 + rowH * 0.6 : y1 + rowH * 0.9;
     const dash = i.judgement === 'ignored' ? ' stroke-dasharray="3,2"' : '';
     parts.push(
       `<g class="ipi ${i.judgement}"><title>IPI ${esc(i.ipi_id)} ${esc(i.msg_name)} ${i.sender_cpu}->${i.target_cpu}: ${i.judgement}, clock ${i.sent_clock}</title>` +
         `<line x1="${x(i.sender_cpu)}" y1="${y1}" x2="${x(i.target_cpu)}" y2="${y2}" stroke="${color}" stroke-width="${i.judgement === 'ignored' ? 2.5 : 1}"${dash}/>` +
         `<circle cx="${x(i.sender_cpu)}" cy="${y1}" r="2" fill="${color}"/>` +
-        (i.judgement === 'ignored' ? `<text x="${x(i.target_cpu) + 4}" y="${y2 + 3}" font-size="10" fill="#c00">&#10007; ${esc(i.ipi_id)}</text>` : '') +
+        (i.judgement === 'ignored'
+          ? `<text x="${x(i.target_cpu) + 4}" y="${y2 + 3}" font-size="10" fill="#c00">&#10007; ${esc(i.ipi_id)}</text>`
+          : '') +
         '</g>',
     );
   });
@@ -110,14 +128,20 @@ function histogramSvg(values: number[]): string {
     const n = buckets.get(b) ?? 0;
     const bh = Math.round((n / maxN) * (h - 40));
     const x0 = 40 + b * barW;
-    parts.push(`<rect x="${x0}" y="${h - 20 - bh}" width="${barW - 4}" height="${bh}" fill="#48c"><title>${b === 0 ? '0' : `${2 ** (b - 1)}-${2 ** b - 1}`} ticks: ${n}</title></rect>`);
-    parts.push(`<text x="${x0 + barW / 2 - 2}" y="${h - 6}" font-size="9" text-anchor="middle">${b === 0 ? 0 : 2 ** (b - 1)}</text>`);
+    parts.push(
+      `<rect x="${x0}" y="${h - 20 - bh}" width="${barW - 4}" height="${bh}" fill="#48c"><title>${b === 0 ? '0' : `${2 ** (b - 1)}-${2 ** b - 1}`} ticks: ${n}</title></rect>`,
+    );
+    parts.push(
+      `<text x="${x0 + barW / 2 - 2}" y="${h - 6}" font-size="9" text-anchor="middle">${b === 0 ? 0 : 2 ** (b - 1)}</text>`,
+    );
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${60 + (maxB + 1) * barW}" height="${h}" role="img" aria-label="latency histogram">${parts.join('')}<text x="4" y="12" font-size="10">max ${maxN}</text></svg>`;
 }
 
 function interruptsTable(ipis: IpiRecord[]): string {
-  const cpus = [...new Set(ipis.flatMap((i) => [i.sender_cpu, i.target_cpu]))].sort((a, b) => a - b).slice(0, 32);
+  const cpus = [...new Set(ipis.flatMap((i) => [i.sender_cpu, i.target_cpu]))]
+    .sort((a, b) => a - b)
+    .slice(0, 32);
   if (cpus.length === 0) return '<p>No IPIs.</p>';
   const row = (label: string, f: (c: number) => number): string =>
     `<tr><th>${esc(label)}</th>${cpus.map((c) => `<td>${f(c)}</td>`).join('')}</tr>`;

@@ -14,7 +14,11 @@ import type { TracingOptions, TracingStats } from '../tracing/index.js';
 export function simLocationNames(s: Scenario, opts: RunSimOptions = {}): string[] {
   const seed = opts.seed ?? s.seed;
   const topo = resolveMachine(s.machine);
-  const patches = resolveKernel({ kernel: opts.kernel ?? s.kernel, patches: opts.patches, revert: opts.revert });
+  const patches = resolveKernel({
+    kernel: opts.kernel ?? s.kernel,
+    patches: opts.patches,
+    revert: opts.revert,
+  });
   const wl = new StressWorkload(s, topo, seed, () => 0);
   const k = new Kernel({
     topology: topo,
@@ -50,7 +54,10 @@ export async function runSimTraced(
     nsPerTick: 1e9 / tps,
     settleTicks: Math.floor(s.limits.settleSecs * tps),
   });
-  const result = runSim(s, { ...opts, ...(tracing.observer !== null ? { observer: tracing.observer } : {}) });
+  const result = runSim(s, {
+    ...opts,
+    ...(tracing.observer !== null ? { observer: tracing.observer } : {}),
+  });
   await tracing.shutdown({ tickEnd: result.ticks });
   return { result, stats: tracing.stats() };
 }

@@ -41,7 +41,11 @@ async function overheads(): Promise<Figure[]> {
   let file = '';
   try {
     // Warm-up (JIT) with tracing on, so neither mode pays for compilation in the timed rounds.
-    await runSimTraced(s, { seed: WORKLOAD.seed, ticksMax: 5_000 }, { traceFile: join(dir, 'warm.jsonl') });
+    await runSimTraced(
+      s,
+      { seed: WORKLOAD.seed, ticksMax: 5_000 },
+      { traceFile: join(dir, 'warm.jsonl') },
+    );
     for (let r = 0; r < ROUNDS; r++) {
       let t0 = process.hrtime.bigint();
       const a = runSim(s, opts);
@@ -63,14 +67,38 @@ async function overheads(): Promise<Figure[]> {
     const j = judgeSpans(read.spans);
     const judgeS = seconds(t0);
     const mb = best(base);
-    const common = { workload: `${WORKLOAD.scenario} seed ${WORKLOAD.seed}, ${WORKLOAD.ticksMax} ticks`, rounds: ROUNDS, base_ticks_per_s: Math.round(mb) };
+    const common = {
+      workload: `${WORKLOAD.scenario} seed ${WORKLOAD.seed}, ${WORKLOAD.ticksMax} ticks`,
+      rounds: ROUNDS,
+      base_ticks_per_s: Math.round(mb),
+    };
     return [
-      { bench: 'trace.overhead_off', value: round3(Math.max(0, 1 - best(off) / mb)), unit: 'fraction', target_max: 0.03, ...common, off_ticks_per_s: Math.round(best(off)) },
       {
-        bench: 'trace.overhead_on', value: round3(Math.max(0, 1 - best(on) / mb)), unit: 'fraction', target_max: 0.3, ...common,
-        on_ticks_per_s: Math.round(best(on)), spans, ipis, spans_per_ipi: round3(spans / Math.max(1, ipis)),
+        bench: 'trace.overhead_off',
+        value: round3(Math.max(0, 1 - best(off) / mb)),
+        unit: 'fraction',
+        target_max: 0.03,
+        ...common,
+        off_ticks_per_s: Math.round(best(off)),
       },
-      { bench: 'analyzer.judge_spans_per_s', value: Math.round(read.spans.length / judgeS), unit: 'spans/s', spans: read.spans.length, ipis: j.ipis.length },
+      {
+        bench: 'trace.overhead_on',
+        value: round3(Math.max(0, 1 - best(on) / mb)),
+        unit: 'fraction',
+        target_max: 0.3,
+        ...common,
+        on_ticks_per_s: Math.round(best(on)),
+        spans,
+        ipis,
+        spans_per_ipi: round3(spans / Math.max(1, ipis)),
+      },
+      {
+        bench: 'analyzer.judge_spans_per_s',
+        value: Math.round(read.spans.length / judgeS),
+        unit: 'spans/s',
+        spans: read.spans.length,
+        ipis: j.ipis.length,
+      },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -84,7 +112,8 @@ function round3(x: number): number {
 export const traceBenches: Bench[] = [
   {
     name: 'trace.overhead',
-    summary: 'fraction of sim throughput lost with tracing on (trace file) and loaded but off, vs nothing subscribed',
+    summary:
+      'fraction of sim throughput lost with tracing on (trace file) and loaded but off, vs nothing subscribed',
     run: overheads,
   },
   {
@@ -92,7 +121,16 @@ export const traceBenches: Bench[] = [
     summary: 'OTLP/HTTP protobuf spans ingested per second over loopback (target >= 50,000)',
     async run(): Promise<Figure[]> {
       const r = await benchIngest();
-      return [{ bench: 'analyzer.spans_per_s', value: Math.round(r.spans_per_s), unit: 'spans/s', target_min: 50_000, decode_spans_per_s: Math.round(r.decode_spans_per_s), request_count: r.request_count }];
+      return [
+        {
+          bench: 'analyzer.spans_per_s',
+          value: Math.round(r.spans_per_s),
+          unit: 'spans/s',
+          target_min: 50_000,
+          decode_spans_per_s: Math.round(r.decode_spans_per_s),
+          request_count: r.request_count,
+        },
+      ];
     },
   },
 ];

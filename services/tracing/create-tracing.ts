@@ -23,7 +23,13 @@ import {
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
-import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type {
+  ReadableSpan,
+  Sampler,
+  Span,
+  SpanExporter,
+  SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_INSTANCE_ID } from '@opentelemetry/semantic-conventions';
 import type { Context } from '@opentelemetry/api';
@@ -157,10 +163,16 @@ function wallNow(): HrTime {
 
 export function createTracing(opts: TracingOptions): Tracing {
   if (opts.mode === 'off') {
-    return { observer: null, ipiObserver: null, shutdown: async () => {}, stats: () => ({ spanCount: 0, spanCountDropped: 0, ipisTraced: 0 }) };
+    return {
+      observer: null,
+      ipiObserver: null,
+      shutdown: async () => {},
+      stats: () => ({ spanCount: 0, spanCountDropped: 0, ipisTraced: 0 }),
+    };
   }
   const ratio = opts.sampleRatio ?? 1;
-  if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`sample ratio ${ratio} is not in [0, 1]; give e.g. --trace-sample 0.1`);
+  if (!(ratio >= 0 && ratio <= 1))
+    throw new UsageError(`sample ratio ${ratio} is not in [0, 1]; give e.g. --trace-sample 0.1`);
   assert(opts.threadsPerCore > 0, 'threadsPerCore > 0');
   const nsPerTick = opts.nsPerTick ?? 50_000;
   const sim = opts.mode === 'sim';
@@ -174,13 +186,19 @@ export function createTracing(opts: TracingOptions): Tracing {
   if (opts.exporter !== undefined) {
     // The caller owns it (tests read it after shutdown): flush it, never shut it down.
     const e = opts.exporter;
-    sync.push({ export: (spans, cb) => e.export(spans, cb), shutdown: async () => {}, forceFlush: async () => e.forceFlush?.() });
+    sync.push({
+      export: (spans, cb) => e.export(spans, cb),
+      shutdown: async () => {},
+      forceFlush: async () => e.forceFlush?.(),
+    });
   }
   if (opts.otlpUrl !== undefined) {
     try {
       new URL(opts.otlpUrl);
     } catch {
-      throw new UsageError(`--otlp ${opts.otlpUrl} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
+      throw new UsageError(
+        `--otlp ${opts.otlpUrl} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`,
+      );
     }
     asyncs.push(new OTLPTraceExporter({ url: opts.otlpUrl }));
   }
@@ -192,10 +210,19 @@ export function createTracing(opts: TracingOptions): Tracing {
     processors.push(simProcessor);
   } else {
     for (const e of [...sync, ...asyncs]) {
-      processors.push(new BatchSpanProcessor(e, { maxQueueSize: queueMax, maxExportBatchSize: 512, scheduledDelayMillis: 1000 }));
+      processors.push(
+        new BatchSpanProcessor(e, {
+          maxQueueSize: queueMax,
+          maxExportBatchSize: 512,
+          scheduledDelayMillis: 1000,
+        }),
+      );
     }
   }
-  const sampler: Sampler = ratio >= 1 ? new AlwaysOnSampler() : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+  const sampler: Sampler =
+    ratio >= 1
+      ? new AlwaysOnSampler()
+      : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
   const ids = sim ? new SeededIdGenerator(opts.seed ?? 1) : undefined;
   const providers: BasicTracerProvider[] = [];
   let spanCount = 0;
@@ -208,9 +235,15 @@ export function createTracing(opts: TracingOptions): Tracing {
     shutdown: async () => {},
   };
   const tracerFor = (core: number): Tracer => {
-    const instance = sim ? `${opts.serviceInstanceId ?? 'core-'}${core}` : (opts.serviceInstanceId ?? `core-${core}`);
+    const instance = sim
+      ? `${opts.serviceInstanceId ?? 'core-'}${core}`
+      : (opts.serviceInstanceId ?? `core-${core}`);
     const p = new BasicTracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: SERVICE_NAME, [ATTR_SERVICE_INSTANCE_ID]: instance, 'service.namespace': 'ipiscope' }),
+      resource: resourceFromAttributes({
+        [ATTR_SERVICE_NAME]: SERVICE_NAME,
+        [ATTR_SERVICE_INSTANCE_ID]: instance,
+        'service.namespace': 'ipiscope',
+      }),
       spanProcessors: [counting, ...processors],
       sampler,
       ...(ids !== undefined ? { idGenerator: ids } : {}),
@@ -239,6 +272,10 @@ export function createTracing(opts: TracingOptions): Tracing {
       // Processors are shared by every core's provider: flush and shut each down once.
       for (const p of processors) await p.shutdown();
     },
-    stats: () => ({ spanCount, spanCountDropped: simProcessor?.spanCountDropped ?? 0, ipisTraced: observer.ipisTraced }),
+    stats: () => ({
+      spanCount,
+      spanCountDropped: simProcessor?.spanCountDropped ?? 0,
+      ipisTraced: observer.ipisTraced,
+    }),
   };
 }

@@ -17,5 +17,14 @@ export {
 export type { HeaderCarrier } from './nats-carrier.js';
 export { SeededIdGenerator } from './seeded-ids.js';
 export { otlpJsonLine, SpanFileExporter, spanRecordOf } from './span-file-exporter.js';
-export { ATTR, SPAN, IPI_OUTCOMES, MSG_NAMES, msgName, doorbellSubject, SERVICE_NAME, SCOPE_NAME } from './semconv.js';
+export {
+  ATTR,
+  SPAN,
+  IPI_OUTCOMES,
+  MSG_NAMES,
+  msgName,
+  doorbellSubject,
+  SERVICE_NAME,
+  SCOPE_NAME,
+} from './semconv.js';
 export type { IpiOutcome } from './semconv.js';

@@ -18,7 +18,15 @@
  * millions of `visible` and `load` events of a long run) is a switch and one typed-array lookup.
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Attributes, Context, HrTime, Link, Span, SpanContext, Tracer } from '@opentelemetry/api';
+import type {
+  Attributes,
+  Context,
+  HrTime,
+  Link,
+  Span,
+  SpanContext,
+  Tracer,
+} from '@opentelemetry/api';
 import { assert } from '../stdx/index.js';
 import type { CoreMsg, MachineEvent, MachineObserver } from '../machine/index.js';
 import { ATTR, doorbellSubject, msgName, SPAN } from './semconv.js';
@@ -163,7 +171,9 @@ export class IpiTraceObserver implements MachineObserver {
         this.roleCpu[loc] = Number(m[1]);
         continue;
       }
-      m = /^cfd\[(\d+)\]\.csd\[(\d+)\]\.flags$/.exec(name) ?? /^csd_stack\[(\d+)\]\.flags$/.exec(name);
+      m =
+        /^cfd\[(\d+)\]\.csd\[(\d+)\]\.flags$/.exec(name) ??
+        /^csd_stack\[(\d+)\]\.flags$/.exec(name);
       if (m) {
         this.role[loc] = ROLE_CSD;
         this.roleCpu[loc] = Number(m[1]);
@@ -224,7 +234,9 @@ export class IpiTraceObserver implements MachineObserver {
   traceparentFor(msg: CoreMsg): string | undefined {
     if (msg.t === 'dbell' || msg.t === 'mfrr') {
       const hop = this.hops.get(`${msg.cpu}:${msg.id}`);
-      return hop === undefined ? undefined : traceparentOf(trace.getSpanContext(hop.ctx) as SpanContext);
+      return hop === undefined
+        ? undefined
+        : traceparentOf(trace.getSpanContext(hop.ctx) as SpanContext);
     }
     if (msg.t === 'wreq') {
       const st = this.stores.get(msg.wid);
@@ -279,8 +291,18 @@ export class IpiTraceObserver implements MachineObserver {
       );
       span.addEvent('ipi_message_set', this.attrsOf(ev), this.opts.timeOf(ev.tick, ev.core));
       const ipi: Ipi = {
-        id, sender: ev.cpu, target, msg, tick: ev.tick, span, ctx: trace.setSpan(ROOT_CONTEXT, span), sendOpen: true,
-        msgLoc: -1, version: -1, orderedTick: -1, hostIpiStored: false,
+        id,
+        sender: ev.cpu,
+        target,
+        msg,
+        tick: ev.tick,
+        span,
+        ctx: trace.setSpan(ROOT_CONTEXT, span),
+        sendOpen: true,
+        msgLoc: -1,
+        version: -1,
+        orderedTick: -1,
+        hostIpiStored: false,
       };
       this.sending.set(ev.cpu, ipi);
       this.lastIpiTo.set(target, ipi);
@@ -293,14 +315,27 @@ export class IpiTraceObserver implements MachineObserver {
     const f = this.frames.get(ev.cpu);
     if (ev.name === 'doorbell_entry' && f === undefined) {
       // doorbell_exception replayed outside an interrupt frame (after a guest exit).
-      this.frames.set(ev.cpu, { cpu: ev.cpu, core: ev.core, source: 'replay', span: null, parent: this.raisedCtx(ev.cpu, 'hdbell'), tick: ev.tick, clock: ev.clock, links: [], pending: [], cleared: false, demuxed: false });
+      this.frames.set(ev.cpu, {
+        cpu: ev.cpu,
+        core: ev.core,
+        source: 'replay',
+        span: null,
+        parent: this.raisedCtx(ev.cpu, 'hdbell'),
+        tick: ev.tick,
+        clock: ev.clock,
+        links: [],
+        pending: [],
+        cleared: false,
+        demuxed: false,
+      });
     }
     const fr = this.frames.get(ev.cpu);
     if (fr !== undefined) {
       // The frame's name says doorbell_exception and the handler spans say what ran: the entry,
       // exit and per-message tracepoints need no events of their own.
       if (ev.name === 'doorbell_entry') this.frameSpan(fr).updateName('doorbell_exception');
-      else if (ev.name !== 'doorbell_exit' && ev.name !== 'ipi_message_handle') this.frameEvent(fr, ev.name, ev);
+      else if (ev.name !== 'doorbell_exit' && ev.name !== 'ipi_message_handle')
+        this.frameEvent(fr, ev.name, ev);
       if (ev.name === 'doorbell_exit') {
         this.endHandlers(ev.cpu, ev);
         if (fr.source === 'replay') this.endFrame(ev.cpu, ev);
@@ -314,7 +349,8 @@ export class IpiTraceObserver implements MachineObserver {
     if (role === ROLE_NONE || role === ROLE_CSD) {
       if (role === ROLE_CSD) {
         const hs = this.handlers.get(ev.cpu);
-        if (hs !== undefined && hs.length > 0) (hs[hs.length - 1] as Span).addEvent('csd_unlock', this.attrsOf(ev), this.time(ev));
+        if (hs !== undefined && hs.length > 0)
+          (hs[hs.length - 1] as Span).addEvent('csd_unlock', this.attrsOf(ev), this.time(ev));
       }
       return;
     }
@@ -337,12 +373,31 @@ export class IpiTraceObserver implements MachineObserver {
       span = this.frameSpan(fr);
     } else {
       const name = this.names[ev.loc] as string;
-      span = this.tracer(ev.core).startSpan(`${SPAN.store} ${name}`, { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.cpu]: ev.cpu, [ATTR.clock]: ev.clock } }, ROOT_CONTEXT);
+      span = this.tracer(ev.core).startSpan(
+        `${SPAN.store} ${name}`,
+        {
+          startTime: this.time(ev),
+          attributes: { [ATTR.loc]: name, [ATTR.cpu]: ev.cpu, [ATTR.clock]: ev.clock },
+        },
+        ROOT_CONTEXT,
+      );
       span.addEvent('store', this.attrsOf(ev), this.time(ev));
-      this.stores.set(ev.wid, { span, loc: ev.loc, ipi: null, own: true, ctx: trace.setSpan(ROOT_CONTEXT, span) });
+      this.stores.set(ev.wid, {
+        span,
+        loc: ev.loc,
+        ipi: null,
+        own: true,
+        ctx: trace.setSpan(ROOT_CONTEXT, span),
+      });
       return;
     }
-    this.stores.set(ev.wid, { span, loc: ev.loc, ipi: owner, own: false, ctx: trace.setSpan(ROOT_CONTEXT, span) });
+    this.stores.set(ev.wid, {
+      span,
+      loc: ev.loc,
+      ipi: owner,
+      own: false,
+      ctx: trace.setSpan(ROOT_CONTEXT, span),
+    });
   }
 
   private onVersion(ev: Ev<'version'>): void {
@@ -351,11 +406,16 @@ export class IpiTraceObserver implements MachineObserver {
       // Live, the home is often another process than the writer: the ordering still becomes a
       // span (in the writer's trace when the write request carried a traceparent), so the
       // analyzer can join store and version by write id across processes.
-      const remote = this.remoteWrites.get(ev.wid) ?? (this.opts.wholeMachine ? undefined : ROOT_CONTEXT);
+      const remote =
+        this.remoteWrites.get(ev.wid) ?? (this.opts.wholeMachine ? undefined : ROOT_CONTEXT);
       if (remote === undefined) return;
       this.remoteWrites.delete(ev.wid);
       const name = this.names[ev.loc] as string;
-      const s = this.tracer(ev.core).startSpan(`coherence ${name}`, { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } }, remote);
+      const s = this.tracer(ev.core).startSpan(
+        `coherence ${name}`,
+        { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } },
+        remote,
+      );
       s.addEvent('version', this.attrsOf(ev), this.time(ev));
       s.end(this.time(ev));
       return;
@@ -369,7 +429,11 @@ export class IpiTraceObserver implements MachineObserver {
       // The span that made the store has ended: the ordering gets its own small span beside it.
       const name = this.names[ev.loc] as string;
       const parent = st.ipi !== null ? st.ipi.ctx : st.ctx;
-      const s = this.tracer(ev.core).startSpan(`coherence ${name}`, { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } }, parent);
+      const s = this.tracer(ev.core).startSpan(
+        `coherence ${name}`,
+        { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } },
+        parent,
+      );
       s.addEvent('version', this.attrsOf(ev), this.time(ev));
       s.end(this.time(ev));
     }
@@ -398,7 +462,8 @@ export class IpiTraceObserver implements MachineObserver {
     }
     const fr = this.frames.get(ev.cpu);
     // msgsync, and a sync between the host_ipi clear and the demux: what the explanation reads.
-    if (fr !== undefined && (ev.kind === 'msgsync' || (fr.cleared && !fr.demuxed))) this.frameEvent(fr, ev.kind, ev);
+    if (fr !== undefined && (ev.kind === 'msgsync' || (fr.cleared && !fr.demuxed)))
+      this.frameEvent(fr, ev.kind, ev);
   }
 
   private onIpiSend(ev: Ev<'ipi_send'>): void {
@@ -419,8 +484,13 @@ export class IpiTraceObserver implements MachineObserver {
             'messaging.system': 'nats',
             'messaging.destination.name': subject,
             'messaging.operation.type': 'send',
-            [ATTR.ipiId]: ipi.id, [ATTR.via]: ev.via, [ATTR.target]: ev.target, [ATTR.sendId]: ev.id,
-            [ATTR.clock]: ev.clock, [ATTR.cpu]: ev.cpu, [ATTR.core]: ev.core,
+            [ATTR.ipiId]: ipi.id,
+            [ATTR.via]: ev.via,
+            [ATTR.target]: ev.target,
+            [ATTR.sendId]: ev.id,
+            [ATTR.clock]: ev.clock,
+            [ATTR.cpu]: ev.cpu,
+            [ATTR.core]: ev.core,
           },
         },
         ipi.ctx,
@@ -470,7 +540,10 @@ export class IpiTraceObserver implements MachineObserver {
             'messaging.system': 'nats',
             'messaging.destination.name': subject,
             'messaging.operation.type': 'receive',
-            [ATTR.cpu]: ev.cpu, [ATTR.core]: ev.core, [ATTR.clock]: ev.clock, [ATTR.source]: ev.source,
+            [ATTR.cpu]: ev.cpu,
+            [ATTR.core]: ev.core,
+            [ATTR.clock]: ev.clock,
+            [ATTR.source]: ev.source,
             [ATTR.sendId]: ev.id,
             ...(hop.ipi !== null ? { [ATTR.ipiId]: hop.ipi.id } : {}),
           },
@@ -482,7 +555,10 @@ export class IpiTraceObserver implements MachineObserver {
       recv.end(this.time(ev));
       ctx = trace.setSpan(ROOT_CONTEXT, recv);
     }
-    this.raised.set(`${ev.cpu}:${ev.source === 'external' ? 'external' : 'dbell'}`, { ipi: hop.ipi, ctx });
+    this.raised.set(`${ev.cpu}:${ev.source === 'external' ? 'external' : 'dbell'}`, {
+      ipi: hop.ipi,
+      ctx,
+    });
   }
 
   private raisedCtx(cpu: number, source: string): Context {
@@ -496,20 +572,43 @@ export class IpiTraceObserver implements MachineObserver {
   private onIrqTake(ev: Ev<'irq_take'>): void {
     if (ev.source === 'dec') return;
     this.endFrame(ev.cpu, ev);
-    const fr: Frame = { cpu: ev.cpu, core: ev.core, source: ev.source, span: null, parent: this.raisedCtx(ev.cpu, ev.source), tick: ev.tick, clock: ev.clock, links: [], pending: [], cleared: false, demuxed: false };
+    const fr: Frame = {
+      cpu: ev.cpu,
+      core: ev.core,
+      source: ev.source,
+      span: null,
+      parent: this.raisedCtx(ev.cpu, ev.source),
+      tick: ev.tick,
+      clock: ev.clock,
+      links: [],
+      pending: [],
+      cleared: false,
+      demuxed: false,
+    };
     this.frames.set(ev.cpu, fr);
   }
 
   /** The frame's span, created on its first recorded event (most interrupts record nothing). */
   private frameSpan(fr: Frame): Span {
     if (fr.span !== null) return fr.span;
-    const name = fr.source === 'external' ? 'xics_ipi_action' : fr.source === 'replay' ? 'doorbell_exception' : SPAN.irq;
+    const name =
+      fr.source === 'external'
+        ? 'xics_ipi_action'
+        : fr.source === 'replay'
+          ? 'doorbell_exception'
+          : SPAN.irq;
     fr.span = this.tracer(fr.core).startSpan(
       name,
       {
         kind: SpanKind.INTERNAL,
         startTime: this.opts.timeOf(fr.tick, fr.core),
-        attributes: { [ATTR.cpu]: fr.cpu, [ATTR.core]: fr.core, [ATTR.source]: fr.source, [ATTR.clock]: fr.clock, [ATTR.tick]: fr.tick },
+        attributes: {
+          [ATTR.cpu]: fr.cpu,
+          [ATTR.core]: fr.core,
+          [ATTR.source]: fr.source,
+          [ATTR.clock]: fr.clock,
+          [ATTR.tick]: fr.tick,
+        },
       },
       fr.parent,
     );
@@ -547,11 +646,16 @@ export class IpiTraceObserver implements MachineObserver {
     if (role === ROLE_HOST_IPI && this.roleCpu[ev.loc] === ev.cpu && fr !== undefined) {
       // The KVM exit check (kvmppc_guest_exit_h_doorbell / kvmppc_read_one_intr).
       const span = this.frameSpan(fr);
-      span.updateName(fr.source === 'external' ? 'kvmppc_read_one_intr' : 'kvmppc_guest_exit_h_doorbell');
+      span.updateName(
+        fr.source === 'external' ? 'kvmppc_read_one_intr' : 'kvmppc_guest_exit_h_doorbell',
+      );
       span.addEvent('host_ipi check', this.attrsOf(ev), this.time(ev));
       if (ev.value === 0 && fr.source === 'hdbell') {
         span.setAttribute(ATTR.ipiOutcome, 'dropped');
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'doorbell taken as a guest wake-up: host_ipi read 0' });
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: 'doorbell taken as a guest wake-up: host_ipi read 0',
+        });
       }
       return;
     }
@@ -561,13 +665,18 @@ export class IpiTraceObserver implements MachineObserver {
     if (this.roleCpu[ev.loc] !== ev.cpu) return;
     this.endHandlers(ev.cpu, ev);
     const found: string[] = [];
-    for (let m = 0; m < 6; m++) if (Math.floor(ev.old / 2 ** (8 * m)) % 256 !== 0) found.push(msgName(m));
+    for (let m = 0; m < 6; m++)
+      if (Math.floor(ev.old / 2 ** (8 * m)) % 256 !== 0) found.push(msgName(m));
     const fr = this.frames.get(ev.cpu);
     let frameSc: SpanContext | undefined;
     if (fr !== undefined) {
       fr.demuxed = true;
       const s = this.frameSpan(fr);
-      s.addEvent('smp_ipi_demux', { ...this.attrsOf(ev), [ATTR.demuxFound]: found.join(',') }, this.time(ev));
+      s.addEvent(
+        'smp_ipi_demux',
+        { ...this.attrsOf(ev), [ATTR.demuxFound]: found.join(',') },
+        this.time(ev),
+      );
       frameSc = s.spanContext();
     }
     const list = this.open.get(ev.loc);
@@ -587,8 +696,13 @@ export class IpiTraceObserver implements MachineObserver {
           kind: SpanKind.INTERNAL,
           startTime: this.time(ev),
           attributes: {
-            [ATTR.ipiId]: ipi.id, [ATTR.ipiOutcome]: late ? 'late' : 'handled', [ATTR.cpu]: ev.cpu, [ATTR.core]: ev.core,
-            [ATTR.clock]: ev.clock, [ATTR.version]: ev.oldVersion, [ATTR.demuxFound]: found.join(','),
+            [ATTR.ipiId]: ipi.id,
+            [ATTR.ipiOutcome]: late ? 'late' : 'handled',
+            [ATTR.cpu]: ev.cpu,
+            [ATTR.core]: ev.core,
+            [ATTR.clock]: ev.clock,
+            [ATTR.version]: ev.oldVersion,
+            [ATTR.demuxFound]: found.join(','),
           },
           links: frameSc === undefined ? [] : [{ context: frameSc }],
         },
@@ -651,8 +765,12 @@ export class IpiTraceObserver implements MachineObserver {
         kind: SpanKind.INTERNAL,
         startTime: this.time(ev),
         attributes: {
-          [ATTR.cpu]: ev.cpu, [ATTR.core]: ev.core, [ATTR.waitFor]: w.target, [ATTR.loc]: this.names[ev.loc] as string,
-          [ATTR.clock]: ev.clock, ...(w.ipi !== null ? { [ATTR.ipiId]: w.ipi.id } : {}),
+          [ATTR.cpu]: ev.cpu,
+          [ATTR.core]: ev.core,
+          [ATTR.waitFor]: w.target,
+          [ATTR.loc]: this.names[ev.loc] as string,
+          [ATTR.clock]: ev.clock,
+          ...(w.ipi !== null ? { [ATTR.ipiId]: w.ipi.id } : {}),
         },
       },
       w.ipi?.ctx ?? ROOT_CONTEXT,
@@ -673,7 +791,8 @@ export class IpiTraceObserver implements MachineObserver {
     this.finished = true;
     const endCore = 0;
     const tEnd = this.opts.timeOf(tickEnd, endCore);
-    for (const cpu of [...this.sending.keys()]) this.endSend(cpu, tickEnd, endCore, 'run ended before the IPI was raised');
+    for (const cpu of [...this.sending.keys()])
+      this.endSend(cpu, tickEnd, endCore, 'run ended before the IPI was raised');
     for (const [cpu, fr] of [...this.frames.entries()]) {
       this.frames.delete(cpu);
       if (fr.span !== null) fr.span.end(tEnd);
@@ -701,13 +820,22 @@ export class IpiTraceObserver implements MachineObserver {
             {
               startTime: tEnd,
               attributes: {
-                [ATTR.ipiId]: ipi.id, [ATTR.ipiOutcome]: ignored ? 'ignored' : 'pending', [ATTR.ipiSender]: ipi.sender,
-                [ATTR.ipiTarget]: ipi.target, [ATTR.ipiMsg]: ipi.msg, [ATTR.ipiMsgName]: msgName(ipi.msg), [ATTR.version]: ipi.version,
+                [ATTR.ipiId]: ipi.id,
+                [ATTR.ipiOutcome]: ignored ? 'ignored' : 'pending',
+                [ATTR.ipiSender]: ipi.sender,
+                [ATTR.ipiTarget]: ipi.target,
+                [ATTR.ipiMsg]: ipi.msg,
+                [ATTR.ipiMsgName]: msgName(ipi.msg),
+                [ATTR.version]: ipi.version,
               },
             },
             ipi.ctx,
           );
-          if (ignored) v.setStatus({ code: SpanStatusCode.ERROR, message: `${msgName(ipi.msg)} from CPU ${ipi.sender} never handled by CPU ${ipi.target}` });
+          if (ignored)
+            v.setStatus({
+              code: SpanStatusCode.ERROR,
+              message: `${msgName(ipi.msg)} from CPU ${ipi.sender} never handled by CPU ${ipi.target}`,
+            });
           v.end(tEnd);
         }
       }
@@ -717,18 +845,30 @@ export class IpiTraceObserver implements MachineObserver {
       span.setAttribute(ATTR.waitPolls, w.polls);
       span.setAttribute(ATTR.waitOutcome, 'hung');
       if (w.ipi !== null && unconsumed.has(w.ipi.id)) span.setAttribute(ATTR.ipiOutcome, 'ignored');
-      span.setStatus({ code: SpanStatusCode.ERROR, message: `CPU ${cpu} still spinning in csd_lock_wait for CPU ${w.target}` });
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: `CPU ${cpu} still spinning in csd_lock_wait for CPU ${w.target}`,
+      });
       span.end(tEnd);
     }
     this.waits.clear();
-    const run = this.tracer(endCore).startSpan(SPAN.run, {
-      startTime: this.opts.timeOf(0, endCore),
-      attributes: {
-        [ATTR.runTickEnd]: tickEnd, [ATTR.runSettleTicks]: this.opts.settleTicks, [ATTR.runIpisTraced]: this.ipisTraced,
-        'emu.run.ipis_untraced': this.ipisUntraced, 'emu.run.ipis_ignored': ignoredCount, 'emu.run.whole_machine': this.opts.wholeMachine,
-        'emu.run.late_ticks': this.opts.lateTicks, 'emu.run.waits_short': this.waitsShort,
+    const run = this.tracer(endCore).startSpan(
+      SPAN.run,
+      {
+        startTime: this.opts.timeOf(0, endCore),
+        attributes: {
+          [ATTR.runTickEnd]: tickEnd,
+          [ATTR.runSettleTicks]: this.opts.settleTicks,
+          [ATTR.runIpisTraced]: this.ipisTraced,
+          'emu.run.ipis_untraced': this.ipisUntraced,
+          'emu.run.ipis_ignored': ignoredCount,
+          'emu.run.whole_machine': this.opts.wholeMachine,
+          'emu.run.late_ticks': this.opts.lateTicks,
+          'emu.run.waits_short': this.waitsShort,
+        },
       },
-    }, ROOT_CONTEXT);
+      ROOT_CONTEXT,
+    );
     run.end(tEnd);
   }
 
@@ -749,7 +889,12 @@ export class IpiTraceObserver implements MachineObserver {
 
   /** The span-event attributes that rebuild `ev` exactly (see semconv.ts). */
   private attrsOf(ev: MachineEvent): Attributes {
-    const a: Attributes = { [ATTR.e]: ev.e, [ATTR.core]: ev.core, [ATTR.clock]: ev.clock, [ATTR.tick]: ev.tick };
+    const a: Attributes = {
+      [ATTR.e]: ev.e,
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+    };
     const rec = ev as unknown as Record<string, unknown>;
     for (const key in rec) {
       if (key === 'e' || key === 'core' || key === 'clock' || key === 'tick') continue;
@@ -768,7 +913,22 @@ export class IpiTraceObserver implements MachineObserver {
 }
 
 const EVENT_ATTR: Record<string, string> = {
-  cpu: ATTR.cpu, wid: ATTR.wid, value: ATTR.value, lane: ATTR.lane, version: ATTR.version, own: ATTR.own, op: ATTR.op,
-  old: ATTR.old, oldVersion: ATTR.oldVersion, kind: ATTR.kind, phase: ATTR.phase, via: ATTR.via, target: ATTR.target,
-  id: ATTR.sendId, source: ATTR.source, name: ATTR.tpName, wasPending: 'emu.was_pending', srr1: 'emu.srr1',
+  cpu: ATTR.cpu,
+  wid: ATTR.wid,
+  value: ATTR.value,
+  lane: ATTR.lane,
+  version: ATTR.version,
+  own: ATTR.own,
+  op: ATTR.op,
+  old: ATTR.old,
+  oldVersion: ATTR.oldVersion,
+  kind: ATTR.kind,
+  phase: ATTR.phase,
+  via: ATTR.via,
+  target: ATTR.target,
+  id: ATTR.sendId,
+  source: ATTR.source,
+  name: ATTR.tpName,
+  wasPending: 'emu.was_pending',
+  srr1: 'emu.srr1',
 };

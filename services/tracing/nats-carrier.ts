@@ -66,4 +66,3 @@ export function mapCarrier(m: Map<string, string>): HeaderCarrier {
 export function installW3cPropagator(): void {
   propagation.setGlobalPropagator(w3c);
 }
-

@@ -36,15 +36,25 @@ export function spanRecordOf(s: ReadableSpan): SpanRecord {
     startNs: hrNs(s.startTime),
     endNs: hrNs(s.endTime),
     attributes: { ...(s.attributes as Attributes) },
-    events: s.events.map((e) => ({ name: e.name, timeNs: hrNs(e.time), attributes: { ...((e.attributes ?? {}) as Attributes) } })),
+    events: s.events.map((e) => ({
+      name: e.name,
+      timeNs: hrNs(e.time),
+      attributes: { ...((e.attributes ?? {}) as Attributes) },
+    })),
     links: s.links.map((l) => ({
       traceId: l.context.traceId,
       spanId: l.context.spanId,
       attributes: { ...((l.attributes ?? {}) as Attributes) },
     })),
-    status: s.status.code === SpanStatusCode.UNSET ? { code: 0 } : { code: s.status.code, ...(s.status.message ? { message: s.status.message } : {}) },
+    status:
+      s.status.code === SpanStatusCode.UNSET
+        ? { code: 0 }
+        : { code: s.status.code, ...(s.status.message ? { message: s.status.message } : {}) },
     resource: s.resource.attributes as Attributes,
-    scope: { name: s.instrumentationScope.name, ...(s.instrumentationScope.version ? { version: s.instrumentationScope.version } : {}) },
+    scope: {
+      name: s.instrumentationScope.name,
+      ...(s.instrumentationScope.version ? { version: s.instrumentationScope.version } : {}),
+    },
   };
   const parent = s.parentSpanContext;
   if (parent !== undefined) r.parentSpanId = parent.spanId;
@@ -60,13 +70,18 @@ export class SpanFileExporter implements SpanExporter {
     try {
       this.fd = openSync(path, 'w');
     } catch (e) {
-      throw new UserError(`cannot open trace file ${path} for writing (${(e as Error).message}); check the directory exists and is writable`);
+      throw new UserError(
+        `cannot open trace file ${path} for writing (${(e as Error).message}); check the directory exists and is writable`,
+      );
     }
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     if (this.fd === null) {
-      resultCallback({ code: ExportResultCode.FAILED, error: new Error(`trace file ${this.path} is closed`) });
+      resultCallback({
+        code: ExportResultCode.FAILED,
+        error: new Error(`trace file ${this.path} is closed`),
+      });
       return;
     }
     if (spans.length > 0) {
@@ -99,7 +114,9 @@ function anyJson(v: unknown): string {
   switch (typeof v) {
     case 'string':
       // Most values are plain identifiers and names: skip JSON.stringify when nothing needs escaping.
-      return /^[\w .:,\-[\]>()/=]*$/.test(v) ? `{"stringValue":"${v}"}` : `{"stringValue":${JSON.stringify(v)}}`;
+      return /^[\w .:,\-[\]>()/=]*$/.test(v)
+        ? `{"stringValue":"${v}"}`
+        : `{"stringValue":${JSON.stringify(v)}}`;
     case 'boolean':
       return `{"boolValue":${v}}`;
     case 'number':
@@ -142,11 +159,15 @@ function spanJson(s: ReadableSpan): string {
   for (const l of s.links) {
     links += `${links === '' ? '' : ','}{"traceId":"${l.context.traceId}","spanId":"${l.context.spanId}","attributes":${attrsJson(l.attributes)}}`;
   }
-  const st = s.status.code === SpanStatusCode.UNSET ? '{"code":0}'
-    : `{"code":${s.status.code}${s.status.message ? `,"message":${JSON.stringify(s.status.message)}` : ''}}`;
-  return `{"traceId":"${sc.traceId}","spanId":"${sc.spanId}","name":${JSON.stringify(s.name)},"kind":${OTLP_KIND[s.kind]},` +
+  const st =
+    s.status.code === SpanStatusCode.UNSET
+      ? '{"code":0}'
+      : `{"code":${s.status.code}${s.status.message ? `,"message":${JSON.stringify(s.status.message)}` : ''}}`;
+  return (
+    `{"traceId":"${sc.traceId}","spanId":"${sc.spanId}","name":${JSON.stringify(s.name)},"kind":${OTLP_KIND[s.kind]},` +
     `"startTimeUnixNano":"${hrNsText(s.startTime)}","endTimeUnixNano":"${hrNsText(s.endTime)}","attributes":${attrsJson(s.attributes)},` +
-    `"events":[${events}],"links":[${links}],"status":${st}${parent !== undefined ? `,"parentSpanId":"${parent.spanId}"` : ''}}`;
+    `"events":[${events}],"links":[${links}],"status":${st}${parent !== undefined ? `,"parentSpanId":"${parent.spanId}"` : ''}}`
+  );
 }
 
 /** One span-file line (OTLP/JSON export request + newline) for SDK spans, grouped by resource. */
@@ -173,7 +194,9 @@ export function otlpJsonLine(spans: readonly ReadableSpan[]): string {
       const scope = `{"name":${JSON.stringify(sc.name)}${sc.version ? `,"version":${JSON.stringify(sc.version)}` : ''}}`;
       ss.push(`{"scope":${scope},"spans":[${l.map(spanJson).join(',')}]}`);
     }
-    rs.push(`{"resource":{"attributes":${attrsJson(first.resource.attributes as Record<string, unknown>)}},"scopeSpans":[${ss.join(',')}]}`);
+    rs.push(
+      `{"resource":{"attributes":${attrsJson(first.resource.attributes as Record<string, unknown>)}},"scopeSpans":[${ss.join(',')}]}`,
+    );
   }
   return `{"resourceSpans":[${rs.join(',')}]}\n`;
 }

@@ -11,19 +11,40 @@ import { parse } from 'yaml';
 type Obj = Record<string, unknown>;
 
 test('docker-compose.yml: NATS x3, cores, controller, analyzer, collector, Jaeger; versions pinned in .env', () => {
-  const c = parse(readFileSync('deploy/docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Obj> };
+  const c = parse(readFileSync('deploy/docker-compose.yml', 'utf8'), { merge: true }) as {
+    services: Record<string, Obj>;
+  };
   const names = Object.keys(c.services);
-  for (const n of ['nats-1', 'nats-2', 'nats-3', 'core-0', 'controller', 'analyzer', 'otel-collector', 'jaeger']) assert.ok(names.includes(n), n);
+  for (const n of [
+    'nats-1',
+    'nats-2',
+    'nats-3',
+    'core-0',
+    'controller',
+    'analyzer',
+    'otel-collector',
+    'jaeger',
+  ])
+    assert.ok(names.includes(n), n);
   const env = readFileSync('deploy/.env', 'utf8');
   for (const [name, svc] of Object.entries(c.services)) {
     const image = String(svc['image']);
-    assert.ok(image === 'ipiscope:local' || /^\$\{[A-Z_]+\}$/.test(image), `${name}: image ${image} not pinned in .env`);
+    assert.ok(
+      image === 'ipiscope:local' || /^\$\{[A-Z_]+\}$/.test(image),
+      `${name}: image ${image} not pinned in .env`,
+    );
     const v = /^\$\{([A-Z_]+)\}$/.exec(image);
     if (v) assert.match(env, new RegExp(`^${v[1]}=\\S+:\\S+$`, 'm'), `${v[1]} has a tag`);
   }
   assert.match(env, /^JAEGER_IMAGE=jaegertracing\/jaeger:2\./m);
   assert.match(env, /^OTELCOL_IMAGE=otel\/opentelemetry-collector-contrib:/m);
-  assert.deepEqual((c.services['analyzer']!['command'] as string[]).slice(1, 6), ['analyze', '--listen', '4318', '--host', '0.0.0.0']);
+  assert.deepEqual((c.services['analyzer']!['command'] as string[]).slice(1, 6), [
+    'analyze',
+    '--listen',
+    '4318',
+    '--host',
+    '0.0.0.0',
+  ]);
 });
 
 test('nats configs: three nodes, each routes to all three', () => {
@@ -37,10 +58,15 @@ test('nats configs: three nodes, each routes to all three', () => {
 test('collector: tail sampling keeps emu.ipi.outcome=ignored; the analyzer gets every span', () => {
   const c = parse(readFileSync('deploy/otel-collector.yaml', 'utf8')) as Obj;
   const ts = (c['processors'] as Obj)['tail_sampling'] as { policies: Array<Obj> };
-  const keep = ts.policies.find((p) => p['type'] === 'string_attribute') as { string_attribute: { key: string; values: string[] } };
+  const keep = ts.policies.find((p) => p['type'] === 'string_attribute') as {
+    string_attribute: { key: string; values: string[] };
+  };
   assert.equal(keep.string_attribute.key, 'emu.ipi.outcome');
   assert.deepEqual(keep.string_attribute.values, ['ignored']);
-  const pipes = ((c['service'] as Obj)['pipelines']) as Record<string, { processors: string[]; exporters: string[] }>;
+  const pipes = (c['service'] as Obj)['pipelines'] as Record<
+    string,
+    { processors: string[]; exporters: string[] }
+  >;
   assert.ok(!pipes['traces/analyzer']!.processors.includes('tail_sampling'));
   assert.deepEqual(pipes['traces/analyzer']!.exporters, ['otlphttp/analyzer']);
   assert.ok(pipes['traces/jaeger']!.processors.includes('tail_sampling'));

@@ -19,44 +19,82 @@ import { spanRecordOf } from '../../services/tracing/index.js';
 
 function smallScenario(dir: string, kernel: string, relaxed: boolean): Scenario {
   const machine = join(dir, 'p9-2s.yaml');
-  writeFileSync(machine, 'name: p9-2s\ncpuModel: power9\nsockets: 2\ncoresPerSocket: 2\nthreadsPerCore: 4\n');
+  writeFileSync(
+    machine,
+    'name: p9-2s\ncpuModel: power9\nsockets: 2\ncoresPerSocket: 2\nthreadsPerCore: 4\n',
+  );
   return parseScenarioValue({
-    name: 'host-ipi-small', machine, kernel, ablations: { demuxReadRelaxed: relaxed },
+    name: 'host-ipi-small',
+    machine,
+    kernel,
+    ablations: { demuxReadRelaxed: relaxed },
     guests: [{ name: 'A', cpus: [1, 2, 5, 6, 9, 10, 13, 14], comm: 'CPU %d/KVM' }],
     memory: { applyTailProb: 0.3, applyTailTicksMax: 2000 },
     bus: { linkStallProb: 0.1, linkStallTicksMax: 4000 },
     workload: {
-      hostCpus: [0, 3, 4, 7, 8, 11, 12, 15], hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
-      exitMix: { compute: 2, crosscall: 2, wake: 1 }, crossCallPeers: 4, crossCallTargetsMax: 3, guestTicks: [100, 1500],
+      hostCpus: [0, 3, 4, 7, 8, 11, 12, 15],
+      hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
+      exitMix: { compute: 2, crosscall: 2, wake: 1 },
+      crossCallPeers: 4,
+      crossCallTargetsMax: 3,
+      guestTicks: [100, 1500],
     },
     limits: { ticksMax: 400_000 },
   });
 }
 
 // The sim's own classification of the 2019 interleavings, when the kernel model provides it.
-const KIND_OF_INTERLEAVING: Record<string, string> = { 'message-late': 'message-store-deferred', 'clear-late': 'clear-deferred' };
+const KIND_OF_INTERLEAVING: Record<string, string> = {
+  'message-late': 'message-store-deferred',
+  'clear-late': 'clear-deferred',
+};
 
-async function judgeRun(s: Scenario, seed: number, ticksMax?: number): Promise<{ truth: string[]; found: string[]; causes: string[] }> {
+async function judgeRun(
+  s: Scenario,
+  seed: number,
+  ticksMax?: number,
+): Promise<{ truth: string[]; found: string[]; causes: string[] }> {
   const mem = new InMemorySpanExporter();
-  const { result } = await runSimTraced(s, { seed, ...(ticksMax !== undefined ? { ticksMax } : {}) }, { exporter: mem });
+  const { result } = await runSimTraced(
+    s,
+    { seed, ...(ticksMax !== undefined ? { ticksMax } : {}) },
+    { exporter: mem },
+  );
   const a = analyzeSpans(mem.getFinishedSpans().map(spanRecordOf));
   assert.equal(a.summary.ipis, result.ipis_sent, `${s.name} seed ${seed}: every IPI judged`);
   for (const i of result.ignored as Array<{ ipi_id: string; interleaving?: string }>) {
-    if (i.interleaving === undefined || KIND_OF_INTERLEAVING[i.interleaving] === undefined) continue;
+    if (i.interleaving === undefined || KIND_OF_INTERLEAVING[i.interleaving] === undefined)
+      continue;
     const mine = a.summary.ignored.find((x) => x.ipi_id === i.ipi_id);
-    assert.equal(mine?.cause_kind, KIND_OF_INTERLEAVING[i.interleaving], `${s.name} seed ${seed} IPI ${i.ipi_id}: sim says ${i.interleaving}`);
+    assert.equal(
+      mine?.cause_kind,
+      KIND_OF_INTERLEAVING[i.interleaving],
+      `${s.name} seed ${seed} IPI ${i.ipi_id}: sim says ${i.interleaving}`,
+    );
   }
-  return { truth: result.ignored.map((i) => i.ipi_id), found: a.summary.ignored.map((i) => i.ipi_id), causes: a.summary.ignored.map((i) => i.cause) };
+  return {
+    truth: result.ignored.map((i) => i.ipi_id),
+    found: a.summary.ignored.map((i) => i.ipi_id),
+    causes: a.summary.ignored.map((i) => i.cause),
+  };
 }
 
-test('small 2019 machine, v5.3 (both interleavings) and v5.4: the analyzer finds exactly the checker\'s ignored IPIs', async () => {
+test("small 2019 machine, v5.3 (both interleavings) and v5.4: the analyzer finds exactly the checker's ignored IPIs", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-analyze-sim-'));
   let ignoredTotal = 0;
-  for (const [kernel, relaxed] of [['v5.3', false], ['v5.3', true], ['v5.4', false]] as const) {
+  for (const [kernel, relaxed] of [
+    ['v5.3', false],
+    ['v5.3', true],
+    ['v5.4', false],
+  ] as const) {
     const s = smallScenario(dir, kernel, relaxed);
     for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       const r = await judgeRun(s, seed);
-      assert.deepEqual([...r.found].sort(), [...r.truth].sort(), `${kernel}${relaxed ? ' demuxReadRelaxed' : ''} seed ${seed}`);
+      assert.deepEqual(
+        [...r.found].sort(),
+        [...r.truth].sort(),
+        `${kernel}${relaxed ? ' demuxReadRelaxed' : ''} seed ${seed}`,
+      );
       for (const c of r.causes) assert.match(c, /was ignored/);
       ignoredTotal += r.truth.length;
     }
@@ -74,10 +112,18 @@ test('host-ipi-2019: the ignored IPIs found from spans alone, each named as the 
     for (const seed of [2, 3]) {
       const s = resolveScenario(c.scenario);
       const mem = new InMemorySpanExporter();
-      const { result } = await runSimTraced(s, { seed, ...(c.kernel !== undefined ? { kernel: c.kernel, ticksMax: 200_000 } : {}) }, { exporter: mem });
+      const { result } = await runSimTraced(
+        s,
+        { seed, ...(c.kernel !== undefined ? { kernel: c.kernel, ticksMax: 200_000 } : {}) },
+        { exporter: mem },
+      );
       const a = analyzeSpans(mem.getFinishedSpans().map(spanRecordOf));
       const where = `${c.scenario}${c.kernel !== undefined ? ` ${c.kernel}` : ''} seed ${seed}`;
-      assert.deepEqual(a.summary.ignored.map((i) => i.ipi_id).sort(), result.ignored.map((i) => i.ipi_id).sort(), where);
+      assert.deepEqual(
+        a.summary.ignored.map((i) => i.ipi_id).sort(),
+        result.ignored.map((i) => i.ipi_id).sort(),
+        where,
+      );
       if (c.kernel === 'v5.4') {
         assert.equal(result.ignored.length, 0, `${where}: the fix ignores nothing`);
         continue;
@@ -86,10 +132,20 @@ test('host-ipi-2019: the ignored IPIs found from spans alone, each named as the 
       assert.ok(a.summary.hung.length > 0, `${where}: a CPU hangs in csd_lock_wait`);
       for (const i of result.ignored as Array<{ ipi_id: string; interleaving?: string }>) {
         const mine = a.judged.ignored.find((x) => x.ipi_id === i.ipi_id);
-        const expected = i.interleaving === undefined ? undefined : KIND_OF_INTERLEAVING[i.interleaving];
-        if (expected !== undefined) assert.equal(mine?.cause_kind, expected, `${where} IPI ${i.ipi_id}: the sim says ${i.interleaving}`);
+        const expected =
+          i.interleaving === undefined ? undefined : KIND_OF_INTERLEAVING[i.interleaving];
+        if (expected !== undefined)
+          assert.equal(
+            mine?.cause_kind,
+            expected,
+            `${where} IPI ${i.ipi_id}: the sim says ${i.interleaving}`,
+          );
         if (mine?.cause_kind !== undefined) kinds.add(mine.cause_kind);
-        assert.match(mine?.diagram ?? '', /host_ipi == 0 \/\/ IPI ignored/, `${where} IPI ${i.ipi_id}`);
+        assert.match(
+          mine?.diagram ?? '',
+          /host_ipi == 0 \/\/ IPI ignored/,
+          `${where} IPI ${i.ipi_id}`,
+        );
       }
     }
   }

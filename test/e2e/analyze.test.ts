@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { commandList } from '../../services/cli/main.js';
 import { createTracing, spanRecordOf } from '../../services/tracing/index.js';
-import { encodeOtlpJson, encodeOtlpProtobuf, runSimTraced, writeSpanFileLine } from '../../services/analyzer/index.js';
+import {
+  encodeOtlpJson,
+  encodeOtlpProtobuf,
+  runSimTraced,
+  writeSpanFileLine,
+} from '../../services/analyzer/index.js';
 import { resolveScenario } from '../../services/sim/index.js';
 import { locationNames, script, S, TPC } from '../unit/analyzer/ipi-synthetic.js';
 
@@ -26,17 +31,29 @@ const direct = join(process.cwd(), 'dist', 'services', 'cli', 'cmd-analyze.js');
 const runner = `const { analyzeCommand } = await import(${JSON.stringify(direct)}); process.exitCode = await analyzeCommand.run(process.argv.slice(1));`;
 
 function argvOf(args: string[]): string[] {
-  return registered ? [bin, 'analyze', ...args] : ['--input-type=module', '-e', runner, '--', ...args];
+  return registered
+    ? [bin, 'analyze', ...args]
+    : ['--input-type=module', '-e', runner, '--', ...args];
 }
 
 function analyze(...args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, argvOf(args), { encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, argvOf(args), {
+    encoding: 'utf8',
+    timeout: 300_000,
+    maxBuffer: 64 << 20,
+  });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 async function syntheticFile(dir: string): Promise<string> {
   const mem = new InMemorySpanExporter();
-  const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, settleTicks: 1000, exporter: mem });
+  const t = createTracing({
+    mode: 'sim',
+    locationNames: locationNames(),
+    threadsPerCore: TPC,
+    settleTicks: 1000,
+    exporter: mem,
+  });
   const s = script('message-store-deferred');
   s.play(t.observer!);
   await t.shutdown({ tickEnd: s.tick });
@@ -48,13 +65,33 @@ async function syntheticFile(dir: string): Promise<string> {
 test('analyze FILE --json: the last line is the verdict contract; exit 1 when IPIs were ignored', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-analyze-'));
   const f = await syntheticFile(dir);
-  const r = analyze(f, '--json', '--jaeger', 'http://localhost:16686', '--report', join(dir, 'report.html'));
+  const r = analyze(
+    f,
+    '--json',
+    '--jaeger',
+    'http://localhost:16686',
+    '--report',
+    join(dir, 'report.html'),
+  );
   assert.equal(r.status, 1, r.stderr);
   const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
-    ipis: number; ignored: Array<{ ipi_id: string; sender_cpu: number; target_cpu: number; msg: number; trace_id: string; cause: string; jaeger: string }>; late: unknown[];
+    ipis: number;
+    ignored: Array<{
+      ipi_id: string;
+      sender_cpu: number;
+      target_cpu: number;
+      msg: number;
+      trace_id: string;
+      cause: string;
+      jaeger: string;
+    }>;
+    late: unknown[];
   };
   assert.equal(last.ipis, 2);
-  assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.deepEqual(
+    last.ignored.map((i) => i.ipi_id),
+    [`${S}:1`],
+  );
   const i = last.ignored[0]!;
   assert.equal(i.msg, 0);
   assert.match(i.trace_id, /^[0-9a-f]{32}$/);
@@ -63,7 +100,11 @@ test('analyze FILE --json: the last line is the verdict contract; exit 1 when IP
   assert.deepEqual(last.late, []);
   const html = readFileSync(join(dir, 'report.html'), 'utf8');
   assert.match(html, /IPI 5:1/);
-  assert.doesNotMatch(html, /<script|https?:\/\/(?!localhost:16686|www\.w3\.org)/, 'self-contained: no script, no network');
+  assert.doesNotMatch(
+    html,
+    /<script|https?:\/\/(?!localhost:16686|www\.w3\.org)/,
+    'self-contained: no script, no network',
+  );
   const text = analyze(f);
   assert.match(text.stdout, /IGNORED IPI 5:1/);
   assert.match(text.stdout, /STORE DEFERRED DUE TO RE-ORDERING/);
@@ -72,24 +113,41 @@ test('analyze FILE --json: the last line is the verdict contract; exit 1 when IP
 test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported by number', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-analyze-'));
   const f = join(dir, 'pp.jsonl');
-  const { result } = await runSimTraced(resolveScenario('pingpong'), { seed: 3, ipis: 100, kernel: 'v5.4' }, { traceFile: f });
+  const { result } = await runSimTraced(
+    resolveScenario('pingpong'),
+    { seed: 3, ipis: 100, kernel: 'v5.4' },
+    { traceFile: f },
+  );
   assert.deepEqual(result.ignored, []);
   writeFileSync(f, readFileSync(f, 'utf8') + '{"resourceSpans": [{"scopeSpans": 7}]}\n');
   const r = analyze(f, '--json');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /pp\.jsonl:\d+: .*scopeSpans/);
-  const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: unknown[] };
+  const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
+    ipis: number;
+    ignored: unknown[];
+  };
   assert.equal(last.ipis, result.ipis_sent);
   assert.deepEqual(last.ignored, []);
 });
 
-function post(url: string, body: Uint8Array, type: string): Promise<{ status: number; text: string }> {
+function post(
+  url: string,
+  body: Uint8Array,
+  type: string,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'Content-Type': type, 'Content-Length': body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('latin1') }));
-    });
+    const req = request(
+      url,
+      { method: 'POST', headers: { 'Content-Type': type, 'Content-Length': body.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('latin1') }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -97,12 +155,20 @@ function post(url: string, body: Uint8Array, type: string): Promise<{ status: nu
 
 test('analyze --listen: verdicts as traces complete, 400 with a reason for malformed bodies, summary on SIGINT', async () => {
   const mem = new InMemorySpanExporter();
-  const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, settleTicks: 1000, exporter: mem });
+  const t = createTracing({
+    mode: 'sim',
+    locationNames: locationNames(),
+    threadsPerCore: TPC,
+    settleTicks: 1000,
+    exporter: mem,
+  });
   const s = script('message-store-deferred');
   s.play(t.observer!);
   await t.shutdown({ tickEnd: s.tick });
   const spans = mem.getFinishedSpans().map(spanRecordOf);
-  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -125,16 +191,28 @@ test('analyze --listen: verdicts as traces complete, 400 with a reason for malfo
   assert.match(badJson.text, /resourceSpans/);
   // Out of order: the second half first, in two protobuf batches.
   const half = Math.floor(spans.length / 2);
-  assert.equal((await post(url, encodeOtlpProtobuf(spans.slice(half)), 'application/x-protobuf')).status, 200);
-  assert.equal((await post(url, encodeOtlpProtobuf(spans.slice(0, half)), 'application/x-protobuf')).status, 200);
+  assert.equal(
+    (await post(url, encodeOtlpProtobuf(spans.slice(half)), 'application/x-protobuf')).status,
+    200,
+  );
+  assert.equal(
+    (await post(url, encodeOtlpProtobuf(spans.slice(0, half)), 'application/x-protobuf')).status,
+    200,
+  );
   const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
   child.kill('SIGINT');
   const code = await exited;
   assert.equal(code, 1, stderr);
   assert.match(stdout, /"line":"IPI 5:1: ignored, trace [0-9a-f]{32}"/);
-  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: Array<{ ipi_id: string }> };
+  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as {
+    ipis: number;
+    ignored: Array<{ ipi_id: string }>;
+  };
   assert.equal(last.ipis, 2);
-  assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.deepEqual(
+    last.ignored.map((i) => i.ipi_id),
+    [`${S}:1`],
+  );
   assert.match(stderr, /2 rejected/);
 });
 
@@ -149,20 +227,44 @@ test('report.html renders in headless Chromium (screenshot in the temp dir)', as
   const html = join(dir, 'report.html');
   analyze(f, '--report', html);
   const shot = join(dir, 'report.png');
-  const r = spawnSync(chromium, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-    `--screenshot=${shot}`, '--window-size=1200,1600', `file://${html}`,
-  ], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    chromium,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--no-first-run',
+      `--screenshot=${shot}`,
+      '--window-size=1200,1600',
+      `file://${html}`,
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   assert.ok(existsSync(shot), `no screenshot: ${r.stderr}`);
   assert.ok(statSync(shot).size > 10_000, 'the screenshot has content');
   process.stdout.write(`# report screenshot: ${shot}\n`);
-  const dom = spawnSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--dump-dom', `file://${html}`], { encoding: 'utf8', timeout: 120_000 });
+  const dom = spawnSync(
+    chromium,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--no-first-run',
+      '--dump-dom',
+      `file://${html}`,
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   assert.match(dom.stdout, /id="verdict"[^>]*>INVALID: ignored IPIs/);
   assert.match(dom.stdout, /<svg[^>]*aria-label="Lamport diagram"/);
 });
 
 test('live tracing exports OTLP/HTTP protobuf to analyze --listen, which judges the run', async () => {
-  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -178,7 +280,15 @@ test('live tracing exports OTLP/HTTP protobuf to analyze --listen, which judges 
     });
   });
   // Two core processes' worth of tracing, each exporting with the SDK's OTLP protobuf exporter.
-  const ts = [0, 1].map((core) => createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, otlpUrl: url }));
+  const ts = [0, 1].map((core) =>
+    createTracing({
+      mode: 'live',
+      locationNames: locationNames(),
+      threadsPerCore: TPC,
+      serviceInstanceId: `core-${core}`,
+      otlpUrl: url,
+    }),
+  );
   const s = script('clear-deferred');
   for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
   for (const t of ts) await t.shutdown({ tickEnd: s.tick });
@@ -186,14 +296,22 @@ test('live tracing exports OTLP/HTTP protobuf to analyze --listen, which judges 
   child.kill('SIGINT');
   assert.equal(await exited, 1, stderr);
   assert.match(stderr, /[1-9]\d* spans accepted, 0 rejected/);
-  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: Array<{ ipi_id: string; cause: string }> };
+  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as {
+    ipis: number;
+    ignored: Array<{ ipi_id: string; cause: string }>;
+  };
   assert.equal(last.ipis, 2);
-  assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.deepEqual(
+    last.ignored.map((i) => i.ipi_id),
+    [`${S}:1`],
+  );
   assert.match(last.ignored[0]!.cause, /clear was deferred/);
 });
 
 test('sim tracing with --otlp: batches held during the synchronous run reach the receiver at shutdown', async () => {
-  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, argvOf(['--listen', '0', '--json']), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -208,12 +326,19 @@ test('sim tracing with --otlp: batches held during the synchronous run reach the
       }
     });
   });
-  const { result, stats } = await runSimTraced(resolveScenario('pingpong'), { seed: 5, ipis: 50 }, { otlpUrl: url });
+  const { result, stats } = await runSimTraced(
+    resolveScenario('pingpong'),
+    { seed: 5, ipis: 50 },
+    { otlpUrl: url },
+  );
   assert.equal(stats.spanCountDropped, 0);
   const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
   child.kill('SIGINT');
   assert.equal(await exited, 0, stderr);
-  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: unknown[] };
+  const last = JSON.parse(stdout.trim().split('\n').pop() as string) as {
+    ipis: number;
+    ignored: unknown[];
+  };
   assert.equal(last.ipis, result.ipis_sent);
   assert.deepEqual(last.ignored, []);
 });

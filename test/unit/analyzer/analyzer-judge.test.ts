@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { IgnoredIpiChecker } from '../../../services/checker/ignored-ipi.js';
 import { createTracing, spanRecordOf } from '../../../services/tracing/index.js';
-import { analyzeSpans, decodeOtlpJson, encodeOtlpJson, judgeSpans } from '../../../services/analyzer/index.js';
+import {
+  analyzeSpans,
+  decodeOtlpJson,
+  encodeOtlpJson,
+  judgeSpans,
+} from '../../../services/analyzer/index.js';
 import type { SpanRecord } from '../../../services/analyzer/index.js';
 import { locationNames, MSG, script, S, T, TPC } from './ipi-synthetic.js';
 import type { Variant } from './ipi-synthetic.js';
@@ -23,12 +28,23 @@ async function spansOf(variant: Variant): Promise<{ spans: SpanRecord[]; truth: 
   s.play(checker);
   const truth = checker.result(s.tick, SETTLE).ignored.map((i) => i.ipi_id);
   const mem = new InMemorySpanExporter();
-  const tr = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, seed: 7, settleTicks: SETTLE, lateTicks: 10_000, exporter: mem });
+  const tr = createTracing({
+    mode: 'sim',
+    locationNames: locationNames(),
+    threadsPerCore: TPC,
+    seed: 7,
+    settleTicks: SETTLE,
+    lateTicks: 10_000,
+    exporter: mem,
+  });
   assert.ok(tr.observer !== null);
   s.play(tr.observer);
   await tr.shutdown({ tickEnd: s.tick });
   // Through the wire format and back, as a span file would carry them.
-  const wire = JSON.stringify(encodeOtlpJson(mem.getFinishedSpans().map(spanRecordOf)), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const wire = JSON.stringify(
+    encodeOtlpJson(mem.getFinishedSpans().map(spanRecordOf)),
+    (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+  );
   return { spans: decodeOtlpJson(wire), truth };
 }
 
@@ -41,7 +57,11 @@ function snapshot(name: string, text: string): void {
     writeFileSync(file, text);
     return;
   }
-  assert.equal(text, readFileSync(file, 'utf8'), `snapshot ${file} differs (SNAP_UPDATE=1 to accept)`);
+  assert.equal(
+    text,
+    readFileSync(file, 'utf8'),
+    `snapshot ${file} differs (SNAP_UPDATE=1 to accept)`,
+  );
 }
 
 for (const variant of ['message-store-deferred', 'clear-deferred', 'transport-lost'] as const) {
@@ -49,7 +69,10 @@ for (const variant of ['message-store-deferred', 'clear-deferred', 'transport-lo
     const { spans, truth } = await spansOf(variant);
     assert.deepEqual(truth, [`${S}:1`], 'ground truth');
     const a = analyzeSpans(spans);
-    assert.deepEqual(a.summary.ignored.map((i) => i.ipi_id), truth);
+    assert.deepEqual(
+      a.summary.ignored.map((i) => i.ipi_id),
+      truth,
+    );
     assert.equal(a.summary.ipis, 2);
     const ig = a.judged.ignored[0];
     assert.ok(ig !== undefined);
@@ -64,12 +87,15 @@ for (const variant of ['message-store-deferred', 'clear-deferred', 'transport-lo
       assert.match(cause, /not yet visible to CPU 2/);
       assert.match(cause, /KVM exit check read host_ipi == 0/);
       assert.match(ig.diagram ?? '', /local_paca->kvm_hstate\.host_ipi == 0 \/\/ IPI ignored/);
-      assert.match(ig.diagram ?? "", /^  --/m);
-      assert.match(ig.diagram ?? "", /^  ->/m);
+      assert.match(ig.diagram ?? '', /^  --/m);
+      assert.match(ig.diagram ?? '', /^  ->/m);
     }
     if (variant === 'message-store-deferred') assert.match(cause, /reordering is on CPU 5's side/);
     if (variant === 'clear-deferred') assert.match(cause, /clear was deferred/);
-    assert.deepEqual(a.summary.hung.map((h) => [h.cpu, h.waiting_for]), [[S, T]]);
+    assert.deepEqual(
+      a.summary.hung.map((h) => [h.cpu, h.waiting_for]),
+      [[S, T]],
+    );
     snapshot(variant, `${cause}\n\n${ig.diagram ?? ''}\n`);
   });
 }
@@ -88,14 +114,27 @@ test('out of order, duplicated and truncated batches: same verdicts, never a gue
   const shuffled = [...spans].reverse();
   const doubled = [...shuffled, ...spans];
   const j = judgeSpans(doubled);
-  assert.deepEqual(j.ignored.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.deepEqual(
+    j.ignored.map((i) => i.ipi_id),
+    [`${S}:1`],
+  );
   assert.ok(j.eventCountDuplicate > 0);
   // Drop the sender's message store: that IPI becomes incomplete, not handled or ignored.
-  const cut = spans.map((s) => s.attributes['emu.ipi.id'] === `${S}:1` && s.name === 'smp_muxed_ipi_message_pass'
-    ? { ...s, events: s.events.filter((e) => !(e.name === 'store' && e.attributes['emu.loc'] === `ipi_message[${T}]`)) }
-    : s);
+  const cut = spans.map((s) =>
+    s.attributes['emu.ipi.id'] === `${S}:1` && s.name === 'smp_muxed_ipi_message_pass'
+      ? {
+          ...s,
+          events: s.events.filter(
+            (e) => !(e.name === 'store' && e.attributes['emu.loc'] === `ipi_message[${T}]`),
+          ),
+        }
+      : s,
+  );
   const jc = judgeSpans(cut);
-  assert.deepEqual(jc.incomplete.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.deepEqual(
+    jc.incomplete.map((i) => i.ipi_id),
+    [`${S}:1`],
+  );
   assert.equal(jc.ignored.length, 0);
   // Only half the spans: no throw.
   judgeSpans(spans.slice(0, Math.floor(spans.length / 2)));
@@ -109,13 +148,18 @@ test('every store event carries the logical clock and meets its coherence versio
   for (const st of stores) {
     assert.equal(typeof st.attributes['emu.clock'], 'number');
     assert.equal(typeof st.attributes['emu.loc'], 'string');
-    const v = events.find((e) => e.attributes['emu.e'] === 'version' && e.attributes['emu.wid'] === st.attributes['emu.wid']);
+    const v = events.find(
+      (e) =>
+        e.attributes['emu.e'] === 'version' && e.attributes['emu.wid'] === st.attributes['emu.wid'],
+    );
     assert.ok(v !== undefined, `store ${String(st.attributes['emu.wid'])} meets its version event`);
     assert.equal(typeof v.attributes['emu.version'], 'number');
     assert.equal(typeof v.attributes['emu.clock'], 'number');
   }
   // The deferred message store is ordered before ppc_msgsnd_sync ends: on the send span, version 3.
-  const send = spans.find((s) => s.name === 'smp_muxed_ipi_message_pass' && s.attributes['emu.ipi.id'] === `${S}:1`);
+  const send = spans.find(
+    (s) => s.name === 'smp_muxed_ipi_message_pass' && s.attributes['emu.ipi.id'] === `${S}:1`,
+  );
   assert.ok(send?.events.some((e) => e.name === 'version' && e.attributes['emu.version'] === 3));
   const verdict = spans.find((s) => s.name === 'ipi.verdict');
   assert.equal(verdict?.attributes['emu.ipi.outcome'], 'ignored');

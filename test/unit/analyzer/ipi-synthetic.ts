@@ -51,22 +51,42 @@ export class Script {
   }
 
   /** A store committed by `cpu`; returns its write id and clock (order it later with `order`). */
-  store(cpu: number, loc: number, value: number, lane = -1): { wid: number; clock: number; loc: number; value: number; lane: number; cpu: number } {
+  store(
+    cpu: number,
+    loc: number,
+    value: number,
+    lane = -1,
+  ): { wid: number; clock: number; loc: number; value: number; lane: number; cpu: number } {
     const wid = this.wid++;
     const ev = this.emit(this.coreOf(cpu), { e: 'store', cpu, loc, wid, value, lane });
     return { wid, clock: ev.clock, loc, value, lane, cpu };
   }
 
   /** The home orders a store: its coherence version. */
-  order(w: { wid: number; clock: number; loc: number; value: number; lane: number; cpu: number }): number {
+  order(w: {
+    wid: number;
+    clock: number;
+    loc: number;
+    value: number;
+    lane: number;
+    cpu: number;
+  }): number {
     const home = w.loc < 8 ? homeOfMsg(w.loc) : HOST_HOME;
     const v = (this.ver.get(w.loc) ?? 0) + 1;
     this.ver.set(w.loc, v);
     let word = this.val.get(w.loc) ?? 0;
     if (w.lane < 0) word = w.value;
-    else word = word - (Math.floor(word / 2 ** (8 * w.lane)) % 256) * 2 ** (8 * w.lane) + w.value * 2 ** (8 * w.lane);
+    else
+      word =
+        word -
+        (Math.floor(word / 2 ** (8 * w.lane)) % 256) * 2 ** (8 * w.lane) +
+        w.value * 2 ** (8 * w.lane);
     this.val.set(w.loc, word);
-    this.emit(home, { e: 'version', loc: w.loc, wid: w.wid, version: v, value: word, cpu: w.cpu }, w.clock);
+    this.emit(
+      home,
+      { e: 'version', loc: w.loc, wid: w.wid, version: v, value: word, cpu: w.cpu },
+      w.clock,
+    );
     return v;
   }
 
@@ -89,13 +109,24 @@ export class Script {
     this.ver.set(loc, oldVersion + 1);
     this.val.set(loc, 0);
     const h = this.emit(home, { e: 'version', loc, wid, version: oldVersion + 1, value: 0, cpu });
-    this.emit(this.coreOf(cpu), { e: 'rmw', cpu, loc, op: 'xchg', old, oldVersion, value: 0, version: oldVersion + 1, wid }, h.clock);
+    this.emit(
+      this.coreOf(cpu),
+      { e: 'rmw', cpu, loc, op: 'xchg', old, oldVersion, value: 0, version: oldVersion + 1, wid },
+      h.clock,
+    );
     return old;
   }
 
   loadHostIpi(cpu: number): void {
     const loc = HOST(cpu);
-    this.emit(this.coreOf(cpu), { e: 'load', cpu, loc, value: this.val.get(loc) ?? 0, version: this.ver.get(loc) ?? 0, own: false });
+    this.emit(this.coreOf(cpu), {
+      e: 'load',
+      cpu,
+      loc,
+      value: this.val.get(loc) ?? 0,
+      version: this.ver.get(loc) ?? 0,
+      own: false,
+    });
   }
 
   send(cpu: number, target: number, id: number): number {
@@ -115,7 +146,14 @@ export class Script {
   }
 
   csdPoll(cpu: number, locked: boolean): void {
-    this.emit(this.coreOf(cpu), { e: 'load', cpu, loc: CSD, value: locked ? 1 : 0, version: 1, own: false });
+    this.emit(this.coreOf(cpu), {
+      e: 'load',
+      cpu,
+      loc: CSD,
+      value: locked ? 1 : 0,
+      version: 1,
+      own: false,
+    });
   }
 
   play(o: MachineObserver): void {

@@ -8,14 +8,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
-  createTracing, otlpJsonLine, spanRecordOf, extractTraceContext, injectTraceContext, mapCarrier, SeededIdGenerator, spanContextOf, traceparentOf,
+  createTracing,
+  otlpJsonLine,
+  spanRecordOf,
+  extractTraceContext,
+  injectTraceContext,
+  mapCarrier,
+  SeededIdGenerator,
+  spanContextOf,
+  traceparentOf,
 } from '../../../services/tracing/index.js';
-import { encodeOtlpJson, readSpanFile, runSimTraced, writeSpanFileLine } from '../../../services/analyzer/index.js';
+import {
+  encodeOtlpJson,
+  readSpanFile,
+  runSimTraced,
+  writeSpanFileLine,
+} from '../../../services/analyzer/index.js';
 import { resolveScenario } from '../../../services/sim/index.js';
 import { locationNames, script, TPC } from '../analyzer/ipi-synthetic.js';
 
 test('NATS header carrier: traceparent in, the same span context out', () => {
-  const sc = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+  const sc = {
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: 'b7ad6b7169203331',
+    traceFlags: 1,
+  };
   const h = new Map<string, string>();
   injectTraceContext(mapCarrier(h), sc);
   assert.equal(h.get('traceparent'), '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
@@ -47,9 +64,18 @@ test('tracing off: no observer at all', async () => {
 });
 
 test('sampling: a ratio of 0 records no IPI trace, 1 records every one', async () => {
-  for (const [ratio, expectIpis] of [[0, false], [1, true]] as const) {
+  for (const [ratio, expectIpis] of [
+    [0, false],
+    [1, true],
+  ] as const) {
     const mem = new InMemorySpanExporter();
-    const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, sampleRatio: ratio, exporter: mem });
+    const t = createTracing({
+      mode: 'sim',
+      locationNames: locationNames(),
+      threadsPerCore: TPC,
+      sampleRatio: ratio,
+      exporter: mem,
+    });
     const s = script('message-store-deferred');
     s.play(t.observer!);
     await t.shutdown({ tickEnd: s.tick });
@@ -62,7 +88,11 @@ test('sim trace files are deterministic per seed and read back whole', async () 
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-trace-'));
   const s = resolveScenario('pingpong');
   const files: string[] = [];
-  for (const [seed, name] of [[1, 'a'], [1, 'b'], [2, 'c']] as const) {
+  for (const [seed, name] of [
+    [1, 'a'],
+    [1, 'b'],
+    [2, 'c'],
+  ] as const) {
     const f = join(dir, `${name}.jsonl`);
     await runSimTraced(s, { seed, ipis: 60 }, { traceFile: f });
     files.push(f);
@@ -79,7 +109,12 @@ test('sim trace files are deterministic per seed and read back whole', async () 
 
 test('the trace-file writer writes exactly what the analyzer encoders write', async () => {
   const mem = new InMemorySpanExporter();
-  const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, exporter: mem });
+  const t = createTracing({
+    mode: 'sim',
+    locationNames: locationNames(),
+    threadsPerCore: TPC,
+    exporter: mem,
+  });
   const s = script('clear-deferred');
   s.play(t.observer!);
   await t.shutdown({ tickEnd: s.tick });
@@ -92,23 +127,51 @@ test('live: the doorbell hop carries the IPI trace across processes in a tracepa
   // Two observers, one per core "process"; each sees only its own core's events.
   const memA = new InMemorySpanExporter();
   const memB = new InMemorySpanExporter();
-  const a = createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: 'core-1', exporter: memA });
-  const b = createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: 'core-0', exporter: memB });
+  const a = createTracing({
+    mode: 'live',
+    locationNames: locationNames(),
+    threadsPerCore: TPC,
+    serviceInstanceId: 'core-1',
+    exporter: memA,
+  });
+  const b = createTracing({
+    mode: 'live',
+    locationNames: locationNames(),
+    threadsPerCore: TPC,
+    serviceInstanceId: 'core-0',
+    exporter: memB,
+  });
   const s = script('message-store-deferred');
   for (const ev of s.events) {
     if (ev.core === 1) a.observer!.event(ev);
     if (ev.e === 'ipi_send' && ev.cpu === 5) {
-      const tp = a.ipiObserver!.traceparentFor({ t: 'dbell', src: 1, srcThread: 1, cpu: ev.target, id: ev.id, clock: ev.clock });
+      const tp = a.ipiObserver!.traceparentFor({
+        t: 'dbell',
+        src: 1,
+        srcThread: 1,
+        cpu: ev.target,
+        id: ev.id,
+        clock: ev.clock,
+      });
       assert.ok(tp !== undefined, 'the transport gets a traceparent for the doorbell');
-      b.ipiObserver!.noteIncoming({ t: 'dbell', src: 1, srcThread: 1, cpu: ev.target, id: ev.id, clock: ev.clock }, tp);
+      b.ipiObserver!.noteIncoming(
+        { t: 'dbell', src: 1, srcThread: 1, cpu: ev.target, id: ev.id, clock: ev.clock },
+        tp,
+      );
     }
     if (ev.core === 0) b.observer!.event(ev);
   }
   await a.shutdown();
   await b.shutdown();
-  const send = memA.getFinishedSpans().find((x) => x.name === 'smp_muxed_ipi_message_pass' && x.attributes['emu.ipi.id'] === '5:1');
+  const send = memA
+    .getFinishedSpans()
+    .find((x) => x.name === 'smp_muxed_ipi_message_pass' && x.attributes['emu.ipi.id'] === '5:1');
   assert.ok(send !== undefined);
-  const consumers = memB.getFinishedSpans().filter((x) => x.kind === 4 /* CONSUMER */ && x.spanContext().traceId === send.spanContext().traceId);
+  const consumers = memB
+    .getFinishedSpans()
+    .filter(
+      (x) => x.kind === 4 /* CONSUMER */ && x.spanContext().traceId === send.spanContext().traceId,
+    );
   assert.equal(consumers.length, 1, 'the target core continues the IPI trace');
   assert.equal(consumers[0]!.resource.attributes['service.instance.id'], 'core-0');
   assert.equal(consumers[0]!.attributes['messaging.system'], 'nats');
@@ -117,13 +180,24 @@ test('live: the doorbell hop carries the IPI trace across processes in a tracepa
 test('live: one observer per core, the analyzer still judges the run from all their spans', async () => {
   const { analyzeSpans } = await import('../../../services/analyzer/index.js');
   const mems = [new InMemorySpanExporter(), new InMemorySpanExporter()];
-  const ts = mems.map((m, core) => createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, exporter: m }));
+  const ts = mems.map((m, core) =>
+    createTracing({
+      mode: 'live',
+      locationNames: locationNames(),
+      threadsPerCore: TPC,
+      serviceInstanceId: `core-${core}`,
+      exporter: m,
+    }),
+  );
   const s = script('message-store-deferred');
   for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
   for (const t of ts) await t.shutdown();
   const spans = mems.flatMap((m) => m.getFinishedSpans().map(spanRecordOf));
   const a = analyzeSpans(spans, { tickEnd: s.tick, settleTicks: 1000 });
   assert.equal(a.summary.ipis, 2);
-  assert.deepEqual(a.summary.ignored.map((i) => i.ipi_id), ['5:1']);
+  assert.deepEqual(
+    a.summary.ignored.map((i) => i.ipi_id),
+    ['5:1'],
+  );
   assert.match(a.summary.ignored[0]!.cause, /clear overwrote CPU 5's set/);
 });
