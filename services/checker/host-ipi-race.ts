@@ -31,7 +31,8 @@ export class HostIpiRaceObserver implements MachineObserver {
   /** Per (sender, target): the sender's latest message byte store (write id). */
   private readonly lastMsgWid = new Map<string, number>();
   private readonly msgOrderedTick = new Map<number, number>();
-  private readonly lastSet = new Map<number, { sender: number; tick: number; msgWid: number }>();
+  /** Per target: the sets ordered since its last clear. */
+  private readonly sets = new Map<number, Array<{ sender: number; tick: number; msgWid: number }>>();
   private readonly found: Array<HostIpiOverwrite & { msgWid: number }> = [];
 
   constructor(hostIpi: readonly number[], ipiMessage: readonly number[]) {
@@ -64,21 +65,27 @@ export class HostIpiRaceObserver implements MachineObserver {
     if (target === undefined || st === undefined) return;
     this.issued.delete(e.wid);
     if (st.value !== 0 && st.cpu !== target) {
-      this.lastSet.set(target, { sender: st.cpu, tick: e.tick, msgWid: st.msgWid });
+      let list = this.sets.get(target);
+      if (list === undefined) this.sets.set(target, (list = []));
+      list.push({ sender: st.cpu, tick: e.tick, msgWid: st.msgWid });
       return;
     }
-    const set = this.lastSet.get(target);
-    this.lastSet.delete(target);
-    if (st.value !== 0 || st.cpu !== target || set === undefined) return;
-    this.found.push({
-      sender: set.sender,
-      target,
-      interleaving: 'other',
-      setOrderedTick: set.tick,
-      clearIssuedTick: st.tick,
-      clearOrderedTick: e.tick,
-      msgWid: set.msgWid,
-    });
+    if (st.value !== 0 || st.cpu !== target) return;
+    const list = this.sets.get(target);
+    if (list === undefined || list.length === 0) return;
+    this.sets.set(target, []);
+    // The clear overwrites every set ordered since the previous clear.
+    for (const set of list) {
+      this.found.push({
+        sender: set.sender,
+        target,
+        interleaving: 'other',
+        setOrderedTick: set.tick,
+        clearIssuedTick: st.tick,
+        clearOrderedTick: e.tick,
+        msgWid: set.msgWid,
+      });
+    }
   }
 
   /** The last overwrite of `sender`'s set of `target`'s host_ipi, if any, classified. */

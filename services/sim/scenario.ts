@@ -185,7 +185,7 @@ const BUILTINS: Record<string, ScenarioInput> = {
     ],
     // The seeded propagation policy: a store may wait in its store queue (a contended line, like the
     // target's IPI message word) while later stores to other locations (host_ipi) reach their homes.
-    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400 },
+    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400, earlyLoadProb: 0 },
     bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
     workload: {
       hostCpus: SEED_HOST,
@@ -211,7 +211,7 @@ const BUILTINS: Record<string, ScenarioInput> = {
     clock: { ticksPerSecond: 1000 },
     guests: [{ name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' }],
     // Here the target's own clear of host_ipi waits in its store queue while the sender's set lands.
-    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400 },
+    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400, earlyLoadProb: 0 },
     bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
     workload: {
       hostCpus: SEED_HOST,
@@ -230,21 +230,28 @@ const BUILTINS: Record<string, ScenarioInput> = {
     name: 'wake-list-2012',
     description:
       'The 2012 race fixed by 9fb1b36ca123: remote wake-ups through rq->wake_list and the RESCHEDULE IPI ' +
-      'on XICS, with cross-calls keeping the targets in their demux loop; a task left in TASK_WAKING ' +
-      'blocks its waker (hung task).',
+      'on XICS, with cross-calls keeping the targets in their demux loop; scheduler_ipi reads a stale, ' +
+      'empty wake_list and a task is left in TASK_WAKING, blocking its waker (hung task). Console time is ' +
+      'compressed: 1 emulated s = 1000 ticks.',
     machine: 'power8',
     kernel: 'v3.5',
     kvm: false,
+    clock: { ticksPerSecond: 1000 },
     detectors: { hungTaskTimeoutSecs: 20 },
-    memory: { applyTailProb: 0.05, applyTailTicksMax: 1500 },
+    // The seeded policy: loads under a control dependency may be satisfied early (reader-side
+    // reordering), and a write may take long to reach a thread of its home core.
+    memory: { applyTailProb: 0.05, applyTailTicksMax: 1500, earlyLoadProb: 0.8, earlyLoadTicksMax: 400 },
+    bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
     workload: {
       hostCpus: '0-31',
-      hostMix: { compute: 3, crosscall: 2, wake: 3, sleep: 1 },
+      hostMix: { compute: 1, crosscall: 3, wake: 3, sleep: 1 },
+      computeTicks: [10, 60],
       wakeWait: true,
       crossCallPeers: 6,
       crossCallTargetsMax: 2,
       crossCallWait: true,
     },
+    limits: { settleSecs: 5 },
   },
   'offline-doorbell-2015': {
     name: 'offline-doorbell-2015',

@@ -1,0 +1,32 @@
+/**
+ * The 2012 TASK_WAKING hang (fixed by 9fb1b36ca123): on v3.5 scheduler_ipi reads an empty
+ * wake_list although a wake-up was queued (the sender's message byte became visible before its
+ * wake_list update, and the receiver's read was satisfied early), the task is left TASK_WAKING
+ * and its waker is reported by the hung-task detector; v3.6 never loses a wake-up.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveScenario, runSim } from '../../../services/sim/index.js';
+
+const EMPTY = 'scheduler_ipi: wake_list empty, nothing to do';
+
+test('wake-list-2012 on v3.5 hangs: a wake-up lost to a stale wake_list, reported as a hung task', () => {
+  const s = resolveScenario('wake-list-2012');
+  for (const seed of [3, 6]) {
+    const r = runSim(s, { kernel: 'v3.5', seed, ticksMax: 250_000 });
+    assert.equal(r.verdict, 'hang', `seed ${seed}: ${r.explanation}`);
+    assert.ok((r.marks[EMPTY] ?? 0) > 0, `seed ${seed}: the hang did not come through a stale wake_list`);
+    assert.ok(r.lockups.some((l) => l.kind === 'hung-task'), `seed ${seed}`);
+    assert.match(r.console, /INFO: task \S+:\d+ blocked for more than 20 seconds\./);
+  }
+});
+
+test('wake-list-2012 on v3.6 (the fix) loses no wake-up', () => {
+  const s = resolveScenario('wake-list-2012');
+  for (const seed of [1, 2]) {
+    const r = runSim(s, { kernel: 'v3.6', seed, ticksMax: 100_000 });
+    assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.explanation}`);
+    assert.equal(r.marks[EMPTY] ?? 0, 0, `seed ${seed}`);
+    assert.deepEqual(r.ignored, [], `seed ${seed}`);
+  }
+});
