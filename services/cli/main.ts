@@ -11,8 +11,17 @@ import { simCommand } from './cmd-sim.js';
 import { bisectCommand } from './cmd-bisect.js';
 import { runCommand } from './cmd-run.js';
 import { replayCommand } from './cmd-replay.js';
+import { analyzeCommand } from './cmd-analyze.js';
 
-const commands: Command[] = [runCommand, simCommand, litmusCommand, bisectCommand, replayCommand, benchCommand];
+const commands: Command[] = [
+  runCommand,
+  simCommand,
+  litmusCommand,
+  analyzeCommand,
+  bisectCommand,
+  replayCommand,
+  benchCommand,
+];
 
 export function commandList(): readonly Command[] {
   return commands;
