@@ -5,6 +5,7 @@ import { UsageError } from '../stdx/index.js';
 import { resolveScenario, runSim, builtinScenarioNames } from '../sim/index.js';
 import type { SimResult } from '../sim/index.js';
 import { versionNames } from '../kernel/index.js';
+import { runSimTraced } from '../analyzer/index.js';
 
 const spec = {
   summary:
@@ -20,6 +21,9 @@ const spec = {
     ipis: { type: 'int', min: 1, help: 'run until this many IPIs were handled (or a hang)' },
     ticksMax: { type: 'int', min: 1, help: 'bound on emulated time, in ticks' },
     demuxReadRelaxed: { type: 'boolean', help: 'ablation: the demux reads the message word unfenced (2019 scenario 2)' },
+    traceFile: { type: 'string', help: 'write every span as OTLP/JSON, one export request per line (for ipiscope analyze)' },
+    otlp: { type: 'string', help: 'also send the spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
+    sample: { type: 'number', min: 0, max: 1, help: 'fraction of IPIs traced (default 1)' },
     json: { type: 'boolean', help: 'print the verdict as one JSON line (the last line)' },
   },
   positionals: [{ name: 'SCENARIO', help: 'built-in scenario name or scenario file', required: true }],
@@ -49,7 +53,7 @@ export const simCommand: Command = {
     const f = a.flags;
     if (f.kernel !== undefined && f.patches !== undefined) throw new UsageError('give --kernel or --patches, not both');
     const scenario = resolveScenario(String(a.positionals.SCENARIO));
-    const r = runSim(scenario, {
+    const simOpts = {
       ...(f.kernel !== undefined ? { kernel: f.kernel } : {}),
       ...(f.patches !== undefined ? { patches: f.patches.split(',').map((s) => s.trim()).filter((s) => s !== '') } : {}),
       ...(f.revert.length > 0 ? { revert: f.revert } : {}),
@@ -57,7 +61,17 @@ export const simCommand: Command = {
       ...(f.ipis !== undefined ? { ipis: f.ipis } : {}),
       ...(f.ticksMax !== undefined ? { ticksMax: f.ticksMax } : {}),
       ...(f.demuxReadRelaxed ? { demuxReadRelaxed: true } : {}),
-    });
+    };
+    const traced = f.traceFile !== undefined || f.otlp !== undefined;
+    const r = traced
+      ? (
+          await runSimTraced(scenario, simOpts, {
+            ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}),
+            ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}),
+            ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}),
+          })
+        ).result
+      : runSim(scenario, simOpts);
     if (f.json) {
       out(JSON.stringify(verdictJson(r)));
     } else {
