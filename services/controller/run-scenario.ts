@@ -97,7 +97,7 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
   let g: GenerationResult;
   try {
     o.onStarted?.(ctl.pids);
-    const tps = o.scenario.clock.ticksPerSecond;
+    const tps = distTicksPerSecond(o.scenario);
     g = await ctl.runGeneration(spec, {
       end: {
         kind: 'scenario',
@@ -150,11 +150,24 @@ function pick(c: Record<string, number>, prefix: string): Record<string, number>
   return out;
 }
 
+/**
+ * Emulated time in distributed mode. A core's clock is its local step count, and a step waiting
+ * for the bus is paced at about 10 us of wall time, so a message between processes costs on the
+ * order of 100 steps, not the few ticks of the simulated bus: the detectors' seconds are counted
+ * on at least 100,000 steps (a scenario's sim compression would make every cross-core IPI look
+ * like seconds and every wait like a lockup).
+ */
+export function distTicksPerSecond(s: Scenario): number {
+  return Math.max(s.clock.ticksPerSecond, DIST_TICKS_PER_SECOND_MIN);
+}
+
+export const DIST_TICKS_PER_SECOND_MIN = 100_000;
+
 /** The verdict from the cores' final states: a pure function, shared with replay. */
 export function verdictOf(spec: ScenarioSpec, finals: CoreFinal[], reason: EndReason, invalidReason?: string): RunVerdict {
   const s = spec.scenario;
-  const tps = s.clock.ticksPerSecond;
-  const con = new Console(s.clock);
+  const tps = distTicksPerSecond(s);
+  const con = new Console({ ticksPerSecond: tps });
   const label = resolveKernel({ kernel: spec.kernel }).label;
   con.printk(0, `Linux version ${label} (ipiscope) #1 SMP`);
   con.printk(0, `scenario ${s.name}: ${finals.length} core processes over NATS, seed ${spec.seed}`);
@@ -210,5 +223,5 @@ export function checkIgnored(rec: RunRecord): IgnoredIpi[] {
   const checker = new IgnoredIpiChecker({ messageLocs: k.ipiMessage });
   for (const e of events) checker.event(e);
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
-  return checker.result(end, Math.floor(spec.scenario.limits.settleSecs * spec.scenario.clock.ticksPerSecond)).ignored;
+  return checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored;
 }
