@@ -12,7 +12,8 @@ const spec = {
     'Runs a scenario on the whole machine in one process, on virtual time: deterministic from the seed. ' +
     'Prints the console, /proc/interrupts and the verdict; with --json, the verdict is the last line. ' +
     `Built-in scenarios: ${builtinScenarioNames().join(', ')}; or a scenario file (YAML). ` +
-    'Exit status: 0 ok, 1 hang or storm, 2 invalid run or usage error.',
+    'Exit status: 0 when the run completed (whatever the verdict), 1 when --expect was given and the ' +
+    'verdict differs, 2 for an invalid run or a usage error.',
   flags: {
     kernel: { type: 'string', help: `kernel version: ${versionNames().join(' | ')} (default: the scenario's)` },
     patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
@@ -25,6 +26,7 @@ const spec = {
     otlp: { type: 'string', help: 'also send the spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
     sample: { type: 'number', min: 0, max: 1, help: 'fraction of IPIs traced (default 1)' },
     json: { type: 'boolean', help: 'print the verdict as one JSON line (the last line)' },
+    expect: { type: 'enum', values: ['ok', 'hang', 'storm'], help: 'exit 1 unless the verdict is this one' },
   },
   positionals: [{ name: 'SCENARIO', help: 'built-in scenario name or scenario file', required: true }],
 } as const;
@@ -35,8 +37,9 @@ export function verdictJson(r: SimResult): Record<string, unknown> {
   return rest;
 }
 
-export function exitStatusOf(verdict: string): number {
-  return verdict === 'ok' ? 0 : verdict === 'invalid' ? 2 : 1;
+export function exitStatusOf(verdict: string, expect?: string): number {
+  if (verdict === 'invalid') return 2;
+  return expect !== undefined && verdict !== expect ? 1 : 0;
 }
 
 export const simCommand: Command = {
@@ -86,6 +89,6 @@ export const simCommand: Command = {
         `${r.emulated_seconds.toFixed(3)} emulated s, ${r.wall_ms} ms wall)`);
       if (r.explanation.trim() !== '') out(r.explanation.trimEnd());
     }
-    return exitStatusOf(r.verdict);
+    return exitStatusOf(r.verdict, f.expect);
   },
 };
