@@ -25,6 +25,7 @@ export interface HostIpiOverwrite {
 
 /** Records every set of a target's host_ipi by a sender that the target's own clear overwrote. */
 export class HostIpiRaceObserver implements MachineObserver {
+  readonly ignores = ['visible', 'load'] as const;
   private readonly targetOf = new Map<number, number>();
   private readonly messageTargetOf = new Map<number, number>();
   private readonly issued = new Map<number, { cpu: number; value: number; tick: number; msgWid: number }>();

@@ -50,6 +50,7 @@ export interface IgnoredIpiResult {
 export const TRACKED_IPIS_MAX = 1_000_000;
 
 export class IgnoredIpiChecker implements MachineObserver {
+  readonly ignores = ['visible', 'load'] as const;
   private readonly targetOfLoc = new Map<number, number>();
   private readonly messageLocs: readonly number[];
   /** Announced by a tp, waiting for the sender's store (by sender cpu). */

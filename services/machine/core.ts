@@ -225,6 +225,9 @@ export class Core {
   private readonly rng: Random;
   private readonly send: (dst: number, msg: CoreMsg) => void;
   private readonly obs: MachineObserver | null;
+  /** Whether the observer wants `visible` and `load` events (most of the stream). */
+  private readonly obsVisible: boolean;
+  private readonly obsLoad: boolean;
   private widNext = 1;
   private sidNext = 1;
   /** Home state, for every location (only owned ones are used). */
@@ -268,6 +271,8 @@ export class Core {
     this.rng = new Random(opts.seed, `core/${opts.id}`);
     this.send = opts.send;
     this.obs = opts.observer ?? null;
+    this.obsVisible = this.obs !== null && !(this.obs.ignores ?? []).includes('visible');
+    this.obsLoad = this.obs !== null && !(this.obs.ignores ?? []).includes('load');
     this.ncores = opts.topology.sockets * opts.topology.coresPerSocket;
     assert(this.id >= 0 && this.id < this.ncores, `core id ${this.id} out of range`);
     const n = this.locs.size;
@@ -592,9 +597,9 @@ export class Core {
     }
     th.lastLoadOwn = own;
     const value = lane < 0 ? word : laneOf(word, lane);
-    if (this.obs !== null) {
+    if (this.obsLoad) {
       this.clock++;
-      this.obs.event({ e: 'load', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, value, version, own });
+      (this.obs as MachineObserver).event({ e: 'load', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, value, version, own });
     }
     return value;
   }
@@ -624,9 +629,9 @@ export class Core {
       if (u.larxLoc === loc && u.larxVersion === -1) u.larxVersion = u.ver[loc] as number;
       const word = u.pendingCount[loc] !== 0 ? this.forwarded(u, loc) : (u.val[loc] as number);
       const value = u.fetchLane < 0 ? word : laneOf(word, u.fetchLane);
-      if (this.obs !== null) {
+      if (this.obsLoad) {
         this.clock++;
-        this.obs.event({
+        (this.obs as MachineObserver).event({
           e: 'load', core: this.id, cpu: u.cpu, clock: this.clock, tick: this.tick, loc, value, version: u.ver[loc] as number,
           own: false,
         });
@@ -955,9 +960,9 @@ export class Core {
       h.push(this.tick, ver, val);
       if (h.length > HISTORY_MAX * 3) h.splice(0, 3);
     }
-    if (this.obs !== null) {
+    if (this.obsVisible) {
       this.clock++;
-      this.obs.event({ e: 'visible', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, version: ver });
+      (this.obs as MachineObserver).event({ e: 'visible', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, version: ver });
     }
     return true;
   }

@@ -30,13 +30,23 @@ export type MachineEvent =
   | { e: 'tp'; core: number; cpu: number; clock: number; tick: number; name: string; attrs: Record<string, number | string | boolean> }
   | { e: 'thread_end'; core: number; cpu: number; clock: number; tick: number };
 
+export type MachineEventKind = MachineEvent['e'];
+
 export interface MachineObserver {
   event(ev: MachineEvent): void;
+  /** Event kinds this observer never looks at: the machine does not even build them (the
+   * per-thread `visible` events are most of the stream). */
+  readonly ignores?: readonly MachineEventKind[];
 }
 
 /** Fans one stream out to several observers. */
 export class ObserverSet implements MachineObserver {
-  constructor(private readonly observers: MachineObserver[]) {}
+  readonly ignores: readonly MachineEventKind[];
+  constructor(private readonly observers: MachineObserver[]) {
+    const all = new Set<MachineEventKind>(observers[0]?.ignores ?? []);
+    for (const o of observers) for (const k of [...all]) if (!(o.ignores ?? []).includes(k)) all.delete(k);
+    this.ignores = [...all];
+  }
   event(ev: MachineEvent): void {
     for (const o of this.observers) o.event(ev);
   }

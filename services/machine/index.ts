@@ -4,7 +4,7 @@ export type { CoreMsg, WriteReq, WriteProp, RmwReq, RmwResp, SyncReq, SyncAck, D
 export { RMW_OPS } from './msgs.js';
 export type { Op, Program, ThreadSoftware, IrqSource } from './ops.js';
 export { SRR1_WAKE, SRR1_WAKEMASK_P7, SRR1_WAKEMASK_P8, WAKE_ON, IRQ_SOURCES } from './ops.js';
-export type { MachineEvent, MachineObserver } from './events.js';
+export type { MachineEvent, MachineObserver, MachineEventKind } from './events.js';
 export { ObserverSet } from './events.js';
 export { LocationTable, mergeLane, laneOf, LANES_MAX } from './locations.js';
 export { Core, HwThread, DEFAULT_POLICY } from './core.js';

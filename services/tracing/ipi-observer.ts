@@ -115,6 +115,8 @@ interface Hop {
 type Ev<K extends MachineEvent['e']> = Extract<MachineEvent, { e: K }>;
 
 export class IpiTraceObserver implements MachineObserver {
+  /** Per-thread visibility is not traced (a store's version is what the spans carry). */
+  readonly ignores = ['visible'] as const;
   private role = new Uint8Array(0);
   private roleCpu = new Int32Array(0);
   private roleTarget = new Int32Array(0);
