@@ -54,6 +54,8 @@ export interface Envelope {
   plannedDrops: number[];
   probe: boolean;
   probeHighSeq: number;
+  /** The machine generation the payload belongs to (absent or 0: none, e.g. a probe). */
+  generation?: number;
 }
 
 export interface RetransmitRequest {
@@ -310,6 +312,7 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
   checkEncodable(e.linkSeq, 'envelope.linkSeq');
   checkEncodable(e.senderEpoch, 'envelope.senderEpoch');
   checkEncodable(e.probeHighSeq, 'envelope.probeHighSeq');
+  checkEncodable(e.generation ?? 0, 'envelope.generation');
   assert(e.srcCore >= 0 && e.srcCore <= 0xffffffff, 'envelope.srcCore fits uint32');
   assert(e.dstCore >= 0 && e.dstCore <= 0xffffffff, 'envelope.dstCore fits uint32');
   const wire: Raw = {
@@ -325,6 +328,7 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
     plannedDrops: e.plannedDrops,
     probe: e.probe,
     probeHighSeq: e.probeHighSeq,
+    generation: e.generation ?? 0,
   };
   if (e.traceparent !== undefined) wire.traceparent = e.traceparent;
   return load().envelope.encode(wire).finish();
@@ -350,6 +354,8 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     probe: m.probe === true,
     probeHighSeq: toSafe(m.probeHighSeq, what, 'probe_high_seq'),
   };
+  const generation = toSafe(m.generation, what, 'generation');
+  if (generation !== 0) e.generation = generation;
   if (typeof m.traceparent === 'string') e.traceparent = m.traceparent;
   if (!e.probe && e.linkSeq === 0) throw new BusDecodeError(what, 'link_seq 0 outside a probe');
   return e;

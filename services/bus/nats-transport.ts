@@ -74,6 +74,8 @@ export interface DeliveryMeta {
   traceparent?: string;
   /** It came through a repair (retransmit) rather than the first transmission. */
   retransmitted: boolean;
+  /** The sender's machine generation when it sent the message (0: none set). */
+  generation: number;
 }
 
 /** Options of one core's transport. Durations in milliseconds. */
@@ -242,6 +244,7 @@ export class StartedNatsTransport {
   private state: 'running' | 'closing' | 'closed' = 'running';
   private invalidReason: string | undefined;
   private planVersion = 0;
+  private generation = 0;
   private readonly o: Required<
     Pick<
       NatsTransportOptions,
@@ -342,6 +345,7 @@ export class StartedNatsTransport {
       runId: this.runId, srcCore: this.core, dstCore: dst, linkSeq: seq, msgClass,
       payload: encodeCoreMsg(msg), senderEpoch: this.senderEpoch, duplicateInjected: false,
       retransmit: false, plannedDrops: link.unsentDrops.splice(0), probe: false, probeHighSeq: 0,
+      generation: this.generation,
     };
     if (traceparent !== undefined) env.traceparent = traceparent;
     const bytes = encodeEnvelope(env);
@@ -354,6 +358,16 @@ export class StartedNatsTransport {
       this.hold(link, seq, bytes, dup, decision);
     }
     this.armProbe();
+  }
+
+  /**
+   * Stamps every later send with machine generation `gen`, so that a receiver that already runs
+   * another machine can tell a message of an ended one (it drops it) from one of the next (it
+   * keeps it until it starts that machine).
+   */
+  setGeneration(gen: number): void {
+    assert(Number.isSafeInteger(gen) && gen >= this.generation, 'generations only grow');
+    this.generation = gen;
   }
 
   /** The highest sequence number assigned so far on each outgoing link (by destination core). */
@@ -675,7 +689,7 @@ export class StartedNatsTransport {
         link.gapSinceUnixMs = undefined;
         this.c.delivered++;
         if (env.viaRepair) this.c.repairedByRetransmit++;
-        const meta: DeliveryMeta = { seq, msgClass: env.msgClass, retransmitted: env.viaRepair };
+        const meta: DeliveryMeta = { seq, msgClass: env.msgClass, retransmitted: env.viaRepair, generation: env.generation ?? 0 };
         if (env.traceparent !== undefined) meta.traceparent = env.traceparent;
         this.opts.onMessage(link.src, msg, meta);
       } else if (link.knownDrops.delete(seq)) {

@@ -340,7 +340,7 @@ export class StartedController {
           prev = quiet ? statuses : null;
           if (Date.now() > deadline) {
             reason = 'timeout';
-            invalidReason = `no quiet end within ${end.timeoutMs} ms (sent ${sent}, received ${received})`;
+            invalidReason = `no quiet end within ${end.timeoutMs} ms (sent ${sent}, received ${received}; ${statuses.map(describeStatus).join(', ')})`;
             break;
           }
           await this.until(1);
@@ -493,6 +493,12 @@ function toStatus(m: ControlMsg): CoreStatus {
     ipisHandled: Number(f.ipisHandled), ipisSent: Number(f.ipisSent),
     stuck: Array.isArray(f.stuck) ? (f.stuck as unknown[]).map(Number) : [], invalidReason: String(f.invalidReason ?? ''),
   };
+}
+
+/** One core's part of a termination wave, for a timeout's reason. */
+function describeStatus(s: CoreStatus): string {
+  const flags = [s.finished ? '' : 'running', s.quiescent ? '' : 'stores queued', s.idle ? '' : 'busy'].filter((x) => x !== '');
+  return `core ${s.core} step ${s.step} sent ${s.sent} received ${s.received}${flags.length > 0 ? ` ${flags.join('+')}` : ' quiet'}`;
 }
 
 function sameCounts(a: CoreStatus[], b: CoreStatus[]): boolean {

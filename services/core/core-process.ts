@@ -9,9 +9,11 @@
  * (no spinning). Intra-core doorbells never leave the `Core`.
  *
  * Generations: each StartRun builds a fresh machine from its spec (a reset, without a new
- * process). Inputs that arrive before this core has started the generation (a faster peer already
- * runs it) wait in the inbox and are taken at step 0. The controller starts a generation only after
- * the previous one ended with every sent message taken, so nothing stale is ever in the inbox.
+ * process). Every envelope carries the generation it was sent in. Inputs of a later generation
+ * (a faster peer already runs it) wait and are taken at step 0 of that generation; inputs of an
+ * earlier one (the tail of a machine that ended by timeout or as invalid) are dropped and counted,
+ * never taken by the next machine. The sent/received counts of the termination waves are
+ * per generation, so a machine that uses fewer cores than the pool is judged by its own traffic.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -51,6 +53,10 @@ interface Generation {
   sendBase: Record<string, number>;
   stopped: boolean;
   startNs: bigint;
+  /** The transport's sent count when this generation started. */
+  sentBase: number;
+  /** Inputs taken in this generation. */
+  taken: number;
 }
 
 export class CoreProcess {
@@ -67,11 +73,16 @@ export class StartedCoreProcess {
   readonly core: number;
   private transport!: StartedNatsTransport;
   private ctl!: NatsConnection;
+  /** Inputs of the current generation not taken yet: [src, link seq, msg]. */
   private pending: Array<[number, number, CoreMsg]> = [];
+  /** Inputs of later generations: [generation, src, link seq, msg]. */
+  private future: Array<[number, number, number, CoreMsg]> = [];
+  /** The generation of the last StartRun (whether or not this core is part of that machine). */
+  private curGen = 0;
+  private staleDropped = 0;
   private g: Generation | null = null;
   private waiting = false;
   private scheduled = false;
-  private taken = 0;
   private invalidReason = '';
   private heartbeat: NodeJS.Timeout | undefined;
   private exitResolve!: (code: number) => void;
@@ -91,7 +102,7 @@ export class StartedCoreProcess {
       runId: o.runId,
       core: o.core,
       seed: o.seed ?? 0,
-      onMessage: (src, msg, meta) => this.onInput(src, msg, meta.seq),
+      onMessage: (src, msg, meta) => this.onInput(src, msg, meta.seq, meta.generation),
       onInvalid: (reason) => {
         this.invalidReason ||= reason;
       },
@@ -125,9 +136,17 @@ export class StartedCoreProcess {
     this.ctl.publish(controllerSubject(this.opts.runId), encodeControlMsg(m));
   }
 
-  private onInput(src: number, msg: CoreMsg, seq: number): void {
-    if (this.pending.length >= INBOX_MAX) {
+  private onInput(src: number, msg: CoreMsg, seq: number, gen: number): void {
+    if (gen < this.curGen) {
+      this.staleDropped++;
+      return;
+    }
+    if (this.pending.length + this.future.length >= INBOX_MAX) {
       this.invalidReason ||= `core ${this.core}: more than ${INBOX_MAX} inputs wait in the inbox`;
+      return;
+    }
+    if (gen > this.curGen) {
+      this.future.push([gen, src, seq, msg]);
       return;
     }
     this.pending.push([src, seq, msg]);
@@ -161,7 +180,7 @@ export class StartedCoreProcess {
           g.inbox.push([d.step, src, seq, msg]);
           d.take(src, msg);
         }
-        this.taken += this.pending.length;
+        g.taken += this.pending.length;
         this.pending = [];
       }
       const us = g.loop.idleTickUs;
@@ -216,18 +235,32 @@ export class StartedCoreProcess {
     if (faultPlanJson !== '') this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(faultPlanJson), 'fault plan'));
     const loop: CoreLoopOptions = { ...DEFAULT_CORE_LOOP, ...(JSON.parse(optionsJson) as Partial<CoreLoopOptions>) };
     const topo = topologyOf(spec);
+    assert(gen > this.curGen, `core ${this.core}: generation ${gen} after ${this.curGen}`);
+    // A generation whose StopRun never reached us (a NATS node died) ends here.
+    if (this.g !== null) this.g.stopped = true;
+    this.curGen = gen;
+    this.transport.setGeneration(gen);
+    // Whatever is still pending belongs to an earlier generation.
+    this.staleDropped += this.pending.length;
+    this.pending = [];
+    const later: Array<[number, number, number, CoreMsg]> = [];
+    for (const e of this.future) {
+      if (e[0] === gen) this.pending.push([e[1], e[2], e[3]]);
+      else if (e[0] > gen) later.push(e);
+      else this.staleDropped++;
+    }
+    this.future = later;
     if (this.core >= coreCount(topo)) {
       // Not part of this machine (a smaller litmus test on a pool of processes): stay idle.
       this.g = null;
       return;
     }
-    assert(this.g === null || this.g.stopped, `core ${this.core}: generation ${gen} started while one runs`);
     const sendBase: Record<string, number> = {};
     for (const [dst, high] of this.transport.linkHighSeqs()) sendBase[String(dst)] = high;
     let driver: CoreDriver | null = null;
     const built = buildCore(spec, this.core, (dst, msg) => this.transport.send(dst, msg), () => driver?.step ?? 0);
     driver = new CoreDriver(built.core);
-    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint() };
+    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0 };
     this.schedule();
   }
 
@@ -237,7 +270,7 @@ export class StartedCoreProcess {
     if (g !== null) for (const s of g.built.stuck()) stuck.push(s.cpu, s.waitingFor, Math.max(0, g.driver.step - s.sinceStep));
     return {
       runId: this.opts.runId, core: this.core, generation: g?.gen ?? 0, wave,
-      step: g?.driver.step ?? 0, sent: this.transport.sentNotDropped, received: this.taken,
+      step: g?.driver.step ?? 0, sent: g === null ? 0 : this.transport.sentNotDropped - g.sentBase, received: g?.taken ?? 0,
       finished: g === null ? true : g.built.core.finished,
       quiescent: g === null ? true : g.built.core.quiescent,
       idle: this.pending.length === 0 && (g === null || (this.waiting && this.pacer === undefined) || g.stopped),
@@ -260,7 +293,7 @@ export class StartedCoreProcess {
       writeFileSync(recordFile, JSON.stringify(rec));
     }
     const st = this.transport.stats();
-    const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.inbox.length };
+    const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.inbox.length, stale_inputs_dropped: this.staleDropped };
     for (const [k, v] of Object.entries(st)) if (typeof v === 'number') counters[`bus_${k}`] = v;
     for (const fc of st.faults) counters[`fault_${fc.kind}`] = (counters[`fault_${fc.kind}`] ?? 0) + fc.count;
     const results: CoreResultsJson = { final, recordFile, sendBase: g.sendBase, transport: {} };
