@@ -50,6 +50,8 @@ export interface ControllerOptions {
   /** Time allowed for every core to register (ms). Default 60000. */
   registerTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Called when every core has started a generation (its machine runs from now on). */
+  onGenerationStarted?: (generation: number) => void;
 }
 
 export type EndPolicy =
@@ -294,6 +296,7 @@ export class StartedController {
         }),
       ),
     );
+    this.opts.onGenerationStarted?.(gen);
     const timers = this.scheduleProcessFaults(plan);
     let reason: EndReason = 'timeout';
     let invalidReason: string | undefined;

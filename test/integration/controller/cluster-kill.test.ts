@@ -5,7 +5,9 @@
  * declared invalid with a reason; and runs must go on through the surviving nodes.
  *
  * Method: a pool of 4 core processes, runs of CoWW (final memory known: x = 2 always) and
- * MP+syncs back to back; node 1 is SIGKILLed after the first runs completed.
+ * MP+syncs back to back; node 1 is SIGKILLed while a machine runs (from the controller's
+ * generation-started hook, after the first 40 runs). Bounded: 6 rounds of 2 x 8 runs, each run
+ * at most 8 s, the whole test well under a minute.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,29 +17,32 @@ import { Controller } from '../../../services/controller/controller.js';
 import { runLitmusNats } from '../../../services/controller/litmus-nats.js';
 import { startTestNatsCluster } from '../../harness/nats.js';
 
-test('a cluster node killed mid-run: runs go on through the other nodes or end invalid, never wrong', { timeout: 300_000 }, async () => {
+const KILL_AT_GENERATION = 41;
+
+test('a cluster node killed mid-run: runs go on through the other nodes or end invalid, never wrong', { timeout: 90_000 }, async () => {
+  const t0 = Date.now();
   await using cluster = await startTestNatsCluster(3);
+  let killing: Promise<void> | undefined;
   await using ctl = await new Controller({
     servers: cluster.urls(0),
     cores: 4,
     coreServers: (c) => cluster.urls(c % 3),
+    onGenerationStarted: (gen) => {
+      if (gen === KILL_AT_GENERATION) killing = cluster.kill(1);
+    },
   }).start();
   const tests = ['test/litmus/CoWW.litmus', 'test/litmus/MP+syncs.litmus'].map((file) => {
     const text = readFileSync(file, 'utf8');
     return { file, text, test: parseLitmus(text, file) };
   });
   let valid = 0;
-  let validAfterKill = 0;
   let invalid = 0;
   const reasons: string[] = [];
-  let killed = false;
-  for (let round = 0; round < 12; round++) {
-    if (round === 4) {
-      await cluster.kill(1);
-      killed = true;
-    }
+  let validAfterKill = 0;
+  for (let round = 0; round < 6; round++) {
     for (const t of tests) {
-      const r = await runLitmusNats(t.test, t.text, { runs: 10, seed: round, placement: 'cores', session: ctl, runTimeoutMs: 15_000 });
+      const killed = killing !== undefined;
+      const r = await runLitmusNats(t.test, t.text, { runs: 8, seed: round, placement: 'cores', session: ctl, runTimeoutMs: 8_000 });
       assert.equal(r.hits, 0, `${t.test.name} round ${round}: forbidden state reached after a node died: ${JSON.stringify(r.outcomes)}`);
       const ok = r.runs - r.invalid;
       valid += ok;
@@ -50,6 +55,9 @@ test('a cluster node killed mid-run: runs go on through the other nodes or end i
     }
   }
   process.stderr.write(`cluster kill: ${valid} valid runs (${validAfterKill} after the kill), ${invalid} invalid: ${[...new Set(reasons)].slice(0, 3).join(' | ')}\n`);
+  assert.ok(killing !== undefined, 'node 1 was killed while a machine ran');
+  await killing;
   assert.ok(valid > 0, 'runs completed');
+  assert.ok(Date.now() - t0 < 60_000, `bounded: ${Date.now() - t0} ms`);
   assert.ok(validAfterKill > 0, 'runs went on through the surviving nodes after node 1 died');
 });
