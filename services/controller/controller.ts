@@ -106,6 +106,10 @@ export function coreMainPath(): string {
   return p;
 }
 
+/** How long a core may take to answer StartRun / a status request (reconnects included). */
+const START_DEADLINE_MS = 10_000;
+const STATUS_DEADLINE_MS = 5_000;
+
 // Children never outlive us (same policy as the nats launcher).
 const liveCores = new Set<ChildProcess>();
 let hooks = false;
@@ -270,6 +274,24 @@ export class StartedController {
     return decodeControlMsg(reply.data);
   }
 
+  /**
+   * A request that survives a core's reconnect to another NATS node: "no responders" and timeouts
+   * are retried until `deadlineMs` after the first attempt (the request must be idempotent).
+   */
+  private async requestRetrying(core: number, m: ControlMsg, deadlineMs: number, attemptMs = 1000): Promise<ControlMsg> {
+    const end = Date.now() + deadlineMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.request(core, m, Math.max(1, Math.min(attemptMs, end - Date.now())));
+      } catch (e) {
+        if (Date.now() + 20 >= end || this.stopping) {
+          throw new Error(`core ${core} did not answer ${m.kind} in ${deadlineMs} ms (${attempt} attempts; last: ${(e as Error).message})`, { cause: e });
+        }
+        await this.until(20);
+      }
+    }
+  }
+
   /** Sends a new fault plan to every transport (live change during a run). */
   updateFaultPlan(plan: FaultPlan, version: number): void {
     this.nc.publish(faultsSubject(this.runId), encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId: this.runId, planVersion: version, faultPlanJson: JSON.stringify(plan) } }));
@@ -284,15 +306,18 @@ export class StartedController {
     const loop: CoreLoopOptions = { sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '', idleTickUs: o.idleTickUs ?? 0 };
     const plan = o.faultPlan ?? emptyFaultPlan();
     const cores = Array.from({ length: n }, (_, i) => i);
+    let startError = '';
     await Promise.all(
       cores.map((core) =>
-        this.request(core, {
+        this.requestRetrying(core, {
           kind: 'startRun',
           fields: {
             runId: this.runId, seed: String(this.opts.seed ?? 0), topologyJson: JSON.stringify(topologyOf(spec)),
             scenarioJson: JSON.stringify(spec), faultPlanJson: JSON.stringify(plan), startUnixMs: Date.now(),
             generation: gen, optionsJson: JSON.stringify(loop),
           },
+        }, START_DEADLINE_MS).catch((e: unknown) => {
+          startError ||= (e as Error).message;
         }),
       ),
     );
@@ -307,6 +332,11 @@ export class StartedController {
     const deadline = t0 + (end.kind === 'quiet' ? end.timeoutMs : end.durationMs);
     try {
       for (;;) {
+        if (startError !== '') {
+          reason = 'invalid';
+          invalidReason = `generation ${gen} did not start on every core: ${startError}`;
+          break;
+        }
         if (this.unexpectedExit !== '' || this.processFaultInvalid !== '') {
           reason = 'invalid';
           invalidReason = this.processFaultInvalid || this.unexpectedExit;
@@ -315,14 +345,14 @@ export class StartedController {
         waves++;
         let statuses: CoreStatus[];
         try {
-          statuses = await Promise.all(cores.map(async (core) => toStatus(await this.request(core, { kind: 'statusRequest', fields: { runId: this.runId, generation: gen, wave: waves } }, 5000))));
+          statuses = await Promise.all(cores.map(async (core) => toStatus(await this.requestRetrying(core, { kind: 'statusRequest', fields: { runId: this.runId, generation: gen, wave: waves } }, STATUS_DEADLINE_MS))));
         } catch (e) {
           if (this.pausedNow.size > 0) {
             await this.until(20);
             continue;
           }
           reason = 'invalid';
-          invalidReason = `a core stopped answering status requests (${(e as Error).message})`;
+          invalidReason = `a core stopped answering status requests: ${(e as Error).message}`;
           break;
         }
         last = statuses;
@@ -374,7 +404,7 @@ export class StartedController {
       cores.map(async (core) => {
         if (!this.children.has(core) && (this.opts.mode ?? 'spawn') === 'spawn') return null;
         try {
-          return await this.request(core, { kind: 'stopRun', fields: { runId: this.runId, reason, generation: gen, exit: false } });
+          return await this.requestRetrying(core, { kind: 'stopRun', fields: { runId: this.runId, reason, generation: gen, exit: false } }, STATUS_DEADLINE_MS);
         } catch {
           return null;
         }

@@ -212,13 +212,19 @@ export class StartedCoreProcess {
     const f = c.fields;
     switch (c.kind) {
       case 'startRun':
-        this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''));
+        // Idempotent: the controller asks again when a reply was lost in a reconnect.
+        if (Number(f.generation) > this.curGen) this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''));
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
         return;
       case 'statusRequest':
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(Number(f.wave)) }));
         return;
       case 'stopRun': {
+        if (f.exit !== true && Number(f.generation) !== this.curGen) {
+          const reason = `core ${this.core} is at generation ${this.curGen}, not ${String(f.generation)}`;
+          m.respond(encodeControlMsg({ kind: 'coreResults', fields: { runId: this.opts.runId, core: this.core, generation: this.curGen, verdict: 'invalid', reason, resultsJson: '' } }));
+          return;
+        }
         m.respond(encodeControlMsg({ kind: 'coreResults', fields: this.stopGeneration(String(f.reason)) }));
         if (f.exit === true) void this.shutdown(0);
         return;
