@@ -26,9 +26,18 @@ export interface CoreLoopOptions {
    * not race through its timeout while the answer crosses the bus. 0: no pacing (litmus).
    */
   idleTickUs: number;
+  /**
+   * How far (ticks) local time may run ahead of the wall clock since the core last took an input.
+   * The pacing only has to stop a waiter from racing through its timeout while its answer crosses
+   * the bus; the work an input triggers (an interrupt handler, a spinner's next poll, a thread's
+   * think time) must not be paced, or every bus hop on an IPI's critical path costs
+   * ticks x idleTickUs of wall time. Bounded: a wait without inputs still advances at most
+   * `aheadTicksMax + wall / idleTickUs` ticks, far below any watchdog threshold.
+   */
+  aheadTicksMax: number;
 }
 
-export const DEFAULT_CORE_LOOP: CoreLoopOptions = { sliceSteps: 512, recordDir: '', idleTickUs: 0 };
+export const DEFAULT_CORE_LOOP: CoreLoopOptions = { sliceSteps: 512, recordDir: '', idleTickUs: 0, aheadTicksMax: 5000 };
 
 /** What a core answers to StopRun, as CoreResults.results_json. */
 export interface CoreResultsJson {

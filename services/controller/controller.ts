@@ -27,7 +27,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { assert, UserError } from '../stdx/index.js';
 import { decodeControlMsg, encodeControlMsg } from '../bus/codec.js';
 import type { ControlMsg } from '../bus/codec.js';
-import { coreControlSubject, controllerSubject } from '../bus/control.js';
+import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import { emptyFaultPlan, FaultInjector, type FaultPlan } from '../bus/fault-plan.js';
 import { NatsServer, type StartedNatsServer } from '../bus/nats-launcher.js';
@@ -68,6 +68,8 @@ export interface GenerationOptions {
   sliceSteps?: number;
   /** Wall-clock µs per idle tick (see CoreLoopOptions). Default 0 (no pacing). */
   idleTickUs?: number;
+  /** Ticks local time may run ahead of the wall clock after an input (see CoreLoopOptions). */
+  aheadTicksMax?: number;
 }
 
 export interface GenerationResult {
@@ -109,6 +111,8 @@ export function coreMainPath(): string {
 /** How long a core may take to answer StartRun / a status request (reconnects included). */
 const START_DEADLINE_MS = 10_000;
 const STATUS_DEADLINE_MS = 5_000;
+/** StopRun writes the core's record: a first attempt gets half the time. */
+const STOP_DEADLINE_MS = 20_000;
 
 // Children never outlive us (same policy as the nats launcher).
 const liveCores = new Set<ChildProcess>();
@@ -303,7 +307,10 @@ export class StartedController {
     const gen = ++this.generation;
     const n = coreCount(topologyOf(spec));
     if (n > this.ncores) throw new UserError(`the machine has ${n} cores but only ${this.ncores} core processes run`);
-    const loop: CoreLoopOptions = { sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '', idleTickUs: o.idleTickUs ?? 0 };
+    const loop: CoreLoopOptions = {
+      sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '', idleTickUs: o.idleTickUs ?? 0,
+      aheadTicksMax: o.aheadTicksMax ?? DEFAULT_CORE_LOOP.aheadTicksMax,
+    };
     const plan = o.faultPlan ?? emptyFaultPlan();
     const cores = Array.from({ length: n }, (_, i) => i);
     let startError = '';
@@ -316,7 +323,7 @@ export class StartedController {
             scenarioJson: JSON.stringify(spec), faultPlanJson: JSON.stringify(plan), startUnixMs: Date.now(),
             generation: gen, optionsJson: JSON.stringify(loop),
           },
-        }, START_DEADLINE_MS).catch((e: unknown) => {
+        }, START_DEADLINE_MS, START_DEADLINE_MS / 2).catch((e: unknown) => {
           startError ||= (e as Error).message;
         }),
       ),
@@ -404,7 +411,7 @@ export class StartedController {
       cores.map(async (core) => {
         if (!this.children.has(core) && (this.opts.mode ?? 'spawn') === 'spawn') return null;
         try {
-          return await this.requestRetrying(core, { kind: 'stopRun', fields: { runId: this.runId, reason, generation: gen, exit: false } }, STATUS_DEADLINE_MS);
+          return await this.requestRetrying(core, { kind: 'stopRun', fields: { runId: this.runId, reason, generation: gen, exit: false } }, STOP_DEADLINE_MS, STOP_DEADLINE_MS / 2);
         } catch {
           return null;
         }

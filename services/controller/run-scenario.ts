@@ -39,6 +39,8 @@ export interface RunScenarioOptions {
   log?: (line: string) => void;
   /** Wall-clock µs per idle tick of a core (default 10). */
   idleTickUs?: number;
+  /** Ticks a core may run ahead of the wall clock after an input (default: the loop's). */
+  aheadTicksMax?: number;
   /** Called with the controller once the cores run (tests, live fault updates). */
   onStarted?: (pids: number[]) => void;
 }
@@ -68,6 +70,8 @@ export interface RunScenarioResult {
   live: {
     processes: number;
     wall_ms: number;
+    /** Wall time of the machine alone (StartRun to the end), without spawning and gathering. */
+    generation_ms: number;
     bus: Record<string, number>;
     faults_injected: Record<string, number>;
     status_waves: number;
@@ -108,6 +112,7 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
       },
       recordDir: dir,
       idleTickUs: o.idleTickUs ?? 10,
+      ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
       ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
     });
   } finally {
@@ -131,7 +136,7 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
   return {
     verdict,
     live: {
-      processes: n, wall_ms: wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, status_waves: g.statusWaves,
+      processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, status_waves: g.statusWaves,
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
     },
     record,

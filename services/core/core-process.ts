@@ -40,6 +40,14 @@ export interface CoreProcessOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * IPISCOPE_HOP_LOG=DIR: each generation writes DIR/hops-gen-G-core-N.tsv, one line per bus message
+ * sent, arrived or taken (monotonic ns, event, peer, message, local step), to see where the wall
+ * time of a cross-core exchange goes. Bounded; off by default.
+ */
+const HOP_LOG_DIR = process.env.IPISCOPE_HOP_LOG ?? '';
+const HOP_LOG_MAX = 200_000;
+
 /** Inputs waiting in the inbox, at most; beyond that the run is invalid (never silent). */
 const INBOX_MAX = 1 << 20;
 
@@ -57,6 +65,9 @@ interface Generation {
   sentBase: number;
   /** Inputs taken in this generation. */
   taken: number;
+  /** Pacing reference: the wall time and local step of the last input taken (or of the start). */
+  paceNs: bigint;
+  paceStep: number;
 }
 
 export class CoreProcess {
@@ -80,6 +91,11 @@ export class StartedCoreProcess {
   /** The generation of the last StartRun (whether or not this core is part of that machine). */
   private curGen = 0;
   private staleDropped = 0;
+  private hops: string[] = [];
+
+  private hop(event: string, peer: number, msg: CoreMsg): void {
+    if (this.hops.length < HOP_LOG_MAX) this.hops.push(`${process.hrtime.bigint()}\t${event}\t${peer}\t${msg.t}\t${this.g?.driver.step ?? 0}`);
+  }
   private g: Generation | null = null;
   private waiting = false;
   private scheduled = false;
@@ -137,6 +153,7 @@ export class StartedCoreProcess {
   }
 
   private onInput(src: number, msg: CoreMsg, seq: number, gen: number): void {
+    if (HOP_LOG_DIR !== '') this.hop('arrive', src, msg);
     if (gen < this.curGen) {
       this.staleDropped++;
       return;
@@ -178,21 +195,25 @@ export class StartedCoreProcess {
       if (this.pending.length > 0) {
         for (const [src, seq, msg] of this.pending) {
           g.inbox.push([d.step, src, seq, msg]);
+          if (HOP_LOG_DIR !== '') this.hop('take', src, msg);
           d.take(src, msg);
         }
         g.taken += this.pending.length;
         this.pending = [];
+        g.paceNs = process.hrtime.bigint();
+        g.paceStep = d.step;
       }
       const us = g.loop.idleTickUs;
-      const jumpMax = us > 0 ? Math.floor(Number(process.hrtime.bigint() - g.startNs) / 1000 / us) : Infinity;
+      const jumpMax = us > 0 ? g.paceStep + g.loop.aheadTicksMax + Math.floor(Number(process.hrtime.bigint() - g.paceNs) / 1000 / us) : Infinity;
       const r = d.advance(g.loop.sliceSteps, Infinity, Infinity, jumpMax);
       if ((r === 'idle' || r === 'paced') && this.pending.length === 0) {
         this.waiting = true;
         if (r === 'paced') {
-          // A timer due within a millisecond is polled between I/O turns (like a spinning CPU);
-          // a longer one sleeps. Waiting for inputs alone never polls.
+          // Sleep, never poll: an input wakes the core at once (onInput), and the jump bound is
+          // computed from the wall clock, so a coarse timer only makes local time move in larger
+          // steps. Polling would take the CPU from the peer this core waits for.
           const waitUs = (d.core.nextEventTick() - d.step) * us;
-          this.pacer = waitUs < 1000 ? setImmediate(() => this.schedule()) : setTimeout(() => this.schedule(), Math.min(waitUs / 1000, 50));
+          this.pacer = setTimeout(() => this.schedule(), Math.max(1, Math.min(waitUs / 1000, 50)));
         }
       } else this.schedule();
     } catch (e) {
@@ -264,9 +285,12 @@ export class StartedCoreProcess {
     const sendBase: Record<string, number> = {};
     for (const [dst, high] of this.transport.linkHighSeqs()) sendBase[String(dst)] = high;
     let driver: CoreDriver | null = null;
-    const built = buildCore(spec, this.core, (dst, msg) => this.transport.send(dst, msg), () => driver?.step ?? 0);
+    const built = buildCore(spec, this.core, (dst, msg) => {
+      if (HOP_LOG_DIR !== '') this.hop('send', dst, msg);
+      this.transport.send(dst, msg);
+    }, () => driver?.step ?? 0);
     driver = new CoreDriver(built.core);
-    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0 };
+    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0 };
     this.schedule();
   }
 
@@ -297,6 +321,11 @@ export class StartedCoreProcess {
       mkdirSync(g.loop.recordDir, { recursive: true });
       recordFile = join(g.loop.recordDir, `gen-${g.gen}-core-${this.core}.json`);
       writeFileSync(recordFile, JSON.stringify(rec));
+    }
+    if (HOP_LOG_DIR !== '' && this.hops.length > 0) {
+      mkdirSync(HOP_LOG_DIR, { recursive: true });
+      writeFileSync(join(HOP_LOG_DIR, `hops-gen-${g.gen}-core-${this.core}.tsv`), this.hops.join('\n') + '\n');
+      this.hops = [];
     }
     const st = this.transport.stats();
     const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.inbox.length, stale_inputs_dropped: this.staleDropped };
