@@ -235,6 +235,11 @@ export function encodeCoreMsg(msg: CoreMsg): Uint8Array {
   return type.encode({ [tag]: fields }).finish();
 }
 
+/** `sharers` is optional in the machine's messages and never empty when present. */
+function sharersOf(list: number[]): { sharers?: number[] } {
+  return list.length > 0 ? { sharers: list } : {};
+}
+
 /** Decodes a payload of class `cls`; throws `BusDecodeError` unless it is a well-formed CoreMsg. */
 export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
   const t = load();
@@ -258,6 +263,7 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
         t: 'wprop', home: n('home'), loc: n('loc'), version: n('version'), value: n('value'),
         wid: n('wid'), writerCore: n('writerCore'), writerThread: n('writerThread'),
         prereq: triples(list('prereq'), what, 'wprop.prereq'), clock: n('clock'),
+        ...sharersOf(list('sharers')),
       };
     case 'rmwreq': {
       const opIndex = n('op');
@@ -274,7 +280,7 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
         t: 'rmwresp', home: n('home'), thread: n('thread'), wid: n('wid'), loc: n('loc'),
         old: n('old'), oldVersion: n('oldVersion'),
         oldPrereq: triples(list('oldPrereq'), what, 'rmwresp.oldPrereq'), version: n('version'),
-        value: n('value'), clock: n('clock'),
+        value: n('value'), clock: n('clock'), ...sharersOf(list('sharers')),
       };
     case 'syncreq':
       return {
@@ -289,7 +295,7 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
       return {
         t: 'fetchresp', home: n('home'), thread: n('thread'), loc: n('loc'), version: n('version'),
         value: n('value'), prereq: triples(list('prereq'), what, 'fetchresp.prereq'),
-        clock: n('clock'),
+        clock: n('clock'), ...sharersOf(list('sharers')),
       };
     case 'dbell':
       return {
