@@ -21,11 +21,11 @@
  */
 import { assert, Random } from '../stdx/index.js';
 import { Core, LocationTable } from '../machine/index.js';
-import type { CoreMsg, MachineObserver, MemoryPolicy, Program, Op, ThreadSoftware, Topology } from '../machine/index.js';
-import { parseLitmus, evalProp, formatState, observedVars } from '../litmus/index.js';
-import type { Instr, LitmusTest, LitmusValue, ObsVar } from '../litmus/index.js';
-import { placementMachine, swarmDraw } from '../litmus/run.js';
-import type { Placement } from '../litmus/run.js';
+import type { CoreMsg, MachineObserver, MemoryPolicy, ThreadSoftware, Topology } from '../machine/index.js';
+import { parseLitmus, evalProp, formatState } from '../litmus/index.js';
+import type { LitmusTest, ObsVar } from '../litmus/index.js';
+import { compile, litmusSoftware, placementMachine, swarmDraw } from '../litmus/run.js';
+import type { Compiled, Placement, ThreadResult } from '../litmus/run.js';
 import { resolveMachine } from '../machine/topology.js';
 import { Kernel, cpuSoftware, resolveKernel, interruptsJson } from '../kernel/index.js';
 import { StressWorkload } from './scenario-workload.js';
@@ -166,7 +166,7 @@ function buildLitmusCore(
   s.cpus.forEach((cpu, t) => {
     const out: ThreadResult = { regs: new Map(s.compiled.initRegs[t]), timedOut: false };
     results.set(t, out);
-    byCpu.set(cpu, { main: () => interpreter(s.compiled, t, out, spec.instrMax, s.locIds) });
+    byCpu.set(cpu, litmusSoftware(s.compiled, t, out, spec.instrMax, s.locIds));
   });
   const core = new Core({
     id,
@@ -246,185 +246,8 @@ export function litmusOutcome(spec: LitmusSpec, finals: CoreFinal[]): LitmusOutc
   };
 }
 
-// A copy of the interpreter of services/litmus/run.ts, which does not export it.
-// TODO(litmus owner): export `compile`/`interpreter` (or a `litmusSoftware`) and drop this copy.
+// The address of location i in litmus registers (services/litmus/run.ts lays them out so).
 const ADDR_STRIDE = 0x1000;
-
-interface Compiled {
-  test: LitmusTest;
-  locIndex: Map<string, number>;
-  code: Instr[][];
-  labels: Map<string, number>[];
-  initRegs: Map<string, number>[];
-  regNames: string[][];
-  vars: ObsVar[];
-}
-
-interface ThreadResult {
-  regs: Map<string, number>;
-  timedOut: boolean;
-}
-
-function compile(test: LitmusTest): Compiled {
-  const locIndex = new Map<string, number>();
-  for (const l of test.locations) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
-  for (const l of test.initMem.keys()) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
-  const code: Instr[][] = [];
-  const labels: Map<string, number>[] = [];
-  const initRegs: Map<string, number>[] = [];
-  const regNames: string[][] = [];
-  const value = (v: LitmusValue): number => {
-    if (v.kind === 'int') return v.value;
-    let i = locIndex.get(v.loc);
-    if (i === undefined) {
-      i = locIndex.size;
-      locIndex.set(v.loc, i);
-    }
-    return ADDR_STRIDE * (i + 1);
-  };
-  for (const th of test.threads) {
-    const instrs: Instr[] = [];
-    const lab = new Map<string, number>();
-    for (const s of th.code) {
-      if (s.instr.op === 'label') lab.set(s.instr.name, instrs.length);
-      else instrs.push(s.instr);
-    }
-    code.push(instrs);
-    labels.push(lab);
-    const regs = new Map<string, number>();
-    const names = new Set<string>();
-    for (const [r, v] of test.initRegs.get(th.index) ?? new Map<string, LitmusValue>()) {
-      regs.set(r, value(v));
-      names.add(r);
-    }
-    for (const ins of instrs) if ('rd' in ins) names.add(ins.rd);
-    initRegs.push(regs);
-    regNames.push([...names].sort());
-  }
-  return { test, locIndex, code, labels, initRegs, regNames, vars: observedVars(test) };
-}
-
-function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax: number, locIds: number[]): Program {
-  return (function* run(): Program {
-    const code = c.code[t] as Instr[];
-    const labels = c.labels[t] as Map<string, number>;
-    const regs = out.regs;
-    const ready = new Map<string, number>();
-    const lastAccess = new Map<number, number>();
-    let cr = 0;
-    let pc = 0;
-    let executed = 0;
-    const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
-    const readyOf = (r: string): number => (r === '0' ? 0 : ready.get(r) ?? 0);
-    const locOf = (addr: number): number => {
-      const id = locIds[addr / ADDR_STRIDE - 1];
-      assert(id !== undefined, `thread P${t} accesses address ${addr}, which is no location`);
-      return id;
-    };
-    while (pc < code.length) {
-      if (++executed > instrMax) {
-        out.timedOut = true;
-        return;
-      }
-      const ins = code[pc] as Instr;
-      pc++;
-      switch (ins.op) {
-        case 'li':
-          regs.set(ins.rd, ins.imm);
-          ready.set(ins.rd, 0);
-          break;
-        case 'addi':
-          regs.set(ins.rd, get(ins.ra) + ins.imm);
-          ready.set(ins.rd, readyOf(ins.ra));
-          break;
-        case 'mr':
-          regs.set(ins.rd, get(ins.rs));
-          ready.set(ins.rd, readyOf(ins.rs));
-          break;
-        case 'xor':
-        case 'add':
-        case 'and':
-        case 'or':
-        case 'subf': {
-          const a = get(ins.ra);
-          const b = get(ins.rb);
-          const v = ins.op === 'xor' ? a ^ b : ins.op === 'add' ? a + b : ins.op === 'and' ? a & b : ins.op === 'or' ? a | b : b - a;
-          regs.set(ins.rd, v);
-          ready.set(ins.rd, Math.max(readyOf(ins.ra), readyOf(ins.rb)));
-          break;
-        }
-        case 'lwz':
-        case 'lwzx':
-        case 'lwarx': {
-          const addr = ins.op === 'lwz' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
-          const loc = locOf(addr);
-          const depTick = ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
-          const now = yield { k: 'now' };
-          let v: number;
-          if (ins.op === 'lwarx') {
-            v = yield { k: 'larx', loc };
-          } else {
-            const floor = Math.max(depTick, lastAccess.get(loc) ?? 0);
-            const op: Op = floor < now ? { k: 'ld', loc, floorTick: floor } : { k: 'ld', loc };
-            v = yield op;
-          }
-          lastAccess.set(loc, now);
-          regs.set(ins.rd, v);
-          ready.set(ins.rd, now);
-          break;
-        }
-        case 'stw':
-        case 'stwx': {
-          const loc = locOf(ins.op === 'stw' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb));
-          const now = yield { k: 'now' };
-          yield { k: 'st', loc, value: get(ins.rs) };
-          lastAccess.set(loc, now);
-          break;
-        }
-        case 'stwcx': {
-          const loc = locOf(get(ins.ra) + get(ins.rb));
-          const now = yield { k: 'now' };
-          const ok = yield { k: 'stcx', loc, value: get(ins.rs) };
-          lastAccess.set(loc, now);
-          cr = ok === 1 ? 0 : 1;
-          break;
-        }
-        case 'sync':
-        case 'lwsync':
-        case 'isync':
-        case 'eieio':
-          yield { k: ins.op };
-          break;
-        case 'cmpw': {
-          const a = get(ins.ra);
-          const b = get(ins.rb);
-          cr = a < b ? -1 : a > b ? 1 : 0;
-          break;
-        }
-        case 'cmpwi': {
-          const a = get(ins.ra);
-          cr = a < ins.imm ? -1 : a > ins.imm ? 1 : 0;
-          break;
-        }
-        case 'b':
-          pc = labels.get(ins.label) as number;
-          break;
-        case 'beq':
-          if (cr === 0) pc = labels.get(ins.label) as number;
-          break;
-        case 'bne':
-          if (cr !== 0) pc = labels.get(ins.label) as number;
-          break;
-        case 'label':
-          break;
-        default: {
-          const never: never = ins;
-          assert(false, `unknown instruction ${JSON.stringify(never)}`);
-        }
-      }
-    }
-  })();
-}
 
 function showValue(v: number, locNames: string[]): number | string {
   if (v > 0 && v % ADDR_STRIDE === 0) {
