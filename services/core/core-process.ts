@@ -48,6 +48,8 @@ export interface CoreProcessOptions {
 const HOP_LOG_DIR = process.env.IPISCOPE_HOP_LOG ?? '';
 const HOP_LOG_MAX = 200_000;
 
+const RETRANSMIT_BUFFER_MAX = 8192;
+
 /** Inputs waiting in the inbox, at most; beyond that the run is invalid (never silent). */
 const INBOX_MAX = 1 << 20;
 
@@ -118,6 +120,9 @@ export class StartedCoreProcess {
       runId: o.runId,
       core: o.core,
       seed: o.seed ?? 0,
+      // Repairs follow a gap within tens of ms; 8192 envelopes per link cover that many times
+      // over, and a repair that finds one evicted makes the run invalid (never silent).
+      retransmitBufferMax: RETRANSMIT_BUFFER_MAX,
       onMessage: (src, msg, meta) => this.onInput(src, msg, meta.seq, meta.generation),
       onInvalid: (reason) => {
         this.invalidReason ||= reason;
@@ -194,7 +199,7 @@ export class StartedCoreProcess {
       const d = g.driver;
       if (this.pending.length > 0) {
         for (const [src, seq, msg] of this.pending) {
-          g.inbox.push([d.step, src, seq, msg]);
+          if (g.loop.recordDir !== '') g.inbox.push([d.step, src, seq, msg]);
           if (HOP_LOG_DIR !== '') this.hop('take', src, msg);
           d.take(src, msg);
         }
@@ -328,7 +333,7 @@ export class StartedCoreProcess {
       this.hops = [];
     }
     const st = this.transport.stats();
-    const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.inbox.length, stale_inputs_dropped: this.staleDropped };
+    const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.taken, stale_inputs_dropped: this.staleDropped };
     for (const [k, v] of Object.entries(st)) if (typeof v === 'number') counters[`bus_${k}`] = v;
     for (const fc of st.faults) counters[`fault_${fc.kind}`] = (counters[`fault_${fc.kind}`] ?? 0) + fc.count;
     const results: CoreResultsJson = { final, recordFile, sendBase: g.sendBase, transport: {} };
