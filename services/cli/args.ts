@@ -10,6 +10,7 @@
  */
 import { assert, assertNever } from '../stdx/assert.js';
 import { UsageError } from '../stdx/errors.js';
+import { editDistance } from '../stdx/edit-distance.js';
 
 interface FlagCommon {
   /** One line for `--help`. */
@@ -494,20 +495,4 @@ export function closest(word: string, candidates: readonly string[]): string | u
   // One edit per three letters: `--sed` finds `--seed`, but `-x` suggests nothing.
   const distanceMax = Math.floor(word.replace(/^-+/, '').length / 3);
   return bestDistance <= distanceMax ? best : undefined;
-}
-
-// Also in services/machine/topology.ts; belongs in stdx once that folder takes it.
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      const del = (prev[j] as number) + 1;
-      const ins = (cur[j - 1] as number) + 1;
-      cur.push(Math.min(del, ins, (prev[j - 1] as number) + cost));
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
 }

@@ -14,6 +14,7 @@ import { assert, assertNever } from '../stdx/assert.js';
 import { InputError, UsageError } from '../stdx/errors.js';
 import { CPU_MODELS } from './topology-types.js';
 import type { CpuModel, Topology } from './topology-types.js';
+import { editDistance } from '../stdx/edit-distance.js';
 
 export const SOCKET_COUNT_MAX = 64;
 export const CORE_COUNT_MAX = 1024;
@@ -493,20 +494,4 @@ function suggestion(word: string, candidates: readonly string[]): string {
   }
   const distanceMax = Math.max(1, Math.floor(word.length / 3));
   return best !== undefined && bestDistance <= distanceMax ? ` (did you mean ${best}?)` : '';
-}
-
-// Duplicated in services/cli/args.ts; belongs in stdx once that folder takes it.
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      const del = (prev[j] as number) + 1;
-      const ins = (cur[j - 1] as number) + 1;
-      cur.push(Math.min(del, ins, (prev[j - 1] as number) + cost));
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
 }

@@ -168,6 +168,29 @@ function seedGuestA(): number[] {
 
 const SEED_HOST = [0, 3, 4, 7, 40, 43, 104, 107, 112, 115, 116, 119];
 
+/** The machine, load and seeded policy of both 2019 scenarios. */
+const SEED_2019 = {
+  machine: 'seed-2019',
+  kernel: 'v5.3',
+  clock: { ticksPerSecond: 1000 },
+  // The seeded propagation policy: a store may wait in its store queue (a contended line, like the
+  // target's IPI message word) while later stores to other locations (host_ipi) reach their homes.
+  memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400, earlyLoadProb: 0 },
+  bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
+  workload: {
+    hostCpus: SEED_HOST,
+    hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
+    exitMix: { compute: 2, crosscall: 2, wake: 1 },
+    crossCallPeers: 16,
+    crossCallTargetsMax: 8,
+    wakeVcpuShare: 0.5,
+    guestTicks: [100, 1500] as [number, number],
+    exitTicks: [50, 200] as [number, number],
+  },
+  // An IPI ordered less than 5 emulated s before the end may still be on its way.
+  limits: { settleSecs: 5 },
+} satisfies Partial<ScenarioInput>;
+
 const BUILTINS: Record<string, ScenarioInput> = {
   'host-ipi-2019': {
     name: 'host-ipi-2019',
@@ -176,55 +199,20 @@ const BUILTINS: Record<string, ScenarioInput> = {
       'two per core on CPUs 0-111, guest B with 4 vCPUs, stress load in the guests (exits) and on the host; ' +
       'cross-calls (THP/KSM) and remote wake-ups (half of them of tasks on vCPU CPUs, as I/O completions ' +
       'wake vCPU threads) on doorbells with host_ipi. Console time is compressed: 1 emulated s = 1000 ticks.',
-    machine: 'seed-2019',
-    kernel: 'v5.3',
-    clock: { ticksPerSecond: 1000 },
+    ...SEED_2019,
     guests: [
       { name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' },
       { name: 'B', cpus: [113, 117, 121, 125], comm: 'CPU %d/KVM' },
     ],
-    // The seeded propagation policy: a store may wait in its store queue (a contended line, like the
-    // target's IPI message word) while later stores to other locations (host_ipi) reach their homes.
-    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400, earlyLoadProb: 0 },
-    bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
-    workload: {
-      hostCpus: SEED_HOST,
-      hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
-      exitMix: { compute: 2, crosscall: 2, wake: 1 },
-      crossCallPeers: 16,
-      crossCallTargetsMax: 8,
-      wakeVcpuShare: 0.5,
-      guestTicks: [100, 1500],
-      exitTicks: [50, 200],
-    },
-    // An IPI ordered less than 5 emulated s before the end may still be on its way.
-    limits: { settleSecs: 5 },
   },
   'host-ipi-2019-clear': {
     name: 'host-ipi-2019-clear',
     description:
       "The commit's second interleaving: the target's clear of host_ipi lands after a new set. Needs the " +
       'named ablation demuxReadRelaxed (the demux first read of the message word unfenced).',
-    machine: 'seed-2019',
-    kernel: 'v5.3',
+    ...SEED_2019,
     ablations: { demuxReadRelaxed: true },
-    clock: { ticksPerSecond: 1000 },
     guests: [{ name: 'A', cpus: seedGuestA(), comm: 'CPU %d/KVM' }],
-    // Here the target's own clear of host_ipi waits in its store queue while the sender's set lands.
-    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.3, storeDelayTicksMax: 400, earlyLoadProb: 0 },
-    bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
-    workload: {
-      hostCpus: SEED_HOST,
-      hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
-      exitMix: { compute: 2, crosscall: 2, wake: 1 },
-      crossCallPeers: 16,
-      crossCallTargetsMax: 8,
-      wakeVcpuShare: 0.5,
-      guestTicks: [100, 1500],
-      exitTicks: [50, 200],
-    },
-    // An IPI ordered less than 5 emulated s before the end may still be on its way.
-    limits: { settleSecs: 5 },
   },
   'wake-list-2012': {
     name: 'wake-list-2012',

@@ -2,3 +2,4 @@ export { assert, assertNever, AssertionError } from './assert.js';
 export { Random } from './random.js';
 export { MinHeap } from './heap.js';
 export { UserError, InputError, UsageError } from './errors.js';
+export { editDistance } from './edit-distance.js';
