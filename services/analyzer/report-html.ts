@@ -28,10 +28,10 @@ export function renderReportHtml(a: Analysis, opts: ReportOptions = {}): string 
   const s = a.summary;
   const verdict =
     s.ignored.length > 0
-      ? 'INVALID: ignored IPIs'
+      ? `LOST: ${s.ignored.length} IPI${s.ignored.length === 1 ? '' : 's'} ignored`
       : s.errors.length > 0
-        ? 'UNKNOWN'
-        : 'VALID: every IPI handled';
+        ? 'UNKNOWN: the spans cannot be judged (see the errors)'
+        : 'OK: every IPI handled';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
