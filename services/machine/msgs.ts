@@ -2,10 +2,12 @@
  * Everything that crosses a core boundary. The machine speaks only these messages; a transport
  * (the simulated bus, or NATS) carries them and knows nothing of their meaning.
  *
- * Prerequisites (`prereq`) are flat triples [loc, version, value, loc, version, value, ...]: the
- * writes that a barrier (lwsync/eieio) ordered before this one and that the receiver must see no
- * later than it (cumulativity). Values travel with versions so that a receiver never has to wait
- * for another message to learn a value.
+ * Prerequisites (`prereq`) are flat triples [loc, version, value, loc, version, value, ...]: writes
+ * a receiver must see no later than this one, values travel with versions so that a receiver never
+ * waits for another message to learn a value. The current machine sends them empty: its lwsync
+ * holds later stores in the store queue until everything before is visible everywhere, which needs
+ * no per-write vectors. Receivers still merge them, so a richer lwsync can come back without a
+ * wire change. `entries` of a sync use the same triples.
  */
 export type CoreMsg =
   | WriteReq
