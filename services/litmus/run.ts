@@ -28,6 +28,9 @@ export interface LitmusRunOptions {
   startSkewTicksMax?: number;
   /** Instructions one thread may execute in one run before the run is declared invalid. */
   instrMax?: number;
+  /** Locations announced to every core (default), or tracked by a directory at their home (the
+   * kernel model's mode: first reads fetch, syncs reach known sharers only). */
+  locations?: 'broadcast' | 'directory';
 }
 
 export interface LitmusResult {
@@ -288,7 +291,7 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
     const locations = new LocationTable();
     const locIds: number[] = [];
     for (const name of locNames) {
-      locIds.push(locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0, true));
+      locIds.push(locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0, opts.locations !== 'directory'));
     }
     const results: ThreadResult[] = [];
     const byCpu = new Map<number, ThreadSoftware>();

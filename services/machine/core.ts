@@ -629,6 +629,11 @@ export class Core {
       if (u.larxLoc === loc && u.larxVersion === -1) u.larxVersion = u.ver[loc] as number;
       const word = u.pendingCount[loc] !== 0 ? this.forwarded(u, loc) : (u.val[loc] as number);
       const value = u.fetchLane < 0 ? word : laneOf(word, u.fetchLane);
+      // The load is satisfied now, not when it was issued: later loads that depend on it may not be
+      // satisfied before this tick, nor read this location older than what it read.
+      u.lastLoadTick = this.tick;
+      u.lastLoadOwn = false;
+      if (u.readArrival !== null) u.readArrival[loc] = this.tick;
       if (this.obsLoad) {
         this.clock++;
         (this.obs as MachineObserver).event({

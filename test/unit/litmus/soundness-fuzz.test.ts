@@ -29,3 +29,16 @@ test(`generated litmus tests: every emulated outcome is architecturally allowed 
   }
   assert.ok(checked > count, 'too few states checked');
 });
+
+test(`generated litmus tests on directory-tracked locations (the kernel's mode) stay sound (seed ${seed})`, () => {
+  const tests = generateLitmusTests(seed + 1, Math.ceil(count / 2));
+  for (const g of tests) {
+    for (const placement of ['cores', 'smt'] as Placement[]) {
+      const r = runLitmus(g.test, { runs, seed, placement, locations: 'directory' });
+      assert.equal(r.invalid, 0);
+      for (const [key, state] of r.states ?? []) {
+        assert.ok(isStateAllowed(g.test, state), `seed ${seed}: ${g.test.name} (${placement}, directory) produced ${key}\n${g.text}`);
+      }
+    }
+  }
+});

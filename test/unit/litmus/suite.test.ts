@@ -38,3 +38,14 @@ for (const placement of ['cores', 'smt'] as Placement[]) {
     }
   });
 }
+
+test('litmus suite on directory-tracked locations (first reads fetch, syncs reach sharers): no Forbidden hit', () => {
+  for (const placement of ['cores', 'smt'] as Placement[]) {
+    for (const f of files) {
+      const t = parseLitmus(readFileSync(join(dir, f), 'utf8'), f);
+      if (verdicts.get(t.name)?.verdict !== 'Forbidden') continue;
+      const r = runLitmus(t, { runs: Math.min(runs, 3000), seed: 20261125, placement, locations: 'directory' });
+      assert.equal(r.hits, 0, `${t.name} (${placement}, directory) hit ${r.hits} times`);
+    }
+  }
+});
