@@ -142,15 +142,16 @@ export class World {
     const bus = this.bus;
     const checkEvery = opts.checkEvery ?? 1;
     let sinceCheck = 0;
+    const deliver = (m: InFlight): void => {
+      const core = cores[m.dst] as Core;
+      if (core.tick < this.tick) core.tick = this.tick;
+      this.onInbox?.({ tick: this.tick, src: m.src, dst: m.dst, msg: m.msg });
+      core.receive(m.src, m.msg);
+    };
     for (;;) {
       if (this.tick >= opts.ticksMax) return { reason: 'ticks-max', ticks: this.tick };
       bus.now = this.tick;
-      bus.takeDue(this.tick, (m) => {
-        const core = cores[m.dst] as Core;
-        if (core.tick < this.tick) core.tick = this.tick;
-        this.onInbox?.({ tick: this.tick, src: m.src, dst: m.dst, msg: m.msg });
-        core.receive(m.src, m.msg);
-      });
+      bus.takeDue(this.tick, deliver);
       let next = bus.nextTick();
       let anyWork = false;
       for (const core of cores) {
