@@ -155,9 +155,7 @@ export class HwThread {
   cppr = 0xff;
   xisr = 0;
   pendingPri = 0xff;
-  /** Ids of the last doorbell / MFRR request that raised each source, for tracing. */
-  hdbellId = 0;
-  pdbellId = 0;
+  /** Id of the last MFRR request that raised the IPI (re-presented after an EOI). */
   ipiId = 0;
 
   readonly ver: Float64Array;
@@ -234,7 +232,6 @@ export class Core {
   private readonly homeVer: Float64Array;
   private readonly homeVal: Float64Array;
   private readonly homePrereq: (number[] | null)[];
-  private readonly homeWid: Float64Array;
   /** Versions known to be visible to every thread of the machine. */
   private readonly knownGlobal: Float64Array;
   /** Whether this core holds a copy of each location (is sent its writes). */
@@ -279,7 +276,6 @@ export class Core {
     this.homeVer = new Float64Array(n);
     this.homeVal = new Float64Array(n);
     this.homePrereq = new Array<number[] | null>(n).fill(null);
-    this.homeWid = new Float64Array(n);
     this.knownGlobal = new Float64Array(n);
     this.present = new Uint8Array(n);
     this.sharers = new Array<number[] | null>(n).fill(null);
@@ -1015,7 +1011,6 @@ export class Core {
     this.homeVer[loc] = version;
     this.homeVal[loc] = word;
     this.homePrereq[loc] = prereq;
-    this.homeWid[loc] = wid;
     this.clock = Math.max(this.clock, clock) + 1;
     if (this.obs !== null) {
       this.obs.event({
@@ -1069,7 +1064,6 @@ export class Core {
       this.homeVer[loc] = version;
       this.homeVal[loc] = value;
       this.homePrereq[loc] = m.prereq;
-      this.homeWid[loc] = m.wid;
       if (this.obs !== null) {
         this.obs.event({
           e: 'version', core: this.id, clock: this.clock, tick: this.tick, loc, wid: m.wid, version, value,
@@ -1286,13 +1280,8 @@ export class Core {
   }
 
   private latchDoorbell(th: HwThread, kind: 'hdbell' | 'pdbell', id: number): void {
-    if (kind === 'hdbell') {
-      th.hdbell = true;
-      th.hdbellId = id;
-    } else {
-      th.pdbell = true;
-      th.pdbellId = id;
-    }
+    if (kind === 'hdbell') th.hdbell = true;
+    else th.pdbell = true;
     this.clock++;
     this.obs?.event({ e: 'irq_raise', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, source: kind, id });
     this.maybeWake(th);
