@@ -36,7 +36,7 @@ function world(topology: Topology, nlocs: number, homeOf: (i: number) => number,
       const rng = new Random(seed, `bench/${cpu}`);
       return { main: () => mixedWorkload(rng, ids, n) };
     },
-    policy: { applyImmediateProb: 0.25, applyDelayTicksMax: 24, applyTailProb: 0, applyTailTicksMax: 0, stallProb: 0, stallTicksMax: 1, storeDelayProb: 0, storeDelayTicksMax: 0, earlyLoadProb: 0, earlyLoadTicksMax: 0 },
+    policy: { applyImmediateProb: 0.25, applyDelayTicksMax: 24, applyTailProb: 0, applyTailTicksMax: 0, stallProb: 0, stallTicksMax: 1, storeDelayProb: 0, storeDelayTicksMax: 0, earlyLoadProb: 0, earlyLoadTicksMax: 0, evictIdleTicks: 0 },
   });
 }
 
@@ -76,7 +76,7 @@ function stepCost(cores: number, ticks: number): { nsPerCoreStep: number; busMsg
         },
       };
     },
-    policy: { applyImmediateProb: 0.25, applyDelayTicksMax: 24, applyTailProb: 0, applyTailTicksMax: 0, stallProb: 0, stallTicksMax: 1, storeDelayProb: 0, storeDelayTicksMax: 0, earlyLoadProb: 0, earlyLoadTicksMax: 0 },
+    policy: { applyImmediateProb: 0.25, applyDelayTicksMax: 24, applyTailProb: 0, applyTailTicksMax: 0, stallProb: 0, stallTicksMax: 1, storeDelayProb: 0, storeDelayTicksMax: 0, earlyLoadProb: 0, earlyLoadTicksMax: 0, evictIdleTicks: 0 },
   });
   const t0 = process.hrtime.bigint();
   w.run({ ticksMax: ticks });

@@ -115,6 +115,7 @@ export function messageClassOf(msg: CoreMsg): 'memory' | 'ipi' {
     case 'syncack':
     case 'fetch':
     case 'fetchresp':
+    case 'evict':
       return 'memory';
     case 'dbell':
     case 'mfrr':
@@ -291,6 +292,8 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
       return { t: 'syncack', src: n('src'), thread: n('thread'), sid: n('sid'), clock: n('clock') };
     case 'fetch':
       return { t: 'fetch', src: n('src'), thread: n('thread'), loc: n('loc'), clock: n('clock') };
+    case 'evict':
+      return { t: 'evict', src: n('src'), loc: n('loc'), clock: n('clock') };
     case 'fetchresp':
       return {
         t: 'fetchresp', home: n('home'), thread: n('thread'), loc: n('loc'), version: n('version'),

@@ -369,6 +369,8 @@ export function swarmDraw(rng: Random): SwarmDraw {
       storeDelayTicksMax: scale,
       earlyLoadProb: rng.pick([0, 0.2, 0.6]),
       earlyLoadTicksMax: rng.pick([4, scale, 4 * scale]),
+      // Cold copies dropped (directory-tracked locations only): never, at once, or after a while.
+      evictIdleTicks: rng.pick([0, 1, scale]),
     },
     bus: { delayTicksMin: 1, delayTicksMean: rng.pick([1, scale / 4, scale]), crossSocketTicks: 0 },
     startSkewTicksMax: rng.pick([0, scale, 2 * scale, 4 * scale]),

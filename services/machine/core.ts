@@ -55,6 +55,12 @@ export interface MemoryPolicy {
   earlyLoadProb: number;
   /** How far back (ticks) an early load may be satisfied. */
   earlyLoadTicksMax: number;
+  /**
+   * A core drops its copy of a directory-tracked location when a write to it arrives and none of
+   * its threads has read it for this many ticks (a line that went cold; the home stops sending it
+   * writes and syncs, and the next read fetches again). 0 keeps every copy for ever.
+   */
+  evictIdleTicks: number;
 }
 
 export const DEFAULT_POLICY: MemoryPolicy = {
@@ -68,6 +74,7 @@ export const DEFAULT_POLICY: MemoryPolicy = {
   storeDelayTicksMax: 16,
   earlyLoadProb: 0.2,
   earlyLoadTicksMax: 16,
+  evictIdleTicks: 1000,
 };
 
 export interface CoreOptions {
@@ -239,6 +246,8 @@ export class Core {
   /** Home directory: the cores sent each location's writes (directory locations only). */
   private readonly sharers: (number[] | null)[];
   private readonly fetching: Uint8Array;
+  /** The tick at which a thread of this core last read each location (eviction of cold copies). */
+  private readonly lastRead: Float64Array;
   /** The sharers of each location as last announced by its home (null: unknown or broadcast). */
   private readonly sharersKnown: (number[] | null)[];
   /** The version at which each location's sharers were learned: a barrier entry newer than it may
@@ -258,6 +267,7 @@ export class Core {
     msgsSent: 0,
     msgsRecv: 0,
     irqsTaken: 0,
+    evictions: 0,
   };
 
   constructor(opts: CoreOptions) {
@@ -280,6 +290,7 @@ export class Core {
     this.present = new Uint8Array(n);
     this.sharers = new Array<number[] | null>(n).fill(null);
     this.fetching = new Uint8Array(n);
+    this.lastRead = new Float64Array(n);
     this.sharersKnown = new Array<number[] | null>(n).fill(null);
     this.sharersVer = new Float64Array(n);
     this.syncTargets = new Uint8Array(this.ncores);
@@ -545,6 +556,7 @@ export class Core {
     let version: number;
     let own = false;
     th.lastLoadTick = this.tick;
+    this.lastRead[loc] = this.tick;
     if (th.pendingCount[loc] !== 0) {
       word = this.forwarded(th, loc);
       version = -1;
@@ -614,6 +626,7 @@ export class Core {
   private fetchResp(r: FetchResp): void {
     const loc = r.loc;
     this.present[loc] = 1;
+    this.lastRead[loc] = this.tick;
     if (r.sharers !== undefined) this.learnSharers(loc, r.sharers, r.version);
     this.fetching[loc] = 0;
     for (const u of this.threads) {
@@ -740,6 +753,7 @@ export class Core {
     th.larxLoc = loc;
     th.larxVersion = th.ver[loc] as number;
     th.loadFloor = this.tick;
+    this.lastRead[loc] = this.tick;
     frame.resume = th.val[loc] as number;
   }
 
@@ -1111,16 +1125,25 @@ export class Core {
     assert(this.locs.homes[loc] === this.id, `fetch of ${this.locs.names[loc]} sent to a core that is not its home`);
     const sh = this.sharers[loc];
     assert(sh !== null && sh !== undefined, `fetch of broadcast location ${this.locs.names[loc]}`);
-    if (!sh.includes(src)) sh.push(src);
+    let list = sh;
+    if (!list.includes(src)) {
+      // A new array: sharer lists already sent (and kept by their receivers) must not change.
+      list = [...sh, src];
+      this.sharers[loc] = list;
+      this.sharersKnown[loc] = list;
+    }
     this.clock++;
     this.sendMsg(src, {
       t: 'fetchresp', home: this.id, thread, loc, version: this.homeVer[loc] as number, value: this.homeVal[loc] as number,
-      prereq: this.homePrereq[loc] ?? this.emptyPrereq, clock: this.clock, sharers: sh,
+      prereq: this.homePrereq[loc] ?? this.emptyPrereq, clock: this.clock, sharers: list,
     });
   }
 
   private receiveProp(p: WriteProp): void {
-    if (p.sharers !== undefined && p.home !== this.id) this.learnSharers(p.loc, p.sharers, p.version);
+    if (p.sharers !== undefined && p.home !== this.id) {
+      this.learnSharers(p.loc, p.sharers, p.version);
+      if (this.policy.evictIdleTicks > 0 && p.writerCore !== this.id) this.maybeEvict(p.loc);
+    }
     const pol = this.policy;
     for (const th of this.threads) {
       if (p.writerCore === this.id && p.writerThread === th.tir) {
@@ -1138,6 +1161,37 @@ export class Core {
       const max = pol.applyTailProb > 0 && this.rng.chance(pol.applyTailProb) ? pol.applyTailTicksMax : pol.applyDelayTicksMax;
       this.applies.push(this.tick + 1 + this.rng.int(max), [th, p]);
     }
+  }
+
+  /**
+   * Drops this core's copy of a directory-tracked location that no thread has read for
+   * `evictIdleTicks`, and tells the home, which stops sending it the location's writes (and other
+   * cores' syncs stop waiting for it). The next read fetches the latest write again. A copy that a
+   * thread still relies on (own stores not yet ordered, a reservation being taken) is kept.
+   */
+  private maybeEvict(loc: number): void {
+    if (this.present[loc] === 0 || this.fetching[loc] === 1) return;
+    if (this.tick - (this.lastRead[loc] as number) <= this.policy.evictIdleTicks) return;
+    for (const th of this.threads) {
+      if (th.pendingCount[loc] !== 0) return;
+      if (th.state === TS_BLOCKED && th.larxLoc === loc && th.block === BK_LARX_DRAIN) return;
+    }
+    this.present[loc] = 0;
+    this.stats.evictions++;
+    this.clock++;
+    this.sendMsg(this.locs.homes[loc] as number, { t: 'evict', src: this.id, loc, clock: this.clock });
+  }
+
+  /** A sharer dropped its copy: later writes of the location are no longer sent to it. */
+  private homeEvict(src: number, loc: number): void {
+    assert(this.locs.homes[loc] === this.id, `eviction of ${this.locs.names[loc]} sent to a core that is not its home`);
+    const sh = this.sharers[loc];
+    assert(sh !== null && sh !== undefined, `eviction of broadcast location ${this.locs.names[loc]}`);
+    if (!sh.includes(src)) return;
+    // A new array: sharer lists already sent (and kept by their receivers) must not change.
+    const next = sh.filter((c) => c !== src);
+    this.sharers[loc] = next;
+    this.sharersKnown[loc] = next;
   }
 
   private rmwResp(r: RmwResp): void {
@@ -1218,6 +1272,9 @@ export class Core {
         return;
       case 'fetchresp':
         this.fetchResp(msg);
+        return;
+      case 'evict':
+        this.homeEvict(msg.src, msg.loc);
         return;
       default:
         assertNever(msg, 'message');

@@ -19,7 +19,8 @@ export type CoreMsg =
   | DoorbellMsg
   | MfrrMsg
   | FetchReq
-  | FetchResp;
+  | FetchResp
+  | Evict;
 
 /** A thread's store travelling to the location's home, which orders it in coherence. */
 export interface WriteReq {
@@ -162,4 +163,13 @@ export interface FetchResp {
   clock: number;
   /** The location's sharers after this fetch (see WriteProp.sharers). */
   sharers?: number[];
+}
+
+/** A sharer dropped its (cold) copy of a directory-tracked location: the home stops sending it the
+ * location's writes. FIFO on the link keeps it ahead of the same core's next fetch. */
+export interface Evict {
+  t: 'evict';
+  src: number;
+  loc: number;
+  clock: number;
 }

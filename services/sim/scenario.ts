@@ -62,6 +62,8 @@ export const scenarioSchema = z
         storeDelayTicksMax: z.number().int().positive(),
         earlyLoadProb: z.number().min(0).max(1),
         earlyLoadTicksMax: z.number().int().positive(),
+        /** Ticks a core keeps an unread copy of a directory-tracked location (0: for ever). */
+        evictIdleTicks: z.number().int().nonnegative(),
       })
       .partial()
       .strict()

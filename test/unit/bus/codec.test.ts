@@ -46,11 +46,12 @@ const samples: CoreMsg[] = [
   { t: 'fetch', src: 0, thread: 0, loc: 0, clock: 0 },
   { t: 'fetchresp', home: 4, thread: 3, loc: 17, version: 0, value: -MAX, prereq: [1, 2, MAX, 4, 0, -MAX], clock: 8 },
   { t: 'fetchresp', home: 0, thread: 0, loc: 9, version: 12, value: 0xffffffff, prereq: [], clock: 1 },
+  { t: 'evict', src: 5, loc: 2 ** 40, clock: 9 },
 ];
 
 test('every CoreMsg variant round-trips exactly', () => {
   const tags = new Set(samples.map((m) => m.t));
-  assert.equal(tags.size, 10, 'samples cover all ten variants');
+  assert.equal(tags.size, 11, 'samples cover all eleven variants');
   for (const msg of samples) {
     const cls = messageClassOf(msg);
     const back = decodeCoreMsg(cls, encodeCoreMsg(msg));

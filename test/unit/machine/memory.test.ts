@@ -12,6 +12,7 @@ import { World } from '../../../services/sim/world.js';
 const relaxed: MemoryPolicy = {
   applyImmediateProb: 0.2, applyDelayTicksMax: 40, applyTailProb: 0.1, applyTailTicksMax: 300,
   stallProb: 0.2, stallTicksMax: 8, storeDelayProb: 0.2, storeDelayTicksMax: 30, earlyLoadProb: 0, earlyLoadTicksMax: 0,
+  evictIdleTicks: 0,
 };
 
 function topo(cores: number, tpc: number, model: 'power8' | 'power9' = 'power9'): Topology {

@@ -42,7 +42,8 @@ test('host-ipi-2019 on v5.4 (the fix) ignores no IPI', () => {
 
 test('host-ipi-2019-clear: the second interleaving is reached on v5.3 with the unfenced demux read', () => {
   const s = resolveScenario('host-ipi-2019-clear');
-  const r = runSim(s, { kernel: 'v5.3', seed: 2, ticksMax: 300_000 });
+  // Seed 37 is one that reaches it (most seeds hang through the first interleaving before).
+  const r = runSim(s, { kernel: 'v5.3', seed: 37, ticksMax: 300_000 });
   assert.equal(r.verdict, 'hang', r.explanation);
   assert.ok(r.ignored.some((i) => i.interleaving === 'clear-late'), JSON.stringify(r.ignored));
   assert.ok((r.marks['demux: first read unfenced (ablation)'] ?? 0) > 0);

@@ -12,7 +12,7 @@ const EMPTY = 'scheduler_ipi: wake_list empty, nothing to do';
 
 test('wake-list-2012 on v3.5 hangs: a wake-up lost to a stale wake_list, reported as a hung task', () => {
   const s = resolveScenario('wake-list-2012');
-  for (const seed of [3, 6]) {
+  for (const seed of [3, 5]) {
     const r = runSim(s, { kernel: 'v3.5', seed, ticksMax: 250_000 });
     assert.equal(r.verdict, 'hang', `seed ${seed}: ${r.explanation}`);
     assert.ok((r.marks[EMPTY] ?? 0) > 0, `seed ${seed}: the hang did not come through a stale wake_list`);
