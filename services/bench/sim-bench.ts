@@ -1,6 +1,7 @@
 /**
- * Benchmarks of the machine itself in `sim`: raw memory-operation throughput, litmus runs, and how
- * the cost of a step grows with the number of cores. All ratios are measured within one run.
+ * Benchmarks of the machine itself in `sim`: raw memory-operation throughput, litmus runs, how
+ * the cost of a step grows with the number of cores, and the kernel model on the seed's machine
+ * (time to the 2019 hang on v5.3, IPI throughput on v5.4). All ratios are measured within one run.
  */
 import { Random } from '../stdx/index.js';
 import { LocationTable } from '../machine/index.js';
@@ -8,6 +9,8 @@ import type { Program, Topology } from '../machine/index.js';
 import { World } from '../sim/world.js';
 import { parseLitmus } from '../litmus/index.js';
 import { runLitmus } from '../litmus/run.js';
+import { runSim } from '../sim/run-sim.js';
+import { resolveScenario } from '../sim/scenario.js';
 import type { Bench, Figure } from './figures.js';
 
 /** Random loads and stores over `locs` with an lwsync in 32 and a sync in 64 ops; `ops` of them. */
@@ -84,6 +87,14 @@ function stepCost(cores: number, ticks: number): { nsPerCoreStep: number; busMsg
   return { nsPerCoreStep: ns / (ticks * cores), busMsgs: w.bus.sent };
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+const HANG_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
+
 const MP = `PPC MP
 ""
 {
@@ -139,6 +150,45 @@ export const simBenches: Bench[] = [
         figs.push({ bench: `sim.step_ns.cores_${cores}`, value: Number(r.nsPerCoreStep.toFixed(1)), unit: 'ns/core-step', cores, ratio_vs_4: Number((r.nsPerCoreStep / base.nsPerCoreStep).toFixed(2)) });
       }
       return figs;
+    },
+  },
+  {
+    name: 'sim.host_ipi_2019.seconds_to_hang',
+    summary: 'host-ipi-2019 on v5.3 (the seed machine, 128 threads): wall seconds until the hang is reported, median over 8 seeds',
+    async run(): Promise<Figure[]> {
+      const s = resolveScenario('host-ipi-2019');
+      runSim(s, { kernel: 'v5.3', seed: 99, ticksMax: 5_000 }); // warm-up
+      const runs: Array<{ seed: number; verdict: string; seconds: number; ticks: number; interleavings: string[] }> = [];
+      for (const seed of HANG_SEEDS) {
+        const t0 = process.hrtime.bigint();
+        const r = runSim(s, { kernel: 'v5.3', seed, ticksMax: 1_000_000 });
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        runs.push({ seed, verdict: r.verdict, seconds: Number(seconds.toFixed(3)), ticks: r.ticks, interleavings: r.ignored.map((i) => i.interleaving ?? 'unknown') });
+      }
+      const hung = runs.filter((r) => r.verdict === 'hang').length;
+      return [
+        {
+          bench: 'sim.host_ipi_2019.seconds_to_hang', value: Number(median(runs.map((r) => r.seconds)).toFixed(3)), unit: 's',
+          target_max: 1, seeds: HANG_SEEDS.length, hung, median_ticks: median(runs.map((r) => r.ticks)), runs,
+        },
+      ];
+    },
+  },
+  {
+    name: 'sim.ipis_per_s',
+    summary: 'host-ipi-2019 on v5.4 (the fix): handled IPIs per wall second over 20,000 handled IPIs, and how many were ignored',
+    async run(): Promise<Figure[]> {
+      const s = resolveScenario('host-ipi-2019');
+      const t0 = process.hrtime.bigint();
+      const r = runSim(s, { kernel: 'v5.4', seed: 1, ipis: 20_000, ticksMax: 10_000_000 });
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      return [
+        {
+          bench: 'sim.ipis_per_s', value: Math.round(r.ipis_handled / seconds), unit: 'IPIs/s', kernel: 'v5.4',
+          verdict: r.verdict, ipis_handled: r.ipis_handled, ignored: r.ignored.length, ticks: r.ticks,
+          us_per_tick: Number(((seconds * 1e6) / r.ticks).toFixed(2)),
+        },
+      ];
     },
   },
 ];
