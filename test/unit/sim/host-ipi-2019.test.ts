@@ -15,7 +15,7 @@ const DROP = 'kvm-exit: doorbell dropped, host_ipi == 0';
 
 test('host-ipi-2019 on v5.3 hangs, through the first interleaving, for every seed tried', () => {
   const s = resolveScenario('host-ipi-2019');
-  for (const seed of [2, 3, 5, 6]) {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
     const r = runSim(s, { kernel: 'v5.3', seed, ticksMax: 300_000 });
     assert.equal(r.verdict, 'hang', `seed ${seed}: ${r.explanation}`);
     assert.ok(r.ignored.length > 0, `seed ${seed}: hang without an ignored IPI`);
@@ -32,7 +32,7 @@ test('host-ipi-2019 on v5.3 hangs, through the first interleaving, for every see
 
 test('host-ipi-2019 on v5.4 (the fix) ignores no IPI', () => {
   const s = resolveScenario('host-ipi-2019');
-  for (const seed of [2, 3]) {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
     const r = runSim(s, { kernel: 'v5.4', seed, ticksMax: 120_000 });
     assert.equal(r.verdict, 'ok', `seed ${seed}: ${r.explanation}`);
     assert.deepEqual(r.ignored, [], `seed ${seed}`);
