@@ -17,6 +17,7 @@
 import { assert } from '../stdx/assert.js';
 import { Random } from '../stdx/random.js';
 import type { CondExpr, Instr, LitmusTest, LitmusThread, LitmusValue, ObsVar } from '../litmus/ast.js';
+import { conditionText, obsVarName } from '../litmus/outcome.js';
 
 export type Dir = 'R' | 'W';
 export type ComEdge = 'rf' | 'fr' | 'co';
@@ -455,27 +456,6 @@ function valueText(v: LitmusValue): string {
   return v.kind === 'int' ? String(v.value) : v.loc;
 }
 
-function obsText(v: ObsVar): string {
-  return v.kind === 'reg' ? `${v.thread}:${v.reg}` : v.loc;
-}
-
-function condText(e: CondExpr): string {
-  switch (e.kind) {
-    case 'true':
-      return 'true';
-    case 'false':
-      return 'false';
-    case 'eq':
-      return `${obsText(e.v)}=${valueText(e.value)}`;
-    case 'not':
-      return `~(${condText(e.e)})`;
-    case 'and':
-      return e.es.length === 0 ? 'true' : e.es.map((x) => (x.kind === 'or' ? `(${condText(x)})` : condText(x))).join(' /\\ ');
-    case 'or':
-      return e.es.length === 0 ? 'false' : e.es.map((x) => (x.kind === 'and' ? `(${condText(x)})` : condText(x))).join(' \\/ ');
-  }
-}
-
 /** A test as herd PPC litmus text (the format of /work/shared/litmus/tests). */
 export function toLitmusText(test: LitmusTest): string {
   const lines: string[] = [`${test.arch} ${test.name}`, '""', '{'];
@@ -493,8 +473,8 @@ export function toLitmusText(test: LitmusTest): string {
     const cells = cols.map((c, i) => ` ${(c[r] ?? '').padEnd(widths[i] as number)} `);
     lines.push(`${cells.join('|')};`);
   }
-  if (test.observed.length > 0) lines.push(`locations [${test.observed.map((v) => `${obsText(v)};`).join(' ')}]`);
-  const cond = condText(test.condition);
+  if (test.observed.length > 0) lines.push(`locations [${test.observed.map((v) => `${obsVarName(v)};`).join(' ')}]`);
+  const cond = conditionText(test.condition);
   lines.push(test.quantifier, `(${cond})`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,11 +1,10 @@
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
-import { loadLitmusPaths } from '../litmus/index.js';
+import { conditionText, loadLitmusPaths } from '../litmus/index.js';
 import { runLitmus } from '../litmus/run.js';
 import type { LitmusResult, Placement } from '../litmus/run.js';
 import type { LitmusTest } from '../litmus/index.js';
-import { formatCondition } from './format-litmus.js';
 
 const spec = {
   summary:
@@ -73,7 +72,7 @@ function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: s
     file: test.file,
     placement,
     seed,
-    condition: `${test.quantifier} ${formatCondition(test.condition)}`,
+    condition: `${test.quantifier} (${conditionText(test.condition)})`,
     invalid: r.invalid,
     ...(r.invalidReason !== undefined ? { invalid_reason: r.invalidReason } : {}),
   };
@@ -91,7 +90,7 @@ function printText(test: LitmusTest, r: LitmusResult): void {
   out(verdict);
   out(`Witnesses`);
   out(`Positive: ${r.hits}, Negative: ${neg}`);
-  out(`Condition ${test.quantifier} ${formatCondition(test.condition)}`);
+  out(`Condition ${test.quantifier} (${conditionText(test.condition)})`);
   const obs = r.hits === 0 ? 'Never' : neg === 0 ? 'Always' : 'Sometimes';
   out(`Observation ${r.name} ${obs} ${r.hits} ${neg}`);
   if (r.invalid > 0) out(`Invalid runs: ${r.invalid} (${r.invalidReason ?? 'unknown reason'}); they are not counted above`);

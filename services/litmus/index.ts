@@ -12,4 +12,4 @@ export type {
 export { parseLitmus } from './parse.js';
 export { loadLitmusPaths } from './load.js';
 export type { LoadedLitmus } from './load.js';
-export { observedVars, formatState, evalProp, obsVarName } from './outcome.js';
+export { observedVars, formatState, evalProp, obsVarName, conditionText } from './outcome.js';

@@ -8,11 +8,36 @@
  * `forall` test fails on a run that is not a hit). Deciding what hits mean for a verdict is the
  * caller's job; this module only evaluates the proposition.
  */
-import type { CondExpr, LitmusTest, ObsVar } from './ast.js';
+import type { CondExpr, LitmusTest, LitmusValue, ObsVar } from './ast.js';
 
 /** herd's name for a variable: `1:r3` for a register, `x` for a location. */
 export function obsVarName(v: ObsVar): string {
   return v.kind === 'reg' ? `${v.thread}:${v.reg}` : v.loc;
+}
+
+function valueText(v: LitmusValue): string {
+  return v.kind === 'int' ? String(v.value) : v.loc;
+}
+
+/**
+ * A condition's proposition in herd's syntax, parenthesised only where precedence needs it
+ * (`/\` binds tighter than `\/`); `parseLitmus` reads it back to the same expression.
+ */
+export function conditionText(e: CondExpr): string {
+  switch (e.kind) {
+    case 'true':
+      return 'true';
+    case 'false':
+      return 'false';
+    case 'eq':
+      return `${obsVarName(e.v)}=${valueText(e.value)}`;
+    case 'not':
+      return `~(${conditionText(e.e)})`;
+    case 'and':
+      return e.es.length === 0 ? 'true' : e.es.map((x) => (x.kind === 'or' ? `(${conditionText(x)})` : conditionText(x))).join(' /\\ ');
+    case 'or':
+      return e.es.length === 0 ? 'false' : e.es.map((x) => (x.kind === 'and' ? `(${conditionText(x)})` : conditionText(x))).join(' \\/ ');
+  }
 }
 
 function regNumber(reg: string): number {
