@@ -81,8 +81,14 @@ export interface RunScenarioResult {
   record: RunRecord;
 }
 
+/**
+ * The spec every core builds its machine from. The kernel's patches are spelled out: the cores
+ * resolve `{kernel, patches, revert}`, where a `patches` list (even an empty one) replaces the
+ * version, so an empty list would run every version as a kernel without any patch.
+ */
 export function scenarioSpecOf(s: Scenario, kernel: string | undefined, seed: number | undefined): ScenarioSpec {
-  return { kind: 'scenario', scenario: s, kernel: kernel ?? s.kernel, patches: [], revert: [], seed: seed ?? s.seed };
+  const k = kernel ?? s.kernel;
+  return { kind: 'scenario', scenario: s, kernel: k, patches: resolveKernel({ kernel: k }).list(), revert: [], seed: seed ?? s.seed };
 }
 
 export async function runScenarioDistributed(o: RunScenarioOptions): Promise<RunScenarioResult> {
