@@ -26,8 +26,10 @@ import { decodeControlMsg, encodeControlMsg, type ControlMsg } from '../bus/code
 import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import { parseFaultPlanValue } from '../bus/fault-plan.js';
-import { buildCore, CoreDriver, coreCount, topologyOf } from '../sim/replay.js';
-import type { BuiltCore, CoreRecord, InboxEntry, MachineSpec } from '../sim/replay.js';
+import { CoreDriver, coreCount, topologyOf } from '../sim/replay.js';
+import type { InboxEntry, MachineSpec } from '../sim/replay.js';
+import { buildRunCore } from './run-core.js';
+import type { RunCore, RunCoreRecord } from './run-core.js';
 
 export interface CoreProcessOptions {
   runId: string;
@@ -56,8 +58,10 @@ const INBOX_MAX = 1 << 20;
 interface Generation {
   gen: number;
   spec: MachineSpec;
-  built: BuiltCore;
+  built: RunCore;
   driver: CoreDriver;
+  /** The local step at which the workload stopped (the drain), or -1 while it runs. */
+  drainStep: number;
   loop: CoreLoopOptions;
   inbox: InboxEntry[];
   sendBase: Record<string, number>;
@@ -243,6 +247,7 @@ export class StartedCoreProcess {
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
         return;
       case 'statusRequest':
+        if (f.drain === true && Number(f.generation) === this.curGen) this.drain();
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(Number(f.wave)) }));
         return;
       case 'stopRun': {
@@ -290,13 +295,26 @@ export class StartedCoreProcess {
     const sendBase: Record<string, number> = {};
     for (const [dst, high] of this.transport.linkHighSeqs()) sendBase[String(dst)] = high;
     let driver: CoreDriver | null = null;
-    const built = buildCore(spec, this.core, (dst, msg) => {
+    const built = buildRunCore(spec, this.core, (dst, msg) => {
       if (HOP_LOG_DIR !== '') this.hop('send', dst, msg);
       this.transport.send(dst, msg);
     }, () => driver?.step ?? 0);
     driver = new CoreDriver(built.core);
-    this.g = { gen, spec, built, driver, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0 };
+    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0 };
     this.schedule();
+  }
+
+  /**
+   * Stops the workload at the current local step (idempotent). Control messages are handled
+   * between slices, so no step is under way: steps before `drainStep` ran with the workload, steps
+   * from it on without, which is what replay reproduces from the recorded `drainStep`.
+   */
+  private drain(): void {
+    const g = this.g;
+    if (g === null || g.stopped || g.drainStep >= 0) return;
+    g.drainStep = g.driver.step;
+    g.built.stopWorkload();
+    if (this.waiting) this.schedule();
   }
 
   private status(wave: number): Record<string, unknown> {
@@ -311,6 +329,7 @@ export class StartedCoreProcess {
       idle: this.pending.length === 0 && (g === null || (this.waiting && this.pacer === undefined) || g.stopped),
       ipisHandled: g?.built.ipisHandled() ?? 0, ipisSent: g?.built.ipisSent() ?? 0,
       stuck, invalidReason: this.invalidReason || (this.transport.invalid ?? ''),
+      drainJson: g === null || g.drainStep < 0 ? '' : JSON.stringify({ drainStep: g.drainStep, cpus: g.built.drainState() }),
     };
   }
 
@@ -322,7 +341,8 @@ export class StartedCoreProcess {
     const final = g.built.final(g.driver.step);
     let recordFile = '';
     if (g.loop.recordDir !== '') {
-      const rec: CoreRecord = { core: this.core, endStep: g.driver.step, inbox: g.inbox, sendBase: g.sendBase };
+      const rec: RunCoreRecord = { core: this.core, endStep: g.driver.step, inbox: g.inbox, sendBase: g.sendBase };
+      if (g.drainStep >= 0) rec.drainStep = g.drainStep;
       mkdirSync(g.loop.recordDir, { recursive: true });
       recordFile = join(g.loop.recordDir, `gen-${g.gen}-core-${this.core}.json`);
       writeFileSync(recordFile, JSON.stringify(rec));

@@ -1,0 +1,231 @@
+/**
+ * A core of a distributed run whose workload can be stopped (the drain before a verdict), and the
+ * replay of such runs.
+ *
+ * Why this exists: a distributed run is judged after a drain. When the controller decides that the
+ * run is over (duration, IPI goal, suspected hang), every core stops its workload (no new actions,
+ * so no new IPIs; actions under way finish), the cores keep stepping until the bus is quiet, and
+ * only then is the ignored set judged. The stop must replay exactly, so each core takes it at a
+ * local step, recorded as `drainStep`: every `Core.step(t)` with t < drainStep saw the workload
+ * running, every one with t >= drainStep saw it stopped (the workload is only consulted inside a
+ * step, never when an input is taken).
+ *
+ * `buildScenarioCore` in sim/replay.ts keeps its workload private, and services/sim is being
+ * edited elsewhere, so the scenario core is built here from the same parts in the same order (the
+ * same spec gives the same core as `buildCore`, plus a handle on the workload). Litmus cores have no
+ * workload to stop and are built by `buildCore` itself. Once sim/replay.ts can stop a workload at a
+ * recorded step, this file should shrink to a call into it.
+ */
+import { assert } from '../stdx/index.js';
+import { Core } from '../machine/index.js';
+import type { CoreMsg, MachineObserver } from '../machine/index.js';
+import { resolveMachine } from '../machine/topology.js';
+import { Kernel, cpuSoftware, interruptsJson, resolveKernel } from '../kernel/index.js';
+import { PACA_IRQ_DBELL } from '../kernel/kernel.js';
+import { buildCore, CoreDriver, coreCount, replayRecord, RECORD_FORMAT, RECORD_VERSION } from '../sim/replay.js';
+import type { BuiltCore, CoreFinal, CoreRecord, InboxEntry, MachineSpec, ReplayResult, RunRecord, ScenarioSpec } from '../sim/replay.js';
+import { StressWorkload } from '../sim/scenario-workload.js';
+import { memoryPolicyOf, parseScenarioValue } from '../sim/scenario.js';
+
+/** A built core whose workload can be stopped. */
+export interface RunCore extends BuiltCore {
+  /** Stops the workload from the next step on (idempotent; a no-op for litmus cores). */
+  stopWorkload(): void;
+  /** Per CPU of this core, what the drain needs to know (scenario cores; [] for litmus). */
+  drainState(): DrainCpuState[];
+}
+
+/**
+ * What a CPU holds that could still lead to an IPI being handled. A CPU whose message word is set
+ * while nothing of this is true, on a quiet machine whose workload is stopped, will never run the
+ * demux again: its IPIs are lost, not late.
+ */
+export interface DrainCpuState {
+  cpu: number;
+  /** ipi_message[cpu] at its home (this core), as a word of byte lanes. */
+  messageWord: number;
+  /** A doorbell latched, an XICS interrupt presented or requested (MFRR), or a doorbell the
+   * guest-exit path owes the host (irq_happened, guestExit). */
+  irqPending: boolean;
+  /** The thread is inside an interrupt handler (a demux may be under way). */
+  inIrq: boolean;
+}
+
+/** A core record of a run that drained: the step at which the workload stopped. */
+export interface RunCoreRecord extends CoreRecord {
+  drainStep?: number;
+}
+
+/** Builds core `id` of `spec`, as `buildCore` does, with a workload that can be stopped. */
+export function buildRunCore(
+  spec: MachineSpec,
+  id: number,
+  send: (dst: number, msg: CoreMsg) => void,
+  nowStep: () => number,
+  observer: MachineObserver | null = null,
+): RunCore {
+  if (spec.kind === 'litmus') return { ...buildCore(spec, id, send, nowStep, observer), stopWorkload: () => undefined, drainState: () => [] };
+  return buildStoppableScenarioCore(spec, id, send, nowStep, observer);
+}
+
+// The same construction as sim/replay.ts buildScenarioCore (same parts, same order, same seeds).
+function buildStoppableScenarioCore(
+  spec: ScenarioSpec,
+  id: number,
+  send: (dst: number, msg: CoreMsg) => void,
+  nowStep: () => number,
+  observer: MachineObserver | null,
+): RunCore {
+  const s = parseScenarioValue(spec.scenario, `scenario ${spec.scenario.name}`);
+  const topo = resolveMachine(s.machine);
+  const patches = resolveKernel({ kernel: spec.kernel, patches: spec.patches, revert: spec.revert });
+  const wl = new StressWorkload(s, topo, spec.seed, () => nowStep());
+  const k = new Kernel({
+    topology: topo,
+    patches,
+    ablations: { demuxReadRelaxed: s.ablations.demuxReadRelaxed },
+    csdPairs: wl.csdPairs(),
+    tasks: wl.tasks,
+    kvm: s.kvm,
+  });
+  k.locs.freeze();
+  const core = new Core({
+    id,
+    topology: topo,
+    locations: k.locs,
+    seed: spec.seed,
+    policy: memoryPolicyOf(s),
+    software: (cpu) => cpuSoftware(k, wl, cpu),
+    send,
+    observer,
+    startSkewTicksMax: 50,
+  });
+  const tpc = topo.threadsPerCore;
+  const mine = (cpu: number): boolean => Math.floor(cpu / tpc) === id;
+  const stuck = (): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }> =>
+    k.cpus
+      .map((c, cpu) => ({ c, cpu }))
+      .filter(({ c, cpu }) => mine(cpu) && c.waitingFor >= 0)
+      .map(({ c, cpu }) => ({ cpu, waitingFor: c.waitingFor, sinceStep: c.waitingSince, where: `csd_lock_wait (${c.waitingWhere})` }));
+  return {
+    core,
+    topology: topo,
+    locations: k.locs,
+    kernel: k,
+    final(endStep): CoreFinal {
+      const all = interruptsJson(k);
+      const interrupts: Record<string, number[]> = {};
+      for (const [line, perCpu] of Object.entries(all)) interrupts[line] = perCpu.map((n, cpu) => (mine(cpu) ? n : 0));
+      const marks: Record<string, number> = {};
+      for (const [m, n] of [...k.marks.counts.entries()].sort()) marks[m] = n;
+      const homes: number[] = [];
+      for (let l = 0; l < k.locs.size; l++) if (k.locs.homes[l] === id) homes.push(l, core.homeVersion(l), core.homeValue(l));
+      return {
+        core: id,
+        endStep,
+        homes,
+        regs: [],
+        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), interrupts, marks },
+        stats: { ...core.stats },
+      };
+    },
+    stuck,
+    ipisHandled: () => k.ipisHandled,
+    ipisSent: () => k.ipisSent,
+    stopWorkload: () => {
+      wl.stopped = true;
+    },
+    drainState: () =>
+      core.threads.map((th) => {
+        const cs = k.cpu(th.cpu);
+        const irqPending =
+          th.hdbell || th.pdbell || th.xisr !== 0 || th.mfrr !== 0xff ||
+          (cs.irqHappened & PACA_IRQ_DBELL) !== 0 || cs.guestExit === 'dbell' || cs.guestExit === 'xics';
+        return {
+          cpu: th.cpu,
+          messageWord: core.homeValue(k.ipiMessage[th.cpu] as number),
+          irqPending,
+          inIrq: th.frames.some((f) => f.source !== null),
+        };
+      }),
+  };
+}
+
+const REPLAY_STEP_BUDGET = 1 << 20;
+
+/**
+ * Replays a record in this process. A record without drain steps is replayed by sim/replay.ts
+ * unchanged; with them, by the same rule plus the workload stop at each core's `drainStep` (the
+ * driver is held at that step so that the stop falls between the same two steps as it did live).
+ */
+export function replayRun(rec: RunRecord, observer: MachineObserver | null = null): ReplayResult {
+  const cores = rec.cores as RunCoreRecord[];
+  if (!cores.some((c) => c.drainStep !== undefined)) return replayRecord(rec, observer);
+  assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a version-1 record');
+  const ncores = coreCount(rec.topology);
+  const sent: CoreMsg[][][] = Array.from({ length: ncores }, () => Array.from({ length: ncores }, () => []));
+  const finals: CoreFinal[] = [];
+  for (const cr of [...cores].sort((a, b) => a.core - b.core)) {
+    const id = cr.core;
+    let driver: CoreDriver | null = null;
+    const built = buildRunCore(rec.spec, id, (dst, msg) => (sent[id] as CoreMsg[][])[dst]?.push(msg), () => driver?.step ?? 0, observer);
+    const d = new CoreDriver(built.core);
+    driver = d;
+    const drainStep = cr.drainStep ?? Infinity;
+    assert(drainStep === Infinity || drainStep <= cr.endStep, `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
+    let stopped = false;
+    let i = 0;
+    const inbox = cr.inbox;
+    const takeDue = (): void => {
+      while (i < inbox.length && (inbox[i] as InboxEntry)[0] === d.step) {
+        const [, src, , msg] = inbox[i] as InboxEntry;
+        d.take(src, msg);
+        i++;
+      }
+    };
+    for (let rounds = 0; ; rounds++) {
+      assert(rounds < 1e9, `core ${id}: replay did not end`);
+      if (!stopped && d.step >= drainStep) {
+        assert(d.step === drainStep, `core ${id}: replay passed the drain step`);
+        built.stopWorkload();
+        stopped = true;
+      }
+      takeDue();
+      const nextInput = i < inbox.length ? (inbox[i] as InboxEntry)[0] : Infinity;
+      const horizon = Math.min(nextInput, stopped ? Infinity : drainStep);
+      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${i}`);
+      const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
+      if (r === 'limit') {
+        if (!stopped && d.step >= drainStep) {
+          built.stopWorkload();
+          stopped = true;
+        }
+        takeDue();
+        break;
+      }
+      if (r === 'idle' && horizon === Infinity) break;
+    }
+    assert(i === inbox.length, `core ${id}: ${inbox.length - i} recorded inputs after its end step`);
+    finals.push(built.final(cr.endStep));
+  }
+  const divergences: string[] = [];
+  for (const cr of cores) {
+    for (const [step, src, seq, msg] of cr.inbox) {
+      const base = cores.find((x) => x.core === src)?.sendBase[String(cr.core)] ?? 0;
+      const s = (sent[src] as CoreMsg[][])[cr.core]?.[seq - base - 1];
+      if (s === undefined) {
+        divergences.push(`core ${cr.core} took ${msg.t} #${seq} from core ${src} at step ${step}, which core ${src} never sent in replay`);
+      } else if (JSON.stringify(s) !== JSON.stringify(msg)) {
+        divergences.push(`link ${src}->${cr.core} #${seq}: replay sent ${JSON.stringify(s)} but the record has ${JSON.stringify(msg)}`);
+      }
+      if (divergences.length >= 20) break;
+    }
+  }
+  const mismatches: string[] = [];
+  for (const f of finals) {
+    const r = rec.finals.find((x) => x.core === f.core);
+    if (r === undefined) mismatches.push(`core ${f.core}: no recorded final state`);
+    else if (JSON.stringify(r) !== JSON.stringify(f)) mismatches.push(`core ${f.core}: final state differs`);
+  }
+  return { finals, divergences, mismatches };
+}
