@@ -3,10 +3,11 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out } from './command.js';
 import { InputError } from '../stdx/index.js';
-import { RECORD_FORMAT, RECORD_VERSION, replayRecord, litmusOutcome } from '../sim/replay.js';
+import { RECORD_FORMAT, RECORD_VERSION, litmusOutcome } from '../sim/replay.js';
 import type { RunRecord } from '../sim/replay.js';
-import { checkIgnored, verdictOf } from '../controller/run-scenario.js';
-import type { EndReason } from '../controller/controller.js';
+import { judgeIgnored, verdictOf } from '../controller/run-scenario.js';
+import { replayRun } from '../core/index.js';
+import type { EndReason, HangWait } from '../controller/controller.js';
 
 const spec = {
   summary:
@@ -31,13 +32,12 @@ export const replayCommand: Command = {
     }
     const file = String(a.positionals.FILE);
     const rec = loadRecord(file);
-    const r = replayRecord(rec);
+    const r = replayRun(rec);
     let verdictSame = true;
     let verdict: Record<string, unknown> = {};
     if (rec.spec.kind === 'scenario') {
-      const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string };
-      const v = verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason);
-      if (v.verdict !== 'invalid') v.ignored = checkIgnored(rec);
+      const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string; drained?: boolean; hang_wait?: HangWait };
+      const v = judgeIgnored(rec, r.finals, verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason, recorded.drained === true, recorded.hang_wait));
       verdict = v as unknown as Record<string, unknown>;
       verdictSame = JSON.stringify(v) === JSON.stringify(rec.verdict);
     } else {

@@ -58,10 +58,11 @@ export const runCommand: Command = {
     const v = r.verdict;
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
-      out(JSON.stringify({ ...rest, processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s }));
+      out(JSON.stringify({ ...rest, processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max }));
     } else {
       out(v.console.trimEnd());
       out(`verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, ${r.live.processes} core processes, ${r.live.wall_ms} ms`);
+      if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);
       if (a.flags.record !== undefined) out(`record: ${a.flags.record} (replay with: ipiscope replay ${a.flags.record})`);
     }

@@ -10,8 +10,25 @@
  *   idle, the machine-wide sums agree (sent == received), and no core's counts moved between the
  *   waves. A message in flight is sent but not received, so it keeps the sums apart.
  * - `scenario` (kernel software runs forever): the kernel model's verdict conditions, from the
- *   same waves: a CPU stuck in csd_lock_wait for more than `hangSteps` local steps (hang), the
- *   IPI goal reached, the wall-clock duration spent, or a core past `stepsMax`.
+ *   same waves: a suspected hang, the IPI goal reached, the wall-clock duration spent, or a core
+ *   past `stepsMax`. A hang is judged on the machine's progress, not on one core's clock: a CPU
+ *   spinning in csd_lock_wait is hung when its own core has counted `hangSteps` steps of the wait
+ *   AND every other core that is not idle has run `hangSteps` steps since the wait was first seen.
+ *   Each process keeps its own step count, and 32 processes on 2 CPUs starve each other: the
+ *   spinner runs ahead while the CPU it waits for (or any CPU on the chain of csd locks and
+ *   barriers its answer needs) got no CPU time. The slowest busy core is the machine's clock, as
+ *   a global virtual time: when even it has run `hangSteps` steps, every CPU has had that much
+ *   emulated time to answer, which is what the kernel's soft-lockup watchdog measures.
+ *   Then the drain (below), then the final states.
+ *
+ * The drain (scenario runs): every core stops its workload at its current step (no new actions,
+ * so no new IPIs; actions under way finish) and keeps stepping. The generation is settled when two
+ * waves both show the bus quiet (sent == received, every core quiescent) and no CPU with an
+ * interrupt pending or inside a handler, the per-core counts (sent, received, IPIs handled,
+ * ipi_message words, waiting CPUs) are the same in both, and every core that is not idle has run
+ * `drainSettleSteps` steps between them. Nothing can then make a demux run again: a message byte
+ * still set is lost, not in flight, and a CPU still in csd_lock_wait waits forever. A drain that
+ * does not settle within `drainTimeoutMs` makes the generation invalid, with what was not quiet.
  *
  * Faults: the network part of the fault plan is applied by each core's transport at the sender;
  * the process part (pause / kill / restart) is carried out here with SIGSTOP/SIGCONT and SIGKILL
@@ -56,7 +73,28 @@ export interface ControllerOptions {
 
 export type EndPolicy =
   | { kind: 'quiet'; timeoutMs: number }
-  | { kind: 'scenario'; ipis: number; hangSteps: number; durationMs: number; stepsMax: number };
+  | {
+      kind: 'scenario';
+      ipis: number;
+      hangSteps: number;
+      durationMs: number;
+      stepsMax: number;
+      /** Steps every busy core must run between the two quiet waves that settle the drain
+       * (default DRAIN_SETTLE_STEPS). */
+      drainSettleSteps?: number;
+      /** Wall-clock bound of the drain (ms; default DRAIN_TIMEOUT_MS); past it the generation is
+       * invalid. */
+      drainTimeoutMs?: number;
+    };
+
+/**
+ * Steps each busy core runs between the two quiet waves that settle a drain: far more than any
+ * path from a message store to its doorbell, or from a doorbell to the demux (guest exit included,
+ * at most a few hundred ticks in the scenarios), so a demux under way shows up as a change.
+ */
+export const DRAIN_SETTLE_STEPS = 10_000;
+/** Wall-clock bound of a drain: 32 starved processes settle in a few seconds. */
+export const DRAIN_TIMEOUT_MS = 20_000;
 
 export type EndReason = 'finished' | 'ipis' | 'hang' | 'duration' | 'steps-max' | 'timeout' | 'invalid';
 
@@ -84,6 +122,32 @@ export interface GenerationResult {
   /** Per core: the last status it reported. */
   lastStatus: CoreStatus[];
   wallMs: number;
+  /** Scenario runs: the longest csd_lock_wait any wave saw, in the waiter's own steps (what the
+   * step-based hang rule compared with `hangSteps`). */
+  waitStepsMax: number;
+  /** Scenario runs ended by a hang: the wait that was judged hung. */
+  hangWait?: HangWait;
+  /** Scenario runs: how the drain went (absent when the generation ended invalid before it). */
+  drain?: DrainOutcome;
+}
+
+/** A csd_lock_wait judged hung: the waiter's own steps, and the slowest busy core's steps since. */
+export interface HangWait {
+  cpu: number;
+  waiting_for: number;
+  own_steps: number;
+  machine_steps: number;
+}
+
+export interface DrainOutcome {
+  settled: boolean;
+  waves: number;
+  wallMs: number;
+  /** IPIs handled machine-wide when the workload stopped (the first drain wave); the IPIs handled
+   * at the end minus this many were in flight when the run ended. */
+  ipisHandledAtStop: number;
+  /** Why the drain did not settle (with `settled: false`). */
+  reason?: string;
 }
 
 export interface CoreStatus {
@@ -98,6 +162,8 @@ export interface CoreStatus {
   ipisSent: number;
   stuck: number[];
   invalidReason: string;
+  /** Once draining: the workload's stop step and the per-CPU state the drain judges. */
+  drain: { drainStep: number; cpus: Array<{ cpu: number; messageWord: number; irqPending: boolean; inIrq: boolean }> } | null;
 }
 
 /** The compiled core entry point, next to this module in dist/. */
@@ -342,6 +408,9 @@ export class StartedController {
     let last: CoreStatus[] = [];
     let waves = 0;
     const end = o.end;
+    const waits = new Map<string, number[]>();
+    let hangWait: HangWait | null = null;
+    let waitStepsMax = 0;
     const deadline = t0 + (end.kind === 'quiet' ? end.timeoutMs : end.durationMs);
     try {
       for (;;) {
@@ -392,8 +461,9 @@ export class StartedController {
           await this.until(1);
         } else {
           const handled = statuses.reduce((a, s) => a + s.ipisHandled, 0);
-          const hang = statuses.some((s) => hasLongWait(s.stuck, end.hangSteps));
-          if (hang) reason = 'hang';
+          for (const s of statuses) for (let i = 2; i < s.stuck.length; i += 3) waitStepsMax = Math.max(waitStepsMax, s.stuck[i] as number);
+          hangWait = hangSuspected(statuses, waits, end.hangSteps);
+          if (hangWait !== null) reason = 'hang';
           else if (end.ipis > 0 && handled >= end.ipis) reason = 'ipis';
           else if (statuses.some((s) => s.step >= end.stepsMax)) reason = 'steps-max';
           else if (Date.now() > deadline) reason = 'duration';
@@ -409,6 +479,19 @@ export class StartedController {
       for (const t of timers) clearTimeout(t);
       for (const core of this.pausedNow) this.children.get(core)?.kill('SIGCONT');
       this.pausedNow.clear();
+    }
+    let drain: DrainOutcome | undefined;
+    if (end.kind === 'scenario' && reason !== 'invalid' && reason !== 'timeout') {
+      const d0 = Date.now();
+      const r = await this.drainGeneration(gen, cores, end.drainSettleSteps ?? DRAIN_SETTLE_STEPS, end.drainTimeoutMs ?? DRAIN_TIMEOUT_MS);
+      waves += r.waves;
+      if (r.statuses.length > 0) last = r.statuses;
+      drain = { settled: r.invalidReason === undefined, waves: r.waves, wallMs: Date.now() - d0, ipisHandledAtStop: r.ipisHandledAtStop };
+      if (r.invalidReason !== undefined) {
+        drain.reason = r.invalidReason;
+        invalidReason = `the run ended (${reason}) but could not be judged: ${r.invalidReason}`;
+        reason = 'invalid';
+      }
     }
     const finals: CoreFinal[] = [];
     const records: CoreRecord[] = [];
@@ -448,10 +531,59 @@ export class StartedController {
     records.sort((a, b) => a.core - b.core);
     const out: GenerationResult = {
       generation: gen, reason, finals, records, counters, faultsInjected: { ...this.faultsInjected }, statusWaves: waves,
-      lastStatus: last, wallMs: Date.now() - t0,
+      lastStatus: last, wallMs: Date.now() - t0, waitStepsMax,
     };
+    if (hangWait !== null) out.hangWait = hangWait;
+    if (drain !== undefined) out.drain = drain;
     if (invalidReason !== undefined) out.invalidReason = invalidReason;
     return out;
+  }
+
+  /**
+   * The drain (see the file comment): stop every core's workload, then status waves until the
+   * machine is settled or `timeoutMs` has passed. Returns the waves run, the last statuses, and
+   * why it did not settle (undefined when it did).
+   */
+  private async drainGeneration(
+    gen: number,
+    cores: number[],
+    settleSteps: number,
+    timeoutMs: number,
+  ): Promise<{ waves: number; statuses: CoreStatus[]; ipisHandledAtStop: number; invalidReason?: string }> {
+    const deadline = Date.now() + timeoutMs;
+    let ipisHandledAtStop = -1;
+    let prev: CoreStatus[] | null = null;
+    let last: CoreStatus[] = [];
+    let notQuiet = 'no status wave answered yet';
+    for (let waves = 1; ; waves++) {
+      if (this.unexpectedExit !== '') return { waves, statuses: last, ipisHandledAtStop, invalidReason: this.unexpectedExit };
+      let statuses: CoreStatus[];
+      try {
+        statuses = await Promise.all(
+          cores.map(async (core) =>
+            toStatus(await this.requestRetrying(core, { kind: 'statusRequest', fields: { runId: this.runId, generation: gen, wave: waves, drain: true } }, STATUS_DEADLINE_MS)),
+          ),
+        );
+      } catch (e) {
+        return { waves, statuses: last, ipisHandledAtStop, invalidReason: `a core stopped answering during the drain: ${(e as Error).message}` };
+      }
+      last = statuses;
+      if (ipisHandledAtStop < 0) ipisHandledAtStop = statuses.reduce((a, s) => a + s.ipisHandled, 0);
+      const bad = statuses.find((s) => s.invalidReason !== '');
+      if (bad !== undefined) return { waves, statuses, ipisHandledAtStop, invalidReason: bad.invalidReason };
+      notQuiet = whyNotQuiet(statuses);
+      if (notQuiet === '') {
+        if (prev !== null && !sameDrainCounts(prev, statuses)) prev = null;
+        if (prev === null) prev = statuses;
+        else if (settledSince(prev, statuses, settleSteps)) return { waves, statuses, ipisHandledAtStop };
+      } else {
+        prev = null;
+      }
+      if (Date.now() > deadline) {
+        return { waves, statuses, ipisHandledAtStop, invalidReason: `the machine did not drain within ${timeoutMs} ms (${notQuiet === '' ? `quiet, but not for ${settleSteps} steps of every busy core` : notQuiet})` };
+      }
+      await this.until(20);
+    }
   }
 
   private readonly pausedNow = new Set<number>();
@@ -538,6 +670,7 @@ function toStatus(m: ControlMsg): CoreStatus {
     finished: f.finished === true, quiescent: f.quiescent === true, idle: f.idle === true,
     ipisHandled: Number(f.ipisHandled), ipisSent: Number(f.ipisSent),
     stuck: Array.isArray(f.stuck) ? (f.stuck as unknown[]).map(Number) : [], invalidReason: String(f.invalidReason ?? ''),
+    drain: typeof f.drainJson === 'string' && f.drainJson !== '' ? (JSON.parse(f.drainJson) as CoreStatus['drain']) : null,
   };
 }
 
@@ -551,9 +684,69 @@ function sameCounts(a: CoreStatus[], b: CoreStatus[]): boolean {
   return a.every((s, i) => s.sent === b[i]?.sent && s.received === b[i]?.received && s.step === b[i]?.step);
 }
 
-function hasLongWait(stuck: number[], hangSteps: number): boolean {
-  for (let i = 0; i + 2 < stuck.length; i += 3) if ((stuck[i + 2] as number) > hangSteps) return true;
-  return false;
+/**
+ * The hang rule on the machine's progress: a CPU is hung when its own core has counted more than
+ * `hangSteps` steps of its wait in csd_lock_wait and every core that is not idle has run more than
+ * `hangSteps` steps since the wait was first seen (`waits`: wait key -> every core's step then;
+ * entries of ended waits are dropped). An idle core has nothing to do, so it holds nobody back.
+ * Returns the longest such wait, or null.
+ */
+export function hangSuspected(statuses: CoreStatus[], waits: Map<string, number[]>, hangSteps: number): HangWait | null {
+  const seen = new Set<string>();
+  let hang: HangWait | null = null;
+  const steps = statuses.map((s) => s.step);
+  for (const s of statuses) {
+    for (let i = 0; i + 2 < s.stuck.length; i += 3) {
+      const cpu = s.stuck[i] as number;
+      const target = s.stuck[i + 1] as number;
+      const waited = s.stuck[i + 2] as number;
+      const key = `${cpu}/${target}/${s.step - waited}`;
+      seen.add(key);
+      let from = waits.get(key);
+      if (from === undefined) {
+        from = steps;
+        waits.set(key, from);
+      }
+      if (waited <= hangSteps) continue;
+      let machine = Infinity;
+      statuses.forEach((c, j) => {
+        if (!c.idle) machine = Math.min(machine, c.step - (from[j] ?? c.step));
+      });
+      if (machine === Infinity) machine = waited;
+      if (machine > hangSteps && (hang === null || waited > hang.own_steps)) hang = { cpu, waiting_for: target, own_steps: waited, machine_steps: machine };
+    }
+  }
+  for (const k of [...waits.keys()]) if (!seen.has(k)) waits.delete(k);
+  return hang;
+}
+
+/** '' when the bus is quiet and no CPU has an interrupt pending or runs a handler; else why not. */
+export function whyNotQuiet(statuses: CoreStatus[]): string {
+  const sent = statuses.reduce((a, s) => a + s.sent, 0);
+  const received = statuses.reduce((a, s) => a + s.received, 0);
+  if (sent !== received) return `${sent - received} bus messages in flight (sent ${sent}, taken ${received})`;
+  const busy = statuses.filter((s) => !s.quiescent).map((s) => s.core);
+  if (busy.length > 0) return `stores or barriers under way on cores ${busy.slice(0, 8).join(',')}`;
+  const undrained = statuses.filter((s) => s.drain === null).map((s) => s.core);
+  if (undrained.length > 0) return `cores ${undrained.slice(0, 8).join(',')} have not stopped their workload`;
+  const cpus = statuses.flatMap((s) => s.drain?.cpus ?? []);
+  const irq = cpus.filter((c) => c.irqPending).map((c) => c.cpu);
+  if (irq.length > 0) return `interrupts pending on CPUs ${irq.slice(0, 8).join(',')}`;
+  const inIrq = cpus.filter((c) => c.inIrq).map((c) => c.cpu);
+  if (inIrq.length > 0) return `CPUs ${inIrq.slice(0, 8).join(',')} inside an interrupt handler`;
+  return '';
+}
+
+/** The counts two quiet drain waves must agree on (step aside). */
+function sameDrainCounts(a: CoreStatus[], b: CoreStatus[]): boolean {
+  const key = (s: CoreStatus): string =>
+    JSON.stringify([s.sent, s.received, s.ipisHandled, s.ipisSent, s.drain?.cpus.map((c) => c.messageWord), s.stuck.filter((_, i) => i % 3 !== 2)]);
+  return a.length === b.length && a.every((s, i) => key(s) === key(b[i] as CoreStatus));
+}
+
+/** Every core is idle or has run `settleSteps` steps between the two waves. */
+function settledSince(a: CoreStatus[], b: CoreStatus[], settleSteps: number): boolean {
+  return b.every((s, i) => s.idle || s.step - (a[i] as CoreStatus).step >= settleSteps);
 }
 
 export const CORE_MAIN = join('services', 'core', 'main.js');

@@ -1,9 +1,15 @@
 /**
  * `ipiscope run`: a kernel scenario on one process per core over NATS, ended by the kernel
- * model's verdict conditions, always recorded (the record is the run directory's journal), and
+ * model's verdict conditions, drained (the workload stops and the machine runs until nothing is in
+ * flight; see controller.ts), always recorded (the record is the run directory's journal), and
  * judged by the ignored-IPI checker over the recorded run replayed in this process: events of all
  * cores merged in Lamport-clock order, which respects causality, so the checker sees every store
  * before its version and every send before its handling.
+ *
+ * After a drain nothing is in flight, so the judgement needs no settle time: every IPI whose
+ * message byte is still unconsumed is ignored, every CPU still in csd_lock_wait waits forever
+ * (hang). The checker's ignored set is cross-checked against the final ipi_message words at their
+ * homes; if the two disagree the run is invalid, never judged on either alone.
  *
  * The verdict object is a pure function of (spec, the cores' final states, the end reason), so
  * `ipiscope replay` recomputes it from the replayed cores and must find the same bytes.
@@ -16,12 +22,13 @@ import { Console, Kernel, resolveKernel } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import type { FaultPlan } from '../bus/fault-plan.js';
-import { coreCount, RECORD_FORMAT, RECORD_VERSION, replayRecord, topologyOf } from '../sim/replay.js';
+import { coreCount, RECORD_FORMAT, RECORD_VERSION, topologyOf } from '../sim/replay.js';
+import { replayRun } from '../core/index.js';
 import type { CoreFinal, RunRecord, ScenarioSpec } from '../sim/replay.js';
 import { StressWorkload } from '../sim/scenario-workload.js';
 import type { Scenario } from '../sim/scenario.js';
 import { Controller } from './controller.js';
-import type { EndReason, GenerationResult } from './controller.js';
+import type { DrainOutcome, EndReason, GenerationResult, HangWait } from './controller.js';
 
 export interface RunScenarioOptions {
   scenario: Scenario;
@@ -43,7 +50,10 @@ export interface RunScenarioOptions {
   aheadTicksMax?: number;
   /** Called with the controller once the cores run (tests, live fault updates). */
   onStarted?: (pids: number[]) => void;
+  /** Wall-clock bound of the drain (ms; default: the controller's DRAIN_TIMEOUT_MS). */
+  drainTimeoutMs?: number;
 }
+
 
 /** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
 export interface RunVerdict {
@@ -56,8 +66,13 @@ export interface RunVerdict {
   ignored: IgnoredIpi[];
   lockups: Array<{ kind: string; cpu: number; seconds: number; line: string }>;
   interrupts: Record<string, number[]>;
-  stuck: Array<{ cpu: number; where: string; waiting_for: number; since_steps: number }>;
+  /** CPUs in csd_lock_wait at the end; `forever`: on a drained, quiet machine (it never returns). */
+  stuck: Array<{ cpu: number; where: string; waiting_for: number; since_steps: number; forever: boolean }>;
   end_reason: EndReason;
+  /** The run was drained before it was judged (false: ended invalid before the drain). */
+  drained: boolean;
+  /** The wait the controller judged hung, on the machine's progress (see controller.ts). */
+  hang_wait?: HangWait;
   cores: number;
   steps_max: number;
   invalid_reason?: string;
@@ -77,6 +92,10 @@ export interface RunScenarioResult {
     status_waves: number;
     bus_msgs_per_s: number;
     ipis_per_s: number;
+    /** How the drain went (waves, wall time; absent when the run ended invalid before it). */
+    drain?: DrainOutcome;
+    /** The longest csd_lock_wait seen during the run, in the waiter's own steps. */
+    wait_steps_max: number;
   };
   record: RunRecord;
 }
@@ -115,6 +134,7 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
         hangSteps: Math.floor(o.scenario.detectors.watchdogThreshSecs * tps),
         durationMs: o.durationMs,
         stepsMax: o.scenario.limits.ticksMax,
+        ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
       },
       recordDir: dir,
       idleTickUs: o.idleTickUs ?? 10,
@@ -125,17 +145,19 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
     await ctl.stop();
   }
   const wallMs = Date.now() - t0;
-  const verdict = verdictOf(spec, g.finals, g.reason, g.invalidReason);
+  const drained = g.drain?.settled === true;
   const record: RunRecord = {
     format: RECORD_FORMAT, version: RECORD_VERSION, runId: ctl.runId, spec, topology,
     software: { ipiscope: '0.1.0', identity: resolveKernel({ kernel: spec.kernel }).label },
-    cores: g.records, finals: g.finals, verdict: verdict as unknown as Record<string, unknown>,
+    cores: g.records, finals: g.finals, verdict: {},
   };
   rmSync(dir, { recursive: true, force: true });
-  if (verdict.verdict !== 'invalid' && g.records.length === n) {
-    verdict.ignored = checkIgnored(record);
-    record.verdict = verdict as unknown as Record<string, unknown>;
+  let verdict = verdictOf(spec, g.finals, g.reason, g.invalidReason, drained, g.hangWait);
+  if (verdict.verdict !== 'invalid' && g.records.length !== n) {
+    verdict = verdictOf(spec, g.finals, 'invalid', `only ${g.records.length} of ${n} core records were written`, drained);
   }
+  verdict = judgeIgnored(record, g.finals, verdict);
+  record.verdict = verdict as unknown as Record<string, unknown>;
   if (o.recordFile !== undefined) writeRecord(o.recordFile, record);
   const msgs = g.counters.bus_delivered ?? 0;
   const handled = verdict.ipis_handled;
@@ -144,6 +166,8 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
     live: {
       processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, status_waves: g.statusWaves,
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
+      ...(g.drain !== undefined ? { drain: g.drain } : {}),
+      wait_steps_max: g.waitStepsMax,
     },
     record,
   };
@@ -175,7 +199,14 @@ export function distTicksPerSecond(s: Scenario): number {
 export const DIST_TICKS_PER_SECOND_MIN = 100_000;
 
 /** The verdict from the cores' final states: a pure function, shared with replay. */
-export function verdictOf(spec: ScenarioSpec, finals: CoreFinal[], reason: EndReason, invalidReason?: string): RunVerdict {
+export function verdictOf(
+  spec: ScenarioSpec,
+  finals: CoreFinal[],
+  reason: EndReason,
+  invalidReason?: string,
+  drained = false,
+  hangWait?: HangWait,
+): RunVerdict {
   const s = spec.scenario;
   const tps = distTicksPerSecond(s);
   const con = new Console({ ticksPerSecond: tps });
@@ -200,8 +231,11 @@ export function verdictOf(spec: ScenarioSpec, finals: CoreFinal[], reason: EndRe
     }
     for (const st of k.stuck) {
       const since = f.endStep - st.sinceStep;
-      stuck.push({ cpu: st.cpu, where: st.where, waiting_for: st.waitingFor, since_steps: since });
-      if (since > s.detectors.watchdogThreshSecs * tps) {
+      stuck.push({ cpu: st.cpu, where: st.where, waiting_for: st.waitingFor, since_steps: since, forever: drained });
+      if (drained) {
+        con.printk(f.endStep, `ipiscope: CPU#${st.cpu} waits in ${st.where} for CPU#${st.waitingFor} forever: the machine is drained and quiet, no interrupt is pending`);
+      } else if (since > s.detectors.watchdogThreshSecs * tps) {
+        // Records of earlier versions: the waiter's own steps (which a starved peer makes long).
         const secs = Math.floor(since / tps);
         const line = `watchdog: BUG: soft lockup - CPU#${st.cpu} stuck for ${secs}s! [${st.where}, waiting for CPU#${st.waitingFor}]`;
         con.printk(f.endStep, line);
@@ -210,29 +244,85 @@ export function verdictOf(spec: ScenarioSpec, finals: CoreFinal[], reason: EndRe
     }
   }
   stuck.sort((a, b) => a.cpu - b.cpu);
-  let verdict: RunVerdict['verdict'] = reason === 'hang' || lockups.length > 0 ? 'hang' : 'ok';
+  if (hangWait !== undefined) {
+    // The watchdog's seconds are the machine's: the slowest busy core's steps during the wait.
+    const secs = Math.floor(hangWait.machine_steps / tps);
+    const line = `watchdog: BUG: soft lockup - CPU#${hangWait.cpu} stuck for ${secs}s! [csd_lock_wait, waiting for CPU#${hangWait.waiting_for}]`;
+    con.printk(stepsMax, line);
+    lockups.push({ kind: 'soft-lockup', cpu: hangWait.cpu, seconds: secs, line });
+  }
+  // A hang: a soft lockup on the machine's clock (what ended the run), or, after a drain, a CPU
+  // that waits forever whatever ended the run. Not drained (records of earlier versions): the old
+  // step-based rule.
+  let verdict: RunVerdict['verdict'] = reason === 'hang' || lockups.length > 0 || (drained && stuck.length > 0) ? 'hang' : 'ok';
   if (reason === 'invalid' || reason === 'timeout') verdict = 'invalid';
+  if (drained && hangWait !== undefined && !stuck.some((x) => x.cpu === hangWait.cpu)) {
+    con.printk(stepsMax, `ipiscope: CPU#${hangWait.cpu} got its answer during the drain: a soft lockup (its IPI was late), not a wait forever`);
+  }
   if (verdict === 'invalid') con.printk(stepsMax, `ipiscope: run invalid: ${invalidReason ?? reason}`);
   const v: RunVerdict = {
     verdict, scenario: s.name, seed: spec.seed, kernel: label, ipis_sent: sent, ipis_handled: handled, ignored: [],
-    lockups, interrupts, stuck, end_reason: reason, cores: finals.length, steps_max: stepsMax, console: con.text(),
+    lockups, interrupts, stuck, end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
   };
+  if (hangWait !== undefined) v.hang_wait = hangWait;
   if (verdict === 'invalid') v.invalid_reason = invalidReason ?? `run ended by ${reason}`;
   return v;
 }
 
-/** Replays the record with one checker over every core's events, merged in Lamport order. */
-export function checkIgnored(rec: RunRecord): IgnoredIpi[] {
+/**
+ * Replays the record with one checker over every core's events, merged in Lamport order. Drained
+ * runs: every IPI not consumed (nothing is in flight any more). Older records: those ordered a
+ * settle time before the end, in steps (which starved processes make unreliable).
+ */
+export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
   const spec = rec.spec as ScenarioSpec;
   const events: MachineEvent[] = [];
   const collect: MachineObserver = { event: (e) => void events.push(e) };
-  replayRecord(rec, collect);
+  replayRun(rec, collect);
   events.sort((a, b) => a.clock - b.clock || a.core - b.core);
-  const topo = rec.topology;
-  const wl = new StressWorkload(spec.scenario, topo, spec.seed, () => 0);
-  const k = new Kernel({ topology: topo, patches: resolveKernel({ kernel: spec.kernel }), csdPairs: wl.csdPairs(), tasks: wl.tasks, kvm: spec.scenario.kvm });
-  const checker = new IgnoredIpiChecker({ messageLocs: k.ipiMessage });
+  const checker = new IgnoredIpiChecker({ messageLocs: messageLocsOf(rec) });
   for (const e of events) checker.event(e);
+  if (drained) return checker.result(Number.MAX_SAFE_INTEGER, 0).ignored;
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
   return checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored;
+}
+
+/** Location id of ipi_message[cpu], by cpu (the kernel's layout, built from the spec alone). */
+function messageLocsOf(rec: RunRecord): number[] {
+  const spec = rec.spec as ScenarioSpec;
+  const wl = new StressWorkload(spec.scenario, rec.topology, spec.seed, () => 0);
+  const k = new Kernel({ topology: rec.topology, patches: resolveKernel({ kernel: spec.kernel }), csdPairs: wl.csdPairs(), tasks: wl.tasks, kvm: spec.scenario.kvm });
+  return k.ipiMessage;
+}
+
+/**
+ * Fills in the verdict's ignored IPIs (a valid verdict only). On a drained run the checker's set
+ * must name exactly the (target, message) lanes still set in the final ipi_message words at their
+ * homes: the checker follows IPIs through the event stream, the words are the machine's memory,
+ * and a disagreement means one of them is wrong, so the run is declared invalid with both.
+ * Shared with replay, which must come to the same verdict.
+ */
+export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
+  if (v.verdict === 'invalid') return v;
+  const ignored = checkIgnored(rec, v.drained);
+  if (!v.drained) return { ...v, ignored };
+  const fromChecker = new Set(ignored.map((i) => `${i.target_cpu}:${i.msg}`));
+  const fromMemory = new Set<string>();
+  const locs = messageLocsOf(rec);
+  const cpuOfLoc = new Map(locs.map((l, cpu) => [l, cpu]));
+  for (const f of finals) {
+    for (let i = 0; i + 2 < f.homes.length; i += 3) {
+      const cpu = cpuOfLoc.get(f.homes[i] as number);
+      if (cpu === undefined) continue;
+      const word = f.homes[i + 2] as number;
+      for (let msg = 0; msg < 4; msg++) if (Math.floor(word / 2 ** (8 * msg)) % 256 !== 0) fromMemory.add(`${cpu}:${msg}`);
+    }
+  }
+  const onlyChecker = [...fromChecker].filter((x) => !fromMemory.has(x));
+  const onlyMemory = [...fromMemory].filter((x) => !fromChecker.has(x));
+  if (onlyChecker.length === 0 && onlyMemory.length === 0) return { ...v, ignored };
+  const reason =
+    `the ignored-IPI checker and the final ipi_message words disagree (cpu:msg only in the checker: ${onlyChecker.slice(0, 8).join(' ') || 'none'}; ` +
+    `only in memory: ${onlyMemory.slice(0, 8).join(' ') || 'none'})`;
+  return verdictOf(rec.spec as ScenarioSpec, finals, 'invalid', reason, v.drained);
 }
