@@ -1,0 +1,91 @@
+/**
+ * Goal: a distributed scenario run is judged only after a drain, so an IPI still in flight when
+ * the run ends is handled, never reported ignored; a hang suspected while messages are held on
+ * the bus is not a wait forever; a drain that cannot settle within its bound makes the run
+ * invalid, never judged; and the drained record replays to the same verdict in one process.
+ *
+ * Method: pingpong (2 CPUs cross-calling each other with wait, on 4 core processes) over a
+ * private nats-server of the test harness, through `runScenarioDistributed`:
+ * - IPI messages held 150 ms on the bus, so that when the IPI goal is reached the next IPIs are
+ *   in flight: they are handled during the drain (more IPIs handled at the end than when the
+ *   workload stopped) and none is ignored; the record replays to the same final state and verdict.
+ * - core 1 cut off (partition, messages held) for 1.5 s with a watchdog of 0.05 emulated s: both
+ *   CPUs spin on each other past the threshold on every core's clock, the run ends as a hang
+ *   (a soft lockup), and the drain delivers the held IPIs: no CPU waits forever, nothing ignored.
+ * - a drain bound of 1 ms: invalid, with the reason.
+ * Each run takes a few seconds.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveScenario } from '../../../services/sim/index.js';
+import { parseFaultPlanValue } from '../../../services/bus/fault-plan.js';
+import { runScenarioDistributed, judgeIgnored, verdictOf } from '../../../services/controller/run-scenario.js';
+import type { RunVerdict } from '../../../services/controller/run-scenario.js';
+import type { RunRecord, ScenarioSpec } from '../../../services/sim/replay.js';
+import { replayRun } from '../../../services/core/index.js';
+import { startTestNats } from '../../harness/nats.js';
+
+test('IPIs in flight when the run ends are drained and handled, never ignored; the record replays', { timeout: 120_000 }, async () => {
+  await using nats = await startTestNats();
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-drain-'));
+  try {
+    const file = join(dir, 'pp.json');
+    const r = await runScenarioDistributed({
+      scenario: resolveScenario('pingpong'), servers: nats.servers, ipis: 12, durationMs: 60_000, recordFile: file,
+      faultPlan: parseFaultPlanValue({ faults: [{ type: 'latency', class: 'ipi', latency_ms: 150 }] }),
+    });
+    const v = r.verdict;
+    assert.equal(v.verdict, 'ok', `${v.invalid_reason ?? ''}\n${v.console}`);
+    assert.equal(v.end_reason, 'ipis');
+    assert.equal(v.drained, true);
+    const drain = r.live.drain;
+    assert.ok(drain?.settled === true, JSON.stringify(drain));
+    assert.ok(v.ipis_handled > drain.ipisHandledAtStop, `IPIs were in flight at the stop and handled in the drain (${drain.ipisHandledAtStop} -> ${v.ipis_handled})`);
+    assert.equal(v.ipis_handled, v.ipis_sent, 'every IPI sent was handled');
+    assert.deepEqual(v.ignored, []);
+    assert.deepEqual(v.stuck, []);
+    // Replay in one process: same final state, no divergence, same verdict bytes.
+    const rec = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+    assert.ok(rec.cores.every((c) => typeof (c as { drainStep?: number }).drainStep === 'number'), 'every core recorded its drain step');
+    const p = replayRun(rec);
+    assert.deepEqual(p.divergences, []);
+    assert.deepEqual(p.mismatches, []);
+    const rv = judgeIgnored(rec, p.finals, verdictOf(rec.spec as ScenarioSpec, p.finals, v.end_reason, v.invalid_reason, v.drained, v.hang_wait));
+    assert.equal(JSON.stringify(rv), JSON.stringify(rec.verdict));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a hang suspected while IPIs are held on the bus is a soft lockup, not a wait forever', { timeout: 120_000 }, async () => {
+  await using nats = await startTestNats();
+  const base = resolveScenario('pingpong');
+  const scenario = { ...base, detectors: { ...base.detectors, watchdogThreshSecs: 0.05 } };
+  const r = await runScenarioDistributed({
+    scenario, servers: nats.servers, ipis: 100_000, durationMs: 30_000,
+    faultPlan: parseFaultPlanValue({ faults: [{ type: 'partition', core: 1, at_ms: 300, heal_after_ms: 1500 }] }),
+  });
+  const v: RunVerdict = r.verdict;
+  assert.equal(v.end_reason, 'hang', `${v.invalid_reason ?? ''}\n${v.console}`);
+  assert.equal(v.verdict, 'hang');
+  assert.equal(v.drained, true);
+  assert.ok(v.hang_wait !== undefined && v.hang_wait.machine_steps > 5000, JSON.stringify(v.hang_wait));
+  assert.deepEqual(v.stuck, [], 'the held IPIs were delivered in the drain: nobody waits forever');
+  assert.deepEqual(v.ignored, []);
+  assert.equal(v.ipis_handled, v.ipis_sent);
+  assert.match(v.console, /soft lockup - CPU#\d+ stuck for \d+s!/);
+  assert.match(v.console, /got its answer during the drain/);
+  assert.ok((r.live.faults_injected.partition ?? 0) > 0, JSON.stringify(r.live.faults_injected));
+});
+
+test('a drain that does not settle within its bound makes the run invalid, with the reason', { timeout: 120_000 }, async () => {
+  await using nats = await startTestNats();
+  const r = await runScenarioDistributed({ scenario: resolveScenario('pingpong'), servers: nats.servers, ipis: 10, durationMs: 30_000, drainTimeoutMs: 1 });
+  assert.equal(r.verdict.verdict, 'invalid');
+  assert.equal(r.verdict.drained, false);
+  assert.match(r.verdict.invalid_reason ?? '', /the run ended \(ipis\) but could not be judged: the machine did not drain within 1 ms/);
+  assert.deepEqual(r.verdict.ignored, [], 'an invalid run names no ignored IPI');
+});
