@@ -45,7 +45,7 @@ export { readSpanFile, writeSpanFileLine } from './span-file.js';
 export type { ReadSpanFileOptions, SpanFileResult } from './span-file.js';
 export { benchIngest } from './bench-ingest.js';
 export type { BenchIngestOptions, BenchIngestResult } from './bench-ingest.js';
-export { judgeSpans, rebuildEvents, machineEventOf } from './ipi-judge.js';
+export { judgeSpans, rebuildEvents, machineEventOf, versionOfStore } from './ipi-judge.js';
 export type { IpiRecord, Judged, JudgeOptions, Judgement, SpanMachineEvent } from './ipi-judge.js';
 export { Explainer, explainIgnored } from './explain.js';
 export type { Explanation } from './explain.js';

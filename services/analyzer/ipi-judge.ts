@@ -213,6 +213,41 @@ export function machineEventOf(
   }
 }
 
+/**
+ * The `version` machine event folded into a `store` span event (the home's ordering of that
+ * store: `emu.version` and the home's `emu.version.*`), or undefined when the store event does
+ * not carry one (not yet ordered when its span ended; the version is then an event of its own).
+ */
+export function versionOfStore(
+  store: Extract<MachineEvent, { e: 'store' }>,
+  a: Record<string, AttrValue>,
+): MachineEvent | undefined {
+  const version = num(a[ATTR.version]);
+  const core = num(a[ATTR.versionCore]);
+  const clock = num(a[ATTR.versionClock]);
+  const tick = num(a[ATTR.versionTick]);
+  const value = num(a[ATTR.versionValue]);
+  if (
+    version === undefined ||
+    core === undefined ||
+    clock === undefined ||
+    tick === undefined ||
+    value === undefined
+  )
+    return undefined;
+  return {
+    e: 'version',
+    core,
+    clock,
+    tick,
+    loc: store.loc,
+    wid: store.wid,
+    version,
+    value,
+    cpu: store.cpu,
+  };
+}
+
 const RANK: Record<string, number> = { tp: 0 };
 
 /** A fresh name -> id numbering. */
@@ -235,6 +270,16 @@ export function rebuildEvents(spans: readonly SpanRecord[]): {
   let bad = 0;
   let duplicate = 0;
   const locId = defaultLocIds();
+  const add = (ev: MachineEvent, s: SpanRecord, locName: string | undefined): void => {
+    const key = `${ev.core}/${ev.clock}/${ev.e}/${'cpu' in ev ? ev.cpu : -1}`;
+    if (seen.has(key)) {
+      duplicate++;
+      return;
+    }
+    const rec: SpanMachineEvent = { ev, traceId: s.traceId, spanId: s.spanId, spanName: s.name };
+    if (locName !== undefined) rec.locName = locName;
+    seen.set(key, rec);
+  };
   for (const s of spans) {
     for (const se of s.events) {
       if (!(ATTR.e in se.attributes)) continue;
@@ -243,15 +288,13 @@ export function rebuildEvents(spans: readonly SpanRecord[]): {
         bad++;
         continue;
       }
-      const key = `${ev.core}/${ev.clock}/${ev.e}/${'cpu' in ev ? ev.cpu : -1}`;
-      if (seen.has(key)) {
-        duplicate++;
-        continue;
-      }
-      const rec: SpanMachineEvent = { ev, traceId: s.traceId, spanId: s.spanId, spanName: s.name };
       const ln = str(se.attributes[ATTR.loc]);
-      if (ln !== undefined) rec.locName = ln;
-      seen.set(key, rec);
+      add(ev, s, ln);
+      if (ev.e === 'store' && ATTR.version in se.attributes) {
+        const v = versionOfStore(ev, se.attributes);
+        if (v === undefined) bad++;
+        else add(v, s, ln);
+      }
     }
   }
   const events = [...seen.values()];

@@ -13,7 +13,8 @@
  *   └─ ipi.verdict              (sim only: the IPI never consumed -> emu.ipi.outcome=ignored)
  *
  * Every span event that stands for a machine event carries the fields to rebuild it (`emu.e`,
- * core, cpu, Lamport clock, tick, location, write id, coherence version, ...), so the analyzer
+ * core, cpu, Lamport clock, tick, location, write id, coherence version, ...); a store's event
+ * also carries the home's ordering of it (`emu.version`, `emu.version.*`), so the analyzer
  * orders them causally and runs the same ignored-IPI checker as the sim. The hot path (the tens of
  * millions of `visible` and `load` events of a long run) is a switch and one typed-array lookup.
  */
@@ -73,15 +74,32 @@ interface Ipi {
   version: number;
   orderedTick: number;
   hostIpiStored: boolean;
+  /** Stores on the send span still waiting for their coherence version. */
+  stores: StoreSpan[];
 }
 
+/**
+ * A traced store until its home orders it. Its span event is written once, with the coherence
+ * version it got when that arrives while the span is open (one event instead of a store and a
+ * version event), else alone when the span ends and the version gets a small span of its own.
+ */
 interface StoreSpan {
   span: Span;
   loc: number;
   ipi: Ipi | null;
   /** The span exists for this store alone (end it when the store is ordered). */
   own: boolean;
-  ctx: Context;
+  /** Its span event is written (with or without its version). */
+  written: boolean;
+  core: number;
+  cpu: number;
+  clock: number;
+  tick: number;
+  wid: number;
+  value: number;
+  lane: number;
+  /** The open-store list of the span it belongs to (send or frame), null for an own span. */
+  holder: StoreSpan[] | null;
 }
 
 interface Frame {
@@ -95,12 +113,15 @@ interface Frame {
   clock: number;
   links: Link[];
   pending: Array<{ name: string; attrs: Attributes; time: HrTime }>;
+  /** Stores on the frame span still waiting for their coherence version. */
+  stores: StoreSpan[];
   cleared: boolean;
   demuxed: boolean;
 }
 
 interface Wait {
   span: Span | null;
+  /** The first locked poll (a copy: the machine may reuse its event objects). */
   first: Ev<'load'>;
   polls: number;
   ipi: Ipi | null;
@@ -113,6 +134,45 @@ interface Hop {
 }
 
 type Ev<K extends MachineEvent['e']> = Extract<MachineEvent, { e: K }>;
+
+/** What each location is to the tracer, by location id (found by name). */
+export interface LocationRoles {
+  /** ROLE_* of each location. */
+  role: Uint8Array<ArrayBuffer>;
+  /** The CPU a role location belongs to (the message word's / host_ipi's / csd's owner), or -1. */
+  roleCpu: Int32Array<ArrayBuffer>;
+  /** A per-target csd's target CPU, or -1. */
+  roleTarget: Int32Array<ArrayBuffer>;
+}
+
+export function locationRoles(names: readonly string[]): LocationRoles {
+  const n = names.length;
+  const role = new Uint8Array(n);
+  const roleCpu = new Int32Array(n).fill(-1);
+  const roleTarget = new Int32Array(n).fill(-1);
+  for (let loc = 0; loc < n; loc++) {
+    const name = names[loc] as string;
+    let m = /^ipi_message\[(\d+)\]$/.exec(name);
+    if (m) {
+      role[loc] = ROLE_MSG;
+      roleCpu[loc] = Number(m[1]);
+      continue;
+    }
+    m = /^paca\[(\d+)\]\.kvm_hstate\.host_ipi$/.exec(name);
+    if (m) {
+      role[loc] = ROLE_HOST_IPI;
+      roleCpu[loc] = Number(m[1]);
+      continue;
+    }
+    m = /^cfd\[(\d+)\]\.csd\[(\d+)\]\.flags$/.exec(name) ?? /^csd_stack\[(\d+)\]\.flags$/.exec(name);
+    if (m) {
+      role[loc] = ROLE_CSD;
+      roleCpu[loc] = Number(m[1]);
+      roleTarget[loc] = m[2] === undefined ? -1 : Number(m[2]);
+    }
+  }
+  return { role, roleCpu, roleTarget };
+}
 
 export class IpiTraceObserver implements MachineObserver {
   /** Per-thread visibility is not traced (a store's version is what the spans carry). */
@@ -154,34 +214,11 @@ export class IpiTraceObserver implements MachineObserver {
    * (IPI message words, host_ipi flags, csd flags) are found by name.
    */
   setLocationNames(names: readonly string[]): void {
-    const n = names.length;
     this.names = names;
-    this.role = new Uint8Array(n);
-    this.roleCpu = new Int32Array(n).fill(-1);
-    this.roleTarget = new Int32Array(n).fill(-1);
-    for (let loc = 0; loc < n; loc++) {
-      const name = names[loc] as string;
-      let m = /^ipi_message\[(\d+)\]$/.exec(name);
-      if (m) {
-        this.role[loc] = ROLE_MSG;
-        this.roleCpu[loc] = Number(m[1]);
-        continue;
-      }
-      m = /^paca\[(\d+)\]\.kvm_hstate\.host_ipi$/.exec(name);
-      if (m) {
-        this.role[loc] = ROLE_HOST_IPI;
-        this.roleCpu[loc] = Number(m[1]);
-        continue;
-      }
-      m =
-        /^cfd\[(\d+)\]\.csd\[(\d+)\]\.flags$/.exec(name) ??
-        /^csd_stack\[(\d+)\]\.flags$/.exec(name);
-      if (m) {
-        this.role[loc] = ROLE_CSD;
-        this.roleCpu[loc] = Number(m[1]);
-        this.roleTarget[loc] = m[2] === undefined ? -1 : Number(m[2]);
-      }
-    }
+    const r = locationRoles(names);
+    this.role = r.role;
+    this.roleCpu = r.roleCpu;
+    this.roleTarget = r.roleTarget;
   }
 
   event(ev: MachineEvent): void {
@@ -196,7 +233,7 @@ export class IpiTraceObserver implements MachineObserver {
         if (this.role[ev.loc] !== ROLE_NONE) this.onLoad(ev);
         return;
       case 'store':
-        if (this.role[ev.loc] !== ROLE_NONE || this.sending.has(ev.cpu)) this.onStore(ev);
+        if (this.role[ev.loc] !== ROLE_NONE) this.onStore(ev);
         return;
       case 'version':
         if (this.role[ev.loc] !== ROLE_NONE) this.onVersion(ev);
@@ -272,11 +309,12 @@ export class IpiTraceObserver implements MachineObserver {
       const target = Number(ev.attrs['target']);
       const msg = Number(ev.attrs['msg']);
       const id = String(ev.attrs['ipi_id']);
+      const t = this.time(ev);
       const span = this.tracer(ev.core).startSpan(
         SPAN.send,
         {
           kind: SpanKind.INTERNAL,
-          startTime: this.opts.timeOf(ev.tick, ev.core),
+          startTime: t,
           attributes: {
             [ATTR.ipiId]: id,
             [ATTR.ipiSender]: ev.cpu,
@@ -291,7 +329,7 @@ export class IpiTraceObserver implements MachineObserver {
         },
         ROOT_CONTEXT,
       );
-      span.addEvent('ipi_message_set', this.attrsOf(ev), this.opts.timeOf(ev.tick, ev.core));
+      span.addEvent('ipi_message_set', this.tpAttrs(ev), t);
       const ipi: Ipi = {
         id,
         sender: ev.cpu,
@@ -305,6 +343,7 @@ export class IpiTraceObserver implements MachineObserver {
         version: -1,
         orderedTick: -1,
         hostIpiStored: false,
+        stores: [],
       };
       this.sending.set(ev.cpu, ipi);
       this.lastIpiTo.set(target, ipi);
@@ -327,6 +366,7 @@ export class IpiTraceObserver implements MachineObserver {
         clock: ev.clock,
         links: [],
         pending: [],
+        stores: [],
         cleared: false,
         demuxed: false,
       });
@@ -347,32 +387,26 @@ export class IpiTraceObserver implements MachineObserver {
 
   private onStore(ev: Ev<'store'>): void {
     const role = this.role[ev.loc] as number;
-    const ipi = this.sending.get(ev.cpu) ?? null;
-    if (role === ROLE_NONE || role === ROLE_CSD) {
-      if (role === ROLE_CSD) {
-        const hs = this.handlers.get(ev.cpu);
-        if (hs !== undefined && hs.length > 0)
-          (hs[hs.length - 1] as Span).addEvent('csd_unlock', this.attrsOf(ev), this.time(ev));
-      }
-      return;
-    }
+    // A csd unlock is not traced: the waiter's `released` poll is where it matters.
+    if (role === ROLE_CSD) return;
     if (this.stores.size >= TRACED_IPIS_MAX) return;
-    // The store is an event of the span that made it (the send, or the interrupt frame); its
-    // coherence version joins it there when the home orders it, or a small span if that span
-    // has ended by then.
+    // The store is an event of the span that made it (the send, or the interrupt frame), written
+    // with its coherence version when the home orders it (see StoreSpan).
+    const ipi = this.sending.get(ev.cpu);
     const fr = this.frames.get(ev.cpu);
     let span: Span;
     let owner: Ipi | null = null;
-    if (ipi !== null && this.roleCpu[ev.loc] === ipi.target) {
+    let holder: StoreSpan[] | null = null;
+    if (ipi !== undefined && this.roleCpu[ev.loc] === ipi.target) {
       owner = ipi;
       span = ipi.span;
+      holder = ipi.stores;
       if (role === ROLE_MSG) ipi.msgLoc = ev.loc;
       else ipi.hostIpiStored = true;
-      span.addEvent('store', this.attrsOf(ev), this.time(ev));
     } else if (fr !== undefined) {
       if (role === ROLE_HOST_IPI) fr.cleared = true;
-      this.frameEvent(fr, 'store', ev);
       span = this.frameSpan(fr);
+      holder = fr.stores;
     } else {
       const name = this.names[ev.loc] as string;
       span = this.tracer(ev.core).startSpan(
@@ -383,23 +417,34 @@ export class IpiTraceObserver implements MachineObserver {
         },
         ROOT_CONTEXT,
       );
-      span.addEvent('store', this.attrsOf(ev), this.time(ev));
-      this.stores.set(ev.wid, {
-        span,
-        loc: ev.loc,
-        ipi: null,
-        own: true,
-        ctx: trace.setSpan(ROOT_CONTEXT, span),
-      });
-      return;
     }
-    this.stores.set(ev.wid, {
+    const st: StoreSpan = {
       span,
       loc: ev.loc,
       ipi: owner,
-      own: false,
-      ctx: trace.setSpan(ROOT_CONTEXT, span),
-    });
+      own: holder === null,
+      written: false,
+      core: ev.core,
+      cpu: ev.cpu,
+      clock: ev.clock,
+      tick: ev.tick,
+      wid: ev.wid,
+      value: ev.value,
+      lane: ev.lane,
+      holder,
+    };
+    if (holder !== null) holder.push(st);
+    this.stores.set(ev.wid, st);
+  }
+
+  /** Writes the store events of a span about to end that are still waiting for their version. */
+  private flushStores(list: StoreSpan[]): void {
+    for (const st of list) {
+      if (st.written) continue;
+      st.written = true;
+      st.span.addEvent('store', this.storeAttrs(st), this.opts.timeOf(st.tick, st.core));
+    }
+    list.length = 0;
   }
 
   private onVersion(ev: Ev<'version'>): void {
@@ -412,32 +457,22 @@ export class IpiTraceObserver implements MachineObserver {
         this.remoteWrites.get(ev.wid) ?? (this.opts.wholeMachine ? undefined : ROOT_CONTEXT);
       if (remote === undefined) return;
       this.remoteWrites.delete(ev.wid);
-      const name = this.names[ev.loc] as string;
-      const s = this.tracer(ev.core).startSpan(
-        `coherence ${name}`,
-        { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } },
-        remote,
-      );
-      s.addEvent('version', this.attrsOf(ev), this.time(ev));
-      s.end(this.time(ev));
+      this.coherenceSpan(ev, remote);
       return;
     }
     this.stores.delete(ev.wid);
     assert(st.loc === ev.loc, `write ${ev.wid} versioned at another location`);
-    if (st.span.isRecording()) {
-      st.span.addEvent('version', this.attrsOf(ev), this.time(ev));
+    if (!st.written && st.span.isRecording()) {
+      st.written = true;
+      if (st.holder !== null) {
+        const i = st.holder.indexOf(st);
+        if (i >= 0) st.holder.splice(i, 1);
+      }
+      st.span.addEvent('store', this.storeVersionAttrs(st, ev), this.opts.timeOf(st.tick, st.core));
       if (st.own) st.span.end(this.time(ev));
     } else {
       // The span that made the store has ended: the ordering gets its own small span beside it.
-      const name = this.names[ev.loc] as string;
-      const parent = st.ipi !== null ? st.ipi.ctx : st.ctx;
-      const s = this.tracer(ev.core).startSpan(
-        `coherence ${name}`,
-        { startTime: this.time(ev), attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } },
-        parent,
-      );
-      s.addEvent('version', this.attrsOf(ev), this.time(ev));
-      s.end(this.time(ev));
+      this.coherenceSpan(ev, st.ipi !== null ? st.ipi.ctx : trace.setSpan(ROOT_CONTEXT, st.span));
     }
     const ipi = st.ipi;
     if (ipi !== null && this.role[ev.loc] === ROLE_MSG) {
@@ -452,6 +487,19 @@ export class IpiTraceObserver implements MachineObserver {
     }
   }
 
+  /** A write ordered at its home after (or away from) the span of its store. */
+  private coherenceSpan(ev: Ev<'version'>, parent: Context): void {
+    const name = this.names[ev.loc] as string;
+    const t = this.time(ev);
+    const s = this.tracer(ev.core).startSpan(
+      `coherence ${name}`,
+      { startTime: t, attributes: { [ATTR.loc]: name, [ATTR.version]: ev.version } },
+      parent,
+    );
+    s.addEvent('version', this.versionAttrs(ev), t);
+    s.end(t);
+  }
+
   private onBarrier(ev: Ev<'barrier'>): void {
     // The analyzer needs to know where a full barrier completed and where msgsync ran; lwsync,
     // isync and the begin of a sync only fatten the spans.
@@ -459,7 +507,7 @@ export class IpiTraceObserver implements MachineObserver {
     const ipi = this.sending.get(ev.cpu);
     if (ipi !== undefined) {
       // Only the sync that orders the sender's stores before the doorbell (ppc_msgsnd_sync).
-      if (ipi.hostIpiStored) ipi.span.addEvent(ev.kind, this.attrsOf(ev), this.time(ev));
+      if (ipi.hostIpiStored) ipi.span.addEvent(ev.kind, this.barrierAttrs(ev), this.time(ev));
       return;
     }
     const fr = this.frames.get(ev.cpu);
@@ -471,33 +519,22 @@ export class IpiTraceObserver implements MachineObserver {
   private onIpiSend(ev: Ev<'ipi_send'>): void {
     const ipi = this.sending.get(ev.cpu);
     if (ipi === undefined) return;
-    ipi.span.addEvent(ev.via, this.attrsOf(ev), this.time(ev));
+    const t = this.time(ev);
+    ipi.span.addEvent(ev.via, this.ipiSendAttrs(ev), t);
     const tpc = this.opts.threadsPerCore;
     const dstCore = Math.floor(ev.target / tpc);
     let hopCtx = ipi.ctx;
     if (dstCore !== ev.core) {
       const subject = doorbellSubject(dstCore);
+      const attributes = hopAttrs('send', subject, ev, ipi.id);
+      attributes[ATTR.via] = ev.via;
+      attributes[ATTR.target] = ev.target;
       const pub = this.tracer(ev.core).startSpan(
         `${SPAN.publish} ${subject}`,
-        {
-          kind: SpanKind.PRODUCER,
-          startTime: this.time(ev),
-          attributes: {
-            'messaging.system': 'nats',
-            'messaging.destination.name': subject,
-            'messaging.operation.type': 'send',
-            [ATTR.ipiId]: ipi.id,
-            [ATTR.via]: ev.via,
-            [ATTR.target]: ev.target,
-            [ATTR.sendId]: ev.id,
-            [ATTR.clock]: ev.clock,
-            [ATTR.cpu]: ev.cpu,
-            [ATTR.core]: ev.core,
-          },
-        },
+        { kind: SpanKind.PRODUCER, startTime: t, attributes },
         ipi.ctx,
       );
-      pub.end(this.time(ev));
+      pub.end(t);
       hopCtx = trace.setSpan(ROOT_CONTEXT, pub);
     }
     this.hops.set(`${ev.target}:${ev.id}`, { ipi, ctx: hopCtx });
@@ -511,6 +548,7 @@ export class IpiTraceObserver implements MachineObserver {
     this.sending.delete(cpu);
     if (why !== null) ipi.span.setAttribute('emu.send.note', why);
     ipi.sendOpen = false;
+    this.flushStores(ipi.stores);
     ipi.span.end(this.opts.timeOf(tick, core));
   }
 
@@ -533,28 +571,22 @@ export class IpiTraceObserver implements MachineObserver {
     const senderCore = hop.ipi === null ? -1 : Math.floor(hop.ipi.sender / tpc);
     if (hop.ipi === null || senderCore !== ev.core) {
       const subject = doorbellSubject(ev.core);
+      const t = this.time(ev);
+      // The span's attributes are the irq_raise event (it needs no span event of its own).
+      const attributes = hopAttrs('receive', subject, ev, hop.ipi?.id);
+      attributes[ATTR.source] = ev.source;
+      attributes[ATTR.tick] = ev.tick;
       const recv = this.tracer(ev.core).startSpan(
         `${SPAN.receive} ${subject}`,
         {
           kind: SpanKind.CONSUMER,
-          startTime: this.time(ev),
-          attributes: {
-            'messaging.system': 'nats',
-            'messaging.destination.name': subject,
-            'messaging.operation.type': 'receive',
-            [ATTR.cpu]: ev.cpu,
-            [ATTR.core]: ev.core,
-            [ATTR.clock]: ev.clock,
-            [ATTR.source]: ev.source,
-            [ATTR.sendId]: ev.id,
-            ...(hop.ipi !== null ? { [ATTR.ipiId]: hop.ipi.id } : {}),
-          },
+          startTime: t,
+          attributes,
           links: parentSc === undefined ? [] : [{ context: parentSc }],
         },
         hop.ctx,
       );
-      recv.addEvent('irq_raise', this.attrsOf(ev), this.time(ev));
-      recv.end(this.time(ev));
+      recv.end(t);
       ctx = trace.setSpan(ROOT_CONTEXT, recv);
     }
     this.raised.set(`${ev.cpu}:${ev.source === 'external' ? 'external' : 'dbell'}`, {
@@ -584,6 +616,7 @@ export class IpiTraceObserver implements MachineObserver {
       clock: ev.clock,
       links: [],
       pending: [],
+      stores: [],
       cleared: false,
       demuxed: false,
     };
@@ -634,6 +667,7 @@ export class IpiTraceObserver implements MachineObserver {
     this.frames.delete(cpu);
     this.endHandlers(cpu, ev);
     if (fr.span === null) return;
+    this.flushStores(fr.stores);
     fr.span.end(this.time(ev));
   }
 
@@ -651,7 +685,7 @@ export class IpiTraceObserver implements MachineObserver {
       span.updateName(
         fr.source === 'external' ? 'kvmppc_read_one_intr' : 'kvmppc_guest_exit_h_doorbell',
       );
-      span.addEvent('host_ipi check', this.attrsOf(ev), this.time(ev));
+      span.addEvent('host_ipi check', this.loadAttrs(ev), this.time(ev));
       if (ev.value === 0 && fr.source === 'hdbell') {
         span.setAttribute(ATTR.ipiOutcome, 'dropped');
         span.setStatus({
@@ -666,20 +700,20 @@ export class IpiTraceObserver implements MachineObserver {
   private onRmw(ev: Ev<'rmw'>): void {
     if (this.roleCpu[ev.loc] !== ev.cpu) return;
     this.endHandlers(ev.cpu, ev);
-    const found: string[] = [];
-    for (let m = 0; m < 6; m++)
-      if (Math.floor(ev.old / 2 ** (8 * m)) % 256 !== 0) found.push(msgName(m));
+    const found = foundNames(ev.old);
+    const t = this.time(ev);
     const fr = this.frames.get(ev.cpu);
     let frameSc: SpanContext | undefined;
+    let frameRecorded = false;
     if (fr !== undefined) {
       fr.demuxed = true;
       const s = this.frameSpan(fr);
-      s.addEvent(
-        'smp_ipi_demux',
-        { ...this.attrsOf(ev), [ATTR.demuxFound]: found.join(',') },
-        this.time(ev),
-      );
+      const a = this.rmwAttrs(ev);
+      a[ATTR.demuxFound] = found;
+      s.addEvent('smp_ipi_demux', a, t);
       frameSc = s.spanContext();
+      // The handlers link to the frame, whose event is the demux: they need no copy of it.
+      frameRecorded = s.isRecording();
     }
     const list = this.open.get(ev.loc);
     if (list === undefined || list.length === 0) return;
@@ -696,7 +730,7 @@ export class IpiTraceObserver implements MachineObserver {
         `${SPAN.handler} ${msgName(ipi.msg)}`,
         {
           kind: SpanKind.INTERNAL,
-          startTime: this.time(ev),
+          startTime: t,
           attributes: {
             [ATTR.ipiId]: ipi.id,
             [ATTR.ipiOutcome]: late ? 'late' : 'handled',
@@ -704,13 +738,14 @@ export class IpiTraceObserver implements MachineObserver {
             [ATTR.core]: ev.core,
             [ATTR.clock]: ev.clock,
             [ATTR.version]: ev.oldVersion,
-            [ATTR.demuxFound]: found.join(','),
+            [ATTR.demuxFound]: found,
           },
           links: frameSc === undefined ? [] : [{ context: frameSc }],
         },
         ipi.ctx,
       );
-      h.addEvent('rmw', this.attrsOf(ev), this.time(ev));
+      // No recorded frame (none, or not sampled): the handler carries the demux itself.
+      if (!frameRecorded) h.addEvent('rmw', this.rmwAttrs(ev), t);
       hs.push(h);
       this.tracked--;
     }
@@ -721,7 +756,8 @@ export class IpiTraceObserver implements MachineObserver {
   private endHandlers(cpu: number, ev: MachineEvent): void {
     const hs = this.handlers.get(cpu);
     if (hs === undefined || hs.length === 0) return;
-    for (const h of hs) h.end(this.time(ev));
+    const t = this.time(ev);
+    for (const h of hs) h.end(t);
     hs.length = 0;
   }
 
@@ -741,8 +777,9 @@ export class IpiTraceObserver implements MachineObserver {
       }
       w.span.setAttribute(ATTR.waitPolls, w.polls);
       w.span.setAttribute(ATTR.waitOutcome, 'released');
-      w.span.addEvent('released', this.attrsOf(ev), this.time(ev));
-      w.span.end(this.time(ev));
+      const t = this.time(ev);
+      w.span.addEvent('released', this.loadAttrs(ev), t);
+      w.span.end(t);
       return;
     }
     if (!locked) return;
@@ -754,18 +791,19 @@ export class IpiTraceObserver implements MachineObserver {
     } else {
       ipi = this.lastIpiTo.get(target) ?? null;
     }
-    this.waits.set(ev.cpu, { span: null, first: ev, polls: 1, ipi, target });
+    this.waits.set(ev.cpu, { span: null, first: { ...ev }, polls: 1, ipi, target });
   }
 
   /** The csd_lock_wait span, from the first locked poll: made once the wait outlasts a relax. */
   private waitSpan(w: Wait): Span {
     if (w.span !== null) return w.span;
     const ev = w.first;
+    const t = this.time(ev);
     w.span = this.tracer(ev.core).startSpan(
       SPAN.wait,
       {
         kind: SpanKind.INTERNAL,
-        startTime: this.time(ev),
+        startTime: t,
         attributes: {
           [ATTR.cpu]: ev.cpu,
           [ATTR.core]: ev.core,
@@ -777,7 +815,7 @@ export class IpiTraceObserver implements MachineObserver {
       },
       w.ipi?.ctx ?? ROOT_CONTEXT,
     );
-    w.span.addEvent('locked', this.attrsOf(ev), this.time(ev));
+    w.span.addEvent('locked', this.loadAttrs(ev), t);
     return w.span;
   }
 
@@ -797,12 +835,15 @@ export class IpiTraceObserver implements MachineObserver {
       this.endSend(cpu, tickEnd, endCore, 'run ended before the IPI was raised');
     for (const [cpu, fr] of [...this.frames.entries()]) {
       this.frames.delete(cpu);
-      if (fr.span !== null) fr.span.end(tEnd);
+      if (fr.span === null) continue;
+      this.flushStores(fr.stores);
+      fr.span.end(tEnd);
     }
     for (const hs of this.handlers.values()) for (const h of hs) h.end(tEnd);
     this.handlers.clear();
     for (const st of this.stores.values()) {
       if (!st.own) continue;
+      this.flushStores([st]);
       st.span.setAttribute('emu.store.note', 'never ordered at its home before the run ended');
       st.span.end(tEnd);
     }
@@ -889,8 +930,160 @@ export class IpiTraceObserver implements MachineObserver {
     return this.opts.timeOf(ev.tick, ev.core);
   }
 
-  /** The span-event attributes that rebuild `ev` exactly (see semconv.ts). */
+  // The span-event attributes that rebuild a machine event exactly (see semconv.ts). One literal
+  // per event kind: the SDK copies every attribute object twice, so no generic loop, no spread.
+
+  private storeAttrs(st: StoreFields): Attributes {
+    return {
+      [ATTR.e]: 'store',
+      [ATTR.core]: st.core,
+      [ATTR.clock]: st.clock,
+      [ATTR.tick]: st.tick,
+      [ATTR.cpu]: st.cpu,
+      [ATTR.loc]: this.names[st.loc] as string,
+      [ATTR.wid]: st.wid,
+      [ATTR.value]: st.value,
+      [ATTR.lane]: st.lane,
+    };
+  }
+
+  /** A store and the home's ordering of it, in one span event (the version's cpu, location and
+   * write id are the store's). */
+  private storeVersionAttrs(st: StoreFields, v: Ev<'version'>): Attributes {
+    return {
+      [ATTR.e]: 'store',
+      [ATTR.core]: st.core,
+      [ATTR.clock]: st.clock,
+      [ATTR.tick]: st.tick,
+      [ATTR.cpu]: st.cpu,
+      [ATTR.loc]: this.names[st.loc] as string,
+      [ATTR.wid]: st.wid,
+      [ATTR.value]: st.value,
+      [ATTR.lane]: st.lane,
+      [ATTR.version]: v.version,
+      [ATTR.versionCore]: v.core,
+      [ATTR.versionClock]: v.clock,
+      [ATTR.versionTick]: v.tick,
+      [ATTR.versionValue]: v.value,
+    };
+  }
+
+  private versionAttrs(ev: Ev<'version'>): Attributes {
+    return {
+      [ATTR.e]: 'version',
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+      [ATTR.cpu]: ev.cpu,
+      [ATTR.loc]: this.names[ev.loc] as string,
+      [ATTR.wid]: ev.wid,
+      [ATTR.version]: ev.version,
+      [ATTR.value]: ev.value,
+    };
+  }
+
+  private loadAttrs(ev: Ev<'load'>): Attributes {
+    return {
+      [ATTR.e]: 'load',
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+      [ATTR.cpu]: ev.cpu,
+      [ATTR.loc]: this.names[ev.loc] as string,
+      [ATTR.value]: ev.value,
+      [ATTR.version]: ev.version,
+      [ATTR.own]: ev.own,
+    };
+  }
+
+  private rmwAttrs(ev: Ev<'rmw'>): Attributes {
+    return {
+      [ATTR.e]: 'rmw',
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+      [ATTR.cpu]: ev.cpu,
+      [ATTR.loc]: this.names[ev.loc] as string,
+      [ATTR.op]: ev.op,
+      [ATTR.old]: ev.old,
+      [ATTR.oldVersion]: ev.oldVersion,
+      [ATTR.value]: ev.value,
+      [ATTR.version]: ev.version,
+      [ATTR.wid]: ev.wid,
+    };
+  }
+
+  private barrierAttrs(ev: Ev<'barrier'>): Attributes {
+    return {
+      [ATTR.e]: 'barrier',
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+      [ATTR.cpu]: ev.cpu,
+      [ATTR.kind]: ev.kind,
+      [ATTR.phase]: ev.phase,
+    };
+  }
+
+  private tpAttrs(ev: Ev<'tp'>): Attributes {
+    return {
+      [ATTR.e]: 'tp',
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+      [ATTR.cpu]: ev.cpu,
+      [ATTR.tpName]: ev.name,
+      [ATTR.tpAttrs]: JSON.stringify(ev.attrs),
+    };
+  }
+
+  private ipiSendAttrs(ev: Ev<'ipi_send'>): Attributes {
+    return {
+      [ATTR.e]: 'ipi_send',
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+      [ATTR.cpu]: ev.cpu,
+      [ATTR.via]: ev.via,
+      [ATTR.target]: ev.target,
+      [ATTR.sendId]: ev.id,
+    };
+  }
+
+  private irqRaiseAttrs(ev: Ev<'irq_raise'>): Attributes {
+    return {
+      [ATTR.e]: 'irq_raise',
+      [ATTR.core]: ev.core,
+      [ATTR.clock]: ev.clock,
+      [ATTR.tick]: ev.tick,
+      [ATTR.cpu]: ev.cpu,
+      [ATTR.source]: ev.source,
+      [ATTR.sendId]: ev.id,
+    };
+  }
+
+  /** The span-event attributes of any event (the kinds above, and the rare rest generically). */
   private attrsOf(ev: MachineEvent): Attributes {
+    switch (ev.e) {
+      case 'store':
+        return this.storeAttrs(ev);
+      case 'version':
+        return this.versionAttrs(ev);
+      case 'load':
+        return this.loadAttrs(ev);
+      case 'rmw':
+        return this.rmwAttrs(ev);
+      case 'barrier':
+        return this.barrierAttrs(ev);
+      case 'tp':
+        return this.tpAttrs(ev);
+      case 'ipi_send':
+        return this.ipiSendAttrs(ev);
+      case 'irq_raise':
+        return this.irqRaiseAttrs(ev);
+      default:
+        break;
+    }
     const a: Attributes = {
       [ATTR.e]: ev.e,
       [ATTR.core]: ev.core,
@@ -901,17 +1094,59 @@ export class IpiTraceObserver implements MachineObserver {
     for (const key in rec) {
       if (key === 'e' || key === 'core' || key === 'clock' || key === 'tick') continue;
       const v = rec[key];
-      const attr = EVENT_ATTR[key] ?? `emu.${key}`;
-      if (key === 'loc') {
-        a[ATTR.loc] = this.names[v as number] as string;
-      } else if (key === 'attrs') {
-        a[ATTR.tpAttrs] = JSON.stringify(v);
-      } else if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') {
-        a[attr] = v;
-      }
+      if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')
+        a[EVENT_ATTR[key] ?? `emu.${key}`] = v;
     }
     return a;
   }
+}
+
+/** What a store event's span event is built from (the event itself, or a StoreSpan's copy). */
+interface StoreFields {
+  core: number;
+  clock: number;
+  tick: number;
+  cpu: number;
+  loc: number;
+  wid: number;
+  value: number;
+  lane: number;
+}
+
+/** Names of the messages set in a message word, comma separated (memoised: few distinct words). */
+const foundByWord = new Map<number, string>();
+function foundNames(word: number): string {
+  let s = foundByWord.get(word);
+  if (s !== undefined) return s;
+  const found: string[] = [];
+  for (let m = 0; m < 6; m++)
+    if (Math.floor(word / 2 ** (8 * m)) % 256 !== 0) found.push(msgName(m));
+  s = found.join(',');
+  if (foundByWord.size < 4096) foundByWord.set(word, s);
+  return s;
+}
+
+/**
+ * The messaging attributes (OpenTelemetry messaging conventions) of the doorbell hop's producer
+ * and consumer spans, with the emulator's own that both carry; each adds its few more.
+ */
+function hopAttrs(
+  op: 'send' | 'receive',
+  subject: string,
+  ev: { cpu: number; core: number; clock: number; id: number },
+  ipiId: string | undefined,
+): Attributes {
+  const a: Attributes = {
+    'messaging.system': 'nats',
+    'messaging.destination.name': subject,
+    'messaging.operation.type': op,
+    [ATTR.cpu]: ev.cpu,
+    [ATTR.core]: ev.core,
+    [ATTR.clock]: ev.clock,
+    [ATTR.sendId]: ev.id,
+  };
+  if (ipiId !== undefined) a[ATTR.ipiId] = ipiId;
+  return a;
 }
 
 const EVENT_ATTR: Record<string, string> = {

@@ -22,8 +22,14 @@ export const ATTR = {
   locId: 'emu.loc_id',
   /** Write id (machine-unique). */
   wid: 'emu.wid',
-  /** Coherence version (of the write ordered, or read). */
+  /** Coherence version (of the write ordered, or read). On a `store` span event: the version
+   * the home gave that store, with the home's core, Lamport clock, tick and the merged word value
+   * below (the `version` machine event, folded into its store's event). */
   version: 'emu.version',
+  versionCore: 'emu.version.core',
+  versionClock: 'emu.version.clock',
+  versionTick: 'emu.version.tick',
+  versionValue: 'emu.version.value',
   value: 'emu.value',
   lane: 'emu.lane',
   old: 'emu.old',

@@ -15,6 +15,7 @@ import {
   decodeOtlpJson,
   encodeOtlpJson,
   judgeSpans,
+  rebuildEvents,
 } from '../../../services/analyzer/index.js';
 import type { SpanRecord } from '../../../services/analyzer/index.js';
 import { locationNames, MSG, script, S, T, TPC } from './ipi-synthetic.js';
@@ -140,14 +141,23 @@ test('out of order, duplicated and truncated batches: same verdicts, never a gue
   judgeSpans(spans.slice(0, Math.floor(spans.length / 2)));
 });
 
-test('every store event carries the logical clock and meets its coherence version', async () => {
+test('every store event carries the logical clock and its coherence version', async () => {
   const { spans } = await spansOf('message-store-deferred');
   const events = spans.flatMap((s) => s.events);
   const stores = events.filter((e) => e.attributes['emu.e'] === 'store');
   assert.equal(stores.length, 5);
+  let folded = 0;
   for (const st of stores) {
     assert.equal(typeof st.attributes['emu.clock'], 'number');
     assert.equal(typeof st.attributes['emu.loc'], 'string');
+    if (st.attributes['emu.version'] !== undefined) {
+      // Ordered while its span was open: the version is on the store's own event.
+      folded++;
+      for (const k of ['emu.version', 'emu.version.core', 'emu.version.clock', 'emu.version.tick'])
+        assert.equal(typeof st.attributes[k], 'number', k);
+      continue;
+    }
+    // Ordered after its span ended: a version event of its own, found by write id.
     const v = events.find(
       (e) =>
         e.attributes['emu.e'] === 'version' && e.attributes['emu.wid'] === st.attributes['emu.wid'],
@@ -156,11 +166,28 @@ test('every store event carries the logical clock and meets its coherence versio
     assert.equal(typeof v.attributes['emu.version'], 'number');
     assert.equal(typeof v.attributes['emu.clock'], 'number');
   }
+  assert.ok(folded >= 3, `most stores carry their version (${folded} of 5)`);
+  // The analyzer rebuilds one version machine event per ordered store, folded or not.
+  const rebuilt = rebuildEvents(spans).events.map((r) => r.ev);
+  for (const st of stores) {
+    const wid = st.attributes['emu.wid'];
+    assert.ok(
+      rebuilt.some((ev) => ev.e === 'version' && ev.wid === wid),
+      `version of write ${String(wid)} rebuilt`,
+    );
+  }
   // The deferred message store is ordered before ppc_msgsnd_sync ends: on the send span, version 3.
   const send = spans.find(
     (s) => s.name === 'smp_muxed_ipi_message_pass' && s.attributes['emu.ipi.id'] === `${S}:1`,
   );
-  assert.ok(send?.events.some((e) => e.name === 'version' && e.attributes['emu.version'] === 3));
+  assert.ok(
+    send?.events.some(
+      (e) =>
+        e.name === 'store' &&
+        e.attributes['emu.loc'] === `ipi_message[${T}]` &&
+        e.attributes['emu.version'] === 3,
+    ),
+  );
   const verdict = spans.find((s) => s.name === 'ipi.verdict');
   assert.equal(verdict?.attributes['emu.ipi.outcome'], 'ignored');
   assert.equal(verdict?.status.code, 2);
