@@ -156,6 +156,20 @@ function simTime(tick: number, nsPerTick: number): HrTime {
   return [SIM_EPOCH_S + s, ns - s * 1e9];
 }
 
+/** `simTime` of the last tick asked for, kept: most events of a span share a tick, and neither
+ * the SDK nor the exporters mutate an HrTime they are given. */
+function simClock(nsPerTick: number): (tick: number) => HrTime {
+  let lastTick = -1;
+  let last: HrTime = [SIM_EPOCH_S, 0];
+  return (tick) => {
+    if (tick !== lastTick) {
+      lastTick = tick;
+      last = simTime(tick, nsPerTick);
+    }
+    return last;
+  };
+}
+
 function wallNow(): HrTime {
   const ns = process.hrtime.bigint();
   return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
@@ -255,7 +269,7 @@ export function createTracing(opts: TracingOptions): Tracing {
   const observer = new IpiTraceObserver({
     ...(opts.locationNames !== undefined ? { locationNames: opts.locationNames } : {}),
     tracerFor,
-    timeOf: sim ? (tick) => simTime(tick, nsPerTick) : () => wallNow(),
+    timeOf: sim ? simClock(nsPerTick) : () => wallNow(),
     lateTicks: opts.lateTicks ?? Math.round(1e9 / nsPerTick),
     settleTicks: opts.settleTicks ?? Math.round(1e9 / nsPerTick),
     wholeMachine: sim,

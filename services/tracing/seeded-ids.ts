@@ -22,8 +22,20 @@ export class SeededIdGenerator implements IdGenerator {
 
   private hex(digits: number): string {
     let s = '';
-    for (let i = 0; i < digits; i += 8) s += this.rng.u32().toString(16).padStart(8, '0');
+    let zero = true;
+    for (let i = 0; i < digits; i += 8) {
+      const x = this.rng.u32();
+      if (x !== 0) zero = false;
+      s +=
+        (HEX[x >>> 24] as string) +
+        (HEX[(x >>> 16) & 255] as string) +
+        (HEX[(x >>> 8) & 255] as string) +
+        (HEX[x & 255] as string);
+    }
     // An all-zero id is invalid in W3C trace context; the odds are 2^-64, but never emit one.
-    return /^0+$/.test(s) ? `${s.slice(0, -1)}1` : s;
+    return zero ? `${s.slice(0, -1)}1` : s;
   }
 }
+
+/** Two hex digits per byte value (ids are built per span: no toString/padStart per word). */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));

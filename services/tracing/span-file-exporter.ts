@@ -113,10 +113,7 @@ function hrNsText(t: HrTime): string {
 function anyJson(v: unknown): string {
   switch (typeof v) {
     case 'string':
-      // Most values are plain identifiers and names: skip JSON.stringify when nothing needs escaping.
-      return /^[\w .:,\-[\]>()/=]*$/.test(v)
-        ? `{"stringValue":"${v}"}`
-        : `{"stringValue":${JSON.stringify(v)}}`;
+      return `{"stringValue":${stringValueJson(v)}}`;
     case 'boolean':
       return `{"boolValue":${v}}`;
     case 'number':
@@ -130,22 +127,40 @@ function anyJson(v: unknown): string {
   }
 }
 
+/** Per attribute key, the JSON up to its value's type tag: `{"key":"k","value":{"`. */
 const keyJson = new Map<string, string>();
+/** JSON of short string values seen before (location names, kinds, ids repeat). */
+const stringJson = new Map<string, string>();
+
+function stringValueJson(v: string): string {
+  let j = stringJson.get(v);
+  if (j !== undefined) return j;
+  // Most values are plain identifiers and names: skip JSON.stringify when nothing needs escaping.
+  j = /^[\w .:,\-[\]>()/=]*$/.test(v) ? `"${v}"` : JSON.stringify(v);
+  if (v.length <= 64 && stringJson.size < 65_536) stringJson.set(v, j);
+  return j;
+}
 
 function attrsJson(attrs: Record<string, unknown> | undefined): string {
   if (attrs === undefined) return '[]';
-  let out = '';
+  let out = '[';
+  let first = true;
   for (const k in attrs) {
     const v = attrs[k];
     if (v === undefined) continue;
     let kj = keyJson.get(k);
     if (kj === undefined) {
-      kj = `{"key":${JSON.stringify(k)},"value":`;
+      kj = `{"key":${JSON.stringify(k)},"value":{"`;
       if (keyJson.size < 10_000) keyJson.set(k, kj);
     }
-    out += `${out === '' ? '' : ','}${kj}${anyJson(v)}}`;
+    if (!first) out += ',';
+    first = false;
+    // The common cases inline (integers, strings); the rest through anyJson.
+    if (typeof v === 'number' && Number.isInteger(v)) out += `${kj}intValue":"${v}"}}`;
+    else if (typeof v === 'string') out += `${kj}stringValue":${stringValueJson(v)}}}`;
+    else out += `${kj.slice(0, -2)}${anyJson(v)}}`;
   }
-  return `[${out}]`;
+  return `${out}]`;
 }
 
 function spanJson(s: ReadableSpan): string {
