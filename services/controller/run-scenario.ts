@@ -276,11 +276,20 @@ export function verdictOf(
  */
 export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
   const spec = rec.spec as ScenarioSpec;
+  const messageLocs = messageLocsOf(rec);
+  const isMessage = new Set(messageLocs);
+  // Only what the checker reads is kept (its tracepoint and the accesses to ipi_message words):
+  // a long run has tens of millions of events, which would not fit in memory.
   const events: MachineEvent[] = [];
-  const collect: MachineObserver = { event: (e) => void events.push(e) };
+  const collect: MachineObserver = {
+    ignores: ['visible', 'load'],
+    event: (e) => {
+      if (e.e === 'tp' ? e.name === 'ipi_message_set' : (e.e === 'store' || e.e === 'version' || e.e === 'rmw') && isMessage.has(e.loc)) events.push(e);
+    },
+  };
   replayRun(rec, collect);
   events.sort((a, b) => a.clock - b.clock || a.core - b.core);
-  const checker = new IgnoredIpiChecker({ messageLocs: messageLocsOf(rec) });
+  const checker = new IgnoredIpiChecker({ messageLocs });
   for (const e of events) checker.event(e);
   if (drained) return checker.result(Number.MAX_SAFE_INTEGER, 0).ignored;
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
