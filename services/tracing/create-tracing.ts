@@ -35,7 +35,11 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_INSTANCE_ID } from '@opentelemetry/sema
 import type { Context } from '@opentelemetry/api';
 import { assert, UsageError } from '../stdx/index.js';
 import type { MachineObserver } from '../machine/index.js';
-import { IpiTraceObserver } from './ipi-observer.js';
+import { Worker } from 'node:worker_threads';
+import { IpiTraceObserver, locationRoles } from './ipi-observer.js';
+import { EventPacker } from './event-pack.js';
+import type { PackedChunk } from './event-pack.js';
+import type { TraceWorkerData, TraceWorkerReply } from './trace-worker.js';
 import { SeededIdGenerator } from './seeded-ids.js';
 import { SpanFileExporter } from './span-file-exporter.js';
 import { SCOPE_NAME, SERVICE_NAME } from './semconv.js';
@@ -71,6 +75,12 @@ export interface TracingOptions {
   spanQueueMax?: number;
   /** Extra exporter owned by the caller (tests: InMemorySpanExporter): flushed, not shut down. */
   exporter?: SpanExporter;
+  /**
+   * Sim: build and export the spans on a worker thread while the run goes on (the run's thread
+   * only packs the events the span builder reads). Default: on when `locationNames` is given and
+   * no caller-owned `exporter` is (that one cannot cross threads). The output is the same.
+   */
+  offload?: boolean;
 }
 
 export interface Tracing {
@@ -188,6 +198,18 @@ export function createTracing(opts: TracingOptions): Tracing {
   if (!(ratio >= 0 && ratio <= 1))
     throw new UsageError(`sample ratio ${ratio} is not in [0, 1]; give e.g. --trace-sample 0.1`);
   assert(opts.threadsPerCore > 0, 'threadsPerCore > 0');
+  if (opts.otlpUrl !== undefined) {
+    try {
+      new URL(opts.otlpUrl);
+    } catch {
+      throw new UsageError(
+        `--otlp ${opts.otlpUrl} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`,
+      );
+    }
+  }
+  if (opts.mode === 'sim' && opts.locationNames !== undefined && opts.exporter === undefined && opts.offload !== false) {
+    return offloadedTracing(opts, opts.locationNames);
+  }
   const nsPerTick = opts.nsPerTick ?? 50_000;
   const sim = opts.mode === 'sim';
   const sync: SpanExporter[] = [];
@@ -207,13 +229,6 @@ export function createTracing(opts: TracingOptions): Tracing {
     });
   }
   if (opts.otlpUrl !== undefined) {
-    try {
-      new URL(opts.otlpUrl);
-    } catch {
-      throw new UsageError(
-        `--otlp ${opts.otlpUrl} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`,
-      );
-    }
     asyncs.push(new OTLPTraceExporter({ url: opts.otlpUrl }));
   }
   const queueMax = opts.spanQueueMax ?? 65_536;
@@ -291,5 +306,78 @@ export function createTracing(opts: TracingOptions): Tracing {
       spanCountDropped: simProcessor?.spanCountDropped ?? 0,
       ipisTraced: observer.ipisTraced,
     }),
+  };
+}
+
+/** Chunks posted and not yet done by the worker, at most (each ~390 KB): beyond, the run waits. */
+const OUTSTANDING_MAX = 32;
+/** A worker that takes no chunk for this long is declared failed (the run stops waiting on it). */
+const STALL_MS = 60_000;
+
+/**
+ * Sim tracing on a worker thread: the observer handed to the machine packs events into chunks
+ * (see event-pack.ts) and posts them; the worker runs the same `IpiTraceObserver` and exporters.
+ * The run's thread waits (Atomics.wait) only when the worker is `OUTSTANDING_MAX` chunks behind.
+ */
+function offloadedTracing(opts: TracingOptions, names: readonly string[]): Tracing {
+  const progressBuf = new SharedArrayBuffer(8);
+  const progress = new Int32Array(progressBuf);
+  const { exporter: _none, ...options } = opts;
+  const data: TraceWorkerData = { options: { ...options, offload: false }, progress: progressBuf };
+  const worker = new Worker(new URL('./trace-worker.js', import.meta.url), { workerData: data });
+  let workerError: Error | null = null;
+  worker.on('error', (e) => {
+    workerError = e;
+  });
+  const roles = locationRoles(names);
+  const msgWord = new Uint8Array(roles.role.length);
+  for (let i = 0; i < msgWord.length; i++) msgWord[i] = roles.role[i] === 1 ? 1 : 0;
+  let posted = 0;
+  let stalled = '';
+  const post = (chunk: PackedChunk): void => {
+    if (stalled !== '' || Atomics.load(progress, 1) === 1) return;
+    let waitedMs = 0;
+    for (;;) {
+      const done = Atomics.load(progress, 0);
+      if (posted - done < OUTSTANDING_MAX || Atomics.load(progress, 1) === 1) break;
+      if (Atomics.wait(progress, 0, done, 1000) === 'timed-out') {
+        waitedMs += 1000;
+        if (waitedMs >= STALL_MS) {
+          stalled = `the tracing worker took no events for ${STALL_MS / 1000} s`;
+          return;
+        }
+      }
+    }
+    worker.postMessage({ t: 'chunk', chunk }, [chunk.data.buffer as ArrayBuffer]);
+    posted++;
+  };
+  const packer = new EventPacker({ role: roles.role, msgWord }, post);
+  const observer = Object.assign(packer, { finish: (_tickEnd?: number): void => {} });
+  let stats: TracingStats = { spanCount: 0, spanCountDropped: 0, ipisTraced: 0 };
+  let done = false;
+  return {
+    observer,
+    ipiObserver: null,
+    async shutdown(o = {}) {
+      if (done) return;
+      done = true;
+      packer.flush();
+      const reply = new Promise<TraceWorkerReply>((resolve, reject) => {
+        worker.once('message', (m: TraceWorkerReply) => resolve(m));
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(workerError ?? new Error(`the tracing worker exited (${code}) before it finished`)));
+      });
+      worker.postMessage({ t: 'end', tickEnd: o.tickEnd ?? packer.tickMax });
+      let r: TraceWorkerReply;
+      try {
+        r = await reply;
+      } finally {
+        await worker.terminate();
+      }
+      if (r.t === 'failed') throw new Error(`tracing failed: ${r.message}`);
+      if (stalled !== '') throw new Error(`tracing failed: ${stalled}`);
+      stats = { spanCount: r.spanCount, spanCountDropped: r.spanCountDropped, ipisTraced: r.ipisTraced };
+    },
+    stats: () => stats,
   };
 }

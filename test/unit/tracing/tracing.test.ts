@@ -24,7 +24,11 @@ import {
   runSimTraced,
   writeSpanFileLine,
 } from '../../../services/analyzer/index.js';
-import { resolveScenario } from '../../../services/sim/index.js';
+import { resolveScenario, runSim } from '../../../services/sim/index.js';
+import { simLocationNames } from '../../../services/analyzer/sim-trace.js';
+import { EventPacker, EventUnpacker } from '../../../services/tracing/event-pack.js';
+import type { PackedChunk } from '../../../services/tracing/event-pack.js';
+import type { MachineEvent } from '../../../services/machine/index.js';
 import { locationNames, script, TPC } from '../analyzer/ipi-synthetic.js';
 
 test('NATS header carrier: traceparent in, the same span context out', () => {
@@ -105,6 +109,70 @@ test('sim trace files are deterministic per seed and read back whole', async () 
   assert.equal(r.errors.length, 0);
   assert.ok(r.spans.length > 60 * 4);
   assert.ok(r.spans.every((x) => x.startNs <= x.endNs));
+});
+
+test('offloaded sim tracing (worker thread) writes the same file, byte for byte, as in-process', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-trace-off-'));
+  const s = resolveScenario('host-ipi-2019');
+  const opts = { kernel: 'v5.3', seed: 3, ticksMax: 40_000 };
+  const files: string[] = [];
+  const counts: number[] = [];
+  for (const offload of [true, false]) {
+    const f = join(dir, `${offload ? 'worker' : 'inproc'}.jsonl`);
+    const t = createTracing({
+      mode: 'sim', traceFile: f, locationNames: simLocationNames(s, opts), threadsPerCore: 4, seed: 3,
+      nsPerTick: 1e6, settleTicks: 5000, offload,
+    });
+    assert.equal(t.ipiObserver === null, offload, 'offloaded tracing has no in-process span builder');
+    const r = runSim(s, { ...opts, observer: t.observer! });
+    await t.shutdown({ tickEnd: r.ticks });
+    files.push(f);
+    counts.push(t.stats().spanCount);
+  }
+  const [w, i] = files.map((f) => readFileSync(f));
+  assert.ok(w !== undefined && i !== undefined);
+  assert.ok(w.length > 1_000_000, 'a real trace');
+  assert.ok(w.equals(i), `worker and in-process files differ (in ${dir})`);
+  assert.equal(counts[0], counts[1]);
+});
+
+test('packed events come back as they went in (the filtered ones are dropped)', () => {
+  const role = new Uint8Array(4);
+  role[1] = 1;
+  role[2] = 3;
+  const msgWord = new Uint8Array(4);
+  msgWord[1] = 1;
+  const chunks: PackedChunk[] = [];
+  const p = new EventPacker({ role, msgWord }, (c) => chunks.push(c));
+  const base = { core: 1, cpu: 5, clock: 77, tick: 9 };
+  const kept: MachineEvent[] = [
+    { e: 'store', ...base, loc: 1, wid: 2 ** 40 + 3, value: 0x01000000, lane: 0 },
+    { e: 'version', ...base, loc: 2, wid: 12, version: 4, value: 1 },
+    { e: 'load', ...base, loc: 2, value: 0, version: 4, own: true },
+    { e: 'rmw', ...base, loc: 1, op: 'xchg', old: 5, oldVersion: 2, value: 0, version: 3, wid: 8 },
+    { e: 'barrier', ...base, kind: 'sync', phase: 'end' },
+    { e: 'barrier', ...base, kind: 'msgsync', phase: 'begin' },
+    { e: 'ipi_send', ...base, via: 'msgsnd', target: 17, id: 4 },
+    { e: 'irq_raise', ...base, source: 'hdbell', id: 4 },
+    { e: 'irq_take', ...base, source: 'hdbell' },
+    { e: 'irq_return', ...base, source: 'hdbell' },
+    { e: 'tp', ...base, name: 'doorbell_entry', attrs: { a: 1, b: 'x', c: true } },
+    { e: 'thread_end', ...base, tick: 11 },
+  ];
+  const dropped: MachineEvent[] = [
+    { e: 'store', ...base, loc: 0, wid: 1, value: 1, lane: -1 },
+    { e: 'rmw', ...base, loc: 2, op: 'add', old: 5, oldVersion: 2, value: 6, version: 3, wid: 8 },
+    { e: 'barrier', ...base, kind: 'lwsync', phase: 'begin' },
+    { e: 'barrier', ...base, kind: 'sync', phase: 'begin' },
+    { e: 'nap', ...base, tick: 30 },
+  ];
+  for (const ev of [...dropped, ...kept]) p.event(ev);
+  p.flush();
+  assert.equal(chunks.length, 1);
+  assert.equal(chunks[0]?.tickMax, 30, 'the tick high-water mark counts filtered events too');
+  const back: MachineEvent[] = [];
+  new EventUnpacker().unpack(chunks[0] as PackedChunk, (ev) => back.push(ev));
+  assert.deepEqual(back, kept);
 });
 
 test('the trace-file writer writes exactly what the analyzer encoders write', async () => {
