@@ -9,9 +9,10 @@
  * - IPI messages held 150 ms on the bus, so that when the IPI goal is reached the next IPIs are
  *   in flight: they are handled during the drain (more IPIs handled at the end than when the
  *   workload stopped) and none is ignored; the record replays to the same final state and verdict.
- * - core 1 cut off (partition, messages held) for 1.5 s with a watchdog of 0.05 emulated s: both
- *   CPUs spin on each other past the threshold on every core's clock, the run ends as a hang
- *   (a soft lockup), and the drain delivers the held IPIs: no CPU waits forever, nothing ignored.
+ * - IPIs from core 1 to core 0 held 1.5 s on the bus (a latency, so the window does not depend on
+ *   when the processes boot) with a watchdog of 0.05 emulated s: CPU 8 spins past the threshold
+ *   on every core's clock, the run ends as a hang (a soft lockup), and the drain delivers the held
+ *   IPI: no CPU waits forever, nothing is ignored.
  * - a drain bound of 1 ms: invalid, with the reason.
  * Each run takes a few seconds.
  */
@@ -66,7 +67,7 @@ test('a hang suspected while IPIs are held on the bus is a soft lockup, not a wa
   const scenario = { ...base, detectors: { ...base.detectors, watchdogThreshSecs: 0.05 } };
   const r = await runScenarioDistributed({
     scenario, servers: nats.servers, ipis: 100_000, durationMs: 30_000,
-    faultPlan: parseFaultPlanValue({ faults: [{ type: 'partition', core: 1, at_ms: 300, heal_after_ms: 1500 }] }),
+    faultPlan: parseFaultPlanValue({ faults: [{ type: 'latency', src: 1, dst: 0, class: 'ipi', latency_ms: 1500 }] }),
   });
   const v: RunVerdict = r.verdict;
   assert.equal(v.end_reason, 'hang', `${v.invalid_reason ?? ''}\n${v.console}`);
@@ -78,7 +79,7 @@ test('a hang suspected while IPIs are held on the bus is a soft lockup, not a wa
   assert.equal(v.ipis_handled, v.ipis_sent);
   assert.match(v.console, /soft lockup - CPU#\d+ stuck for \d+s!/);
   assert.match(v.console, /got its answer during the drain/);
-  assert.ok((r.live.faults_injected.partition ?? 0) > 0, JSON.stringify(r.live.faults_injected));
+  assert.ok((r.live.faults_injected.latency ?? 0) > 0, JSON.stringify(r.live.faults_injected));
 });
 
 test('a drain that does not settle within its bound makes the run invalid, with the reason', { timeout: 120_000 }, async () => {
