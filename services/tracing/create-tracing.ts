@@ -39,7 +39,7 @@ import { Worker } from 'node:worker_threads';
 import { IpiTraceObserver, locationRoles } from './ipi-observer.js';
 import { EventPacker } from './event-pack.js';
 import type { PackedChunk } from './event-pack.js';
-import type { TraceWorkerData, TraceWorkerReply } from './trace-worker.js';
+import type { TraceWorkerReply, TraceWorkerRequest } from './trace-worker.js';
 import { SeededIdGenerator } from './seeded-ids.js';
 import { SpanFileExporter } from './span-file-exporter.js';
 import { SCOPE_NAME, SERVICE_NAME } from './semconv.js';
@@ -314,6 +314,23 @@ const OUTSTANDING_MAX = 32;
 /** A worker that takes no chunk for this long is declared failed (the run stops waiting on it). */
 const STALL_MS = 60_000;
 
+/** The process's tracing worker, shared by its traced runs one after another (kept warm). */
+let sharedWorker: { worker: Worker; error: Error | null; busy: boolean } | null = null;
+
+function traceWorker(): { worker: Worker; error: Error | null; busy: boolean } {
+  if (sharedWorker !== null && sharedWorker.error === null && !sharedWorker.busy) return sharedWorker;
+  const w = { worker: new Worker(new URL('./trace-worker.js', import.meta.url)), error: null as Error | null, busy: false };
+  w.worker.on('error', (e) => {
+    w.error = e;
+  });
+  w.worker.on('exit', () => {
+    w.error ??= new Error('the tracing worker exited');
+    if (sharedWorker === w) sharedWorker = null;
+  });
+  if (sharedWorker === null || sharedWorker.error !== null) sharedWorker = w;
+  return w;
+}
+
 /**
  * Sim tracing on a worker thread: the observer handed to the machine packs events into chunks
  * (see event-pack.ts) and posts them; the worker runs the same `IpiTraceObserver` and exporters.
@@ -323,12 +340,11 @@ function offloadedTracing(opts: TracingOptions, names: readonly string[]): Traci
   const progressBuf = new SharedArrayBuffer(8);
   const progress = new Int32Array(progressBuf);
   const { exporter: _none, ...options } = opts;
-  const data: TraceWorkerData = { options: { ...options, offload: false }, progress: progressBuf };
-  const worker = new Worker(new URL('./trace-worker.js', import.meta.url), { workerData: data });
-  let workerError: Error | null = null;
-  worker.on('error', (e) => {
-    workerError = e;
-  });
+  const w = traceWorker();
+  w.busy = true;
+  w.worker.ref();
+  const worker = w.worker;
+  worker.postMessage({ t: 'start', options: { ...options, offload: false }, progress: progressBuf } satisfies TraceWorkerRequest);
   const roles = locationRoles(names);
   const msgWord = new Uint8Array(roles.role.length);
   for (let i = 0; i < msgWord.length; i++) msgWord[i] = roles.role[i] === 1 ? 1 : 0;
@@ -348,7 +364,7 @@ function offloadedTracing(opts: TracingOptions, names: readonly string[]): Traci
         }
       }
     }
-    worker.postMessage({ t: 'chunk', chunk }, [chunk.data.buffer as ArrayBuffer]);
+    worker.postMessage({ t: 'chunk', chunk } satisfies TraceWorkerRequest, [chunk.data.buffer as ArrayBuffer]);
     posted++;
   };
   const packer = new EventPacker({ role: roles.role, msgWord }, post);
@@ -362,17 +378,24 @@ function offloadedTracing(opts: TracingOptions, names: readonly string[]): Traci
       if (done) return;
       done = true;
       packer.flush();
+      let onMessage: (m: TraceWorkerReply) => void = () => {};
+      let onExit: () => void = () => {};
       const reply = new Promise<TraceWorkerReply>((resolve, reject) => {
-        worker.once('message', (m: TraceWorkerReply) => resolve(m));
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(workerError ?? new Error(`the tracing worker exited (${code}) before it finished`)));
+        onMessage = resolve;
+        onExit = () => reject(w.error ?? new Error('the tracing worker exited before the run ended'));
+        worker.once('message', onMessage);
+        worker.once('exit', onExit);
       });
-      worker.postMessage({ t: 'end', tickEnd: o.tickEnd ?? packer.tickMax });
+      worker.postMessage({ t: 'end', tickEnd: o.tickEnd ?? packer.tickMax } satisfies TraceWorkerRequest);
       let r: TraceWorkerReply;
       try {
         r = await reply;
       } finally {
-        await worker.terminate();
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        w.busy = false;
+        // Idle between runs: it must not keep the process alive.
+        worker.unref();
       }
       if (r.t === 'failed') throw new Error(`tracing failed: ${r.message}`);
       if (stalled !== '') throw new Error(`tracing failed: ${stalled}`);
