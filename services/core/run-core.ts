@@ -10,22 +10,14 @@
  * running, every one with t >= drainStep saw it stopped (the workload is only consulted inside a
  * step, never when an input is taken).
  *
- * `buildScenarioCore` in sim/replay.ts keeps its workload private, and services/sim is being
- * edited elsewhere, so the scenario core is built here from the same parts in the same order (the
- * same spec gives the same core as `buildCore`, plus a handle on the workload). Litmus cores have no
- * workload to stop and are built by `buildCore` itself. Once sim/replay.ts can stop a workload at a
- * recorded step, this file should shrink to a call into it.
+ * The core itself is `buildCore`'s (sim/replay.ts), whose scenario cores expose their workload;
+ * litmus cores have no workload to stop.
  */
 import { assert } from '../stdx/index.js';
-import { Core } from '../machine/index.js';
 import type { CoreMsg, MachineObserver } from '../machine/index.js';
-import { resolveMachine } from '../machine/topology.js';
-import { Kernel, cpuSoftware, interruptsJson, resolveKernel } from '../kernel/index.js';
 import { PACA_IRQ_DBELL } from '../kernel/kernel.js';
 import { buildCore, CoreDriver, coreCount, replayRecord, RECORD_FORMAT, RECORD_VERSION } from '../sim/replay.js';
 import type { BuiltCore, CoreFinal, CoreRecord, InboxEntry, MachineSpec, ReplayResult, RunRecord, ScenarioSpec } from '../sim/replay.js';
-import { StressWorkload } from '../sim/scenario-workload.js';
-import { memoryPolicyOf, parseScenarioValue } from '../sim/scenario.js';
 
 /** A built core whose workload can be stopped. */
 export interface RunCore extends BuiltCore {
@@ -68,7 +60,6 @@ export function buildRunCore(
   return buildStoppableScenarioCore(spec, id, send, nowStep, observer);
 }
 
-// The same construction as sim/replay.ts buildScenarioCore (same parts, same order, same seeds).
 function buildStoppableScenarioCore(
   spec: ScenarioSpec,
   id: number,
@@ -76,62 +67,11 @@ function buildStoppableScenarioCore(
   nowStep: () => number,
   observer: MachineObserver | null,
 ): RunCore {
-  const s = parseScenarioValue(spec.scenario, `scenario ${spec.scenario.name}`);
-  const topo = resolveMachine(s.machine);
-  const patches = resolveKernel({ kernel: spec.kernel, patches: spec.patches, revert: spec.revert });
-  const wl = new StressWorkload(s, topo, spec.seed, () => nowStep());
-  const k = new Kernel({
-    topology: topo,
-    patches,
-    ablations: { demuxReadRelaxed: s.ablations.demuxReadRelaxed },
-    csdPairs: wl.csdPairs(),
-    tasks: wl.tasks,
-    kvm: s.kvm,
-  });
-  k.locs.freeze();
-  const core = new Core({
-    id,
-    topology: topo,
-    locations: k.locs,
-    seed: spec.seed,
-    policy: memoryPolicyOf(s),
-    software: (cpu) => cpuSoftware(k, wl, cpu),
-    send,
-    observer,
-    startSkewTicksMax: 50,
-  });
-  const tpc = topo.threadsPerCore;
-  const mine = (cpu: number): boolean => Math.floor(cpu / tpc) === id;
-  const stuck = (): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }> =>
-    k.cpus
-      .map((c, cpu) => ({ c, cpu }))
-      .filter(({ c, cpu }) => mine(cpu) && c.waitingFor >= 0)
-      .map(({ c, cpu }) => ({ cpu, waitingFor: c.waitingFor, sinceStep: c.waitingSince, where: `csd_lock_wait (${c.waitingWhere})` }));
+  const built = buildCore(spec, id, send, nowStep, observer);
+  const { core, kernel: k, workload: wl } = built;
+  assert(k !== undefined && wl !== undefined, 'a scenario core has a kernel and a workload');
   return {
-    core,
-    topology: topo,
-    locations: k.locs,
-    kernel: k,
-    final(endStep): CoreFinal {
-      const all = interruptsJson(k);
-      const interrupts: Record<string, number[]> = {};
-      for (const [line, perCpu] of Object.entries(all)) interrupts[line] = perCpu.map((n, cpu) => (mine(cpu) ? n : 0));
-      const marks: Record<string, number> = {};
-      for (const [m, n] of [...k.marks.counts.entries()].sort()) marks[m] = n;
-      const homes: number[] = [];
-      for (let l = 0; l < k.locs.size; l++) if (k.locs.homes[l] === id) homes.push(l, core.homeVersion(l), core.homeValue(l));
-      return {
-        core: id,
-        endStep,
-        homes,
-        regs: [],
-        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), interrupts, marks },
-        stats: { ...core.stats },
-      };
-    },
-    stuck,
-    ipisHandled: () => k.ipisHandled,
-    ipisSent: () => k.ipisSent,
+    ...built,
     stopWorkload: () => {
       wl.stopped = true;
     },

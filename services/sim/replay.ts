@@ -83,6 +83,8 @@ export interface BuiltCore {
   locations: LocationTable;
   /** Kernel instance of this process (scenario runs). */
   kernel?: Kernel;
+  /** The workload driving the kernel (scenario runs): a distributed run stops it to drain. */
+  workload?: StressWorkload;
   final(endStep: number): CoreFinal;
   /** For the stop conditions: CPUs of this core stuck in csd_lock_wait since a step. */
   stuck(): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }>;
@@ -303,6 +305,7 @@ function buildScenarioCore(
     topology: topo,
     locations: k.locs,
     kernel: k,
+    workload: wl,
     final(endStep) {
       const all = interruptsJson(k);
       const interrupts: Record<string, number[]> = {};
