@@ -32,6 +32,16 @@ function pingpongOn(machine: string, cpus: number[]): Scenario {
   });
 }
 
+/** `caller` cross-calls `target` with wait, again and again; `target` only answers (it idles). */
+function oneWayCallsOn(machine: string, caller: number, target: number): Scenario {
+  const base = resolveScenario('pingpong');
+  return parseScenarioValue({
+    ...base,
+    machine,
+    workload: { ...base.workload, hostCpus: String(caller), crossCallPool: String(target), crossCallPeers: 1, crossCallTargetsMax: 1 },
+  });
+}
+
 /** Intra-core doorbell round trip: two SMT threads of one core bounce msgsndp, in-process. */
 function doorbellRttUs(rounds: number): number {
   const locs = new LocationTable().freeze();
@@ -88,23 +98,23 @@ export const distBenches: Bench[] = [
       const dir = mkdtempSync(join(tmpdir(), 'ipiscope-bench-'));
       const m2 = join(dir, 'm2.yaml');
       writeFileSync(m2, 'name: bench-2\ncpuModel: power8\nsockets: 1\ncoresPerSocket: 2\nthreadsPerCore: 8\n');
-      const s = pingpongOn(m2, [0, 8]);
+      // smp_call_function_single with wait from CPU 0 (core 0) to CPU 8 (core 1, idle between
+      // calls), on the fixed kernel: one call at a time, so a call's round trip is the machine's
+      // wall time (not spawning the processes) over the calls.
+      const s = oneWayCallsOn(m2, 0, 8);
       let r;
       try {
-        r = await runScenarioDistributed({ scenario: s, ipis: 400, durationMs: 60_000, idleTickUs: 10 });
+        r = await runScenarioDistributed({ scenario: s, kernel: 'v5.4', ipis: 300, durationMs: 60_000, idleTickUs: 10 });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      // Two CPUs cross-call each other concurrently; each call's round trip is the machine's wall
-      // time (not spawning the processes) over the calls one CPU made.
-      const perCpu = r.verdict.ipis_handled / 2;
-      const rttUs = (r.live.generation_ms * 1000) / Math.max(1, perCpu);
+      const rttUs = (r.live.generation_ms * 1000) / Math.max(1, r.verdict.ipis_handled);
       // Dependent bus round trips per call: every machine message of the run over the calls, in
       // pairs (request and answer, or one-way send and the later one-way reply); with two cores
       // every sync is one round trip. An upper bound: a few messages travel in parallel.
       const busRtts = Math.round(((r.live.bus.delivered ?? 0) / Math.max(1, r.verdict.ipis_handled) / 2) * 10) / 10;
       return [
-        { bench: 'ipi.cross_core_rtt_us', value: Math.round(rttUs), unit: 'us', end: r.verdict.end_reason, nats_rtt_us: raw.rtt_us_p50, bar_us: Math.round(1.5 * busRtts * raw.rtt_us_p50), ipis: r.verdict.ipis_handled, generation_ms: r.live.generation_ms, wall_ms: r.live.wall_ms },
+        { bench: 'ipi.cross_core_rtt_us', value: Math.round(rttUs), unit: 'us', kernel: 'v5.4', calls: 'CPU 0 -> CPU 8, one at a time', end: r.verdict.end_reason, nats_rtt_us: raw.rtt_us_p50, bar_us: Math.round(1.5 * busRtts * raw.rtt_us_p50), ipis: r.verdict.ipis_handled, generation_ms: r.live.generation_ms, wall_ms: r.live.wall_ms },
         { bench: 'ipi.cross_core_bus_rtts', value: busRtts, unit: 'round trips', path: 'bus messages per call / 2 (llist_add rmw, the syncs of the barriers, MFRR one way, csd_unlock store and its propagation)' },
       ];
     },
