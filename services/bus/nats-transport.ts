@@ -32,7 +32,7 @@
  * - Reconnects (to another node of a cluster) are the NATS client's; subscriptions come back by
  *   themselves and whatever was lost in between is repaired as above.
  */
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { CoreMsg } from '../machine/msgs.js';
 import { assert } from '../stdx/assert.js';
 import { UserError } from '../stdx/errors.js';
@@ -146,6 +146,8 @@ const REPAIR_BATCH_MAX = 1024;
 const REPAIR_REPLY_BYTES_MAX = 256 * 1024;
 const PLANNED_DROPS_PIGGYBACK_MAX = 4096;
 const RUN_ID = /^[A-Za-z0-9_-]+$/;
+/** The W3C trace-context header (lower case, as the W3C propagator writes it). */
+const TRACEPARENT = 'traceparent';
 
 export function coreSubject(runId: string, core: number): string {
   return `ipiscope.${runId}.core.${core}`;
@@ -245,6 +247,9 @@ export class StartedNatsTransport {
   private invalidReason: string | undefined;
   private planVersion = 0;
   private generation = 0;
+  /** NATS headers (traceparent) of traced transmissions, by their envelope bytes. */
+  private readonly traceHeaders = new WeakMap<Uint8Array, MsgHdrs>();
+  private tracedSends = false;
   private readonly o: Required<
     Pick<
       NatsTransportOptions,
@@ -350,6 +355,15 @@ export class StartedNatsTransport {
     if (traceparent !== undefined) env.traceparent = traceparent;
     const bytes = encodeEnvelope(env);
     const dup = decision.duplicate ? encodeEnvelope({ ...env, duplicateInjected: true }) : undefined;
+    if (traceparent !== undefined) {
+      // W3C trace context in the NATS headers of the transmission (held, reordered and
+      // duplicated copies too); a repair carries it in the envelope's own field.
+      const h = headers();
+      h.set(TRACEPARENT, traceparent);
+      this.tracedSends = true;
+      this.traceHeaders.set(bytes, h);
+      if (dup !== undefined) this.traceHeaders.set(dup, h);
+    }
     if (dup !== undefined) this.c.duplicatesInjected++;
     if (decision.delayMs <= 0 && decision.reorder === undefined) {
       this.remember(link, seq, { state: 'sent', bytes });
@@ -457,10 +471,14 @@ export class StartedNatsTransport {
   private transmit(dst: number, bytes: Uint8Array, dup: Uint8Array | undefined): void {
     if (this.state !== 'running') return;
     const subject = coreSubject(this.runId, dst);
-    this.nc.publish(subject, bytes);
+    const h = this.tracedSends ? this.traceHeaders.get(bytes) : undefined;
+    if (h === undefined) this.nc.publish(subject, bytes);
+    else this.nc.publish(subject, bytes, { headers: h });
     this.c.transmitted++;
     if (dup !== undefined) {
-      this.nc.publish(subject, dup);
+      const hd = this.tracedSends ? this.traceHeaders.get(dup) : undefined;
+      if (hd === undefined) this.nc.publish(subject, dup);
+      else this.nc.publish(subject, dup, { headers: hd });
       this.c.transmitted++;
     }
   }
@@ -600,6 +618,11 @@ export class StartedNatsTransport {
       this.c.decodeErrors++;
       this.declareInvalid(`core ${this.core}: undecodable envelope on the bus: ${e.reason}`);
       return;
+    }
+    if (m.headers !== undefined) {
+      // The W3C trace context travels in the NATS headers; it wins over the envelope's copy.
+      const tp = m.headers.get(TRACEPARENT);
+      if (tp !== '') env.traceparent = tp;
     }
     this.accept(env, false);
   }

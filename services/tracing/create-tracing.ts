@@ -10,8 +10,9 @@
  *   yields to the event loop while it runs, so spans are exported by `SimSpanProcessor`, which
  *   writes the trace file synchronously per batch and holds OTLP batches (bounded, drops counted)
  *   until `shutdown()`.
- * - `live`: one core per process (`service.instance.id`), wall-clock timestamps, random ids, the
- *   SDK's `BatchSpanProcessor` per exporter.
+ * - `live`: one core per process (`service.instance.id`), wall-clock timestamps, random ids; the
+ *   span file written synchronously per batch (never a span dropped), OTLP through the SDK's
+ *   `BatchSpanProcessor`.
  */
 import type { HrTime, Tracer } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
@@ -238,7 +239,12 @@ export function createTracing(opts: TracingOptions): Tracing {
     simProcessor = new SimSpanProcessor(sync, asyncs, 512, queueMax);
     processors.push(simProcessor);
   } else {
-    for (const e of [...sync, ...asyncs]) {
+    // Live: the span file (and a caller's exporter) is written synchronously in batches, as in
+    // sim, so that no span is ever dropped from it (a BatchSpanProcessor drops past its queue,
+    // and the analyzer judges a run only from every span of it); OTLP goes through the SDK's
+    // BatchSpanProcessor.
+    if (sync.length > 0) processors.push(new SimSpanProcessor(sync, [], 512, queueMax));
+    for (const e of asyncs) {
       processors.push(
         new BatchSpanProcessor(e, {
           maxQueueSize: queueMax,
