@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
@@ -7,6 +8,8 @@ import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
 import { loadFaultPlan } from '../bus/fault-plan.js';
 import { runScenarioDistributed } from '../controller/run-scenario.js';
+import { judgeRunTrace } from '../analyzer/run-trace.js';
+import type { RunTraceJudgement } from '../analyzer/run-trace.js';
 
 const spec = {
   summary:
@@ -22,6 +25,9 @@ const spec = {
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated' },
     faults: { type: 'string', help: 'fault plan file (YAML or JSON)' },
     record: { type: 'string', help: 'write the run record (every core\'s inbox) to this file' },
+    traceFile: { type: 'string', help: 'write every span of every core as OTLP/JSON, one export request per line (for ipiscope analyze); each core writes FILE.gen-G.core-N.part, merged into FILE at the end' },
+    otlp: { type: 'string', help: 'each core also sends its spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
+    sample: { type: 'number', min: 0, max: 1, help: 'fraction of IPIs traced (default 1; below 1 the analyzer sees only those)' },
     json: { type: 'boolean', help: 'print the verdict as one JSON line' },
   },
   positionals: [{ name: 'SCENARIO', help: 'built-in scenario name or scenario file', required: true }],
@@ -44,6 +50,11 @@ export const runCommand: Command = {
       throw new UsageError(`--cores ${a.flags.cores}: scenario ${scenario.name} runs on ${scenario.machine}, which has ${n} cores; omit --cores or pick a scenario with that machine`);
     }
     const plan = a.flags.faults !== undefined ? loadFaultPlan(a.flags.faults) : undefined;
+    const f = a.flags;
+    if (f.sample !== undefined && f.traceFile === undefined && f.otlp === undefined) throw new UsageError('--sample needs --trace-file or --otlp');
+    if (f.traceFile !== undefined) checkWritable(f.traceFile);
+    if (f.otlp !== undefined && !URL.canParse(f.otlp)) throw new UsageError(`--otlp ${f.otlp} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
+    const traced = f.traceFile !== undefined || f.otlp !== undefined;
     const r = await runScenarioDistributed({
       scenario,
       ...(a.flags.kernel !== undefined ? { kernel: a.flags.kernel } : {}),
@@ -52,20 +63,46 @@ export const runCommand: Command = {
       ...(a.flags.ipis !== undefined ? { ipis: a.flags.ipis } : {}),
       ...(plan !== undefined ? { faultPlan: plan } : {}),
       ...(a.flags.record !== undefined ? { recordFile: a.flags.record } : {}),
+      ...(traced
+        ? { trace: { ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}), ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}), ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}) } }
+        : {}),
       durationMs: a.flags.duration,
       log: (l) => err(l),
     });
     const v = r.verdict;
+    // The merged span file judged by the analyzer: trace ids for the verdict, and the cross-check.
+    let trace: (RunTraceJudgement & { parts: number; missing: number[] }) | undefined;
+    let traceIds = new Map<string, string>();
+    if (r.live.trace !== undefined && r.live.trace.file !== '') {
+      const j = await judgeRunTrace(r.live.trace.file, v.ignored);
+      trace = { ...j.judgement, parts: r.live.trace.parts, missing: r.live.trace.missing };
+      traceIds = j.traceIds;
+    }
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
-      out(JSON.stringify({ ...rest, processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max }));
+      if (traced) rest.ignored = v.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
+      out(JSON.stringify({ ...rest, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max }));
     } else {
       out(v.console.trimEnd());
       out(`verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, ${r.live.processes} core processes, ${r.live.wall_ms} ms`);
       if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);
       if (a.flags.record !== undefined) out(`record: ${a.flags.record} (replay with: ipiscope replay ${a.flags.record})`);
+      for (const i of v.ignored) if (traceIds.has(i.ipi_id)) out(`ignored IPI ${i.ipi_id} (CPU ${i.sender_cpu} -> CPU ${i.target_cpu}, msg ${i.msg}): trace ${traceIds.get(i.ipi_id)}`);
+      if (trace !== undefined) {
+        out(`trace: ${trace.file} (${trace.spans} spans from ${trace.parts} core processes${trace.missing.length > 0 ? `, cores ${trace.missing.join(',')} missing` : ''}); ` +
+          `analyzer: ${trace.ipis} IPIs, ${trace.ignored.length} ignored, ${trace.agrees ? 'the same set as the run' : `differs from the run (only run: ${trace.only_run.join(' ') || 'none'}; only trace: ${trace.only_trace.join(' ') || 'none'})`}`);
+      }
     }
     return v.verdict === 'ok' ? 0 : v.verdict === 'invalid' ? 2 : 1;
   },
 };
+
+/** A trace file that cannot be written is a usage error before any process starts. */
+function checkWritable(file: string): void {
+  try {
+    closeSync(openSync(file, 'w'));
+  } catch (e) {
+    throw new UsageError(`cannot write the trace file ${file} (${(e as Error).message}); check the directory exists and is writable`);
+  }
+}

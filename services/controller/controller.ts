@@ -37,7 +37,7 @@
  * generation ends as invalid, with the reason. A pause loses nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -46,6 +46,7 @@ import { decodeControlMsg, encodeControlMsg } from '../bus/codec.js';
 import type { ControlMsg } from '../bus/codec.js';
 import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
+import type { CoreTracingOptions } from '../core/core-tracing.js';
 import { emptyFaultPlan, FaultInjector, type FaultPlan } from '../bus/fault-plan.js';
 import { NatsServer, type StartedNatsServer } from '../bus/nats-launcher.js';
 import { faultsSubject } from '../bus/nats-transport.js';
@@ -108,6 +109,30 @@ export interface GenerationOptions {
   idleTickUs?: number;
   /** Ticks local time may run ahead of the wall clock after an input (see CoreLoopOptions). */
   aheadTicksMax?: number;
+  /** Trace every core's machine (off when absent: no observer is attached anywhere). */
+  tracing?: GenerationTracing;
+}
+
+/**
+ * Tracing of a generation. Each core traces its own machine (`service.instance.id` = `core-<n>`)
+ * and writes its own span file next to `traceFile` (`<traceFile>.gen-<g>.core-<n>.part`); once
+ * every core has stopped (its file flushed), the parts are concatenated into `traceFile` in core
+ * order and removed. A line is a whole OTLP export request, so the concatenation is a valid span
+ * file. `otlpUrl` is sent to by each core directly.
+ */
+export interface GenerationTracing extends Omit<CoreTracingOptions, 'traceFile'> {
+  traceFile?: string;
+}
+
+/** What became of a traced generation's span files. */
+export interface TraceOutcome {
+  /** The merged span file ('' when only OTLP was asked for). */
+  file: string;
+  /** Core span files merged into it. */
+  parts: number;
+  /** Cores whose span file was missing (a core that died); their spans are not in `file`. */
+  missing: number[];
+  bytes: number;
 }
 
 export interface GenerationResult {
@@ -129,6 +154,8 @@ export interface GenerationResult {
   hangWait?: HangWait;
   /** Scenario runs: how the drain went (absent when the generation ended invalid before it). */
   drain?: DrainOutcome;
+  /** Traced generations: the merged span file. */
+  trace?: TraceOutcome;
 }
 
 /** A csd_lock_wait judged hung: the waiter's own steps, and the slowest busy core's steps since. */
@@ -394,6 +421,7 @@ export class StartedController {
             runId: this.runId, seed: String(this.opts.seed ?? 0), topologyJson: JSON.stringify(topologyOf(spec)),
             scenarioJson: JSON.stringify(spec), faultPlanJson: JSON.stringify(plan), startUnixMs: Date.now(),
             generation: gen, optionsJson: JSON.stringify(loop),
+            ...(o.tracing !== undefined ? { tracingJson: coreTracingJson(o.tracing, gen, core) } : {}),
           },
         }, START_DEADLINE_MS, START_DEADLINE_MS / 2).catch((e: unknown) => {
           startError ||= (e as Error).message;
@@ -536,6 +564,7 @@ export class StartedController {
     if (hangWait !== null) out.hangWait = hangWait;
     if (drain !== undefined) out.drain = drain;
     if (invalidReason !== undefined) out.invalidReason = invalidReason;
+    if (o.tracing?.traceFile !== undefined) out.trace = mergeSpanFiles(o.tracing.traceFile, gen, cores);
     return out;
   }
 
@@ -661,6 +690,59 @@ declare module 'node:child_process' {
   interface ChildProcess {
     killedOnPurpose?: boolean;
   }
+}
+
+/** Core `core`'s span file of generation `gen`, next to the merged one. */
+export function coreSpanFile(traceFile: string, gen: number, core: number): string {
+  return `${traceFile}.gen-${gen}.core-${core}.part`;
+}
+
+function coreTracingJson(t: GenerationTracing, gen: number, core: number): string {
+  const c: CoreTracingOptions = { ...t };
+  if (t.traceFile !== undefined) c.traceFile = coreSpanFile(t.traceFile, gen, core);
+  return JSON.stringify(c);
+}
+
+/**
+ * Concatenates the cores' span files into `traceFile` (core order) and removes them. Every line of
+ * a part is one whole export request, so the result is a span file as `ipiscope analyze` reads it.
+ */
+export function mergeSpanFiles(traceFile: string, gen: number, cores: number[]): TraceOutcome {
+  const out = openSync(traceFile, 'w');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let bytes = 0;
+  let parts = 0;
+  const missing: number[] = [];
+  try {
+    for (const core of cores) {
+      const part = coreSpanFile(traceFile, gen, core);
+      if (!existsSync(part)) {
+        missing.push(core);
+        continue;
+      }
+      // Copied in chunks: a long run's parts are hundreds of MB.
+      const fd = openSync(part, 'r');
+      let last = 0x0a;
+      try {
+        for (;;) {
+          const n = readSync(fd, buf, 0, buf.length, null);
+          if (n === 0) break;
+          writeSync(out, buf, 0, n);
+          last = buf[n - 1] as number;
+          bytes += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+      // A part cut short (its core died mid-write) must not glue its last line to the next.
+      if (last !== 0x0a) writeSync(out, '\n');
+      parts++;
+      rmSync(part, { force: true });
+    }
+  } finally {
+    closeSync(out);
+  }
+  return { file: traceFile, parts, missing, bytes };
 }
 
 function toStatus(m: ControlMsg): CoreStatus {

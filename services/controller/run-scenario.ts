@@ -28,7 +28,7 @@ import type { CoreFinal, RunRecord, ScenarioSpec } from '../sim/replay.js';
 import { StressWorkload } from '../sim/scenario-workload.js';
 import type { Scenario } from '../sim/scenario.js';
 import { Controller } from './controller.js';
-import type { DrainOutcome, EndReason, GenerationResult, HangWait } from './controller.js';
+import type { DrainOutcome, EndReason, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
 
 export interface RunScenarioOptions {
   scenario: Scenario;
@@ -52,6 +52,8 @@ export interface RunScenarioOptions {
   onStarted?: (pids: number[]) => void;
   /** Wall-clock bound of the drain (ms; default: the controller's DRAIN_TIMEOUT_MS). */
   drainTimeoutMs?: number;
+  /** Trace the run: every core's spans, merged into `traceFile`, and/or sent to `otlpUrl`. */
+  trace?: Pick<GenerationTracing, 'traceFile' | 'otlpUrl' | 'sampleRatio'>;
 }
 
 
@@ -96,6 +98,8 @@ export interface RunScenarioResult {
     drain?: DrainOutcome;
     /** The longest csd_lock_wait seen during the run, in the waiter's own steps. */
     wait_steps_max: number;
+    /** Traced runs: the merged span file. */
+    trace?: TraceOutcome;
   };
   record: RunRecord;
 }
@@ -140,6 +144,8 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
       idleTickUs: o.idleTickUs ?? 10,
       ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
       ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
+      // Judged after a drain: an unconsumed IPI is ignored at once (settle 0), late after 1 s.
+      ...(o.trace !== undefined ? { tracing: { ...o.trace, settleTicks: 0, lateTicks: tps } } : {}),
     });
   } finally {
     await ctl.stop();
@@ -168,6 +174,7 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
       ...(g.drain !== undefined ? { drain: g.drain } : {}),
       wait_steps_max: g.waitStepsMax,
+      ...(g.trace !== undefined ? { trace: g.trace } : {}),
     },
     record,
   };

@@ -30,6 +30,7 @@ import { CoreDriver, coreCount, topologyOf } from '../sim/replay.js';
 import type { InboxEntry, MachineSpec } from '../sim/replay.js';
 import { buildRunCore } from './run-core.js';
 import type { RunCore, RunCoreRecord } from './run-core.js';
+import { CoreTracing, coreTracingLoaded, loadCoreTracing } from './core-tracing.js';
 
 export interface CoreProcessOptions {
   runId: string;
@@ -74,6 +75,8 @@ interface Generation {
   /** Pacing reference: the wall time and local step of the last input taken (or of the start). */
   paceNs: bigint;
   paceStep: number;
+  /** Tracing of this generation (StartRun.tracing_json), or null: off, no observer attached. */
+  tracing: CoreTracing | null;
 }
 
 export class CoreProcess {
@@ -127,7 +130,7 @@ export class StartedCoreProcess {
       // Repairs follow a gap within tens of ms; 8192 envelopes per link cover that many times
       // over, and a repair that finds one evicted makes the run invalid (never silent).
       retransmitBufferMax: RETRANSMIT_BUFFER_MAX,
-      onMessage: (src, msg, meta) => this.onInput(src, msg, meta.seq, meta.generation),
+      onMessage: (src, msg, meta) => this.onInput(src, msg, meta.seq, meta.generation, meta.traceparent),
       onInvalid: (reason) => {
         this.invalidReason ||= reason;
       },
@@ -161,7 +164,7 @@ export class StartedCoreProcess {
     this.ctl.publish(controllerSubject(this.opts.runId), encodeControlMsg(m));
   }
 
-  private onInput(src: number, msg: CoreMsg, seq: number, gen: number): void {
+  private onInput(src: number, msg: CoreMsg, seq: number, gen: number, traceparent?: string): void {
     if (HOP_LOG_DIR !== '') this.hop('arrive', src, msg);
     if (gen < this.curGen) {
       this.staleDropped++;
@@ -175,6 +178,9 @@ export class StartedCoreProcess {
       this.future.push([gen, src, seq, msg]);
       return;
     }
+    // The trace context of the hop, before the core takes the message (a later generation's
+    // inputs are taken untraced: they arrive before that generation's tracing exists).
+    if (traceparent !== undefined) this.g?.tracing?.noteIncoming(msg, traceparent);
     this.pending.push([src, seq, msg]);
     if (this.waiting) this.schedule();
   }
@@ -242,8 +248,16 @@ export class StartedCoreProcess {
     const f = c.fields;
     switch (c.kind) {
       case 'startRun':
+        if (String(f.tracingJson || '') !== '' && !coreTracingLoaded()) {
+          // The first traced generation loads the tracing modules, then starts (the reply waits).
+          void loadCoreTracing().then(() => this.onControl(m), (e: unknown) => {
+            this.invalidReason ||= `core ${this.core}: cannot load tracing: ${(e as Error).message}`;
+            m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
+          });
+          return;
+        }
         // Idempotent: the controller asks again when a reply was lost in a reconnect.
-        if (Number(f.generation) > this.curGen) this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''));
+        if (Number(f.generation) > this.curGen) this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''), String(f.tracingJson || ''));
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
         return;
       case 'statusRequest':
@@ -256,8 +270,18 @@ export class StartedCoreProcess {
           m.respond(encodeControlMsg({ kind: 'coreResults', fields: { runId: this.opts.runId, core: this.core, generation: this.curGen, verdict: 'invalid', reason, resultsJson: '' } }));
           return;
         }
-        m.respond(encodeControlMsg({ kind: 'coreResults', fields: this.stopGeneration(String(f.reason)) }));
-        if (f.exit === true) void this.shutdown(0);
+        const g = this.g;
+        const results = this.stopGeneration(String(f.reason));
+        const reply = (): void => {
+          m.respond(encodeControlMsg({ kind: 'coreResults', fields: results }));
+          if (f.exit === true) void this.shutdown(0);
+        };
+        if (g === null || g.tracing === null) reply();
+        // The span file is complete before the controller hears of the stop (it merges them).
+        else void g.tracing.end(g.driver.step).then((c) => {
+          if (typeof results.counters === 'object' && results.counters !== null) Object.assign(results.counters, c);
+          reply();
+        });
         return;
       }
       case 'faultPlanUpdate':
@@ -268,13 +292,14 @@ export class StartedCoreProcess {
     }
   }
 
-  private startGeneration(gen: number, spec: MachineSpec, optionsJson: string, faultPlanJson: string): void {
+  private startGeneration(gen: number, spec: MachineSpec, optionsJson: string, faultPlanJson: string, tracingJson = ''): void {
     if (faultPlanJson !== '') this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(faultPlanJson), 'fault plan'));
     const loop: CoreLoopOptions = { ...DEFAULT_CORE_LOOP, ...(JSON.parse(optionsJson) as Partial<CoreLoopOptions>) };
     const topo = topologyOf(spec);
     assert(gen > this.curGen, `core ${this.core}: generation ${gen} after ${this.curGen}`);
     // A generation whose StopRun never reached us (a NATS node died) ends here.
     if (this.g !== null) this.g.stopped = true;
+    if (this.g?.tracing != null) void this.g.tracing.end(this.g.driver.step);
     this.curGen = gen;
     this.transport.setGeneration(gen);
     // Whatever is still pending belongs to an earlier generation.
@@ -294,13 +319,21 @@ export class StartedCoreProcess {
     }
     const sendBase: Record<string, number> = {};
     for (const [dst, high] of this.transport.linkHighSeqs()) sendBase[String(dst)] = high;
+    let tracing: CoreTracing | null = null;
+    try {
+      tracing = CoreTracing.start(tracingJson, this.core, topo.threadsPerCore);
+    } catch (e) {
+      this.invalidReason ||= `core ${this.core}: tracing: ${(e as Error).message}`;
+    }
     let driver: CoreDriver | null = null;
     const built = buildRunCore(spec, this.core, (dst, msg) => {
       if (HOP_LOG_DIR !== '') this.hop('send', dst, msg);
-      this.transport.send(dst, msg);
-    }, () => driver?.step ?? 0);
+      if (tracing === null) this.transport.send(dst, msg);
+      else this.transport.send(dst, msg, tracing.traceparentFor(msg));
+    }, () => driver?.step ?? 0, tracing?.observer ?? null);
+    tracing?.setLocationNames(built.locations.names);
     driver = new CoreDriver(built.core);
-    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0 };
+    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing };
     this.schedule();
   }
 
