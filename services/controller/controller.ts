@@ -70,6 +70,9 @@ export interface ControllerOptions {
   log?: (line: string) => void;
   /** Called when every core has started a generation (its machine runs from now on). */
   onGenerationStarted?: (generation: number) => void;
+  /** Spawned cores load the tracing modules before they register (generations will be traced):
+   * loaded at StartRun instead, a late core would be starved by the peers already running. */
+  preloadTracing?: boolean;
 }
 
 export type EndPolicy =
@@ -321,7 +324,7 @@ export class StartedController {
     const servers = this.opts.coreServers?.(core) ?? this.servers;
     const child = spawn(
       process.execPath,
-      [...CORE_NODE_FLAGS, coreMainPath(), '--run', this.runId, '--core', String(core), '--nats', servers.join(','), '--seed', String(this.opts.seed ?? 0)],
+      [...CORE_NODE_FLAGS, coreMainPath(), '--run', this.runId, '--core', String(core), '--nats', servers.join(','), '--seed', String(this.opts.seed ?? 0), ...(this.opts.preloadTracing === true ? ['--preload-tracing'] : [])],
       { stdio: ['pipe', 'ignore', 'pipe'] },
     );
     liveCores.add(child);

@@ -126,6 +126,7 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
     ...(o.coreServers !== undefined ? { coreServers: (c: number) => o.coreServers?.[c % o.coreServers.length] ?? [] } : {}),
     seed: spec.seed,
     ...(o.log !== undefined ? { log: o.log } : {}),
+    ...(o.trace !== undefined ? { preloadTracing: true } : {}),
   }).start();
   let g: GenerationResult;
   try {

@@ -250,8 +250,8 @@ export class StartedCoreProcess {
       case 'startRun':
         if (String(f.tracingJson || '') !== '' && !coreTracingLoaded()) {
           // The first traced generation loads the tracing modules, then starts (the reply waits).
-          void loadCoreTracing().then(() => this.onControl(m), (e: unknown) => {
-            this.invalidReason ||= `core ${this.core}: cannot load tracing: ${(e as Error).message}`;
+          void loadCoreTracing().then(() => this.onControl(m)).catch((e: unknown) => {
+            this.invalidReason ||= `core ${this.core}: cannot start tracing: ${(e as Error).message}`;
             m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
           });
           return;

@@ -1,13 +1,14 @@
 /**
  * Entry point of a core process:
  *
- *     node dist/services/core/main.js --run RUN --core N --nats URL[,URL...] [--seed S]
+ *     node dist/services/core/main.js --run RUN --core N --nats URL[,URL...] [--seed S] [--preload-tracing]
  *
  * It registers with the controller on the run's control subject and waits for StartRun. It ends
  * on StopRun{exit}, on SIGTERM/SIGINT, and when its parent goes away (stdin closes, or the parent
  * pid changes), so a crashed controller never leaves it behind.
  */
 import { CoreProcess } from './core-process.js';
+import { loadCoreTracing } from './core-tracing.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,6 +26,8 @@ if (!Number.isInteger(core) || core < 0) fail(`--core must be a core number, got
 const servers = (flag('nats') ?? fail('--nats URL is required')).split(',');
 const seed = Number(flag('seed') ?? '0');
 const parentPid = process.ppid;
+// Traced runs: the OpenTelemetry modules are loaded before the core registers.
+if (process.argv.includes('--preload-tracing')) await loadCoreTracing();
 
 const started = await new CoreProcess({
   runId,
