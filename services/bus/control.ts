@@ -35,9 +35,33 @@ export interface CoreLoopOptions {
    * `aheadTicksMax + wall / idleTickUs` ticks, far below any watchdog threshold.
    */
   aheadTicksMax: number;
+  /**
+   * Wall-clock pace (µs per tick) of every step, busy or idle; 0: off (the idle pacing above).
+   * On: all cores follow one clock, tick = (wall time - `epochMs`) / `tickUs`; a core never runs
+   * past it, takes each input at the tick it arrived, and sleeps when it has caught up. With a tick
+   * of about a third of a bus hop's wall time, a hop costs a few ticks against the workload's
+   * hundreds, the proportions of `sim`'s bus. `idleTickUs` and `aheadTicksMax` are then unused.
+   */
+  tickUs: number;
+  /** The paced clock's origin: wall time (ms since the Unix epoch, fractional) of tick 0. */
+  epochMs: number;
+  /**
+   * Paced: a core more than this many ticks behind the clock is behind. Its messages leave late
+   * (its peers see longer hops than the clock says), so the time spent behind is reported.
+   */
+  lagTicksMax: number;
+  /**
+   * Paced: a core behind for longer than this (ms of wall time, at a stretch) breaks the run's
+   * time scale, and the run is invalid. Startup is excused until the core first catches up, within
+   * `catchUpMsMax` of the epoch.
+   */
+  behindMsMax: number;
+  catchUpMsMax: number;
 }
 
-export const DEFAULT_CORE_LOOP: CoreLoopOptions = { sliceSteps: 512, recordDir: '', idleTickUs: 0, aheadTicksMax: 5000 };
+export const DEFAULT_CORE_LOOP: CoreLoopOptions = {
+  sliceSteps: 512, recordDir: '', idleTickUs: 0, aheadTicksMax: 5000, tickUs: 0, epochMs: 0, lagTicksMax: 100, behindMsMax: 2000, catchUpMsMax: 10_000,
+};
 
 /** What a core answers to StopRun, as CoreResults.results_json. */
 export interface CoreResultsJson {

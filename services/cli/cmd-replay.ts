@@ -6,6 +6,7 @@ import { InputError } from '../stdx/index.js';
 import { RECORD_FORMAT, RECORD_VERSION, litmusOutcome } from '../sim/replay.js';
 import type { RunRecord } from '../sim/replay.js';
 import { judgeIgnored, verdictOf } from '../controller/run-scenario.js';
+import type { TimeScale } from '../controller/run-scenario.js';
 import { replayRun } from '../core/index.js';
 import type { EndReason, HangWait } from '../controller/controller.js';
 
@@ -36,8 +37,10 @@ export const replayCommand: Command = {
     let verdictSame = true;
     let verdict: Record<string, unknown> = {};
     if (rec.spec.kind === 'scenario') {
-      const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string; drained?: boolean; hang_wait?: HangWait };
-      const v = judgeIgnored(rec, r.finals, verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason, recorded.drained === true, recorded.hang_wait));
+      const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string; drained?: boolean; hang_wait?: HangWait; time_scale?: TimeScale };
+      // What the run saw live (the hang's wait, the cores' lag behind a paced clock) is taken from
+      // the record; everything else is recomputed.
+      const v = judgeIgnored(rec, r.finals, verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason, recorded.drained === true, recorded.hang_wait, recorded.time_scale?.lag));
       verdict = v as unknown as Record<string, unknown>;
       verdictSame = JSON.stringify(v) === JSON.stringify(rec.verdict);
     } else {

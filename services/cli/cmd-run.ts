@@ -22,6 +22,7 @@ const spec = {
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
     duration: { type: 'duration', default: '30s', help: 'wall-clock bound of the run' },
     ipis: { type: 'int', min: 0, help: 'stop after this many handled IPIs (default: the scenario\'s)' },
+    tickUs: { type: 'int', min: 0, help: 'pace every core to one wall clock at this many µs per tick, so a bus hop costs a few ticks as in sim (0: unpaced; default: the scenario\'s distributed.tickUs)' },
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated' },
     faults: { type: 'string', help: 'fault plan file (YAML or JSON)' },
     record: { type: 'string', help: 'write the run record (every core\'s inbox) to this file' },
@@ -61,6 +62,7 @@ export const runCommand: Command = {
       ...(a.flags.seed !== undefined ? { seed: a.flags.seed } : {}),
       ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}),
       ...(a.flags.ipis !== undefined ? { ipis: a.flags.ipis } : {}),
+      ...(a.flags.tickUs !== undefined ? { tickUs: a.flags.tickUs } : {}),
       ...(plan !== undefined ? { faultPlan: plan } : {}),
       ...(a.flags.record !== undefined ? { recordFile: a.flags.record } : {}),
       ...(traced

@@ -100,6 +100,17 @@ export const DRAIN_SETTLE_STEPS = 10_000;
 /** Wall-clock bound of a drain: 32 starved processes settle in a few seconds. */
 export const DRAIN_TIMEOUT_MS = 20_000;
 
+/** A paced generation (CoreLoopOptions): the tick, and how much lag breaks the time scale. */
+export interface PaceOptions {
+  tickUs: number;
+  lagTicksMax?: number;
+  behindMsMax?: number;
+  catchUpMsMax?: number;
+  /** Tick 0 is this long after StartRun is sent (every core has built its machine by then;
+   * default 300 ms + 30 ms per core). */
+  startDelayMs?: number;
+}
+
 export type EndReason = 'finished' | 'ipis' | 'hang' | 'duration' | 'steps-max' | 'timeout' | 'invalid';
 
 export interface GenerationOptions {
@@ -112,6 +123,11 @@ export interface GenerationOptions {
   idleTickUs?: number;
   /** Ticks local time may run ahead of the wall clock after an input (see CoreLoopOptions). */
   aheadTicksMax?: number;
+  /** Pace every step of every core to one wall clock (see CoreLoopOptions.tickUs); absent: off. */
+  pace?: PaceOptions;
+  /** Scenario runs: wall ms between two status waves while the machine runs (default 20). Each
+   * wave costs every core a request; a paced machine moves no faster than its clock anyway. */
+  statusEveryMs?: number;
   /** Trace every core's machine (off when absent: no observer is attached anywhere). */
   tracing?: GenerationTracing;
 }
@@ -412,6 +428,11 @@ export class StartedController {
     const loop: CoreLoopOptions = {
       sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '', idleTickUs: o.idleTickUs ?? 0,
       aheadTicksMax: o.aheadTicksMax ?? DEFAULT_CORE_LOOP.aheadTicksMax,
+      tickUs: o.pace?.tickUs ?? 0,
+      epochMs: o.pace === undefined ? 0 : Date.now() + (o.pace.startDelayMs ?? 300 + 30 * n),
+      lagTicksMax: o.pace?.lagTicksMax ?? DEFAULT_CORE_LOOP.lagTicksMax,
+      behindMsMax: o.pace?.behindMsMax ?? DEFAULT_CORE_LOOP.behindMsMax,
+      catchUpMsMax: o.pace?.catchUpMsMax ?? DEFAULT_CORE_LOOP.catchUpMsMax,
     };
     const plan = o.faultPlan ?? emptyFaultPlan();
     const cores = Array.from({ length: n }, (_, i) => i);
@@ -500,7 +521,7 @@ export class StartedController {
           else if (Date.now() > deadline) reason = 'duration';
           else if (sent === received && statuses.every((s) => s.finished && s.quiescent && s.idle)) reason = 'finished';
           else {
-            await this.until(20);
+            await this.until(o.statusEveryMs ?? 20);
             continue;
           }
           break;
@@ -545,7 +566,10 @@ export class StartedController {
         invalidReason = String(f.reason);
       }
       if (typeof f.counters === 'object' && f.counters !== null) {
-        for (const [k, v] of Object.entries(f.counters as Record<string, number>)) counters[k] = (counters[k] ?? 0) + Number(v);
+        for (const [k, v] of Object.entries(f.counters as Record<string, number>)) {
+          // Summed over the cores, except the `_max` ones (pacing), which are maxima.
+          counters[k] = k.endsWith('_max') ? Math.max(counters[k] ?? 0, Number(v)) : (counters[k] ?? 0) + Number(v);
+        }
       }
       const rj = String(f.resultsJson ?? '');
       if (rj === '') continue;

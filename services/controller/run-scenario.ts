@@ -27,7 +27,10 @@ import { replayRun } from '../core/index.js';
 import type { CoreFinal, RunRecord, ScenarioSpec } from '../sim/replay.js';
 import { StressWorkload } from '../sim/scenario-workload.js';
 import type { Scenario } from '../sim/scenario.js';
-import { Controller } from './controller.js';
+import { busPolicyOf } from '../sim/scenario.js';
+import { DEFAULT_CORE_LOOP } from '../bus/control.js';
+import type { HopTicks } from '../core/run-core.js';
+import { Controller, DRAIN_TIMEOUT_MS } from './controller.js';
 import type { DrainOutcome, EndReason, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
 
 export interface RunScenarioOptions {
@@ -48,6 +51,9 @@ export interface RunScenarioOptions {
   idleTickUs?: number;
   /** Ticks a core may run ahead of the wall clock after an input (default: the loop's). */
   aheadTicksMax?: number;
+  /** Pace every core to one wall clock at this many µs per tick (0: unpaced; default: the
+   * scenario's `distributed.tickUs`, else 0). See `pacedScenario`. */
+  tickUs?: number;
   /** Called with the controller once the cores run (tests, live fault updates). */
   onStarted?: (pids: number[]) => void;
   /** Wall-clock bound of the drain (ms; default: the controller's DRAIN_TIMEOUT_MS). */
@@ -75,6 +81,8 @@ export interface RunVerdict {
   drained: boolean;
   /** The wait the controller judged hung, on the machine's progress (see controller.ts). */
   hang_wait?: HangWait;
+  /** Paced runs: the time scale and how well the cores kept to it (see `TimeScale`). */
+  time_scale?: TimeScale;
   cores: number;
   steps_max: number;
   invalid_reason?: string;
@@ -114,7 +122,70 @@ export function scenarioSpecOf(s: Scenario, kernel: string | undefined, seed: nu
   return { kind: 'scenario', scenario: s, kernel: k, patches: resolveKernel({ kernel: k }).list(), revert: [], seed: seed ?? s.seed };
 }
 
+/**
+ * A paced run's time scale. `tick_us` of wall time per tick for every core; one emulated second
+ * is `ticks_per_second` ticks, the scenario's own, as in `sim`. `lag`: how far cores fell behind
+ * the clock (live, from the cores; a core behind for too long made the run invalid).
+ * `hop_ticks`: what a bus message cost in ticks (receiver's step when taken minus sender's step
+ * when sent, over every message of the run, from the replay), against `sim_hop_ticks_mean`, the
+ * simulated bus's mean delay on a link within a socket and across sockets.
+ */
+export interface TimeScale {
+  tick_us: number;
+  ticks_per_second: number;
+  lag: PaceLag;
+  hop_ticks?: { messages: number; mean: number; p50: number; p90: number; p99: number; max: number };
+  sim_hop_ticks_mean?: [number, number];
+}
+
+/** Pacing as the cores saw it (ticks behind the clock at the end of their slices, once caught up). */
+export interface PaceLag {
+  lag_ticks_max: number;
+  lag_ticks_mean: number;
+  /** Wall ms spent more than `lag_ticks_limit` behind, all cores together, and the longest stretch. */
+  behind_ms: number;
+  behind_stretch_ms_max: number;
+  lagging_cores: number;
+  lag_ticks_limit: number;
+  /** The slowest core's time from tick 0 until it first reached the clock (startup). */
+  catch_up_ms_max: number;
+  /** CPU time of all core processes during the run, their loop's slices and timer sleeps. */
+  cores_cpu_ms: number;
+  slices: number;
+  sleeps: number;
+}
+
+/**
+ * The scenario a run paces with: `tickUs` when given (0 turns pacing off), else the scenario's
+ * own. The result travels in the spec, so the record (and replay) know the run's time scale.
+ */
+export function pacedScenario(s: Scenario, tickUs: number | undefined): Scenario {
+  if (tickUs === undefined) return s;
+  return { ...s, distributed: { ...s.distributed, tickUs } };
+}
+
+export function isPaced(s: Scenario): boolean {
+  return (s.distributed?.tickUs ?? 0) > 0;
+}
+
+/** The lag part of the time scale, from the cores' `pace_*` counters. */
+function paceLagOf(c: Record<string, number>, limit: number): PaceLag {
+  return {
+    lag_ticks_max: c.pace_lag_ticks_max ?? 0,
+    lag_ticks_mean: Math.round((10 * (c.pace_lag_ticks_sum ?? 0)) / Math.max(1, c.pace_lag_samples ?? 0)) / 10,
+    behind_ms: c.pace_behind_ms ?? 0,
+    behind_stretch_ms_max: c.pace_behind_stretch_ms_max ?? 0,
+    lagging_cores: c.pace_lagging_cores ?? 0,
+    lag_ticks_limit: limit,
+    catch_up_ms_max: c.pace_catch_up_ms_max ?? 0,
+    cores_cpu_ms: c.pace_cpu_ms ?? 0,
+    slices: c.pace_slices ?? 0,
+    sleeps: c.pace_sleeps ?? 0,
+  };
+}
+
 export async function runScenarioDistributed(o: RunScenarioOptions): Promise<RunScenarioResult> {
+  o = { ...o, scenario: pacedScenario(o.scenario, o.tickUs) };
   const spec = scenarioSpecOf(o.scenario, o.kernel, o.seed);
   const topology = topologyOf(spec);
   const n = coreCount(topology);
@@ -140,10 +211,15 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
         durationMs: o.durationMs,
         stepsMax: o.scenario.limits.ticksMax,
         ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+        // Paced, a step costs wall time: the drain settles on emulated time (PACED_DRAIN_SETTLE_TICKS,
+        // still far more than any path to a demux) and may take 40,000 ticks of wall time.
+        ...(isPaced(o.scenario) ? { drainSettleSteps: PACED_DRAIN_SETTLE_TICKS } : {}),
+        ...(isPaced(o.scenario) && o.drainTimeoutMs === undefined ? { drainTimeoutMs: Math.max(DRAIN_TIMEOUT_MS, (40_000 * paceOptionsOf(o.scenario).tickUs) / 1000) } : {}),
       },
       recordDir: dir,
       idleTickUs: o.idleTickUs ?? 10,
       ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
+      ...(isPaced(o.scenario) ? { pace: paceOptionsOf(o.scenario), statusEveryMs: 100 } : {}),
       ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
       // Judged after a drain: an unconsumed IPI is ignored at once (settle 0), late after 1 s.
       ...(o.trace !== undefined ? { tracing: { ...o.trace, settleTicks: 0, lateTicks: tps } } : {}),
@@ -159,9 +235,10 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
     cores: g.records, finals: g.finals, verdict: {},
   };
   rmSync(dir, { recursive: true, force: true });
-  let verdict = verdictOf(spec, g.finals, g.reason, g.invalidReason, drained, g.hangWait);
+  const lag = isPaced(o.scenario) ? paceLagOf(g.counters, paceOptionsOf(o.scenario).lagTicksMax) : undefined;
+  let verdict = verdictOf(spec, g.finals, g.reason, g.invalidReason, drained, g.hangWait, lag);
   if (verdict.verdict !== 'invalid' && g.records.length !== n) {
-    verdict = verdictOf(spec, g.finals, 'invalid', `only ${g.records.length} of ${n} core records were written`, drained);
+    verdict = verdictOf(spec, g.finals, 'invalid', `only ${g.records.length} of ${n} core records were written`, drained, undefined, lag);
   }
   verdict = judgeIgnored(record, g.finals, verdict);
   record.verdict = verdict as unknown as Record<string, unknown>;
@@ -193,14 +270,31 @@ function pick(c: Record<string, number>, prefix: string): Record<string, number>
   return out;
 }
 
+/** Paced runs: emulated ticks every busy core runs between the two quiet waves that settle a drain
+ * (2 emulated s in the 2019 scenarios; a doorbell reaches its demux within a few hundred ticks). */
+export const PACED_DRAIN_SETTLE_TICKS = 2000;
+
+/** The controller's pace options of a paced scenario (defaults: the core loop's). */
+function paceOptionsOf(s: Scenario): { tickUs: number; lagTicksMax: number; behindMsMax: number } {
+  return {
+    tickUs: s.distributed?.tickUs ?? 0,
+    lagTicksMax: s.distributed?.lagTicksMax ?? DEFAULT_CORE_LOOP.lagTicksMax,
+    behindMsMax: s.distributed?.behindMsMax ?? DEFAULT_CORE_LOOP.behindMsMax,
+  };
+}
+
 /**
- * Emulated time in distributed mode. A core's clock is its local step count, and a step waiting
+ * Emulated time in distributed mode. Paced runs (`distributed.tickUs`) keep the scenario's own
+ * scale, as in `sim`: every core's tick follows one wall clock and a bus hop costs a few ticks.
+ *
+ * Unpaced runs: a core's clock is its local step count, and a step waiting
  * for the bus is paced at about 10 us of wall time, so a message between processes costs on the
  * order of 100 steps, not the few ticks of the simulated bus: the detectors' seconds are counted
  * on at least 100,000 steps (a scenario's sim compression would make every cross-core IPI look
  * like seconds and every wait like a lockup).
  */
 export function distTicksPerSecond(s: Scenario): number {
+  if (isPaced(s)) return s.clock.ticksPerSecond;
   return Math.max(s.clock.ticksPerSecond, DIST_TICKS_PER_SECOND_MIN);
 }
 
@@ -214,6 +308,7 @@ export function verdictOf(
   invalidReason?: string,
   drained = false,
   hangWait?: HangWait,
+  lag?: PaceLag,
 ): RunVerdict {
   const s = spec.scenario;
   const tps = distTicksPerSecond(s);
@@ -221,6 +316,10 @@ export function verdictOf(
   const label = resolveKernel({ kernel: spec.kernel }).label;
   con.printk(0, `Linux version ${label} (ipiscope) #1 SMP`);
   con.printk(0, `scenario ${s.name}: ${finals.length} core processes over NATS, seed ${spec.seed}`);
+  if (isPaced(s)) {
+    const us = s.distributed?.tickUs ?? 0;
+    con.printk(0, `ipiscope: every core paced to one clock at ${us} us per tick: 1 emulated s = ${tps} ticks = ${Math.round(us * tps) / 1e6} s of wall time`);
+  }
   let sent = 0;
   let handled = 0;
   const interrupts: Record<string, number[]> = {};
@@ -273,6 +372,7 @@ export function verdictOf(
     lockups, interrupts, stuck, end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
   };
   if (hangWait !== undefined) v.hang_wait = hangWait;
+  if (isPaced(s)) v.time_scale = { tick_us: s.distributed?.tickUs ?? 0, ticks_per_second: tps, lag: lag ?? paceLagOf({}, paceOptionsOf(s).lagTicksMax) };
   if (verdict === 'invalid') v.invalid_reason = invalidReason ?? `run ended by ${reason}`;
   return v;
 }
@@ -283,6 +383,11 @@ export function verdictOf(
  * settle time before the end, in steps (which starved processes make unreliable).
  */
 export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
+  return checkIgnoredAndHops(rec, drained).ignored;
+}
+
+/** `checkIgnored`, and the bus hops of the replay (see `HopTicks`). */
+export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: IgnoredIpi[]; hopTicks: HopTicks | undefined } {
   const spec = rec.spec as ScenarioSpec;
   const messageLocs = messageLocsOf(rec);
   const isMessage = new Set(messageLocs);
@@ -295,13 +400,13 @@ export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
       if (e.e === 'tp' ? e.name === 'ipi_message_set' : (e.e === 'store' || e.e === 'version' || e.e === 'rmw') && isMessage.has(e.loc)) events.push(e);
     },
   };
-  replayRun(rec, collect);
+  const { hopTicks } = replayRun(rec, collect);
   events.sort((a, b) => a.clock - b.clock || a.core - b.core);
   const checker = new IgnoredIpiChecker({ messageLocs });
   for (const e of events) checker.event(e);
-  if (drained) return checker.result(Number.MAX_SAFE_INTEGER, 0).ignored;
+  if (drained) return { ignored: checker.result(Number.MAX_SAFE_INTEGER, 0).ignored, hopTicks };
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
-  return checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored;
+  return { ignored: checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored, hopTicks };
 }
 
 /** Location id of ipi_message[cpu], by cpu (the kernel's layout, built from the spec alone). */
@@ -321,7 +426,8 @@ function messageLocsOf(rec: RunRecord): number[] {
  */
 export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
   if (v.verdict === 'invalid') return v;
-  const ignored = checkIgnored(rec, v.drained);
+  const { ignored, hopTicks } = checkIgnoredAndHops(rec, v.drained);
+  if (v.time_scale !== undefined && hopTicks !== undefined) v = { ...v, time_scale: { ...v.time_scale, ...hopStatsOf(hopTicks, (rec.spec as ScenarioSpec).scenario) } };
   if (!v.drained) return { ...v, ignored };
   const fromChecker = new Set(ignored.map((i) => `${i.target_cpu}:${i.msg}`));
   const fromMemory = new Set<string>();
@@ -341,5 +447,25 @@ export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict)
   const reason =
     `the ignored-IPI checker and the final ipi_message words disagree (cpu:msg only in the checker: ${onlyChecker.slice(0, 8).join(' ') || 'none'}; ` +
     `only in memory: ${onlyMemory.slice(0, 8).join(' ') || 'none'})`;
-  return verdictOf(rec.spec as ScenarioSpec, finals, 'invalid', reason, v.drained);
+  return verdictOf(rec.spec as ScenarioSpec, finals, 'invalid', reason, v.drained, undefined, v.time_scale?.lag);
+}
+
+/** Hop statistics (ticks) of a replay, and the simulated bus's mean delays for comparison. */
+function hopStatsOf(h: HopTicks, s: Scenario): Pick<TimeScale, 'hop_ticks' | 'sim_hop_ticks_mean'> {
+  const sorted = [...h.entries()].sort((a, b) => a[0] - b[0]);
+  const messages = sorted.reduce((a, [, c]) => a + c, 0);
+  const at = (q: number): number => {
+    let acc = 0;
+    for (const [t, c] of sorted) if ((acc += c) >= q * messages) return t;
+    return sorted.length > 0 ? (sorted[sorted.length - 1] as [number, number])[0] : 0;
+  };
+  const mean = messages === 0 ? 0 : sorted.reduce((a, [t, c]) => a + t * c, 0) / messages;
+  // SimBus: delayTicksMin + floor(Exp(delayTicksMean)) (+ crossSocketTicks across sockets).
+  const b = busPolicyOf(s);
+  const expFloor = b.delayTicksMean > 0 ? 1 / (Math.exp(1 / b.delayTicksMean) - 1) : 0;
+  const same = Math.round((b.delayTicksMin + expFloor) * 10) / 10;
+  return {
+    hop_ticks: { messages, mean: Math.round(mean * 10) / 10, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length > 0 ? (sorted[sorted.length - 1] as [number, number])[0] : 0 },
+    sim_hop_ticks_mean: [same, Math.round((same + b.crossSocketTicks) * 10) / 10],
+  };
 }

@@ -79,6 +79,26 @@ interface Generation {
   tracing: CoreTracing | null;
 }
 
+/** Pacing of one generation (paced runs): how well the core kept to the run's clock. */
+interface PaceState {
+  gen: number;
+  /** Wall ms from the epoch until the core first reached the clock (-1: not yet). */
+  caughtUpMs: number;
+  /** After that: the largest lag (ticks behind the clock) seen at the end of a slice. */
+  lagMax: number;
+  lagSum: number;
+  lagSamples: number;
+  /** Wall ms at which the current stretch of lag > lagTicksMax began (-1: none). */
+  behindSinceMs: number;
+  /** Wall ms spent behind (closed stretches) and the longest stretch. */
+  behindMs: number;
+  behindMaxMs: number;
+  sleeps: number;
+  slices: number;
+  /** The process's CPU time when the generation started. */
+  cpu0: NodeJS.CpuUsage;
+}
+
 export class CoreProcess {
   constructor(private readonly opts: CoreProcessOptions) {}
 
@@ -93,8 +113,9 @@ export class StartedCoreProcess {
   readonly core: number;
   private transport!: StartedNatsTransport;
   private ctl!: NatsConnection;
-  /** Inputs of the current generation not taken yet: [src, link seq, msg]. */
-  private pending: Array<[number, number, CoreMsg]> = [];
+  /** Inputs of the current generation not taken yet: [src, link seq, msg, paced tick of arrival]
+   * (no tick: take at once). */
+  private pending: Array<[number, number, CoreMsg, number?]> = [];
   /** Inputs of later generations: [generation, src, link seq, msg]. */
   private future: Array<[number, number, number, CoreMsg]> = [];
   /** The generation of the last StartRun (whether or not this core is part of that machine). */
@@ -181,7 +202,7 @@ export class StartedCoreProcess {
     // The trace context of the hop, before the core takes the message (a later generation's
     // inputs are taken untraced: they arrive before that generation's tracing exists).
     if (traceparent !== undefined) this.g?.tracing?.noteIncoming(msg, traceparent);
-    this.pending.push([src, seq, msg]);
+    this.pending.push([src, seq, msg, this.g !== null && this.g.loop.tickUs > 0 ? this.paceTick(this.g.loop) : undefined]);
     if (this.waiting) this.schedule();
   }
 
@@ -202,10 +223,112 @@ export class StartedCoreProcess {
     });
   }
 
+  /** Paced runs: the tick the wall clock is in (negative before the epoch). */
+  private paceTick(loop: CoreLoopOptions): number {
+    return Math.floor(((performance.timeOrigin + performance.now() - loop.epochMs) * 1000) / loop.tickUs);
+  }
+
+  private pace: PaceState | null = null;
+
+  /** This generation's pacing statistics (paced runs), created on first use. */
+  private paceOf(g: Generation): PaceState {
+    if (this.pace === null || this.pace.gen !== g.gen) {
+      this.pace = { gen: g.gen, caughtUpMs: -1, lagMax: 0, lagSum: 0, lagSamples: 0, behindSinceMs: -1, behindMs: 0, behindMaxMs: 0, sleeps: 0, slices: 0, cpu0: process.cpuUsage() };
+    }
+    return this.pace;
+  }
+
+  /**
+   * The paced loop (CoreLoopOptions.tickUs): step until the core reaches the wall clock's tick
+   * (busy steps and idle jumps alike), taking each input at the tick it arrived at; then sleep until
+   * the tick of the core's next event, or until an input comes. The rule of `advance` is unchanged
+   * (an input is taken at a step, the core jumps over idle time), so replay needs no pacing: the
+   * pace only decides at which steps inputs are taken, which the record says.
+   */
+  private pacedSlice(g: Generation): void {
+    const d = g.driver;
+    const loop = g.loop;
+    const ps = this.paceOf(g);
+    ps.slices++;
+    let budget = loop.sliceSteps;
+    let now = this.paceTick(loop);
+    // How late the core comes to work that was due (its next event or an input that arrived):
+    // ticks between that and the clock. Idle time that passed while it slept costs nothing.
+    const due = Math.max(d.step, Math.min(d.core.nextEventTick(), this.pending.length > 0 ? ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) : Infinity));
+    const late = Math.max(0, now - due);
+    for (let rounds = 0; rounds < 64; rounds++) {
+      let n = 0;
+      while (n < this.pending.length && ((this.pending[n] as [number, number, CoreMsg, number?])[3] ?? d.step) <= d.step) n++;
+      if (n > 0) {
+        for (let i = 0; i < n; i++) {
+          const [src, seq, msg] = this.pending[i] as [number, number, CoreMsg, number?];
+          if (loop.recordDir !== '') g.inbox.push([d.step, src, seq, msg]);
+          if (HOP_LOG_DIR !== '') this.hop('take', src, msg);
+          d.take(src, msg);
+        }
+        g.taken += n;
+        this.pending.splice(0, n);
+      }
+      const nextIn = this.pending.length > 0 ? ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) : Infinity;
+      const limit = Math.min(now, nextIn);
+      if (d.step >= limit || budget <= 0) break;
+      const before = d.steps;
+      // The core runs the steps before `limit` and stops at it (inputs due there are taken first).
+      d.advance(budget, Infinity, limit);
+      budget -= d.steps - before + 1;
+      if (budget <= 0) now = this.paceTick(loop);
+    }
+    const wallMs = performance.timeOrigin + performance.now();
+    const lag = Math.max(late, now - d.step);
+    if (ps.caughtUpMs < 0) {
+      if (d.step >= now) ps.caughtUpMs = wallMs - loop.epochMs;
+      else if (wallMs - loop.epochMs > loop.catchUpMsMax && now > 0) {
+        this.invalidReason ||= `core ${this.core} did not reach the run's pace within ${loop.catchUpMsMax} ms of its start (tick ${d.step}, clock at ${now}, ${loop.tickUs} µs/tick): the time scale broke`;
+        return;
+      }
+    } else {
+      ps.lagMax = Math.max(ps.lagMax, lag);
+      ps.lagSum += lag;
+      ps.lagSamples++;
+      if (lag > loop.lagTicksMax) {
+        if (ps.behindSinceMs < 0) ps.behindSinceMs = wallMs;
+        const stretch = wallMs - ps.behindSinceMs;
+        ps.behindMaxMs = Math.max(ps.behindMaxMs, stretch);
+        if (stretch > loop.behindMsMax && g.drainStep < 0) {
+          this.invalidReason ||=
+            `core ${this.core} fell behind the run's pace (${loop.tickUs} µs/tick) by more than ${loop.lagTicksMax} ticks for ${Math.round(stretch)} ms ` +
+            `(now ${lag} ticks behind): its messages left late for that long, so the time scale broke`;
+          return;
+        }
+      } else if (ps.behindSinceMs >= 0) {
+        ps.behindMs += wallMs - ps.behindSinceMs;
+        ps.behindSinceMs = -1;
+      }
+    }
+    if (d.step < now || (this.pending.length > 0 && ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) <= d.step)) {
+      this.schedule();
+      return;
+    }
+    // Caught up. Sleep, never poll, until the wall clock reaches the tick after the core's next
+    // event (the core is at `now`, whose step runs once the clock has passed it); an input wakes it
+    // at once. A coarse timer only makes the core run a few ticks at a time.
+    this.waiting = true;
+    const t = d.core.nextEventTick();
+    if (t === Infinity && this.pending.length === 0) return;
+    const wake = Math.min(Math.max(t, d.step) + 1, this.pending.length > 0 ? ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) : Infinity);
+    const ms = wake * loop.tickUs / 1000 - (wallMs - loop.epochMs);
+    ps.sleeps++;
+    this.pacer = setTimeout(() => this.schedule(), Math.max(1, Math.min(ms, 100)));
+  }
+
   private slice(): void {
     const g = this.g;
     if (g === null || g.stopped || this.invalidReason !== '') return;
     try {
+      if (g.loop.tickUs > 0) {
+        this.pacedSlice(g);
+        return;
+      }
       const d = g.driver;
       if (this.pending.length > 0) {
         for (const [src, seq, msg] of this.pending) {
@@ -387,6 +510,23 @@ export class StartedCoreProcess {
     }
     const st = this.transport.stats();
     const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.taken, stale_inputs_dropped: this.staleDropped };
+    const ps = this.pace;
+    if (g.loop.tickUs > 0 && ps !== null && ps.gen === g.gen) {
+      const nowMs = performance.timeOrigin + performance.now();
+      const open = ps.behindSinceMs >= 0 ? nowMs - ps.behindSinceMs : 0;
+      // `_max` counters are gathered by maximum, the others summed over the cores.
+      counters.pace_lag_ticks_max = ps.lagMax;
+      counters.pace_lag_ticks_sum = Math.round(ps.lagSum);
+      counters.pace_lag_samples = ps.lagSamples;
+      counters.pace_behind_ms = Math.round(ps.behindMs + open);
+      counters.pace_behind_stretch_ms_max = Math.round(Math.max(ps.behindMaxMs, open));
+      counters.pace_catch_up_ms_max = Math.round(ps.caughtUpMs < 0 ? nowMs - g.loop.epochMs : ps.caughtUpMs);
+      counters.pace_sleeps = ps.sleeps;
+      counters.pace_slices = ps.slices;
+      const cpu = process.cpuUsage(ps.cpu0);
+      counters.pace_cpu_ms = Math.round((cpu.user + cpu.system) / 1000);
+      counters.pace_lagging_cores = ps.behindMs + open > 0 ? 1 : 0;
+    }
     for (const [k, v] of Object.entries(st)) if (typeof v === 'number') counters[`bus_${k}`] = v;
     for (const fc of st.faults) counters[`fault_${fc.kind}`] = (counters[`fault_${fc.kind}`] ?? 0) + fc.count;
     const results: CoreResultsJson = { final, recordFile, sendBase: g.sendBase, transport: {} };

@@ -98,17 +98,33 @@ const REPLAY_STEP_BUDGET = 1 << 20;
  * unchanged; with them, by the same rule plus the workload stop at each core's `drainStep` (the
  * driver is held at that step so that the stop falls between the same two steps as it did live).
  */
-export function replayRun(rec: RunRecord, observer: MachineObserver | null = null): ReplayResult {
+/**
+ * Bus hops of a replayed run, in ticks: for every input, the step at which its receiver took it
+ * minus the step at which its sender sent it (value -> count). What a message cost in the run's
+ * own time, to compare with the simulated bus's delays.
+ */
+export type HopTicks = Map<number, number>;
+
+export interface RunReplayResult extends ReplayResult {
+  /** Records of drained runs (the others are replayed by sim/replay.ts, without it). */
+  hopTicks?: HopTicks;
+}
+
+export function replayRun(rec: RunRecord, observer: MachineObserver | null = null): RunReplayResult {
   const cores = rec.cores as RunCoreRecord[];
   if (!cores.some((c) => c.drainStep !== undefined)) return replayRecord(rec, observer);
   assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a version-1 record');
   const ncores = coreCount(rec.topology);
   const sent: CoreMsg[][][] = Array.from({ length: ncores }, () => Array.from({ length: ncores }, () => []));
+  const sentAt: number[][][] = Array.from({ length: ncores }, () => Array.from({ length: ncores }, () => []));
   const finals: CoreFinal[] = [];
   for (const cr of [...cores].sort((a, b) => a.core - b.core)) {
     const id = cr.core;
     let driver: CoreDriver | null = null;
-    const built = buildRunCore(rec.spec, id, (dst, msg) => (sent[id] as CoreMsg[][])[dst]?.push(msg), () => driver?.step ?? 0, observer);
+    const built = buildRunCore(rec.spec, id, (dst, msg) => {
+      (sent[id] as CoreMsg[][])[dst]?.push(msg);
+      (sentAt[id] as number[][])[dst]?.push(driver?.step ?? 0);
+    }, () => driver?.step ?? 0, observer);
     const d = new CoreDriver(built.core);
     driver = d;
     const drainStep = cr.drainStep ?? Infinity;
@@ -167,5 +183,14 @@ export function replayRun(rec: RunRecord, observer: MachineObserver | null = nul
     if (r === undefined) mismatches.push(`core ${f.core}: no recorded final state`);
     else if (JSON.stringify(r) !== JSON.stringify(f)) mismatches.push(`core ${f.core}: final state differs`);
   }
-  return { finals, divergences, mismatches };
+  const hopTicks: HopTicks = new Map();
+  const sendBase = new Map(cores.map((c) => [c.core, c.sendBase]));
+  for (const cr of cores) {
+    for (const [step, src, seq] of cr.inbox) {
+      const base = sendBase.get(src)?.[String(cr.core)] ?? 0;
+      const at = (sentAt[src] as number[][])[cr.core]?.[seq - base - 1];
+      if (at !== undefined) hopTicks.set(step - at, (hopTicks.get(step - at) ?? 0) + 1);
+    }
+  }
+  return { finals, divergences, mismatches, hopTicks };
 }

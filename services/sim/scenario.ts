@@ -114,6 +114,21 @@ export const scenarioSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Distributed runs only (`run`; `sim` never reads it). `tickUs`: every core's steps follow one
+     * wall clock at this many µs per tick (0: unpaced), so that a bus hop between processes costs
+     * a few ticks, as on the simulated bus, and the detectors count `clock.ticksPerSecond` ticks per
+     * emulated second as in `sim`. `lagTicksMax`/`behindMsMax`: a core further behind the clock
+     * than that for longer than that makes the run invalid (its time scale broke).
+     */
+    distributed: z
+      .object({
+        tickUs: z.number().nonnegative(),
+        lagTicksMax: z.number().int().positive().optional(),
+        behindMsMax: z.number().positive().optional(),
+      })
+      .strict()
+      .optional(),
     limits: z
       .object({
         ticksMax: z.number().int().positive().default(50_000_000),
