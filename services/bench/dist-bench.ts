@@ -108,13 +108,18 @@ export const distBenches: Bench[] = [
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      const rttUs = (r.live.generation_ms * 1000) / Math.max(1, r.verdict.ipis_handled);
+      // The calls run from the start of the generation until the controller stops the workload;
+      // the drain after it (the machine settling before it is judged) is not calls.
+      const drain = r.live.drain;
+      const callsMs = r.live.generation_ms - (drain?.wallMs ?? 0);
+      const calls = drain?.ipisHandledAtStop ?? r.verdict.ipis_handled;
+      const rttUs = (callsMs * 1000) / Math.max(1, calls);
       // Dependent bus round trips per call: every machine message of the run over the calls, in
       // pairs (request and answer, or one-way send and the later one-way reply); with two cores
       // every sync is one round trip. An upper bound: a few messages travel in parallel.
       const busRtts = Math.round(((r.live.bus.delivered ?? 0) / Math.max(1, r.verdict.ipis_handled) / 2) * 10) / 10;
       return [
-        { bench: 'ipi.cross_core_rtt_us', value: Math.round(rttUs), unit: 'us', kernel: 'v5.4', calls: 'CPU 0 -> CPU 8, one at a time', end: r.verdict.end_reason, nats_rtt_us: raw.rtt_us_p50, bar_us: Math.round(1.5 * busRtts * raw.rtt_us_p50), ipis: r.verdict.ipis_handled, generation_ms: r.live.generation_ms, wall_ms: r.live.wall_ms },
+        { bench: 'ipi.cross_core_rtt_us', value: Math.round(rttUs), unit: 'us', kernel: 'v5.4', calls: 'CPU 0 -> CPU 8, one at a time', end: r.verdict.end_reason, nats_rtt_us: raw.rtt_us_p50, bar_us: Math.round(1.5 * busRtts * raw.rtt_us_p50), ipis: r.verdict.ipis_handled, calls_timed: calls, calls_ms: callsMs, generation_ms: r.live.generation_ms, drain_ms: drain?.wallMs ?? 0, wall_ms: r.live.wall_ms },
         { bench: 'ipi.cross_core_bus_rtts', value: busRtts, unit: 'round trips', path: 'bus messages per call / 2 (llist_add rmw, the syncs of the barriers, MFRR one way, csd_unlock store and its propagation)' },
       ];
     },
