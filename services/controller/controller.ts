@@ -535,7 +535,7 @@ export class StartedController {
     let drain: DrainOutcome | undefined;
     if (end.kind === 'scenario' && reason !== 'invalid' && reason !== 'timeout') {
       const d0 = Date.now();
-      const r = await this.drainGeneration(gen, cores, end.drainSettleSteps ?? DRAIN_SETTLE_STEPS, end.drainTimeoutMs ?? DRAIN_TIMEOUT_MS);
+      const r = await this.drainGeneration(gen, cores, end.drainSettleSteps ?? DRAIN_SETTLE_STEPS, end.drainTimeoutMs ?? DRAIN_TIMEOUT_MS, o.statusEveryMs ?? 20);
       waves += r.waves;
       if (r.statuses.length > 0) last = r.statuses;
       drain = { settled: r.invalidReason === undefined, waves: r.waves, wallMs: Date.now() - d0, ipisHandledAtStop: r.ipisHandledAtStop };
@@ -605,6 +605,7 @@ export class StartedController {
     cores: number[],
     settleSteps: number,
     timeoutMs: number,
+    everyMs: number,
   ): Promise<{ waves: number; statuses: CoreStatus[]; ipisHandledAtStop: number; invalidReason?: string }> {
     const deadline = Date.now() + timeoutMs;
     let ipisHandledAtStop = -1;
@@ -638,7 +639,9 @@ export class StartedController {
       if (Date.now() > deadline) {
         return { waves, statuses, ipisHandledAtStop, invalidReason: `the machine did not drain within ${timeoutMs} ms (${notQuiet === '' ? `quiet, but not for ${settleSteps} steps of every busy core` : notQuiet})` };
       }
-      await this.until(20);
+      // A wave that finds a CPU in any interrupt handler (a timer's) starts the settling over:
+      // waves far apart say no less (the counts must not move between them) and restart it less.
+      await this.until(everyMs);
     }
   }
 

@@ -291,7 +291,9 @@ export class StartedCoreProcess {
       ps.lagSum += lag;
       ps.lagSamples++;
       if (lag > loop.lagTicksMax) {
-        if (ps.behindSinceMs < 0) ps.behindSinceMs = wallMs;
+        // Behind since the clock passed the work that was due by the limit (a process that got no
+        // CPU, or was stopped, was behind before it could notice).
+        if (ps.behindSinceMs < 0) ps.behindSinceMs = Math.min(wallMs, loop.epochMs + ((Math.min(due, d.step) + loop.lagTicksMax) * loop.tickUs) / 1000);
         const stretch = wallMs - ps.behindSinceMs;
         ps.behindMaxMs = Math.max(ps.behindMaxMs, stretch);
         if (stretch > loop.behindMsMax && g.drainStep < 0) {
