@@ -206,6 +206,12 @@ const SEED_2019 = {
   },
   // An IPI ordered less than 5 emulated s before the end may still be on its way.
   limits: { settleSecs: 5 },
+  // `run` paces every core to 1 ms per tick: on a 2-CPU machine a bus hop between 32 core
+  // processes then costs 6-17 ticks on average, median 3-12 (sim's bus: 3.5 within a socket, 5.5
+  // across), against hundreds of steps unpaced, so the race meets about the proportions of hop and
+  // work of sim. Faster ticks starve the CPUs and the hops grow (500 us: 40-100 ticks). `sim`
+  // ignores this.
+  distributed: { tickUs: 1000 },
 } satisfies Partial<ScenarioInput>;
 
 const BUILTINS: Record<string, ScenarioInput> = {
