@@ -6,6 +6,8 @@ import { resolveScenario, runSim, builtinScenarioNames } from '../sim/index.js';
 import type { SimResult } from '../sim/index.js';
 import { versionNames } from '../kernel/index.js';
 import { runSimTraced } from '../analyzer/index.js';
+import { judgeRunTrace } from '../analyzer/run-trace.js';
+import type { RunTraceJudgement } from '../analyzer/run-trace.js';
 
 const spec = {
   summary:
@@ -75,8 +77,22 @@ export const simCommand: Command = {
           })
         ).result
       : runSim(scenario, simOpts);
+    // The span file judged by the analyzer, as `ipiscope analyze` would: each ignored IPI's trace
+    // id (the link into Jaeger or the report), and the cross-check with the machine's ground truth.
+    let trace: RunTraceJudgement | undefined;
+    let traceIds = new Map<string, string>();
+    if (f.traceFile !== undefined) {
+      const j = await judgeRunTrace(f.traceFile, r.ignored);
+      trace = j.judgement;
+      traceIds = j.traceIds;
+    }
     if (f.json) {
-      out(JSON.stringify(verdictJson(r)));
+      const v = verdictJson(r);
+      if (trace !== undefined) {
+        v.ignored = r.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
+        v.trace = trace;
+      }
+      out(JSON.stringify(v));
     } else {
       out(`SEED ${r.seed}  scenario ${r.scenario}  kernel ${r.kernel}  patches ${r.patches.join(',')}`);
       out('');
@@ -88,6 +104,11 @@ export const simCommand: Command = {
       out(`verdict: ${r.verdict.toUpperCase()}  (IPIs sent ${r.ipis_sent}, handled ${r.ipis_handled}, ignored ${r.ignored.length}; ` +
         `${r.emulated_seconds.toFixed(3)} emulated s, ${r.wall_ms} ms wall)`);
       if (r.explanation.trim() !== '') out(r.explanation.trimEnd());
+      for (const i of r.ignored) if (traceIds.has(i.ipi_id)) out(`ignored IPI ${i.ipi_id}: trace ${traceIds.get(i.ipi_id)}`);
+      if (trace !== undefined) {
+        out(`trace: ${trace.file} (${trace.spans} spans); analyzer: ${trace.ipis} IPIs, ${trace.ignored.length} ignored, ` +
+          (trace.agrees ? 'the same set as the machine' : `differs from the machine (only machine: ${trace.only_run.join(' ') || 'none'}; only trace: ${trace.only_trace.join(' ') || 'none'})`));
+      }
     }
     return exitStatusOf(r.verdict, f.expect);
   },

@@ -76,3 +76,25 @@ test('bad flags and commands are usage errors that name the problem', () => {
   assert.equal(u.status, 2);
   assert.match(u.stderr, /unknown command 'frobnicate'/);
 });
+
+test('sim --trace-file --json: the ignored IPI carries its trace id, and the analyzer agrees with the machine', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-cli-trace-'));
+  const file = join(dir, 'h.jsonl');
+  const r = ipiscope('sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seed', '3', '--trace-file', file, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
+    verdict: string;
+    ipis_sent: number;
+    ignored: Array<{ ipi_id: string; trace_id: string }>;
+    trace: { ipis: number; ignored: string[]; agrees: boolean };
+  };
+  assert.equal(v.verdict, 'hang');
+  assert.ok(v.ignored.length > 0);
+  for (const i of v.ignored) assert.match(i.trace_id, /^[0-9a-f]{32}$/, `${i.ipi_id} has a trace id`);
+  assert.equal(v.trace.agrees, true);
+  assert.equal(v.trace.ipis, v.ipis_sent);
+  assert.deepEqual(v.trace.ignored, v.ignored.map((i) => i.ipi_id).sort());
+  const a = ipiscope('analyze', file, '--json');
+  const an = JSON.parse(a.stdout.trim().split('\n').pop() as string) as { ignored: Array<{ ipi_id: string; trace_id: string }> };
+  assert.deepEqual(an.ignored.map((i) => [i.ipi_id, i.trace_id]), v.ignored.map((i) => [i.ipi_id, i.trace_id]));
+});
