@@ -209,6 +209,9 @@ export function createTracing(opts: TracingOptions): Tracing {
     }
   }
   if (opts.mode === 'sim' && opts.locationNames !== undefined && opts.exporter === undefined && opts.offload !== false) {
+    // A trace file that cannot be written is a usage error now, not after the run (the worker
+    // opens it again, truncating this empty file).
+    if (opts.traceFile !== undefined) void new SpanFileExporter(opts.traceFile).shutdown();
     return offloadedTracing(opts, opts.locationNames);
   }
   const nsPerTick = opts.nsPerTick ?? 50_000;

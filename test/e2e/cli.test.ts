@@ -98,3 +98,10 @@ test('sim --trace-file --json: the ignored IPI carries its trace id, and the ana
   const an = JSON.parse(a.stdout.trim().split('\n').pop() as string) as { ignored: Array<{ ipi_id: string; trace_id: string }> };
   assert.deepEqual(an.ignored.map((i) => [i.ipi_id, i.trace_id]), v.ignored.map((i) => [i.ipi_id, i.trace_id]));
 });
+
+test('sim --trace-file into a directory that does not exist: a usage error before the run, exit 2', () => {
+  const r = ipiscope('sim', 'pingpong', '--ipis', '50', '--trace-file', '/nonexistent-ipiscope-dir/t.jsonl');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /cannot open trace file \/nonexistent-ipiscope-dir\/t\.jsonl/);
+  assert.equal(r.stdout, '', 'nothing ran');
+});
