@@ -16,7 +16,7 @@
 import { assert } from '../stdx/index.js';
 import type { CoreMsg, MachineObserver } from '../machine/index.js';
 import { PACA_IRQ_DBELL } from '../kernel/kernel.js';
-import { buildCore, CoreDriver, coreCount, replayRecord, RECORD_FORMAT, RECORD_VERSION } from '../sim/replay.js';
+import { buildCore, compareReplay, CoreDriver, coreCount, replayRecord, RECORD_FORMAT, RECORD_VERSION } from '../sim/replay.js';
 import type { BuiltCore, CoreFinal, CoreRecord, InboxEntry, MachineSpec, ReplayResult, RunRecord, ScenarioSpec } from '../sim/replay.js';
 
 /** A built core whose workload can be stopped. */
@@ -164,25 +164,7 @@ export function replayRun(rec: RunRecord, observer: MachineObserver | null = nul
     assert(i === inbox.length, `core ${id}: ${inbox.length - i} recorded inputs after its end step`);
     finals.push(built.final(cr.endStep));
   }
-  const divergences: string[] = [];
-  for (const cr of cores) {
-    for (const [step, src, seq, msg] of cr.inbox) {
-      const base = cores.find((x) => x.core === src)?.sendBase[String(cr.core)] ?? 0;
-      const s = (sent[src] as CoreMsg[][])[cr.core]?.[seq - base - 1];
-      if (s === undefined) {
-        divergences.push(`core ${cr.core} took ${msg.t} #${seq} from core ${src} at step ${step}, which core ${src} never sent in replay`);
-      } else if (JSON.stringify(s) !== JSON.stringify(msg)) {
-        divergences.push(`link ${src}->${cr.core} #${seq}: replay sent ${JSON.stringify(s)} but the record has ${JSON.stringify(msg)}`);
-      }
-      if (divergences.length >= 20) break;
-    }
-  }
-  const mismatches: string[] = [];
-  for (const f of finals) {
-    const r = rec.finals.find((x) => x.core === f.core);
-    if (r === undefined) mismatches.push(`core ${f.core}: no recorded final state`);
-    else if (JSON.stringify(r) !== JSON.stringify(f)) mismatches.push(`core ${f.core}: final state differs`);
-  }
+  const { divergences, mismatches } = compareReplay(rec, sent, finals);
   const hopTicks: HopTicks = new Map();
   const sendBase = new Map(cores.map((c) => [c.core, c.sendBase]));
   for (const cr of cores) {

@@ -459,6 +459,15 @@ export function replayRecord(rec: RunRecord, observer: MachineObserver | null = 
     assert(i === inbox.length, `core ${id}: ${inbox.length - i} recorded inputs after its end step`);
     finals.push(built.final(cr.endStep));
   }
+  return { finals, ...compareReplay(rec, sent, finals) };
+}
+
+/**
+ * A replay set beside its record: every message a core took must be one its sender sent again
+ * (same link seq, same content), and every replayed final state must equal the recorded one.
+ * `sent[src][dst]` lists what core src sent to dst in replay, in link order.
+ */
+export function compareReplay(rec: RunRecord, sent: CoreMsg[][][], finals: CoreFinal[]): { divergences: string[]; mismatches: string[] } {
   const divergences: string[] = [];
   for (const cr of rec.cores) {
     for (const [step, src, seq, msg] of cr.inbox) {
@@ -478,7 +487,7 @@ export function replayRecord(rec: RunRecord, observer: MachineObserver | null = 
     if (r === undefined) mismatches.push(`core ${f.core}: no recorded final state`);
     else if (JSON.stringify(r) !== JSON.stringify(f)) mismatches.push(`core ${f.core}: final state differs (${firstDiff(r, f)})`);
   }
-  return { finals, divergences, mismatches };
+  return { divergences, mismatches };
 }
 
 function firstDiff(a: CoreFinal, b: CoreFinal): string {
