@@ -53,5 +53,5 @@ export { analyzeSpans, formatAnalysis, LiveAnalyzer } from './analyze.js';
 export type { Analysis, AnalyzeOptions, AnalyzeSummary, AnalyzeSummaryIpi } from './analyze.js';
 export { renderReportHtml } from './report-html.js';
 export type { ReportOptions } from './report-html.js';
-export { runSimTraced, simLocationNames } from './sim-trace.js';
+export { runSimTraced } from './sim-trace.js';
 export type { TracedSimOptions } from './sim-trace.js';

@@ -3,7 +3,7 @@
  * scenario, runs it on the seeded sim world with the detectors and the ignored-IPI checker, and
  * returns a verdict with the console, /proc/interrupts and a plain-language explanation.
  */
-import { AssertionError, MinHeap, Random } from '../stdx/index.js';
+import { assert, AssertionError, MinHeap, Random } from '../stdx/index.js';
 import type { CoreMsg, MachineEvent, MachineObserver } from '../machine/index.js';
 import { ObserverSet } from '../machine/index.js';
 import { resolveMachine } from '../machine/topology.js';
@@ -27,6 +27,9 @@ export interface RunSimOptions {
   ipis?: number;
   ticksMax?: number;
   observer?: MachineObserver;
+  /** Builds the observer once the kernel's locations exist (e.g. tracing, which finds its
+   * locations by name): called with `LocationTable.names`, before the run. Not with `observer`. */
+  observerFor?: (locationNames: readonly string[]) => MachineObserver;
   /** Ablation override (else the scenario's). */
   demuxReadRelaxed?: boolean;
 }
@@ -145,7 +148,9 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
   const observers: MachineObserver[] = [checker];
   const races = s.kvm ? new HostIpiRaceObserver(k.hostIpi, k.ipiMessage) : null;
   if (races !== null) observers.push(races);
-  if (opts.observer) observers.push(opts.observer);
+  assert(opts.observer === undefined || opts.observerFor === undefined, 'runSim: give observer or observerFor, not both');
+  const extra = opts.observer ?? opts.observerFor?.(k.locs.names);
+  if (extra !== undefined) observers.push(extra);
   const observer = observers.length === 1 ? checker : new ObserverSet(observers);
   const bus = busPolicyOf(s);
   const w = new World({

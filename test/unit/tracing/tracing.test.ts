@@ -25,9 +25,9 @@ import {
   writeSpanFileLine,
 } from '../../../services/analyzer/index.js';
 import { resolveScenario, runSim } from '../../../services/sim/index.js';
-import { simLocationNames } from '../../../services/analyzer/sim-trace.js';
 import { EventPacker, EventUnpacker } from '../../../services/tracing/event-pack.js';
 import type { PackedChunk } from '../../../services/tracing/event-pack.js';
+import type { Tracing } from '../../../services/tracing/index.js';
 import type { MachineEvent } from '../../../services/machine/index.js';
 import { locationNames, script, TPC } from '../analyzer/ipi-synthetic.js';
 
@@ -117,14 +117,21 @@ test('offloaded sim tracing (worker thread) writes the same file, byte for byte,
   const opts = { kernel: 'v5.3', seed: 3, ticksMax: 40_000 };
   const files: string[] = [];
   const counts: number[] = [];
+  const tracings: Tracing[] = [];
   for (const offload of [true, false]) {
     const f = join(dir, `${offload ? 'worker' : 'inproc'}.jsonl`);
-    const t = createTracing({
-      mode: 'sim', traceFile: f, locationNames: simLocationNames(s, opts), threadsPerCore: 4, seed: 3,
-      nsPerTick: 1e6, settleTicks: 5000, offload,
+    let inProcess: boolean | undefined;
+    const r = runSim(s, {
+      ...opts,
+      observerFor: (names) => {
+        const t = createTracing({ mode: 'sim', traceFile: f, locationNames: names, threadsPerCore: 4, seed: 3, nsPerTick: 1e6, settleTicks: 5000, offload });
+        inProcess = t.ipiObserver !== null;
+        tracings.push(t);
+        return t.observer!;
+      },
     });
-    assert.equal(t.ipiObserver === null, offload, 'offloaded tracing has no in-process span builder');
-    const r = runSim(s, { ...opts, observer: t.observer! });
+    const t = tracings.pop()!;
+    assert.equal(inProcess, !offload, 'offloaded tracing has no in-process span builder');
     await t.shutdown({ tickEnd: r.ticks });
     files.push(f);
     counts.push(t.stats().spanCount);
