@@ -37,7 +37,7 @@ import type { Context } from '@opentelemetry/api';
 import { assert, UsageError } from '../stdx/index.js';
 import type { MachineObserver } from '../machine/index.js';
 import { Worker } from 'node:worker_threads';
-import { IpiTraceObserver, locationRoles } from './ipi-observer.js';
+import { IpiTraceObserver, locationRoles, spanBuilderReads } from './ipi-observer.js';
 import { EventPacker } from './event-pack.js';
 import type { PackedChunk } from './event-pack.js';
 import type { TraceWorkerReply, TraceWorkerRequest } from './trace-worker.js';
@@ -354,9 +354,7 @@ function offloadedTracing(opts: TracingOptions, names: readonly string[]): Traci
   w.worker.ref();
   const worker = w.worker;
   worker.postMessage({ t: 'start', options: { ...options, offload: false }, progress: progressBuf } satisfies TraceWorkerRequest);
-  const roles = locationRoles(names);
-  const msgWord = new Uint8Array(roles.role.length);
-  for (let i = 0; i < msgWord.length; i++) msgWord[i] = roles.role[i] === 1 ? 1 : 0;
+  const { role } = locationRoles(names);
   let posted = 0;
   let stalled = '';
   const post = (chunk: PackedChunk): void => {
@@ -376,7 +374,7 @@ function offloadedTracing(opts: TracingOptions, names: readonly string[]): Traci
     worker.postMessage({ t: 'chunk', chunk } satisfies TraceWorkerRequest, [chunk.data.buffer as ArrayBuffer]);
     posted++;
   };
-  const packer = new EventPacker({ role: roles.role, msgWord }, post);
+  const packer = new EventPacker((ev) => spanBuilderReads(ev, role), post);
   const observer = Object.assign(packer, { finish: (_tickEnd?: number): void => {} });
   let stats: TracingStats = { spanCount: 0, spanCountDropped: 0, ipisTraced: 0 };
   let done = false;

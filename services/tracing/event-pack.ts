@@ -24,17 +24,8 @@ const KINDS: readonly MachineEventKind[] = [
   'store', 'version', 'visible', 'load', 'rmw', 'barrier', 'ipi_send', 'irq_raise', 'irq_take',
   'irq_return', 'doorbell_clear', 'nap', 'wake', 'tp', 'thread_end',
 ];
-const K_STORE = 0;
-const K_VERSION = 1;
-const K_LOAD = 3;
-const K_RMW = 4;
-const K_BARRIER = 5;
-const K_IPI_SEND = 6;
-const K_IRQ_RAISE = 7;
-const K_IRQ_TAKE = 8;
-const K_IRQ_RETURN = 9;
-const K_TP = 13;
-const K_THREAD_END = 14;
+/** A kind's number in a chunk: its index in KINDS. */
+const KIND_CODE = Object.fromEntries(KINDS.map((k, i) => [k, i])) as Record<MachineEventKind, number>;
 
 /** One chunk as posted to the worker (its buffer is transferred). */
 export interface PackedChunk {
@@ -48,14 +39,6 @@ export interface PackedChunk {
   tickMax: number;
 }
 
-/** The span builder's location roles: which loads/stores/versions/atomics it reads. */
-export interface PackFilter {
-  /** Non-zero for a location the builder has a role for. */
-  role: Uint8Array;
-  /** Non-zero for an IPI message word (atomics elsewhere are not read). */
-  msgWord: Uint8Array;
-}
-
 export class EventPacker implements MachineObserver {
   readonly ignores: readonly MachineEventKind[] = ['visible', 'nap', 'wake', 'doorbell_clear'];
   private data = new Float64Array(CHUNK_EVENTS * SLOTS);
@@ -67,7 +50,8 @@ export class EventPacker implements MachineObserver {
   events = 0;
 
   constructor(
-    private readonly filter: PackFilter,
+    /** Whether the span builder reads the event (`spanBuilderReads` with the run's roles). */
+    private readonly reads: (ev: MachineEvent) => boolean,
     private readonly post: (c: PackedChunk) => void,
   ) {}
 
@@ -83,46 +67,10 @@ export class EventPacker implements MachineObserver {
 
   event(ev: MachineEvent): void {
     if (ev.tick > this.tickMax) this.tickMax = ev.tick;
-    let k: number;
-    switch (ev.e) {
-      case 'store':
-      case 'version':
-      case 'load':
-        if (this.filter.role[ev.loc] === 0) return;
-        k = ev.e === 'store' ? K_STORE : ev.e === 'version' ? K_VERSION : K_LOAD;
-        break;
-      case 'rmw':
-        if (this.filter.msgWord[ev.loc] === 0) return;
-        k = K_RMW;
-        break;
-      case 'barrier':
-        if (ev.kind === 'sync' ? ev.phase !== 'end' : ev.kind !== 'msgsync') return;
-        k = K_BARRIER;
-        break;
-      case 'ipi_send':
-        k = K_IPI_SEND;
-        break;
-      case 'irq_raise':
-        k = K_IRQ_RAISE;
-        break;
-      case 'irq_take':
-        k = K_IRQ_TAKE;
-        break;
-      case 'irq_return':
-        k = K_IRQ_RETURN;
-        break;
-      case 'tp':
-        k = K_TP;
-        break;
-      case 'thread_end':
-        k = K_THREAD_END;
-        break;
-      default:
-        return;
-    }
+    if (!this.reads(ev)) return;
     const d = this.data;
     const o = this.count * SLOTS;
-    d[o] = k;
+    d[o] = KIND_CODE[ev.e];
     d[o + 1] = ev.core;
     d[o + 2] = ev.cpu;
     d[o + 3] = ev.clock;

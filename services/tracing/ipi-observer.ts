@@ -174,6 +174,33 @@ export function locationRoles(names: readonly string[]): LocationRoles {
   return { role, roleCpu, roleTarget };
 }
 
+/**
+ * Whether the span builder reads an event at all (given the locations' roles): loads, stores and
+ * versions of role locations, atomics on IPI message words, completed syncs and msgsync, IPI sends,
+ * interrupts, tracepoints and thread ends. The offloaded tracer packs only these.
+ */
+export function spanBuilderReads(ev: MachineEvent, role: Uint8Array): boolean {
+  switch (ev.e) {
+    case 'load':
+    case 'store':
+    case 'version':
+      return role[ev.loc] !== ROLE_NONE;
+    case 'rmw':
+      return role[ev.loc] === ROLE_MSG;
+    case 'barrier':
+      return ev.kind === 'sync' ? ev.phase === 'end' : ev.kind === 'msgsync';
+    case 'tp':
+    case 'ipi_send':
+    case 'irq_raise':
+    case 'irq_take':
+    case 'irq_return':
+    case 'thread_end':
+      return true;
+    default:
+      return false;
+  }
+}
+
 export class IpiTraceObserver implements MachineObserver {
   /** Per-thread visibility is not traced (a store's version is what the spans carry). */
   readonly ignores = ['visible'] as const;
@@ -223,23 +250,19 @@ export class IpiTraceObserver implements MachineObserver {
 
   event(ev: MachineEvent): void {
     if (ev.tick > this.tickMax) this.tickMax = ev.tick;
+    if (!spanBuilderReads(ev, this.role)) return;
     switch (ev.e) {
-      case 'visible':
-      case 'nap':
-      case 'wake':
-      case 'doorbell_clear':
-        return;
       case 'load':
-        if (this.role[ev.loc] !== ROLE_NONE) this.onLoad(ev);
+        this.onLoad(ev);
         return;
       case 'store':
-        if (this.role[ev.loc] !== ROLE_NONE) this.onStore(ev);
+        this.onStore(ev);
         return;
       case 'version':
-        if (this.role[ev.loc] !== ROLE_NONE) this.onVersion(ev);
+        this.onVersion(ev);
         return;
       case 'rmw':
-        if (this.role[ev.loc] === ROLE_MSG) this.onRmw(ev);
+        this.onRmw(ev);
         return;
       case 'barrier':
         this.onBarrier(ev);
@@ -502,8 +525,7 @@ export class IpiTraceObserver implements MachineObserver {
 
   private onBarrier(ev: Ev<'barrier'>): void {
     // The analyzer needs to know where a full barrier completed and where msgsync ran; lwsync,
-    // isync and the begin of a sync only fatten the spans.
-    if (ev.kind === 'sync' ? ev.phase !== 'end' : ev.kind !== 'msgsync') return;
+    // isync and the begin of a sync only fatten the spans (spanBuilderReads let only those in).
     const ipi = this.sending.get(ev.cpu);
     if (ipi !== undefined) {
       // Only the sync that orders the sender's stores before the doorbell (ppc_msgsnd_sync).

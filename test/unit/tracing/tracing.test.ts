@@ -28,6 +28,7 @@ import { resolveScenario, runSim } from '../../../services/sim/index.js';
 import { EventPacker, EventUnpacker } from '../../../services/tracing/event-pack.js';
 import type { PackedChunk } from '../../../services/tracing/event-pack.js';
 import type { Tracing } from '../../../services/tracing/index.js';
+import { locationRoles, spanBuilderReads } from '../../../services/tracing/ipi-observer.js';
 import type { MachineEvent } from '../../../services/machine/index.js';
 import { locationNames, script, TPC } from '../analyzer/ipi-synthetic.js';
 
@@ -144,13 +145,10 @@ test('offloaded sim tracing (worker thread) writes the same file, byte for byte,
 });
 
 test('packed events come back as they went in (the filtered ones are dropped)', () => {
-  const role = new Uint8Array(4);
-  role[1] = 1;
-  role[2] = 3;
-  const msgWord = new Uint8Array(4);
-  msgWord[1] = 1;
+  // Location 1 is an IPI message word, 2 a csd flag, 0 and 3 have no role.
+  const { role } = locationRoles(['x', 'ipi_message[5]', 'cfd[5].csd[9].flags', 'y']);
   const chunks: PackedChunk[] = [];
-  const p = new EventPacker({ role, msgWord }, (c) => chunks.push(c));
+  const p = new EventPacker((ev) => spanBuilderReads(ev, role), (c) => chunks.push(c));
   const base = { core: 1, cpu: 5, clock: 77, tick: 9 };
   const kept: MachineEvent[] = [
     { e: 'store', ...base, loc: 1, wid: 2 ** 40 + 3, value: 0x01000000, lane: 0 },
