@@ -32,7 +32,8 @@ const port = parentPort;
 assert(port !== null, 'trace-worker runs as a worker thread');
 
 interface Session {
-  tracing: Tracing;
+  /** null when the tracing could not be created (`failure` says why). */
+  tracing: Tracing | null;
   progress: Int32Array;
   unpacker: EventUnpacker;
   failure: string | null;
@@ -49,7 +50,7 @@ port.on('message', (m: TraceWorkerRequest) => {
   if (m.t === 'start') {
     assert(session === null, 'a traced run started before the last one ended');
     const progress = new Int32Array(m.progress);
-    const s: Session = { tracing: null as unknown as Tracing, progress, unpacker: new EventUnpacker(), failure: null };
+    const s: Session = { tracing: null, progress, unpacker: new EventUnpacker(), failure: null };
     try {
       s.tracing = createTracing({ ...m.options, offload: false });
     } catch (e) {
@@ -76,13 +77,15 @@ port.on('message', (m: TraceWorkerRequest) => {
   }
   void (async () => {
     try {
-      if (s.failure === null) await s.tracing.shutdown(m.tickEnd !== undefined ? { tickEnd: m.tickEnd } : {});
+      if (s.failure === null) await s.tracing?.shutdown(m.tickEnd !== undefined ? { tickEnd: m.tickEnd } : {});
     } catch (e) {
       fail(s, e);
     }
     session = null;
     const reply: TraceWorkerReply =
-      s.failure !== null ? { t: 'failed', message: s.failure } : { t: 'done', ...s.tracing.stats() };
+      s.failure !== null || s.tracing === null
+        ? { t: 'failed', message: s.failure ?? 'no tracing' }
+        : { t: 'done', ...s.tracing.stats() };
     port.postMessage(reply);
   })();
 });
