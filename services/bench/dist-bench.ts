@@ -22,24 +22,19 @@ import { runScenarioDistributed } from '../controller/run-scenario.js';
 import { Controller } from '../controller/controller.js';
 import type { Bench, Figure } from './figures.js';
 
-function pingpongOn(machine: string, cpus: number[]): Scenario {
+/** The pingpong scenario on `machine`: the `callers` cross-call CPUs of `pool` with wait, one peer each. */
+function crossCallsOn(machine: string, callers: number[], pool: number[]): Scenario {
   const base = resolveScenario('pingpong');
-  const list = cpus.join(',');
   return parseScenarioValue({
     ...base,
     machine,
-    workload: { ...base.workload, hostCpus: list, crossCallPool: list, crossCallPeers: 1, crossCallTargetsMax: 1 },
+    workload: { ...base.workload, hostCpus: callers.join(','), crossCallPool: pool.join(','), crossCallPeers: 1, crossCallTargetsMax: 1 },
   });
 }
 
-/** `caller` cross-calls `target` with wait, again and again; `target` only answers (it idles). */
-function oneWayCallsOn(machine: string, caller: number, target: number): Scenario {
-  const base = resolveScenario('pingpong');
-  return parseScenarioValue({
-    ...base,
-    machine,
-    workload: { ...base.workload, hostCpus: String(caller), crossCallPool: String(target), crossCallPeers: 1, crossCallTargetsMax: 1 },
-  });
+/** The `cpus` cross-call each other. */
+function pingpongOn(machine: string, cpus: number[]): Scenario {
+  return crossCallsOn(machine, cpus, cpus);
 }
 
 /** Intra-core doorbell round trip: two SMT threads of one core bounce msgsndp, in-process. */
@@ -101,7 +96,8 @@ export const distBenches: Bench[] = [
       // smp_call_function_single with wait from CPU 0 (core 0) to CPU 8 (core 1, idle between
       // calls), on the fixed kernel: one call at a time, so a call's round trip is the machine's
       // wall time (not spawning the processes) over the calls.
-      const s = oneWayCallsOn(m2, 0, 8);
+      // CPU 8 only answers: it is not a caller, so it idles between calls.
+      const s = crossCallsOn(m2, [0], [8]);
       let r;
       try {
         r = await runScenarioDistributed({ scenario: s, kernel: 'v5.4', ipis: 300, durationMs: 60_000, idleTickUs: 10 });
