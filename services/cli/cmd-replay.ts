@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out } from './command.js';
-import { InputError } from '../stdx/index.js';
-import { RECORD_FORMAT, RECORD_VERSION, litmusOutcome } from '../sim/replay.js';
-import type { RunRecord } from '../sim/replay.js';
+import { litmusOutcome } from '../sim/replay.js';
+import { inputsOf, readRecordFile } from '../sim/record-stream.js';
 import { judgeIgnored, verdictOf } from '../controller/run-scenario.js';
 import type { TimeScale } from '../controller/run-scenario.js';
 import { replayRun } from '../core/index.js';
@@ -32,7 +30,7 @@ export const replayCommand: Command = {
       return 0;
     }
     const file = String(a.positionals.FILE);
-    const rec = loadRecord(file);
+    const rec = readRecordFile(file);
     const r = replayRun(rec);
     let verdictSame = true;
     let verdict: Record<string, unknown> = {};
@@ -51,7 +49,7 @@ export const replayCommand: Command = {
       out(JSON.stringify({ same, final_memory_same: r.mismatches.length === 0, verdict_same: verdictSame, divergences: r.divergences, mismatches: r.mismatches, verdict: { ...verdict, console: undefined } }));
     } else {
       if (typeof verdict.console === 'string') out(verdict.console.trimEnd());
-      out(`replay of ${file}: ${rec.cores.length} cores, ${rec.cores.reduce((s, c) => s + c.inbox.length, 0)} recorded inputs`);
+      out(`replay of ${file}: ${rec.cores.length} cores, ${rec.cores.reduce((s, c) => s + inputsOf(c), 0)} recorded inputs`);
       out(`final memory and core state: ${r.mismatches.length === 0 ? 'identical' : 'DIFFERENT'}`);
       for (const m of r.mismatches) out(`  ${m}`);
       out(`verdict and console: ${verdictSame ? 'identical' : 'DIFFERENT'}`);
@@ -61,16 +59,3 @@ export const replayCommand: Command = {
     return same ? 0 : 1;
   },
 };
-
-function loadRecord(file: string): RunRecord {
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new InputError(file, undefined, `cannot read the record: ${(e as Error).message}`);
-  }
-  const r = v as Partial<RunRecord>;
-  if (r.format !== RECORD_FORMAT) throw new InputError(file, undefined, `not an ipiscope record (format ${String(r.format)})`);
-  if (r.version !== RECORD_VERSION) throw new InputError(file, undefined, `record version ${String(r.version)}; this ipiscope reads version ${RECORD_VERSION}`);
-  return v as RunRecord;
-}

@@ -14,7 +14,7 @@
  * The verdict object is a pure function of (spec, the cores' final states, the end reason), so
  * `ipiscope replay` recomputes it from the replayed cores and must find the same bytes.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MachineEvent, MachineObserver } from '../machine/index.js';
@@ -23,6 +23,7 @@ import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import type { FaultPlan } from '../bus/fault-plan.js';
 import { coreCount, RECORD_FORMAT, RECORD_VERSION, topologyOf } from '../sim/replay.js';
+import { writeRecordFile } from '../sim/record-stream.js';
 import { replayRun } from '../core/index.js';
 import type { CoreFinal, RunRecord, ScenarioSpec } from '../sim/replay.js';
 import { StressWorkload } from '../sim/scenario-workload.js';
@@ -109,7 +110,6 @@ export interface RunScenarioResult {
     /** Traced runs: the merged span file. */
     trace?: TraceOutcome;
   };
-  record: RunRecord;
 }
 
 /**
@@ -190,7 +190,18 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
   const topology = topologyOf(spec);
   const n = coreCount(topology);
   const t0 = Date.now();
+  // The cores stream their inbox records here; the judgement replays them from disk, then the
+  // directory goes (after the record file, when asked for, has copied them).
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-run-'));
+  try {
+    return await runIn(o, spec, n, t0, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: number, dir: string): Promise<RunScenarioResult> {
+  const topology = topologyOf(spec);
   const ctl = await new Controller({
     cores: n,
     ...(o.servers !== undefined ? { servers: o.servers } : {}),
@@ -234,7 +245,6 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
     software: { ipiscope: '0.1.0', identity: resolveKernel({ kernel: spec.kernel }).label },
     cores: g.records, finals: g.finals, verdict: {},
   };
-  rmSync(dir, { recursive: true, force: true });
   const lag = isPaced(o.scenario) ? paceLagOf(g.counters, paceOptionsOf(o.scenario).lagTicksMax) : undefined;
   let verdict = verdictOf(spec, g.finals, g.reason, g.invalidReason, drained, g.hangWait, lag);
   if (verdict.verdict !== 'invalid' && g.records.length !== n) {
@@ -254,14 +264,12 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
       wait_steps_max: g.waitStepsMax,
       ...(g.trace !== undefined ? { trace: g.trace } : {}),
     },
-    record,
   };
 }
 
+/** Writes a run record file (see sim/record-stream.ts: a header line, then the cores' inputs). */
 export function writeRecord(file: string, rec: RunRecord): void {
-  const d = join(file, '..');
-  mkdirSync(d, { recursive: true });
-  writeFileSync(file, JSON.stringify(rec) + '\n');
+  writeRecordFile(file, rec);
 }
 
 function pick(c: Record<string, number>, prefix: string): Record<string, number> {

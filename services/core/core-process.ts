@@ -27,7 +27,8 @@ import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus
 import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import { parseFaultPlanValue } from '../bus/fault-plan.js';
 import { CoreDriver, coreCount, topologyOf } from '../sim/replay.js';
-import type { InboxEntry, MachineSpec } from '../sim/replay.js';
+import type { MachineSpec } from '../sim/replay.js';
+import { InboxWriter } from '../sim/record-stream.js';
 import { buildRunCore } from './run-core.js';
 import type { RunCore, RunCoreRecord } from './run-core.js';
 import { CoreTracing, coreTracingLoaded, loadCoreTracing } from './core-tracing.js';
@@ -64,7 +65,8 @@ interface Generation {
   /** The local step at which the workload stopped (the drain), or -1 while it runs. */
   drainStep: number;
   loop: CoreLoopOptions;
-  inbox: InboxEntry[];
+  /** The record of the inputs taken, streamed to disk as it grows (null: not recorded). */
+  inbox: InboxWriter | null;
   sendBase: Record<string, number>;
   stopped: boolean;
   startNs: bigint;
@@ -262,7 +264,7 @@ export class StartedCoreProcess {
       if (n > 0) {
         for (let i = 0; i < n; i++) {
           const [src, seq, msg] = this.pending[i] as [number, number, CoreMsg, number?];
-          if (loop.recordDir !== '') g.inbox.push([d.step, src, seq, msg]);
+          g.inbox?.push([d.step, src, seq, msg]);
           if (HOP_LOG_DIR !== '') this.hop('take', src, msg);
           d.take(src, msg);
         }
@@ -334,7 +336,7 @@ export class StartedCoreProcess {
       const d = g.driver;
       if (this.pending.length > 0) {
         for (const [src, seq, msg] of this.pending) {
-          if (g.loop.recordDir !== '') g.inbox.push([d.step, src, seq, msg]);
+          g.inbox?.push([d.step, src, seq, msg]);
           if (HOP_LOG_DIR !== '') this.hop('take', src, msg);
           d.take(src, msg);
         }
@@ -423,7 +425,10 @@ export class StartedCoreProcess {
     const topo = topologyOf(spec);
     assert(gen > this.curGen, `core ${this.core}: generation ${gen} after ${this.curGen}`);
     // A generation whose StopRun never reached us (a NATS node died) ends here.
-    if (this.g !== null) this.g.stopped = true;
+    if (this.g !== null) {
+      this.g.stopped = true;
+      this.g.inbox?.close();
+    }
     if (this.g?.tracing != null) void this.g.tracing.end(this.g.driver.step);
     this.curGen = gen;
     this.transport.setGeneration(gen);
@@ -458,7 +463,15 @@ export class StartedCoreProcess {
     }, () => driver?.step ?? 0, tracing?.observer ?? null);
     tracing?.setLocationNames(built.locations.names);
     driver = new CoreDriver(built.core);
-    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox: [], sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing };
+    let inbox: InboxWriter | null = null;
+    if (loop.recordDir !== '') {
+      try {
+        inbox = new InboxWriter(join(loop.recordDir, `gen-${gen}-core-${this.core}.inbox.jsonl`));
+      } catch (e) {
+        this.invalidReason ||= `core ${this.core}: cannot write its record: ${(e as Error).message}`;
+      }
+    }
+    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox, sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing };
     this.schedule();
   }
 
@@ -498,8 +511,9 @@ export class StartedCoreProcess {
     g.stopped = true;
     const final = g.built.final(g.driver.step);
     let recordFile = '';
-    if (g.loop.recordDir !== '') {
-      const rec: RunCoreRecord = { core: this.core, endStep: g.driver.step, inbox: g.inbox, sendBase: g.sendBase };
+    if (g.inbox !== null) {
+      const inputs = g.inbox.count;
+      const rec: RunCoreRecord = { core: this.core, endStep: g.driver.step, inboxFile: g.inbox.close(), inputs, sendBase: g.sendBase };
       if (g.drainStep >= 0) rec.drainStep = g.drainStep;
       mkdirSync(g.loop.recordDir, { recursive: true });
       recordFile = join(g.loop.recordDir, `gen-${g.gen}-core-${this.core}.json`);

@@ -16,8 +16,9 @@
 import { assert } from '../stdx/index.js';
 import type { CoreMsg, MachineObserver } from '../machine/index.js';
 import { PACA_IRQ_DBELL } from '../kernel/kernel.js';
-import { buildCore, compareReplay, CoreDriver, coreCount, replayRecord, RECORD_FORMAT, RECORD_VERSION } from '../sim/replay.js';
-import type { BuiltCore, CoreFinal, CoreRecord, InboxEntry, MachineSpec, ReplayResult, RunRecord, ScenarioSpec } from '../sim/replay.js';
+import { buildCore, compareFinals, CoreDriver, ReplayLinks, replayRecord, RECORD_FORMAT, RECORD_VERSION } from '../sim/replay.js';
+import type { BuiltCore, CoreRecord, CoreFinal, MachineSpec, ReplayResult, RunRecord, ScenarioSpec } from '../sim/replay.js';
+import { InboxCursor, inboxChunks } from '../sim/record-stream.js';
 
 /** A built core whose workload can be stopped. */
 export interface RunCore extends BuiltCore {
@@ -113,30 +114,24 @@ export interface RunReplayResult extends ReplayResult {
 export function replayRun(rec: RunRecord, observer: MachineObserver | null = null): RunReplayResult {
   const cores = rec.cores as RunCoreRecord[];
   if (!cores.some((c) => c.drainStep !== undefined)) return replayRecord(rec, observer);
-  assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a version-1 record');
-  const ncores = coreCount(rec.topology);
-  const sent: CoreMsg[][][] = Array.from({ length: ncores }, () => Array.from({ length: ncores }, () => []));
-  const sentAt: number[][][] = Array.from({ length: ncores }, () => Array.from({ length: ncores }, () => []));
+  assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a record as read by readRecordFile');
+  const links = new ReplayLinks(rec);
   const finals: CoreFinal[] = [];
   for (const cr of [...cores].sort((a, b) => a.core - b.core)) {
     const id = cr.core;
     let driver: CoreDriver | null = null;
-    const built = buildRunCore(rec.spec, id, (dst, msg) => {
-      (sent[id] as CoreMsg[][])[dst]?.push(msg);
-      (sentAt[id] as number[][])[dst]?.push(driver?.step ?? 0);
-    }, () => driver?.step ?? 0, observer);
+    const built = buildRunCore(rec.spec, id, (dst, msg) => links.sent(id, dst, msg, driver?.step ?? 0), () => driver?.step ?? 0, observer);
     const d = new CoreDriver(built.core);
     driver = d;
     const drainStep = cr.drainStep ?? Infinity;
     assert(drainStep === Infinity || drainStep <= cr.endStep, `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
     let stopped = false;
-    let i = 0;
-    const inbox = cr.inbox;
+    const inbox = new InboxCursor(inboxChunks(cr));
     const takeDue = (): void => {
-      while (i < inbox.length && (inbox[i] as InboxEntry)[0] === d.step) {
-        const [, src, , msg] = inbox[i] as InboxEntry;
+      while (inbox.peekStep() === d.step) {
+        const [step, src, seq, msg] = inbox.next();
+        links.took(id, src, seq, msg, step);
         d.take(src, msg);
-        i++;
       }
     };
     for (let rounds = 0; ; rounds++) {
@@ -147,9 +142,9 @@ export function replayRun(rec: RunRecord, observer: MachineObserver | null = nul
         stopped = true;
       }
       takeDue();
-      const nextInput = i < inbox.length ? (inbox[i] as InboxEntry)[0] : Infinity;
+      const nextInput = inbox.peekStep();
       const horizon = Math.min(nextInput, stopped ? Infinity : drainStep);
-      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${i}`);
+      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${inbox.taken}`);
       const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
       if (r === 'limit') {
         if (!stopped && d.step >= drainStep) {
@@ -161,18 +156,8 @@ export function replayRun(rec: RunRecord, observer: MachineObserver | null = nul
       }
       if (r === 'idle' && horizon === Infinity) break;
     }
-    assert(i === inbox.length, `core ${id}: ${inbox.length - i} recorded inputs after its end step`);
+    assert(inbox.done, `core ${id}: ${inbox.rest()} recorded inputs after its end step`);
     finals.push(built.final(cr.endStep));
   }
-  const { divergences, mismatches } = compareReplay(rec, sent, finals);
-  const hopTicks: HopTicks = new Map();
-  const sendBase = new Map(cores.map((c) => [c.core, c.sendBase]));
-  for (const cr of cores) {
-    for (const [step, src, seq] of cr.inbox) {
-      const base = sendBase.get(src)?.[String(cr.core)] ?? 0;
-      const at = (sentAt[src] as number[][])[cr.core]?.[seq - base - 1];
-      if (at !== undefined) hopTicks.set(step - at, (hopTicks.get(step - at) ?? 0) + 1);
-    }
-  }
-  return { finals, divergences, mismatches, hopTicks };
+  return { finals, divergences: links.divergences(), mismatches: compareFinals(rec, finals), hopTicks: links.hopTicks() };
 }

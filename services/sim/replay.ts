@@ -32,8 +32,10 @@ import { StressWorkload } from './scenario-workload.js';
 import { memoryPolicyOf, parseScenarioValue } from './scenario.js';
 import type { Scenario } from './scenario.js';
 
-export const RECORD_FORMAT = 'ipiscope-record';
-export const RECORD_VERSION = 1;
+import { RECORD_FORMAT, RECORD_VERSION, InboxCursor, inboxChunks, msgHash } from './record-stream.js';
+import type { InboxFile } from './record-stream.js';
+
+export { RECORD_FORMAT, RECORD_VERSION };
 
 /** One litmus run: the test's text (parsed again in every process), the run seed, a placement. */
 export interface LitmusSpec {
@@ -390,8 +392,12 @@ export interface CoreRecord {
   core: number;
   /** The step at which the core stopped (it took inputs up to it, and stepped before it). */
   endStep: number;
-  /** Inputs; the link seq is the sender's transport number (absolute over the process life). */
-  inbox: InboxEntry[];
+  /** Inputs; the link seq is the sender's transport number (absolute over the process life).
+   * In memory (small records), or on disk in `inboxFile` (see record-stream.ts). */
+  inbox?: InboxEntry[];
+  inboxFile?: InboxFile;
+  /** The number of inputs (records on disk say it). */
+  inputs?: number;
   /** Per destination core: the sender's last link seq before this machine started. */
   sendBase: Record<string, number>;
 }
@@ -424,70 +430,159 @@ const REPLAY_STEP_BUDGET = 1 << 20;
 
 /** Replays a record in this process and compares the result with the recorded one. */
 export function replayRecord(rec: RunRecord, observer: MachineObserver | null = null): ReplayResult {
-  assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a version-1 record');
-  const ncores = coreCount(rec.topology);
-  // sent[src][dst] = messages in send order (link seq = index + 1).
-  const sent: CoreMsg[][][] = Array.from({ length: ncores }, () => Array.from({ length: ncores }, () => []));
+  assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a record as read by readRecordFile');
+  const links = new ReplayLinks(rec);
   const finals: CoreFinal[] = [];
   for (const cr of [...rec.cores].sort((a, b) => a.core - b.core)) {
     const id = cr.core;
     let driver: CoreDriver | null = null;
-    const built = buildCore(rec.spec, id, (dst, msg) => (sent[id] as CoreMsg[][])[dst]?.push(msg), () => driver?.step ?? 0, observer);
+    const built = buildCore(rec.spec, id, (dst, msg) => links.sent(id, dst, msg, driver?.step ?? 0), () => driver?.step ?? 0, observer);
     const d = new CoreDriver(built.core);
     driver = d;
-    let i = 0;
-    const inbox = cr.inbox;
-    for (;;) {
-      while (i < inbox.length && (inbox[i] as InboxEntry)[0] === d.step) {
-        const [, src, , msg] = inbox[i] as InboxEntry;
+    const inbox = new InboxCursor(inboxChunks(cr));
+    const takeDue = (): void => {
+      while (inbox.peekStep() === d.step) {
+        const [step, src, seq, msg] = inbox.next();
+        links.took(id, src, seq, msg, step);
         d.take(src, msg);
-        i++;
       }
-      const horizon = i < inbox.length ? (inbox[i] as InboxEntry)[0] : Infinity;
-      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${i}`);
+    };
+    for (;;) {
+      takeDue();
+      const horizon = inbox.peekStep();
+      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${inbox.taken}`);
       const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
       if (r === 'limit') {
-        while (i < inbox.length && (inbox[i] as InboxEntry)[0] === d.step) {
-          const [, src, , msg] = inbox[i] as InboxEntry;
-          d.take(src, msg);
-          i++;
-        }
+        takeDue();
         break;
       }
       if (r === 'idle' && horizon === Infinity) break;
     }
-    assert(i === inbox.length, `core ${id}: ${inbox.length - i} recorded inputs after its end step`);
+    assert(inbox.done, `core ${id}: ${inbox.rest()} recorded inputs after its end step`);
     finals.push(built.final(cr.endStep));
   }
-  return { finals, ...compareReplay(rec, sent, finals) };
+  return { finals, divergences: links.divergences(), mismatches: compareFinals(rec, finals) };
+}
+
+/** A growable typed array of numbers. */
+class Grow {
+  a: Float64Array;
+  n = 0;
+  constructor(cap = 16) {
+    this.a = new Float64Array(cap);
+  }
+  push(x: number): void {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = x;
+  }
 }
 
 /**
- * A replay set beside its record: every message a core took must be one its sender sent again
- * (same link seq, same content), and every replayed final state must equal the recorded one.
- * `sent[src][dst]` lists what core src sent to dst in replay, in link order.
+ * What every core sent and took during a replay, per link, compactly (a content hash and a step
+ * per message, not the messages): a long run's ten million messages fit. It checks the record
+ * (every message a core took must be one its sender sent again, with the same link seq and the
+ * same content) and measures the bus hops of the run (receiver's step when taken minus sender's
+ * step when sent).
  */
-export function compareReplay(rec: RunRecord, sent: CoreMsg[][][], finals: CoreFinal[]): { divergences: string[]; mismatches: string[] } {
-  const divergences: string[] = [];
-  for (const cr of rec.cores) {
-    for (const [step, src, seq, msg] of cr.inbox) {
-      const base = rec.cores.find((x) => x.core === src)?.sendBase[String(cr.core)] ?? 0;
-      const s = (sent[src] as CoreMsg[][])[cr.core]?.[seq - base - 1];
-      if (s === undefined) {
-        divergences.push(`core ${cr.core} took ${msg.t} #${seq} from core ${src} at step ${step}, which core ${src} never sent in replay`);
-      } else if (JSON.stringify(s) !== JSON.stringify(msg)) {
-        divergences.push(`link ${src}->${cr.core} #${seq}: replay sent ${JSON.stringify(s)} but the record has ${JSON.stringify(msg)}`);
-      }
-      if (divergences.length >= 20) break;
-    }
+export class ReplayLinks {
+  private readonly n: number;
+  /** Per link src * n + dst: the hash and step of each message sent, in link order. */
+  private readonly sentHash: Grow[] = [];
+  private readonly sentStep: Grow[] = [];
+  /** Per link: seq, hash and step of each message taken, in the receiver's order. */
+  private readonly takenSeq: Grow[] = [];
+  private readonly takenHash: Grow[] = [];
+  private readonly takenStep: Grow[] = [];
+  private readonly base: Map<number, Record<string, number>>;
+
+  constructor(private readonly rec: RunRecord) {
+    this.n = coreCount(rec.topology);
+    this.base = new Map(rec.cores.map((c) => [c.core, c.sendBase]));
   }
+
+  private at(arr: Grow[], link: number): Grow {
+    return (arr[link] ??= new Grow());
+  }
+
+  sent(src: number, dst: number, msg: CoreMsg, step: number): void {
+    if (dst < 0 || dst >= this.n) return;
+    const l = src * this.n + dst;
+    this.at(this.sentHash, l).push(msgHash(msg));
+    this.at(this.sentStep, l).push(step);
+  }
+
+  took(dst: number, src: number, seq: number, msg: CoreMsg, step: number): void {
+    const l = src * this.n + dst;
+    this.at(this.takenSeq, l).push(seq);
+    this.at(this.takenHash, l).push(msgHash(msg));
+    this.at(this.takenStep, l).push(step);
+  }
+
+  /** Index in the sender's link order of a taken message's seq. */
+  private index(src: number, dst: number, seq: number): number {
+    return seq - (this.base.get(src)?.[String(dst)] ?? 0) - 1;
+  }
+
+  /** Messages taken that their sender did not send again, or sent with other content (at most 20). */
+  divergences(): string[] {
+    const out: string[] = [];
+    for (const cr of [...this.rec.cores].sort((a, b) => a.core - b.core)) {
+      const dst = cr.core;
+      for (let src = 0; src < this.n; src++) {
+        const l = src * this.n + dst;
+        const seqs = this.takenSeq[l];
+        if (seqs === undefined) continue;
+        const hashes = this.takenHash[l] as Grow;
+        const steps = this.takenStep[l] as Grow;
+        const sh = this.sentHash[l];
+        for (let k = 0; k < seqs.n && out.length < 20; k++) {
+          const seq = seqs.a[k] as number;
+          const i = this.index(src, dst, seq);
+          if (sh === undefined || i < 0 || i >= sh.n) {
+            out.push(`core ${dst} took #${seq} from core ${src} at step ${steps.a[k] as number}, which core ${src} never sent in replay`);
+          } else if (sh.a[i] !== hashes.a[k]) {
+            out.push(`link ${src}->${dst} #${seq} (taken at step ${steps.a[k] as number}): the record's message is not the one core ${src} sent again in replay (content hash differs)`);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Bus hops in ticks (value -> count) over every message taken whose send was replayed. */
+  hopTicks(): Map<number, number> {
+    const h = new Map<number, number>();
+    for (let l = 0; l < this.n * this.n; l++) {
+      const seqs = this.takenSeq[l];
+      const ss = this.sentStep[l];
+      if (seqs === undefined || ss === undefined) continue;
+      const src = Math.floor(l / this.n);
+      const dst = l % this.n;
+      const steps = this.takenStep[l] as Grow;
+      for (let k = 0; k < seqs.n; k++) {
+        const i = this.index(src, dst, seqs.a[k] as number);
+        if (i < 0 || i >= ss.n) continue;
+        const t = (steps.a[k] as number) - (ss.a[i] as number);
+        h.set(t, (h.get(t) ?? 0) + 1);
+      }
+    }
+    return h;
+  }
+}
+
+/** Differences between the replayed and the recorded final states. */
+export function compareFinals(rec: RunRecord, finals: CoreFinal[]): string[] {
   const mismatches: string[] = [];
   for (const f of finals) {
     const r = rec.finals.find((x) => x.core === f.core);
     if (r === undefined) mismatches.push(`core ${f.core}: no recorded final state`);
     else if (JSON.stringify(r) !== JSON.stringify(f)) mismatches.push(`core ${f.core}: final state differs (${firstDiff(r, f)})`);
   }
-  return { divergences, mismatches };
+  return mismatches;
 }
 
 function firstDiff(a: CoreFinal, b: CoreFinal): string {

@@ -10,7 +10,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { inputsOf, loadInboxes, readRecordFile, writeRecordFile } from '../../services/sim/record-stream.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -43,9 +44,12 @@ test('run a 4-core scenario over NATS, then replay it bit for bit', { timeout: 3
     assert.equal(v.end_reason, 'ipis');
     assert.ok((v.ipis_handled as number) >= 100, `handled ${String(v.ipis_handled)}`);
     assert.deepEqual(v.ignored, []);
-    const record = JSON.parse(readFileSync(rec, 'utf8')) as { cores: Array<{ inbox: unknown[] }>; verdict: Record<string, unknown> };
+    // A version-2 record: a header line, then each core's inputs as chunk lines on disk.
+    const record = readRecordFile(rec);
     assert.equal(record.cores.length, 4);
-    assert.ok(record.cores.reduce((s, c) => s + c.inbox.length, 0) > 100, 'the record holds the cores\' inputs');
+    assert.ok(record.cores.every((c) => c.inbox === undefined && c.inboxFile !== undefined), 'the inputs stay on disk until replay reads them');
+    assert.ok(record.cores.reduce((s, c) => s + inputsOf(c), 0) > 100, 'the record holds the cores\' inputs');
+    assert.equal(loadInboxes(record).cores.reduce((s, c) => s + (c.inbox?.length ?? 0), 0), record.cores.reduce((s, c) => s + inputsOf(c), 0), 'each core\'s count is what its section holds');
     const p = cli(['replay', rec, '--json']);
     assert.equal(p.status, 0, `replay differs:\n${p.stdout}\n${p.stderr}`);
     const q = lastJson(p.stdout);
@@ -63,11 +67,11 @@ test('a tampered record is reported as a divergence, not replayed silently', { t
     const rec = join(dir, 'pp.json');
     const r = cli(['run', 'pingpong', '--ipis', '20', '--record', rec, '--json']);
     assert.equal(r.status, 0, r.stderr);
-    const record = JSON.parse(readFileSync(rec, 'utf8')) as { cores: Array<{ inbox: Array<[number, number, number, { clock: number }]> }> };
-    const entry = record.cores.flatMap((c) => c.inbox)[0];
+    const record = loadInboxes(readRecordFile(rec));
+    const entry = record.cores.flatMap((c) => c.inbox ?? [])[0];
     assert.ok(entry !== undefined);
-    entry[3].clock += 1_000_000;
-    writeFileSync(rec, JSON.stringify(record));
+    (entry[3] as { clock: number }).clock += 1_000_000;
+    writeRecordFile(rec, record);
     const p = cli(['replay', rec, '--json']);
     assert.equal(p.status, 1);
     const q = lastJson(p.stdout);

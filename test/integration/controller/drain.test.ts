@@ -18,15 +18,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveScenario } from '../../../services/sim/index.js';
 import { parseFaultPlanValue } from '../../../services/bus/fault-plan.js';
 import { runScenarioDistributed, judgeIgnored, verdictOf } from '../../../services/controller/run-scenario.js';
 import type { RunVerdict } from '../../../services/controller/run-scenario.js';
-import type { RunRecord, ScenarioSpec } from '../../../services/sim/replay.js';
+import type { ScenarioSpec } from '../../../services/sim/replay.js';
 import { replayRun } from '../../../services/core/index.js';
+import { readRecordFile } from '../../../services/sim/record-stream.js';
 import { startTestNats } from '../../harness/nats.js';
 
 test('IPIs in flight when the run ends are drained and handled, never ignored; the record replays', { timeout: 120_000 }, async () => {
@@ -49,7 +50,7 @@ test('IPIs in flight when the run ends are drained and handled, never ignored; t
     assert.deepEqual(v.ignored, []);
     assert.deepEqual(v.stuck, []);
     // Replay in one process: same final state, no divergence, same verdict bytes.
-    const rec = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+    const rec = readRecordFile(file);
     assert.ok(rec.cores.every((c) => typeof (c as { drainStep?: number }).drainStep === 'number'), 'every core recorded its drain step');
     const p = replayRun(rec);
     assert.deepEqual(p.divergences, []);

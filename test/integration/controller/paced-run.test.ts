@@ -25,8 +25,9 @@ import { fileURLToPath } from 'node:url';
 import { loadScenarioFile } from '../../../services/sim/scenario.js';
 import { parseFaultPlanValue } from '../../../services/bus/fault-plan.js';
 import { runScenarioDistributed, judgeIgnored, verdictOf } from '../../../services/controller/run-scenario.js';
-import type { RunRecord, ScenarioSpec } from '../../../services/sim/replay.js';
+import type { ScenarioSpec } from '../../../services/sim/replay.js';
 import { replayRun } from '../../../services/core/index.js';
+import { readRecordFile } from '../../../services/sim/record-stream.js';
 import { startTestNats } from '../../harness/nats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -68,7 +69,7 @@ test('a paced run keeps the scenario time scale: hops of a few ticks, no core of
     assert.ok(ts.hop_ticks.p50 <= 40, `median bus hop ${ts.hop_ticks.p50} ticks (sim's bus: ${JSON.stringify(ts.sim_hop_ticks_mean)})`);
     assert.deepEqual(ts.sim_hop_ticks_mean, [3.5, 5.5]);
     // Replay: same final state, same verdict bytes (the cores' lag is taken from the record).
-    const rec = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+    const rec = readRecordFile(file);
     assert.equal((rec.spec as ScenarioSpec).scenario.distributed?.tickUs, 500, 'the record knows its time scale');
     const p = replayRun(rec);
     assert.deepEqual(p.divergences, []);

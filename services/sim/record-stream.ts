@@ -1,0 +1,363 @@
+/**
+ * Records that do not fit in memory.
+ *
+ * A long distributed run takes millions of inputs (a 32-core v5.4 run of 100,000 IPIs takes about
+ * ten million), so neither a core process nor the controller may hold its inbox. Inputs go to
+ * disk as the run goes, in JSON lines, each line an array of up to `INBOX_CHUNK` inbox entries, and
+ * are read back one chunk at a time by replay (a core's replay needs only its own inputs, in order).
+ *
+ * The record file (version 2) is one header line, a `RunRecord` whose cores carry, instead of
+ * their inbox, `inboxAt: [offset, bytes]`: where their section of chunk lines lies, counted from
+ * the end of the header line. Sections follow in core order. Version 1 (one JSON value with every
+ * inbox inline) is still read. A record is written to a temporary file and renamed into place, so
+ * an interrupted write never leaves a half record under the asked name.
+ */
+import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { InputError } from '../stdx/index.js';
+import type { CoreMsg } from '../machine/index.js';
+import type { CoreRecord, InboxEntry, RunRecord } from './replay.js';
+
+export const RECORD_FORMAT = 'ipiscope-record';
+/** Written: 2 (streamed sections). Read: 1 and 2. */
+export const RECORD_VERSION = 2;
+
+/** Entries per line of an inbox stream. */
+export const INBOX_CHUNK = 2048;
+
+/** Where a core's inputs lie on disk: chunk lines in `path`, from byte `at`, `bytes` long. */
+export interface InboxFile {
+  path: string;
+  at: number;
+  bytes: number;
+}
+
+function writeAll(fd: number, b: Buffer): number {
+  let off = 0;
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+  return b.length;
+}
+
+/** A core's inbox as it grows, on disk (the core process's record). */
+export class InboxWriter {
+  private readonly fd: number;
+  private buf: InboxEntry[] = [];
+  private closed = false;
+  count = 0;
+  bytes = 0;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.fd = openSync(path, 'w');
+  }
+
+  push(e: InboxEntry): void {
+    this.buf.push(e);
+    this.count++;
+    if (this.buf.length >= INBOX_CHUNK) this.flush();
+  }
+
+  flush(): void {
+    if (this.buf.length === 0 || this.closed) return;
+    this.bytes += writeAll(this.fd, Buffer.from(JSON.stringify(this.buf) + '\n'));
+    this.buf = [];
+  }
+
+  /** Writes what is buffered and closes the file (idempotent). */
+  close(): InboxFile {
+    if (!this.closed) {
+      this.flush();
+      closeSync(this.fd);
+      this.closed = true;
+    }
+    return { path: this.path, at: 0, bytes: this.bytes };
+  }
+}
+
+const READ_BLOCK = 1 << 20;
+
+/**
+ * The chunks of an inbox stream, one at a time. `what` names the stream in errors (a record file
+ * and a core): a truncated section or a line that is not a chunk of entries is an InputError that
+ * says which byte and which line.
+ */
+export function* readInboxChunks(src: InboxFile, what: string): Generator<InboxEntry[]> {
+  let fd: number;
+  try {
+    fd = openSync(src.path, 'r');
+  } catch (e) {
+    throw new InputError(src.path, undefined, `${what}: cannot read the inputs: ${(e as Error).message}`);
+  }
+  try {
+    const block = Buffer.allocUnsafe(READ_BLOCK);
+    const end = src.at + src.bytes;
+    let pos = src.at;
+    let carry: Buffer[] = [];
+    let line = 0;
+    while (pos < end) {
+      const n = readSync(fd, block, 0, Math.min(READ_BLOCK, end - pos), pos);
+      if (n === 0) throw new InputError(src.path, undefined, `${what}: the inputs end at byte ${pos}, before byte ${end}: the record is truncated`);
+      pos += n;
+      const got = block.subarray(0, n);
+      let start = 0;
+      for (let nl = got.indexOf(10); nl !== -1; nl = got.indexOf(10, start)) {
+        const piece = got.subarray(start, nl);
+        const text = carry.length === 0 ? piece.toString('utf8') : Buffer.concat([...carry, piece]).toString('utf8');
+        carry = [];
+        start = nl + 1;
+        line++;
+        yield parseChunk(text, src.path, `${what}, line ${line} of its inputs`);
+      }
+      if (start < n) carry.push(Buffer.from(got.subarray(start)));
+    }
+    if (carry.length > 0) throw new InputError(src.path, undefined, `${what}: the last line of its inputs is cut off (no newline at byte ${end})`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseChunk(text: string, file: string, where: string): InboxEntry[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(file, undefined, `${where}: not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(v)) throw new InputError(file, undefined, `${where}: not an array of inbox entries`);
+  for (let i = 0; i < v.length; i++) {
+    const e: unknown = v[i];
+    if (
+      !Array.isArray(e) || e.length !== 4 || typeof e[0] !== 'number' || typeof e[1] !== 'number' || typeof e[2] !== 'number' ||
+      typeof e[3] !== 'object' || e[3] === null || typeof (e[3] as { t?: unknown }).t !== 'string'
+    ) {
+      throw new InputError(file, undefined, `${where}, entry ${i}: not [step, src, link seq, message]: ${JSON.stringify(e).slice(0, 120)}`);
+    }
+  }
+  return v as InboxEntry[];
+}
+
+/** A core record's inputs, chunk by chunk, wherever they are (inline or on disk). */
+export function inboxChunks(cr: CoreRecord, what = `core ${cr.core}`): Iterable<InboxEntry[]> {
+  if (cr.inbox !== undefined) return [cr.inbox];
+  if (cr.inboxFile !== undefined) return readInboxChunks(cr.inboxFile, what);
+  return [];
+}
+
+/** Reads inputs in order, one entry at a time, over chunks. */
+export class InboxCursor {
+  private readonly it: Iterator<InboxEntry[]>;
+  private chunk: InboxEntry[] = [];
+  private i = 0;
+  /** Entries handed out so far. */
+  taken = 0;
+
+  constructor(chunks: Iterable<InboxEntry[]>) {
+    this.it = chunks[Symbol.iterator]();
+    this.fill();
+  }
+
+  private fill(): void {
+    while (this.i >= this.chunk.length) {
+      const r = this.it.next();
+      if (r.done === true) {
+        this.chunk = [];
+        this.i = 0;
+        return;
+      }
+      this.chunk = r.value;
+      this.i = 0;
+    }
+  }
+
+  /** The step of the next entry (Infinity: none left). */
+  peekStep(): number {
+    return this.i < this.chunk.length ? (this.chunk[this.i] as InboxEntry)[0] : Infinity;
+  }
+
+  get done(): boolean {
+    return this.i >= this.chunk.length;
+  }
+
+  next(): InboxEntry {
+    const e = this.chunk[this.i++] as InboxEntry;
+    this.taken++;
+    if (this.i >= this.chunk.length) this.fill();
+    return e;
+  }
+
+  /** Entries left (reads the rest of the stream). */
+  rest(): number {
+    let n = this.chunk.length - this.i;
+    for (let r = this.it.next(); r.done !== true; r = this.it.next()) n += r.value.length;
+    this.chunk = [];
+    this.i = 0;
+    return n;
+  }
+}
+
+/** The number of inputs a core record holds (counted from the stream if it does not say). */
+export function inputsOf(cr: CoreRecord): number {
+  if (cr.inbox !== undefined) return cr.inbox.length;
+  if (cr.inputs !== undefined) return cr.inputs;
+  let n = 0;
+  for (const c of inboxChunks(cr)) n += c.length;
+  return n;
+}
+
+type HeaderCore = Omit<CoreRecord, 'inbox' | 'inboxFile'> & { inboxAt: [number, number] };
+
+/**
+ * Writes a record (version 2): the header line, then each core's section of chunk lines, copied
+ * from its inbox file or written from memory. Atomic: a temporary file renamed into place.
+ */
+export function writeRecordFile(file: string, rec: RunRecord): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const cores = [...rec.cores].sort((a, b) => a.core - b.core);
+  const inline = new Map<number, Buffer>();
+  const header: HeaderCore[] = [];
+  let off = 0;
+  for (const cr of cores) {
+    let bytes: number;
+    if (cr.inbox !== undefined) {
+      const lines: string[] = [];
+      for (let i = 0; i < cr.inbox.length; i += INBOX_CHUNK) lines.push(JSON.stringify(cr.inbox.slice(i, i + INBOX_CHUNK)) + '\n');
+      const b = Buffer.from(lines.join(''));
+      inline.set(cr.core, b);
+      bytes = b.length;
+    } else bytes = cr.inboxFile?.bytes ?? 0;
+    const { inbox: _i, inboxFile: _f, ...meta } = cr;
+    header.push({ ...meta, inputs: inputsOf(cr), inboxAt: [off, bytes] });
+    off += bytes;
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeAll(fd, Buffer.from(JSON.stringify({ ...rec, version: RECORD_VERSION, cores: header }) + '\n'));
+    const block = Buffer.allocUnsafe(READ_BLOCK);
+    for (const cr of cores) {
+      const b = inline.get(cr.core);
+      if (b !== undefined) {
+        writeAll(fd, b);
+        continue;
+      }
+      const src = cr.inboxFile;
+      if (src === undefined || src.bytes === 0) continue;
+      const sfd = openSync(src.path, 'r');
+      try {
+        for (let pos = src.at, end = src.at + src.bytes; pos < end; ) {
+          const n = readSync(sfd, block, 0, Math.min(READ_BLOCK, end - pos), pos);
+          if (n === 0) throw new Error(`core ${cr.core}: its inbox file ${src.path} ends at byte ${pos}, before ${end}`);
+          writeAll(fd, block.subarray(0, n));
+          pos += n;
+        }
+      } finally {
+        closeSync(sfd);
+      }
+    }
+    closeSync(fd);
+    renameSync(tmp, file);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Reads a record file (version 1 or 2). Version 2: the header only; each core's inputs stay on disk
+ * (`inboxFile`) and are read as replay needs them. Errors name the file and what is wrong.
+ */
+export function readRecordFile(file: string): RunRecord {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new InputError(file, undefined, `cannot read the record: ${(e as Error).message}`);
+  }
+  let headerText: string;
+  let headerBytes: number;
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+    const parts: Buffer[] = [];
+    const block = Buffer.allocUnsafe(READ_BLOCK);
+    let pos = 0;
+    let nl = -1;
+    while (nl < 0) {
+      const n = readSync(fd, block, 0, READ_BLOCK, pos);
+      if (n === 0) break;
+      const got = block.subarray(0, n);
+      const i = got.indexOf(10);
+      if (i >= 0) {
+        parts.push(Buffer.from(got.subarray(0, i)));
+        nl = pos + i;
+      } else parts.push(Buffer.from(got));
+      pos += n;
+    }
+    headerText = Buffer.concat(parts).toString('utf8');
+    headerBytes = nl < 0 ? size : nl + 1;
+  } finally {
+    closeSync(fd);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(headerText);
+  } catch (e) {
+    throw new InputError(file, 1, `cannot read the record: ${(e as Error).message}`);
+  }
+  const r = v as Omit<Partial<RunRecord>, 'version' | 'cores'> & { version?: unknown; cores?: Array<Partial<HeaderCore> & Partial<CoreRecord>> };
+  if (typeof v !== 'object' || v === null || r.format !== RECORD_FORMAT) throw new InputError(file, 1, `not an ipiscope record (format ${String(r?.format)})`);
+  if (r.version !== 1 && r.version !== 2) throw new InputError(file, 1, `record version ${String(r.version)}; this ipiscope reads versions 1 and 2`);
+  if (!Array.isArray(r.cores) || r.spec === undefined || r.topology === undefined || !Array.isArray(r.finals)) {
+    throw new InputError(file, 1, 'the record lacks its spec, topology, cores or final states');
+  }
+  if (r.version === 1) {
+    for (const c of r.cores) if (!Array.isArray(c.inbox)) throw new InputError(file, 1, `core ${String(c.core)}: no inbox`);
+    return { ...(r as unknown as RunRecord), version: RECORD_VERSION };
+  }
+  const cores: CoreRecord[] = r.cores.map((c) => {
+    const at = c.inboxAt;
+    if (typeof c.core !== 'number' || !Array.isArray(at) || typeof at[0] !== 'number' || typeof at[1] !== 'number') {
+      throw new InputError(file, 1, `core ${String(c.core)}: no [offset, bytes] of its inputs`);
+    }
+    if (headerBytes + at[0] + at[1] > size) {
+      throw new InputError(file, undefined, `core ${c.core}: its inputs end at byte ${headerBytes + at[0] + at[1]}, past the end of the file (${size} bytes): the record is truncated`);
+    }
+    const { inboxAt: _a, ...meta } = c as HeaderCore;
+    return { ...meta, inboxFile: { path: file, at: headerBytes + at[0], bytes: at[1] } };
+  });
+  return { ...(r as unknown as RunRecord), version: RECORD_VERSION, cores };
+}
+
+/** A record with every core's inputs in memory (small records: tests, tampering, litmus). */
+export function loadInboxes(rec: RunRecord): RunRecord {
+  return {
+    ...rec,
+    cores: rec.cores.map((c) => {
+      const inbox: InboxEntry[] = [];
+      for (const ch of inboxChunks(c)) for (const e of ch) inbox.push(e);
+      const { inboxFile: _f, ...meta } = c;
+      return { ...meta, inbox };
+    }),
+  };
+}
+
+/**
+ * A 53-bit content hash of a message (replay's divergence check compares what a core sent with
+ * what its peer took): two FNV-1a passes with different offsets over the message's JSON.
+ */
+export function msgHash(m: CoreMsg): number {
+  const s = JSON.stringify(m);
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  return (b & 0x1fffff) * 4294967296 + (a >>> 0);
+}

@@ -1,0 +1,161 @@
+/**
+ * Records on disk (sim/record-stream.ts): a core's inbox streamed as chunk lines, the version-2
+ * record file (header line, then each core's section), version 1 still read, and bad input (a
+ * truncated file, a line that is not a chunk, a missing file) reported with file and place, never
+ * replayed as if it were whole. And ReplayLinks, replay's compact check of what was sent and taken.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CoreMsg } from '../../../services/machine/index.js';
+import { InputError } from '../../../services/stdx/index.js';
+import { InboxCursor, InboxWriter, inboxChunks, inputsOf, loadInboxes, msgHash, readRecordFile, writeRecordFile, INBOX_CHUNK, RECORD_VERSION } from '../../../services/sim/record-stream.js';
+import { ReplayLinks } from '../../../services/sim/replay.js';
+import type { InboxEntry, RunRecord } from '../../../services/sim/replay.js';
+
+function entries(core: number, n: number): InboxEntry[] {
+  const out: InboxEntry[] = [];
+  for (let i = 0; i < n; i++) out.push([i * 3 + core, (core + 1) % 4, i + 1, { t: 'write', loc: i % 17, value: i * 7, version: i, clock: i + core } as unknown as CoreMsg]);
+  return out;
+}
+
+function recordOf(cores: RunRecord['cores']): RunRecord {
+  return {
+    format: 'ipiscope-record', version: RECORD_VERSION, runId: 'r1',
+    spec: { kind: 'scenario', scenario: {} as never, kernel: 'v5.4', patches: [], revert: [], seed: 1 },
+    topology: { sockets: 1, coresPerSocket: 4, threadsPerCore: 2 } as never,
+    software: { ipiscope: '0.1.0', identity: 'test' }, cores, finals: [], verdict: { verdict: 'ok' },
+  };
+}
+
+test('an inbox streamed by InboxWriter and a record written from it read back entry for entry', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
+  try {
+    const cores: RunRecord['cores'] = [];
+    const want = new Map<number, InboxEntry[]>();
+    for (const core of [2, 0, 1]) {
+      const e = entries(core, core === 1 ? 0 : INBOX_CHUNK * 2 + 37 + core);
+      want.set(core, e);
+      if (core === 2) {
+        cores.push({ core, endStep: 10, sendBase: { '0': 5 }, inbox: e });
+        continue;
+      }
+      const w = new InboxWriter(join(dir, `c${core}`, 'inbox.jsonl'));
+      for (const x of e) w.push(x);
+      assert.equal(w.count, e.length);
+      const f = w.close();
+      assert.equal(w.close().bytes, f.bytes, 'close is idempotent');
+      assert.equal(statSync(f.path).size, f.bytes);
+      cores.push({ core, endStep: 10, sendBase: {}, inboxFile: f, inputs: e.length });
+    }
+    // The writer's own file, read as a stream, chunk by chunk.
+    const c0 = cores.find((c) => c.core === 0);
+    assert.ok(c0 !== undefined);
+    const chunks = [...inboxChunks(c0)];
+    assert.equal(chunks.length, 3);
+    assert.equal((chunks[0] as InboxEntry[]).length, INBOX_CHUNK);
+    const file = join(dir, 'run.json');
+    writeRecordFile(file, recordOf(cores));
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary file is left');
+    const header = JSON.parse(readFileSync(file, 'utf8').split('\n')[0] as string) as { version: number; cores: Array<{ core: number; inboxAt: [number, number]; inputs: number }> };
+    assert.equal(header.version, 2);
+    assert.deepEqual(header.cores.map((c) => c.core), [0, 1, 2], 'sections in core order');
+    assert.deepEqual(header.cores.map((c) => c.inputs), [0, 1, 2].map((c) => want.get(c)?.length));
+    const back = readRecordFile(file);
+    assert.equal(back.verdict.verdict, 'ok');
+    for (const c of back.cores) {
+      assert.equal(c.inbox, undefined, 'the inputs stay on disk');
+      assert.equal(inputsOf(c), want.get(c.core)?.length);
+      const cur = new InboxCursor(inboxChunks(c));
+      const got: InboxEntry[] = [];
+      while (!cur.done) got.push(cur.next());
+      assert.deepEqual(got, want.get(c.core));
+    }
+    assert.deepEqual(loadInboxes(back).cores.map((c) => c.inbox), [0, 1, 2].map((c) => want.get(c)));
+    assert.deepEqual(back.cores.find((c) => c.core === 2)?.sendBase, { '0': 5 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a version-1 record (one JSON value, inboxes inline) is still read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
+  try {
+    const file = join(dir, 'v1.json');
+    const e = entries(0, 10);
+    writeFileSync(file, JSON.stringify({ ...recordOf([{ core: 0, endStep: 40, sendBase: {}, inbox: e }]), version: 1 }) + '\n');
+    const r = readRecordFile(file);
+    assert.equal(r.version, RECORD_VERSION);
+    assert.deepEqual(r.cores[0]?.inbox, e);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a truncated or corrupt record is an InputError naming the file, the core and the place', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
+  try {
+    const file = join(dir, 'run.json');
+    writeRecordFile(file, recordOf([{ core: 0, endStep: 10, sendBase: {}, inbox: entries(0, INBOX_CHUNK + 5) }, { core: 1, endStep: 10, sendBase: {}, inbox: entries(1, 50) }]));
+    const whole = readFileSync(file);
+    // Cut inside core 1's section: the header says more than the file holds.
+    truncateSync(file, whole.length - 10);
+    assert.throws(() => readRecordFile(file), (e: unknown) => e instanceof InputError && /core 1: its inputs end at byte \d+, past the end of the file .*truncated/.test(e.message) && e.message.startsWith(file));
+    // A section whose second line is not JSON: found when replay reaches it, with its line.
+    const lines = whole.toString('utf8').split('\n');
+    lines[2] = `${(lines[2] as string).slice(0, 40)}`;
+    const bad = Buffer.from(lines.join('\n'));
+    writeFileSync(file, bad);
+    const hdr = JSON.parse(lines[0] as string) as { cores: Array<{ inboxAt: [number, number] }> };
+    // Keep the header's offsets true to the shortened section so the file itself is not "truncated".
+    const cut = whole.length - bad.length;
+    (hdr.cores[0] as { inboxAt: [number, number] }).inboxAt[1] -= cut;
+    (hdr.cores[1] as { inboxAt: [number, number] }).inboxAt[0] -= cut;
+    lines[0] = JSON.stringify(hdr);
+    writeFileSync(file, lines.join('\n'));
+    const r = readRecordFile(file);
+    const c0 = r.cores[0];
+    assert.ok(c0 !== undefined);
+    assert.throws(() => [...inboxChunks(c0)], (e: unknown) => e instanceof InputError && /core 0, line 2 of its inputs: not JSON/.test(e.message));
+    // Not an array of entries.
+    writeFileSync(file, JSON.stringify({ ...recordOf([]), cores: [{ core: 0, endStep: 1, sendBase: {}, inboxAt: [0, 8] }] }) + '\n[[1,2]]\n');
+    const r2 = readRecordFile(file);
+    assert.throws(() => [...inboxChunks(r2.cores[0] as RunRecord['cores'][0])], /entry 0: not \[step, src, link seq, message\]/);
+    // Not a record at all, a newer version, a missing file.
+    writeFileSync(file, '{"format":"something-else"}\n');
+    assert.throws(() => readRecordFile(file), /not an ipiscope record/);
+    writeFileSync(file, JSON.stringify({ ...recordOf([]), version: 9 }) + '\n');
+    assert.throws(() => readRecordFile(file), /record version 9; this ipiscope reads versions 1 and 2/);
+    assert.throws(() => readRecordFile(join(dir, 'nope.json')), (e: unknown) => e instanceof InputError && /cannot read the record/.test(e.message));
+    assert.ok(existsSync(file));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ReplayLinks: a message taken is checked against what its sender sent again, by link seq and content', () => {
+  const rec = recordOf([
+    { core: 0, endStep: 100, sendBase: { '1': 10 }, inbox: [] },
+    { core: 1, endStep: 100, sendBase: {}, inbox: [] },
+  ]);
+  const m = (v: number): CoreMsg => ({ t: 'write', loc: 1, value: v, version: v, clock: v }) as unknown as CoreMsg;
+  const l = new ReplayLinks(rec);
+  // Core 0 sends three messages to core 1 (link seqs 11, 12, 13 after its base of 10).
+  l.sent(0, 1, m(1), 5);
+  l.sent(0, 1, m(2), 6);
+  l.sent(0, 1, m(3), 7);
+  l.took(1, 0, 11, m(1), 9);
+  l.took(1, 0, 13, m(3), 20);
+  assert.deepEqual(l.divergences(), []);
+  assert.deepEqual([...l.hopTicks().entries()].sort(), [[13, 1], [4, 1]].sort());
+  l.took(1, 0, 12, m(99), 21);
+  l.took(1, 0, 14, m(4), 22);
+  const d = l.divergences();
+  assert.equal(d.length, 2);
+  assert.match(d[0] as string, /link 0->1 #12 .*content hash differs/);
+  assert.match(d[1] as string, /core 1 took #14 from core 0 at step 22, which core 0 never sent in replay/);
+  assert.notEqual(msgHash(m(1)), msgHash(m(2)));
+  assert.equal(msgHash(m(7)), msgHash(m(7)));
+});
