@@ -56,6 +56,10 @@ export interface Envelope {
   probeHighSeq: number;
   /** The machine generation the payload belongs to (absent or 0: none, e.g. a probe). */
   generation?: number;
+  /** Cumulative acknowledgement of the reverse link: every number up to `ackSeq` that the
+   * destination sent in its incarnation `ackEpoch` was delivered (absent or 0: none). */
+  ackSeq?: number;
+  ackEpoch?: number;
 }
 
 export interface RetransmitRequest {
@@ -322,6 +326,8 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
   checkEncodable(e.senderEpoch, 'envelope.senderEpoch');
   checkEncodable(e.probeHighSeq, 'envelope.probeHighSeq');
   checkEncodable(e.generation ?? 0, 'envelope.generation');
+  checkEncodable(e.ackSeq ?? 0, 'envelope.ackSeq');
+  checkEncodable(e.ackEpoch ?? 0, 'envelope.ackEpoch');
   assert(e.srcCore >= 0 && e.srcCore <= 0xffffffff, 'envelope.srcCore fits uint32');
   assert(e.dstCore >= 0 && e.dstCore <= 0xffffffff, 'envelope.dstCore fits uint32');
   const wire: Raw = {
@@ -338,6 +344,8 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
     probe: e.probe,
     probeHighSeq: e.probeHighSeq,
     generation: e.generation ?? 0,
+    ackSeq: e.ackSeq ?? 0,
+    ackEpoch: e.ackEpoch ?? 0,
   };
   if (e.traceparent !== undefined) wire.traceparent = e.traceparent;
   return load().envelope.encode(wire).finish();
@@ -365,6 +373,11 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   };
   const generation = toSafe(m.generation, what, 'generation');
   if (generation !== 0) e.generation = generation;
+  const ackSeq = toSafe(m.ackSeq, what, 'ack_seq');
+  if (ackSeq !== 0) {
+    e.ackSeq = ackSeq;
+    e.ackEpoch = toSafe(m.ackEpoch, what, 'ack_epoch');
+  }
   if (typeof m.traceparent === 'string') e.traceparent = m.traceparent;
   if (!e.probe && e.linkSeq === 0) throw new BusDecodeError(what, 'link_seq 0 outside a probe');
   return e;

@@ -29,6 +29,11 @@
  * - Loss at the tail of a stream is caught by probes: after `probeIdleMs` of quiet following a
  *   send, and after every reconnect, the sender tells each receiver its highest assigned number.
  *   After a reconnect the receiver also asks every known sender for its high-water mark.
+ * - Acknowledgements bound the retransmit buffer: every envelope to a core carries how far this
+ *   core has delivered, in order, what that core sent it (`ack_seq` of its epoch), and the sender
+ *   forgets those numbers; a probe carries it after `ackIdleMs` on a link without traffic back.
+ *   A number is forgotten only once delivered, so a repair never asks for it. Without acks the
+ *   buffer would fill to `retransmitBufferMax` per link (a long 32-core run: tens of MB a process).
  * - Reconnects (to another node of a cluster) are the NATS client's; subscriptions come back by
  *   themselves and whatever was lost in between is repaired as above.
  */
@@ -111,6 +116,8 @@ export interface NatsTransportOptions {
   repairDeadlineMs?: number;
   /** Quiet time after a send before the sender probes. Default 20. */
   probeIdleMs?: number;
+  /** Period of acknowledgements for links with no traffic back (ms). Default 1000. */
+  ackIdleMs?: number;
   /** Connection name shown by the server. Default `ipiscope-<run>-core-<n>`. */
   name?: string;
 }
@@ -123,6 +130,10 @@ export interface NatsTransportStats {
   duplicatesInjected: number;
   retransmitsServed: number;
   evicted: number;
+  /** Numbers forgotten by the retransmit buffer because the receiver acknowledged them. */
+  ackTrimmed: number;
+  /** Acknowledgements sent in probes (links with no traffic back). */
+  ackProbes: number;
   delivered: number;
   plannedDropsSkipped: number;
   duplicatesPlannedDropped: number;
@@ -173,6 +184,8 @@ interface OutLink {
   ring: Map<number, OutEntry>;
   unsentDrops: number[];
   held: number;
+  /** Numbers up to this one were acknowledged by the receiver (and forgotten). */
+  acked: number;
   window: { seq: number; bytes: Uint8Array; dup: Uint8Array | undefined }[];
   windowTimer: NodeJS.Timeout | undefined;
   probedSeq: number;
@@ -190,6 +203,8 @@ interface InLink {
   gapSinceUnixMs: number | undefined;
   repairing: boolean;
   lastRepairError: string | undefined;
+  /** The highest in-order number this core has acknowledged to the sender. */
+  ackSent: number;
 }
 
 /** A transport that has not connected yet. */
@@ -260,10 +275,11 @@ export class StartedNatsTransport {
       | 'repairTimeoutMs'
       | 'repairDeadlineMs'
       | 'probeIdleMs'
+      | 'ackIdleMs'
     >
   >;
   private readonly c = {
-    sent: 0, transmitted: 0, plannedDrops: 0, duplicatesInjected: 0, retransmitsServed: 0,
+    sent: 0, transmitted: 0, plannedDrops: 0, duplicatesInjected: 0, retransmitsServed: 0, ackTrimmed: 0, ackProbes: 0,
     evicted: 0, delivered: 0, plannedDropsSkipped: 0, duplicatesPlannedDropped: 0,
     duplicatesUnplannedDropped: 0, outOfOrderArrivals: 0, repairRequests: 0, repairFailures: 0,
     repairedByRetransmit: 0, linkResets: 0, staleEpochDropped: 0, decodeErrors: 0, misrouted: 0,
@@ -287,6 +303,7 @@ export class StartedNatsTransport {
       repairTimeoutMs: opts.repairTimeoutMs ?? 500,
       repairDeadlineMs: opts.repairDeadlineMs ?? 5000,
       probeIdleMs: opts.probeIdleMs ?? 20,
+      ackIdleMs: opts.ackIdleMs ?? 1000,
     };
     assert(this.o.retransmitBufferMax >= 1 && this.o.receiveBufferMax >= 1, 'bounded buffers');
     this.injector = new FaultInjector(opts.faultPlan ?? emptyFaultPlan(), {
@@ -316,6 +333,54 @@ export class StartedNatsTransport {
     );
     await this.nc.flush();
     void this.watchStatus();
+    this.ackTimer = setInterval(() => this.ackIdle(), this.o.ackIdleMs);
+  }
+
+  private ackTimer: NodeJS.Timeout | undefined;
+
+  /** The acknowledgement of the link from `dst` to stamp on an envelope to it (and remember). */
+  private stampAck(env: Envelope, dst: number): void {
+    const inl = this.in.get(dst);
+    if (inl === undefined || inl.expected <= 1) return;
+    env.ackSeq = inl.expected - 1;
+    env.ackEpoch = inl.epoch;
+    inl.ackSent = env.ackSeq;
+  }
+
+  /** Links that delivered more than they acknowledged, with nothing going back: a probe says it. */
+  private ackIdle(): void {
+    if (this.state !== 'running') return;
+    for (const inl of this.in.values()) {
+      if (inl.expected - 1 <= inl.ackSent) continue;
+      const link = this.outLink(inl.src);
+      const env: Envelope = {
+        runId: this.runId, srcCore: this.core, dstCore: link.dst, linkSeq: 0, msgClass: 'control',
+        payload: new Uint8Array(0), senderEpoch: this.senderEpoch, duplicateInjected: false,
+        retransmit: false, plannedDrops: link.unsentDrops.splice(0), probe: true, probeHighSeq: link.nextSeq - 1,
+      };
+      this.stampAck(env, inl.src);
+      this.c.ackProbes++;
+      this.nc.publish(coreSubject(this.runId, link.dst), encodeEnvelope(env));
+    }
+  }
+
+  /** The receiver delivered every number up to `ack` on the link to `dst`: forget them. */
+  private trimAcked(dst: number, ack: number): void {
+    const link = this.out.get(dst);
+    if (link === undefined || ack <= link.acked) return;
+    link.acked = ack;
+    for (const [seq, e] of link.ring) {
+      if (seq > ack || e.state === 'held') break;
+      link.ring.delete(seq);
+      this.c.ackTrimmed++;
+    }
+  }
+
+  /** Envelopes and tombstones kept for repairs, over every outgoing link. */
+  retained(): number {
+    let n = 0;
+    for (const l of this.out.values()) n += l.ring.size;
+    return n;
   }
 
   /** The server this transport is connected to now. */
@@ -353,6 +418,7 @@ export class StartedNatsTransport {
       generation: this.generation,
     };
     if (traceparent !== undefined) env.traceparent = traceparent;
+    this.stampAck(env, dst);
     const bytes = encodeEnvelope(env);
     const dup = decision.duplicate ? encodeEnvelope({ ...env, duplicateInjected: true }) : undefined;
     if (traceparent !== undefined) {
@@ -427,6 +493,7 @@ export class StartedNatsTransport {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
+    if (this.ackTimer !== undefined) clearInterval(this.ackTimer);
     for (const link of this.out.values()) {
       if (link.windowTimer !== undefined) clearTimeout(link.windowTimer);
       this.c.discardedOnClose += link.held;
@@ -451,7 +518,7 @@ export class StartedNatsTransport {
     let link = this.out.get(dst);
     if (link === undefined) {
       link = {
-        dst, nextSeq: 1, ring: new Map(), unsentDrops: [], held: 0, window: [],
+        dst, nextSeq: 1, ring: new Map(), unsentDrops: [], held: 0, acked: 0, window: [],
         windowTimer: undefined, probedSeq: 0,
       };
       this.out.set(dst, link);
@@ -643,7 +710,7 @@ export class StartedNatsTransport {
       link = {
         src, epoch, expected: 1, highSeen: 0, buffer: new Map(), knownDrops: new Set(),
         gapTimer: undefined, gapSinceUnixMs: undefined, repairing: false,
-        lastRepairError: undefined,
+        lastRepairError: undefined, ackSent: 0,
       };
       this.in.set(src, link);
     }
@@ -657,6 +724,7 @@ export class StartedNatsTransport {
     }
     const link = this.inLink(env.srcCore, env.senderEpoch);
     if (link === undefined) return;
+    if (env.ackSeq !== undefined && env.ackEpoch === this.senderEpoch) this.trimAcked(env.srcCore, env.ackSeq);
     for (const d of env.plannedDrops) {
       if (d >= link.expected) link.knownDrops.add(d);
       link.highSeen = Math.max(link.highSeen, d);

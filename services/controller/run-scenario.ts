@@ -107,6 +107,8 @@ export interface RunScenarioResult {
     drain?: DrainOutcome;
     /** The longest csd_lock_wait seen during the run, in the waiter's own steps. */
     wait_steps_max: number;
+    /** The largest per-core-process memory seen (MB): `rss_mb_max`, `heap_used_mb_max`, ... */
+    core_memory: Record<string, number>;
     /** Traced runs: the merged span file. */
     trace?: TraceOutcome;
   };
@@ -262,6 +264,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
       ...(g.drain !== undefined ? { drain: g.drain } : {}),
       wait_steps_max: g.waitStepsMax,
+      core_memory: pick(g.counters, 'mem_'),
       ...(g.trace !== undefined ? { trace: g.trace } : {}),
     },
   };

@@ -175,12 +175,25 @@ export class StartedCoreProcess {
       fields: { runId: o.runId, core: o.core, senderEpoch: this.transport.senderEpoch, pid: process.pid, host: hostname(), cpus: [], version: '1' },
     });
     this.heartbeat = setInterval(() => {
+      this.sampleMemory();
       const d = this.g?.driver;
       this.publish({
         kind: 'heartbeat',
         fields: { runId: o.runId, core: o.core, senderEpoch: this.transport.senderEpoch, step: d?.step ?? 0, clock: d?.core.clock ?? 0, unixMs: Date.now() },
       });
     }, o.heartbeatMs ?? 500);
+  }
+
+  /** The largest resident set and heap seen (MB) since the generation started (heartbeat samples). */
+  private mem = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 };
+
+  private sampleMemory(): void {
+    const u = process.memoryUsage();
+    const mb = (x: number): number => Math.round(x / 1048576);
+    this.mem.rss = Math.max(this.mem.rss, mb(u.rss));
+    this.mem.heapUsed = Math.max(this.mem.heapUsed, mb(u.heapUsed));
+    this.mem.heapTotal = Math.max(this.mem.heapTotal, mb(u.heapTotal));
+    this.mem.external = Math.max(this.mem.external, mb(u.external + u.arrayBuffers));
   }
 
   private publish(m: ControlMsg): void {
@@ -432,6 +445,7 @@ export class StartedCoreProcess {
     if (this.g?.tracing != null) void this.g.tracing.end(this.g.driver.step);
     this.curGen = gen;
     this.transport.setGeneration(gen);
+    this.mem = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 };
     // Whatever is still pending belongs to an earlier generation.
     this.staleDropped += this.pending.length;
     this.pending = [];
@@ -525,7 +539,12 @@ export class StartedCoreProcess {
       this.hops = [];
     }
     const st = this.transport.stats();
-    const counters: Record<string, number> = { steps: g.driver.steps, inputs: g.taken, stale_inputs_dropped: this.staleDropped };
+    this.sampleMemory();
+    const counters: Record<string, number> = {
+      steps: g.driver.steps, inputs: g.taken, stale_inputs_dropped: this.staleDropped,
+      // Maxima over the cores (`_max`): resident set, V8 heap, and memory outside it (MB).
+      mem_rss_mb_max: this.mem.rss, mem_heap_used_mb_max: this.mem.heapUsed, mem_heap_total_mb_max: this.mem.heapTotal, mem_external_mb_max: this.mem.external,
+    };
     const ps = this.pace;
     if (g.loop.tickUs > 0 && ps !== null && ps.gen === g.gen) {
       const nowMs = performance.timeOrigin + performance.now();

@@ -112,6 +112,37 @@ test('two transports exchange 10,000 messages each way, in order, with no loss',
   }
 });
 
+test('acknowledgements bound the retransmit buffer: piggybacked on traffic back, probed when there is none', async () => {
+  await using nats = await startTestNats();
+  const { a, b, sinkA, sinkB } = await pair([nats.servers, nats.servers], 'acks');
+  try {
+    const n = 3000;
+    // One way only: b has nothing to send back, so its acknowledgements go in probes.
+    for (let i = 0; i < n; i++) a.send(1, msgFor(i));
+    await sinkB.until('all at b', () => sinkB.ids.length === n);
+    await sinkB.until('a forgot what b acknowledged', () => a.retained() === 0, 5000);
+    assert.equal(a.stats().ackTrimmed, n);
+    assert.ok(b.stats().ackProbes >= 1, 'b acknowledged in a probe');
+    // Both ways: each side's envelopes carry the acknowledgement of the other's.
+    const probesBefore = a.stats().ackProbes + b.stats().ackProbes;
+    for (let i = 0; i < n; i++) {
+      a.send(1, msgFor(i));
+      b.send(0, msgFor(i));
+    }
+    await sinkA.until('all at a', () => sinkA.ids.length === n);
+    await sinkB.until('all at b again', () => sinkB.ids.length === 2 * n);
+    await sinkA.until('both forgot', () => a.retained() === 0 && b.retained() === 0, 5000);
+    assert.equal(a.stats().ackTrimmed, 2 * n);
+    assert.equal(b.stats().ackTrimmed, n);
+    assert.ok(a.stats().ackProbes + b.stats().ackProbes - probesBefore <= 4, 'traffic back carried the acknowledgements, few probes were needed');
+    assert.equal(a.stats().evicted + b.stats().evicted, 0);
+    assert.equal(sinkA.invalid ?? sinkB.invalid, undefined);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 test('a plan with drop, duplicate and reorder: exact counts, in-order delivery of the rest', async () => {
   await using nats = await startTestNats();
   const seed = 4242;

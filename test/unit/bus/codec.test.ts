@@ -100,6 +100,10 @@ test('envelopes round-trip, with and without traceparent', () => {
   assert.deepEqual({ ...back, payload: [] }, { ...b, payload: [] });
   const probe = envelope({ probe: true, linkSeq: 0, probeHighSeq: 41, payload: new Uint8Array(0), msgClass: 'control' });
   assert.deepEqual({ ...decodeEnvelope(encodeEnvelope(probe)), payload: [] }, { ...probe, payload: [] });
+  // An acknowledgement of the reverse link rides along (absent when 0).
+  const acked = envelope({ ackSeq: 2 ** 41 + 3, ackEpoch: 1_700_000_000_999 });
+  assert.deepEqual({ ...decodeEnvelope(encodeEnvelope(acked)), payload: [] }, { ...acked, payload: [] });
+  assert.equal('ackSeq' in decodeEnvelope(encodeEnvelope(envelope({ ackSeq: 0, ackEpoch: 9 }))), false);
 });
 
 test('retransmit messages and control messages round-trip', () => {
