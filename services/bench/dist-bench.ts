@@ -153,16 +153,28 @@ export const distBenches: Bench[] = [
   },
   {
     name: 'core.rss_mb',
-    summary: 'resident memory of a core process, after a 4-core pingpong generation',
+    summary: 'largest resident memory of a core process during a 60 s, 32-process paced host-ipi-2019 v5.4 run (sampled by each core every 0.5 s); and after a short 4-core pingpong',
     async run(): Promise<Figure[]> {
-      await using ctl = await new Controller({ cores: 4 }).start();
-      const s = pingpongOn('power8', [0, 8]);
-      await ctl.runGeneration(
-        { kind: 'scenario', scenario: s, kernel: s.kernel, patches: [], revert: [], seed: 1 },
-        { end: { kind: 'scenario', ipis: 200, hangSteps: 1e12, durationMs: 30_000, stepsMax: 1e12 }, idleTickUs: 10 },
-      );
-      const rss = rssOfMb(ctl.pids);
-      return [{ bench: 'core.rss_mb', value: Math.round(Math.max(...rss) * 10) / 10, unit: 'MB', per_process: rss.map((x) => Math.round(x)), bar_mb: 80 }];
+      const out: Figure[] = [];
+      {
+        await using ctl = await new Controller({ cores: 4 }).start();
+        const s = pingpongOn('power8', [0, 8]);
+        await ctl.runGeneration(
+          { kind: 'scenario', scenario: s, kernel: s.kernel, patches: [], revert: [], seed: 1 },
+          { end: { kind: 'scenario', ipis: 200, hangSteps: 1e12, durationMs: 30_000, stepsMax: 1e12 }, idleTickUs: 10 },
+        );
+        const rss = rssOfMb(ctl.pids);
+        out.push({ bench: 'core.rss_mb_short', value: Math.round(Math.max(...rss) * 10) / 10, unit: 'MB', per_process: rss.map((x) => Math.round(x)), bar_mb: 80 });
+      }
+      // The bar's case: every core busy for a minute, at the 2019 scenarios' own pace.
+      const r = await runScenarioDistributed({ scenario: resolveScenario('host-ipi-2019'), kernel: 'v5.4', seed: 1, ipis: 1e9, durationMs: 60_000 });
+      const m = r.live.core_memory;
+      out.unshift({
+        bench: 'core.rss_mb', value: m.rss_mb_max ?? 0, unit: 'MB', bar_mb: 80, processes: r.verdict.cores, seconds: 60,
+        pss_mb_max: m.pss_mb_max ?? 0, private_mb_max: m.private_mb_max ?? 0, heap_used_mb_max: m.heap_used_mb_max ?? 0, heap_total_mb_max: m.heap_total_mb_max ?? 0, external_mb_max: m.external_mb_max ?? 0,
+        verdict: r.verdict.verdict, ipis: r.verdict.ipis_handled,
+      });
+      return out;
     },
   },
 ];

@@ -15,12 +15,12 @@
  * process disappears without running handlers (SIGKILL, OOM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../stdx/assert.js';
 import { UserError } from '../stdx/errors.js';
+import { makeTempDir, removeTempDir } from '../stdx/temp-dir.js';
 
 /** Options of one server. All durations in milliseconds. */
 export interface NatsServerOptions {
@@ -138,7 +138,7 @@ export class StartedNatsServer {
     void this.exited.then(() => {
       live.delete(child);
       this.state = 'stopped';
-      rmSync(this.dir, { recursive: true, force: true });
+      removeTempDir(this.dir);
     });
   }
 
@@ -221,7 +221,7 @@ async function launch(
   const binary = findNatsServerBinary(opts.binary);
   installExitHooks();
   const name = opts.name ?? 'nats';
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-nats-'));
+  const dir = makeTempDir('ipiscope-nats-');
   const args = [
     '-a', '127.0.0.1',
     '-p', String(ports?.client ?? -1),
@@ -253,7 +253,7 @@ async function launch(
   const fail = (why: string): Error => {
     child.kill('SIGKILL');
     watchdog?.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
     return new UserError(
       `${name}: nats-server (${binary} ${args.join(' ')}) ${why}` +
         (stderr.trim() !== '' ? `; its log ends with:\n${stderr.trim().split('\n').slice(-5).join('\n')}` : ''),

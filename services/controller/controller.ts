@@ -165,6 +165,8 @@ export interface GenerationResult {
   statusWaves: number;
   /** Per core: the last status it reported. */
   lastStatus: CoreStatus[];
+  /** When the controller saw the end condition (a hang, the IPI goal, ...), before the drain. */
+  endSeenUnixMs: number;
   wallMs: number;
   /** Scenario runs: the longest csd_lock_wait any wave saw, in the waiter's own steps (what the
    * step-based hang rule compared with `hangSteps`). */
@@ -477,6 +479,7 @@ export class StartedController {
     const waits = new Map<string, number[]>();
     let hangWait: HangWait | null = null;
     let waitStepsMax = 0;
+    let endSeenUnixMs = 0;
     const deadline = t0 + (end.kind === 'quiet' ? end.timeoutMs : end.durationMs);
     try {
       for (;;) {
@@ -542,6 +545,7 @@ export class StartedController {
         }
       }
     } finally {
+      endSeenUnixMs = Date.now();
       for (const t of timers) clearTimeout(t);
       for (const core of this.pausedNow) this.children.get(core)?.kill('SIGCONT');
       this.pausedNow.clear();
@@ -600,7 +604,7 @@ export class StartedController {
     records.sort((a, b) => a.core - b.core);
     const out: GenerationResult = {
       generation: gen, reason, finals, records, counters, faultsInjected: { ...this.faultsInjected }, statusWaves: waves,
-      lastStatus: last, wallMs: Date.now() - t0, waitStepsMax,
+      lastStatus: last, wallMs: Date.now() - t0, waitStepsMax, endSeenUnixMs,
     };
     if (hangWait !== null) out.hangWait = hangWait;
     if (drain !== undefined) out.drain = drain;

@@ -14,9 +14,7 @@
  * The verdict object is a pure function of (spec, the cores' final states, the end reason), so
  * `ipiscope replay` recomputes it from the replayed cores and must find the same bytes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { makeTempDir, removeTempDir } from '../stdx/index.js';
 import type { MachineEvent, MachineObserver } from '../machine/index.js';
 import { Console, Kernel, resolveKernel } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
@@ -105,6 +103,9 @@ export interface RunScenarioResult {
     ipis_per_s: number;
     /** How the drain went (waves, wall time; absent when the run ended invalid before it). */
     drain?: DrainOutcome;
+    /** Wall ms from the start of the command (spawning included) until the controller saw what
+     * ended the run (a hang, the IPI goal, the duration), before the drain and the judgement. */
+    end_seen_ms: number;
     /** The longest csd_lock_wait seen during the run, in the waiter's own steps. */
     wait_steps_max: number;
     /** The largest per-core-process memory seen (MB): `rss_mb_max`, `heap_used_mb_max`, ... */
@@ -194,11 +195,11 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
   const t0 = Date.now();
   // The cores stream their inbox records here; the judgement replays them from disk, then the
   // directory goes (after the record file, when asked for, has copied them).
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-run-'));
+  const dir = makeTempDir('ipiscope-run-');
   try {
     return await runIn(o, spec, n, t0, dir);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }
 
@@ -263,6 +264,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
       processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, status_waves: g.statusWaves,
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
       ...(g.drain !== undefined ? { drain: g.drain } : {}),
+      end_seen_ms: g.endSeenUnixMs - t0,
       wait_steps_max: g.waitStepsMax,
       core_memory: pick(g.counters, 'mem_'),
       ...(g.trace !== undefined ? { trace: g.trace } : {}),

@@ -15,7 +15,7 @@
  * never taken by the next machine. The sent/received counts of the termination waves are
  * per generation, so a machine that uses fewer cores than the pool is judged by its own traffic.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -184,8 +184,13 @@ export class StartedCoreProcess {
     }, o.heartbeatMs ?? 500);
   }
 
-  /** The largest resident set and heap seen (MB) since the generation started (heartbeat samples). */
-  private mem = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 };
+  /**
+   * The largest memory figures seen (MB) since the generation started (heartbeat samples): the
+   * resident set, and from /proc (Linux) its proportional share (`pss`: pages shared with other
+   * processes, such as the node binary's code, counted once over all sharers) and the pages private
+   * to this process (what one more core process costs); the V8 heap, and memory outside it.
+   */
+  private mem = { rss: 0, pss: 0, private: 0, heapUsed: 0, heapTotal: 0, external: 0 };
 
   private sampleMemory(): void {
     const u = process.memoryUsage();
@@ -194,7 +199,19 @@ export class StartedCoreProcess {
     this.mem.heapUsed = Math.max(this.mem.heapUsed, mb(u.heapUsed));
     this.mem.heapTotal = Math.max(this.mem.heapTotal, mb(u.heapTotal));
     this.mem.external = Math.max(this.mem.external, mb(u.external + u.arrayBuffers));
+    if (this.smapsReadable) {
+      try {
+        const t = readFileSync('/proc/self/smaps_rollup', 'utf8');
+        const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0);
+        this.mem.pss = Math.max(this.mem.pss, mb(kb('Pss') * 1024));
+        this.mem.private = Math.max(this.mem.private, mb((kb('Private_Clean') + kb('Private_Dirty')) * 1024));
+      } catch {
+        this.smapsReadable = false;
+      }
+    }
   }
+
+  private smapsReadable = true;
 
   private publish(m: ControlMsg): void {
     this.ctl.publish(controllerSubject(this.opts.runId), encodeControlMsg(m));
@@ -445,7 +462,7 @@ export class StartedCoreProcess {
     if (this.g?.tracing != null) void this.g.tracing.end(this.g.driver.step);
     this.curGen = gen;
     this.transport.setGeneration(gen);
-    this.mem = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 };
+    this.mem = { rss: 0, pss: 0, private: 0, heapUsed: 0, heapTotal: 0, external: 0 };
     // Whatever is still pending belongs to an earlier generation.
     this.staleDropped += this.pending.length;
     this.pending = [];
@@ -472,6 +489,9 @@ export class StartedCoreProcess {
     let driver: CoreDriver | null = null;
     const built = buildRunCore(spec, this.core, (dst, msg) => {
       if (HOP_LOG_DIR !== '') this.hop('send', dst, msg);
+      // Unpaced, a slice runs many steps: end it after this one so the message leaves now. Paced
+      // slices are a tick or two long already.
+      if (driver !== null && loop.tickUs === 0) driver.yieldRequested = true;
       if (tracing === null) this.transport.send(dst, msg);
       else this.transport.send(dst, msg, tracing.traceparentFor(msg));
     }, () => driver?.step ?? 0, tracing?.observer ?? null);
@@ -543,7 +563,7 @@ export class StartedCoreProcess {
     const counters: Record<string, number> = {
       steps: g.driver.steps, inputs: g.taken, stale_inputs_dropped: this.staleDropped,
       // Maxima over the cores (`_max`): resident set, V8 heap, and memory outside it (MB).
-      mem_rss_mb_max: this.mem.rss, mem_heap_used_mb_max: this.mem.heapUsed, mem_heap_total_mb_max: this.mem.heapTotal, mem_external_mb_max: this.mem.external,
+      mem_rss_mb_max: this.mem.rss, mem_pss_mb_max: this.mem.pss, mem_private_mb_max: this.mem.private, mem_heap_used_mb_max: this.mem.heapUsed, mem_heap_total_mb_max: this.mem.heapTotal, mem_external_mb_max: this.mem.external,
     };
     const ps = this.pace;
     if (g.loop.tickUs > 0 && ps !== null && ps.gen === g.gen) {

@@ -22,8 +22,9 @@ export const RECORD_FORMAT = 'ipiscope-record';
 /** Written: 2 (streamed sections). Read: 1 and 2. */
 export const RECORD_VERSION = 2;
 
-/** Entries per line of an inbox stream. */
-export const INBOX_CHUNK = 2048;
+/** Entries per line of an inbox stream (a line is about 50 KB: the core's write buffers stay
+ * below glibc's mmap threshold, and the reader parses a line at a time). */
+export const INBOX_CHUNK = 512;
 
 /** Where a core's inputs lie on disk: chunk lines in `path`, from byte `at`, `bytes` long. */
 export interface InboxFile {

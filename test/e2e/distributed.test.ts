@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { inputsOf, loadInboxes, readRecordFile, writeRecordFile } from '../../services/sim/record-stream.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -61,6 +61,44 @@ test('run a 4-core scenario over NATS, then replay it bit for bit', { timeout: 3
   }
 });
 
+test('a 16-core run (16 core processes) replays bit for bit from its record', { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
+  try {
+    // 16 POWER8 cores over two sockets: XICS IPIs across sockets and within them.
+    const machine = join(dir, 'm16.yaml');
+    writeFileSync(machine, 'name: e2e-16\ncpuModel: power8\nsockets: 2\ncoresPerSocket: 8\nthreadsPerCore: 8\n');
+    const cpus = Array.from({ length: 16 }, (_, c) => c * 8).join(',');
+    const scenario = join(dir, 'pingpong16.yaml');
+    writeFileSync(scenario, [
+      'name: pingpong-16', `machine: ${machine}`, 'kernel: v5.4', 'kvm: false',
+      'memory: { storeDelayProb: 0.2, storeDelayTicksMax: 50 }',
+      `workload: { hostCpus: "${cpus}", hostMix: { crosscall: 1 }, crossCallPool: "${cpus}", crossCallPeers: 2, crossCallTargetsMax: 1 }`,
+      'limits: { ipis: 160 }', '',
+    ].join('\n'));
+    const rec = join(dir, 'pp16.json');
+    const r = cli(['run', scenario, '--record', rec, '--json', '--duration', '90s']);
+    assert.equal(r.status, 0, `run failed:\n${r.stdout}\n${r.stderr}`);
+    const v = lastJson(r.stdout);
+    assert.equal(v.verdict, 'ok', r.stdout);
+    assert.equal(v.processes, 16);
+    assert.equal(v.cores, 16);
+    assert.ok((v.ipis_handled as number) >= 160, `handled ${String(v.ipis_handled)}`);
+    const record = readRecordFile(rec);
+    assert.equal(record.cores.length, 16);
+    assert.ok(record.cores.every((c) => inputsOf(c) > 0), 'every core took inputs');
+    const p = cli(['replay', rec, '--json']);
+    assert.equal(p.status, 0, `replay differs:\n${p.stdout}\n${p.stderr}`);
+    const q = lastJson(p.stdout);
+    assert.equal(q.same, true);
+    assert.equal(q.final_memory_same, true);
+    assert.equal(q.verdict_same, true);
+    assert.deepEqual(q.divergences, []);
+    assert.equal((q.verdict as Record<string, unknown>).ipis_handled, v.ipis_handled);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a tampered record is reported as a divergence, not replayed silently', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
   try {
@@ -101,9 +139,11 @@ function alive(pid: number): boolean {
   }
 }
 
-test('Ctrl-C during a run leaves no core process and no nats-server behind', { timeout: 120_000 }, async () => {
+test('Ctrl-C during a run leaves no core process, no nats-server and no temporary directory behind', { timeout: 120_000 }, async () => {
+  // The run's own temp dir, so that what it leaves can be seen (its record directory, the server's).
+  const tmp = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-tmp-'));
   const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, 'run', 'pingpong', '--ipis', '0', '--duration', '60s'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp },
   });
   const pid = child.pid as number;
   let cores: number[] = [];
@@ -123,4 +163,9 @@ test('Ctrl-C during a run leaves no core process and no nats-server behind', { t
   const deadline = Date.now() + 5000;
   while (all.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(all.filter(alive), [], 'no core process and no nats-server of the run survives');
+  try {
+    assert.deepEqual(readdirSync(tmp), [], 'the run removed its temporary directories on the way out');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
