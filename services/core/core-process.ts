@@ -500,9 +500,6 @@ export class StartedCoreProcess {
     let driver: CoreDriver | null = null;
     const built = buildRunCore(spec, this.core, (dst, msg) => {
       if (HOP_LOG_DIR !== '') this.hop('send', dst, msg);
-      // Unpaced, a slice runs many steps: end it after this one so the message leaves now. Paced
-      // slices are a tick or two long already.
-      if (driver !== null && loop.tickUs === 0) driver.yieldRequested = true;
       if (tracing === null) this.transport.send(dst, msg);
       else this.transport.send(dst, msg, tracing.traceparentFor(msg));
     }, () => driver?.step ?? 0, tracing?.observer ?? null);

@@ -342,13 +342,6 @@ export class CoreDriver {
   /** The step the core is at: inputs taken now are taken at this step. */
   step = 0;
   steps = 0;
-  /**
-   * Set (live, by the process's send hook) to end `advance` after the current step: a message a
-   * step sent then leaves at once instead of after the rest of the slice (the NATS client writes
-   * when the slice returns to the event loop). Ending a slice early changes no step, so replay,
-   * which never sets it, takes the same path.
-   */
-  yieldRequested = false;
 
   constructor(readonly core: Core) {}
 
@@ -375,10 +368,6 @@ export class CoreDriver {
         this.core.step(this.step);
         this.step++;
         this.steps++;
-        if (this.yieldRequested) {
-          this.yieldRequested = false;
-          return 'budget';
-        }
         continue;
       }
       const next = Math.min(t, horizon, limitStep);
