@@ -225,6 +225,8 @@ export function coreMainPath(): string {
 /** How long a core may take to answer StartRun / a status request (reconnects included). */
 const START_DEADLINE_MS = 10_000;
 const STATUS_DEADLINE_MS = 5_000;
+/** A scenario run logs a progress line this often (wall ms). */
+const PROGRESS_EVERY_MS = 30_000;
 /** StopRun writes the core's record: a first attempt gets half the time. */
 const STOP_DEADLINE_MS = 20_000;
 
@@ -480,6 +482,7 @@ export class StartedController {
     let hangWait: HangWait | null = null;
     let waitStepsMax = 0;
     let endSeenUnixMs = 0;
+    let lastProgressMs = Date.now();
     const deadline = t0 + (end.kind === 'quiet' ? end.timeoutMs : end.durationMs);
     try {
       for (;;) {
@@ -530,6 +533,15 @@ export class StartedController {
           await this.until(1);
         } else {
           const handled = statuses.reduce((a, s) => a + s.ipisHandled, 0);
+          if (Date.now() - lastProgressMs >= PROGRESS_EVERY_MS) {
+            // A long run says how it goes (stderr of `ipiscope run`), never silent for minutes.
+            lastProgressMs = Date.now();
+            const steps = statuses.map((s) => s.step);
+            this.opts.log?.(
+              `progress: ${Math.round((Date.now() - t0) / 1000)} s, ${handled} IPIs handled${end.ipis > 0 ? ` of ${end.ipis}` : ''}, ` +
+                `sent ${sent} bus messages, ticks ${Math.min(...steps)}-${Math.max(...steps)} over the cores`,
+            );
+          }
           for (const s of statuses) for (let i = 2; i < s.stuck.length; i += 3) waitStepsMax = Math.max(waitStepsMax, s.stuck[i] as number);
           hangWait = hangSuspected(statuses, waits, end.hangSteps);
           if (hangWait !== null) reason = 'hang';
