@@ -78,10 +78,11 @@ async function pair(
   runId: string,
   plan?: FaultPlan,
   seed = 1,
+  extra: { ackIdleMs?: number } = {},
 ): Promise<{ a: StartedNatsTransport; b: StartedNatsTransport; sinkA: Sink; sinkB: Sink }> {
   const sinkA = new Sink();
   const sinkB = new Sink();
-  const common = { runId, seed, ...(plan === undefined ? {} : { faultPlan: plan }) };
+  const common = { runId, seed, ...extra, ...(plan === undefined ? {} : { faultPlan: plan }) };
   const a = await new NatsTransport({ ...common, servers: servers[0], core: 0, onMessage: sinkA.onMessage, onInvalid: sinkA.onInvalid }).start();
   const b = await new NatsTransport({ ...common, servers: servers[1], core: 1, onMessage: sinkB.onMessage, onInvalid: sinkB.onInvalid }).start();
   return { a, b, sinkA, sinkB };
@@ -114,7 +115,8 @@ test('two transports exchange 10,000 messages each way, in order, with no loss',
 
 test('acknowledgements bound the retransmit buffer: piggybacked on traffic back, probed when there is none', async () => {
   await using nats = await startTestNats();
-  const { a, b, sinkA, sinkB } = await pair([nats.servers, nats.servers], 'acks');
+  // Checked every 100 ms: a probe goes once 64 numbers wait, or after 5 periods.
+  const { a, b, sinkA, sinkB } = await pair([nats.servers, nats.servers], 'acks', undefined, 1, { ackIdleMs: 100 });
   try {
     const n = 3000;
     // One way only: b has nothing to send back, so its acknowledgements go in probes.
@@ -135,6 +137,12 @@ test('acknowledgements bound the retransmit buffer: piggybacked on traffic back,
     assert.equal(a.stats().ackTrimmed, 2 * n);
     assert.equal(b.stats().ackTrimmed, n);
     assert.ok(a.stats().ackProbes + b.stats().ackProbes - probesBefore <= 4, 'traffic back carried the acknowledgements, few probes were needed');
+    // A trickle on an idle link: fewer than 64 waiting, acknowledged after 5 periods, in one probe.
+    const before = b.stats().ackProbes;
+    for (let i = 0; i < 10; i++) a.send(1, msgFor(i));
+    await sinkB.until('the trickle at b', () => sinkB.ids.length === 2 * n + 10);
+    await sinkB.until('a forgot the trickle', () => a.retained() === 0, 5000);
+    assert.equal(b.stats().ackProbes - before, 1, 'one probe for the trickle');
     assert.equal(a.stats().evicted + b.stats().evicted, 0);
     assert.equal(sinkA.invalid ?? sinkB.invalid, undefined);
   } finally {
