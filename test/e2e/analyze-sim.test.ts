@@ -8,14 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { analyzeSpans, runSimTraced } from '../../services/analyzer/index.js';
 import { parseScenarioValue, resolveScenario } from '../../services/sim/index.js';
 import type { Scenario } from '../../services/sim/index.js';
 import { spanRecordOf } from '../../services/tracing/index.js';
+import { testTempDir } from '../harness/temp.js';
 
 function smallScenario(dir: string, kernel: string, relaxed: boolean): Scenario {
   const machine = join(dir, 'p9-2s.yaml');
@@ -80,7 +80,7 @@ async function judgeRun(
 }
 
 test("small 2019 machine, v5.3 (both interleavings) and v5.4: the analyzer finds exactly the checker's ignored IPIs", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-analyze-sim-'));
+  const dir = testTempDir('ipiscope-analyze-sim-');
   let ignoredTotal = 0;
   for (const [kernel, relaxed] of [
     ['v5.3', false],

@@ -9,9 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { commandList } from '../../services/cli/main.js';
@@ -24,6 +23,7 @@ import {
 } from '../../services/analyzer/index.js';
 import { resolveScenario } from '../../services/sim/index.js';
 import { locationNames, script, S, TPC } from '../unit/analyzer/ipi-synthetic.js';
+import { testTempDir } from '../harness/temp.js';
 
 const registered = commandList().some((c) => c.name === 'analyze');
 const bin = join(process.cwd(), 'bin', 'ipiscope.js');
@@ -63,7 +63,7 @@ async function syntheticFile(dir: string): Promise<string> {
 }
 
 test('analyze FILE --json: the last line is the verdict contract; exit 1 when IPIs were ignored', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-analyze-'));
+  const dir = testTempDir('ipiscope-analyze-');
   const f = await syntheticFile(dir);
   const r = analyze(
     f,
@@ -111,7 +111,7 @@ test('analyze FILE --json: the last line is the verdict contract; exit 1 when IP
 });
 
 test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported by number', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-analyze-'));
+  const dir = testTempDir('ipiscope-analyze-');
   const f = join(dir, 'pp.jsonl');
   const { result } = await runSimTraced(
     resolveScenario('pingpong'),
@@ -222,7 +222,7 @@ test('report.html renders in headless Chromium (screenshot in the temp dir)', as
     t.skip('no /usr/bin/chromium (apt-get install chromium to run this test)');
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-report-'));
+  const dir = testTempDir('ipiscope-report-');
   const f = await syntheticFile(dir);
   const html = join(dir, 'report.html');
   analyze(f, '--report', html);

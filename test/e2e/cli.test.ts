@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandList } from '../../services/cli/main.js';
+import { testTempDir } from '../harness/temp.js';
 
 const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 
@@ -52,7 +52,7 @@ test('litmus --json: one object per test per line, with the contract fields, byt
 });
 
 test('a malformed litmus file: a clear error with file and line, exit 2, the other files still run', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
+  const dir = testTempDir('ipiscope-e2e-');
   const bad = join(dir, 'bad.litmus');
   writeFileSync(bad, 'PPC bad\n{\n0:r2=x;\n}\n P0 ;\n frob r1,0(r2) ;\nexists (0:r1=1)\n');
   const r = ipiscope('litmus', bad, 'test/litmus/MP.litmus', '--runs', '50', '--json');
@@ -78,7 +78,7 @@ test('bad flags and commands are usage errors that name the problem', () => {
 });
 
 test('sim --trace-file --json: the ignored IPI carries its trace id, and the analyzer agrees with the machine', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-cli-trace-'));
+  const dir = testTempDir('ipiscope-cli-trace-');
   const file = join(dir, 'h.jsonl');
   const r = ipiscope('sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seed', '3', '--trace-file', file, '--json');
   assert.equal(r.status, 0, r.stderr);

@@ -3,8 +3,7 @@
 // keeps whole IPI traces or none; the trace file is what `ipiscope analyze` reads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
@@ -31,6 +30,7 @@ import type { Tracing } from '../../../services/tracing/index.js';
 import { locationRoles, spanBuilderReads } from '../../../services/tracing/ipi-observer.js';
 import type { MachineEvent } from '../../../services/machine/index.js';
 import { locationNames, script, TPC } from '../analyzer/ipi-synthetic.js';
+import { testTempDir } from '../../harness/temp.js';
 
 test('NATS header carrier: traceparent in, the same span context out', () => {
   const sc = {
@@ -90,7 +90,7 @@ test('sampling: a ratio of 0 records no IPI trace, 1 records every one', async (
 });
 
 test('sim trace files are deterministic per seed and read back whole', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-trace-'));
+  const dir = testTempDir('ipiscope-trace-');
   const s = resolveScenario('pingpong');
   const files: string[] = [];
   for (const [seed, name] of [
@@ -113,7 +113,7 @@ test('sim trace files are deterministic per seed and read back whole', async () 
 });
 
 test('offloaded sim tracing (worker thread) writes the same file, byte for byte, as in-process', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-trace-off-'));
+  const dir = testTempDir('ipiscope-trace-off-');
   const s = resolveScenario('host-ipi-2019');
   const opts = { kernel: 'v5.3', seed: 3, ticksMax: 40_000 };
   const files: string[] = [];
