@@ -20,7 +20,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../stdx/assert.js';
 import { UserError } from '../stdx/errors.js';
-import { makeTempDir, removeTempDir } from '../stdx/temp-dir.js';
+import { makeTempDir, removeAllTempDirs, removeTempDir } from '../stdx/temp-dir.js';
 
 /** Options of one server. All durations in milliseconds. */
 export interface NatsServerOptions {
@@ -99,6 +99,7 @@ function installExitHooks(): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       killAllSync();
+      removeAllTempDirs();
       // Keep the default behaviour (terminate) unless someone else handles the signal.
       if (process.listenerCount(sig) === 1) {
         process.removeListener(sig, onSignal);
@@ -247,7 +248,7 @@ async function launch(
   });
   child.on('exit', () => live.delete(child));
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const watchdog = child.pid !== undefined ? spawnWatchdog(child.pid) : undefined;
+  const watchdog = child.pid !== undefined ? spawnWatchdog(child.pid, dir) : undefined;
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
   const fail = (why: string): Error => {
@@ -309,10 +310,12 @@ async function healthy(monitorPort: number): Promise<boolean> {
 }
 
 // Polls once a second; exits as soon as either the server or we are gone.
-function spawnWatchdog(serverPid: number): ChildProcess | undefined {
+function spawnWatchdog(serverPid: number, dir: string): ChildProcess | undefined {
+  // The server's directory (its ports file) goes with it, also when we were SIGKILLed.
+  const quoted = `'${dir.replaceAll("'", "'\\''")}'`;
   const script =
     `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${serverPid} 2>/dev/null; ` +
-    `do sleep 1; done; kill -9 ${serverPid} 2>/dev/null`;
+    `do sleep 1; done; kill -9 ${serverPid} 2>/dev/null; rm -rf ${quoted}`;
   try {
     const w = spawn('/bin/sh', ['-c', script], { stdio: 'ignore', detached: true });
     w.on('error', () => undefined);

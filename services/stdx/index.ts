@@ -3,4 +3,4 @@ export { Random } from './random.js';
 export { MinHeap } from './heap.js';
 export { UserError, InputError, UsageError } from './errors.js';
 export { editDistance } from './edit-distance.js';
-export { makeTempDir, removeTempDir } from './temp-dir.js';
+export { makeTempDir, removeAllTempDirs, removeTempDir } from './temp-dir.js';

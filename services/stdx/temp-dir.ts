@@ -13,14 +13,18 @@ let hooked = false;
 export function makeTempDir(prefix: string): string {
   if (!hooked) {
     hooked = true;
-    process.on('exit', () => {
-      for (const d of live) rmSync(d, { recursive: true, force: true });
-      live.clear();
-    });
+    process.on('exit', removeAllTempDirs);
   }
   const d = mkdtempSync(join(tmpdir(), prefix));
   live.add(d);
   return d;
+}
+
+/** Removes every directory still live (a process about to die by a signal it re-raises, which
+ * runs no `exit` handler). */
+export function removeAllTempDirs(): void {
+  for (const d of live) rmSync(d, { recursive: true, force: true });
+  live.clear();
 }
 
 export function removeTempDir(dir: string): void {
