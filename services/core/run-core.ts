@@ -16,9 +16,8 @@
 import { assert } from '../stdx/index.js';
 import type { CoreMsg, MachineObserver } from '../machine/index.js';
 import { PACA_IRQ_DBELL } from '../kernel/kernel.js';
-import { buildCore, compareFinals, CoreDriver, ReplayLinks, replayRecord, RECORD_FORMAT, RECORD_VERSION } from '../sim/replay.js';
-import type { BuiltCore, CoreRecord, CoreFinal, MachineSpec, ReplayResult, RunRecord, ScenarioSpec } from '../sim/replay.js';
-import { InboxCursor, inboxChunks } from '../sim/record-stream.js';
+import { buildCore, compareFinals, replayCores, replayRecord } from '../sim/replay.js';
+import type { BuiltCore, CoreRecord, MachineSpec, ReplayResult, RunRecord, ScenarioSpec } from '../sim/replay.js';
 
 /** A built core whose workload can be stopped. */
 export interface RunCore extends BuiltCore {
@@ -92,13 +91,6 @@ function buildStoppableScenarioCore(
   };
 }
 
-const REPLAY_STEP_BUDGET = 1 << 20;
-
-/**
- * Replays a record in this process. A record without drain steps is replayed by sim/replay.ts
- * unchanged; with them, by the same rule plus the workload stop at each core's `drainStep` (the
- * driver is held at that step so that the stop falls between the same two steps as it did live).
- */
 /**
  * Bus hops of a replayed run, in ticks: for every input, the step at which its receiver took it
  * minus the step at which its sender sent it (value -> count). What a message cost in the run's
@@ -111,53 +103,17 @@ export interface RunReplayResult extends ReplayResult {
   hopTicks?: HopTicks;
 }
 
+/**
+ * Replays a record in this process. A record without drain steps is replayed by sim/replay.ts
+ * unchanged; with them, by the same loop (`replayCores`), which stops each core's workload at its
+ * `drainStep`.
+ */
 export function replayRun(rec: RunRecord, observer: MachineObserver | null = null): RunReplayResult {
   const cores = rec.cores as RunCoreRecord[];
   if (!cores.some((c) => c.drainStep !== undefined)) return replayRecord(rec, observer);
-  assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a record as read by readRecordFile');
-  const links = new ReplayLinks(rec);
-  const finals: CoreFinal[] = [];
-  for (const cr of [...cores].sort((a, b) => a.core - b.core)) {
-    const id = cr.core;
-    let driver: CoreDriver | null = null;
-    const built = buildRunCore(rec.spec, id, (dst, msg) => links.sent(id, dst, msg, driver?.step ?? 0), () => driver?.step ?? 0, observer);
-    const d = new CoreDriver(built.core);
-    driver = d;
-    const drainStep = cr.drainStep ?? Infinity;
-    assert(drainStep === Infinity || drainStep <= cr.endStep, `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
-    let stopped = false;
-    const inbox = new InboxCursor(inboxChunks(cr));
-    const takeDue = (): void => {
-      while (inbox.peekStep() === d.step) {
-        const [step, src, seq, msg] = inbox.next();
-        links.took(id, src, seq, msg, step);
-        d.take(src, msg);
-      }
-    };
-    for (let rounds = 0; ; rounds++) {
-      assert(rounds < 1e9, `core ${id}: replay did not end`);
-      if (!stopped && d.step >= drainStep) {
-        assert(d.step === drainStep, `core ${id}: replay passed the drain step`);
-        built.stopWorkload();
-        stopped = true;
-      }
-      takeDue();
-      const nextInput = inbox.peekStep();
-      const horizon = Math.min(nextInput, stopped ? Infinity : drainStep);
-      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${inbox.taken}`);
-      const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
-      if (r === 'limit') {
-        if (!stopped && d.step >= drainStep) {
-          built.stopWorkload();
-          stopped = true;
-        }
-        takeDue();
-        break;
-      }
-      if (r === 'idle' && horizon === Infinity) break;
-    }
-    assert(inbox.done, `core ${id}: ${inbox.rest()} recorded inputs after its end step`);
-    finals.push(built.final(cr.endStep));
-  }
+  const { finals, links } = replayCores(rec, (cr, id, send, nowStep) => {
+    const built = buildRunCore(rec.spec, id, send, nowStep, observer);
+    return { built, stopWorkload: () => built.stopWorkload(), drainStep: (cr as RunCoreRecord).drainStep ?? Infinity };
+  });
   return { finals, divergences: links.divergences(), mismatches: compareFinals(rec, finals), hopTicks: links.hopTicks() };
 }

@@ -430,15 +430,39 @@ const REPLAY_STEP_BUDGET = 1 << 20;
 
 /** Replays a record in this process and compares the result with the recorded one. */
 export function replayRecord(rec: RunRecord, observer: MachineObserver | null = null): ReplayResult {
+  const { finals, links } = replayCores(rec, (_cr, id, send, nowStep) => ({ built: buildCore(rec.spec, id, send, nowStep, observer), stopWorkload: () => undefined, drainStep: Infinity }));
+  return { finals, divergences: links.divergences(), mismatches: compareFinals(rec, finals) };
+}
+
+/** A core to replay, as `replayCores` asks for it: built from the spec, with the step (Infinity:
+ * none) at which its workload stops and how to stop it (the drain of a distributed run). */
+export interface ReplayedCore {
+  built: BuiltCore;
+  stopWorkload: () => void;
+  drainStep: number;
+}
+
+/**
+ * The replay loop, for every replay: each core, in core order, is fed its recorded inputs at the
+ * recorded steps, one chunk at a time, with its workload stopped at its drain step (the driver is
+ * held at that step so that the stop falls between the same two steps as it did live); what it
+ * sends and takes goes to `ReplayLinks`.
+ */
+export function replayCores(
+  rec: RunRecord,
+  build: (cr: CoreRecord, id: number, send: (dst: number, msg: CoreMsg) => void, nowStep: () => number) => ReplayedCore,
+): { finals: CoreFinal[]; links: ReplayLinks } {
   assert(rec.format === RECORD_FORMAT && rec.version === RECORD_VERSION, 'a record as read by readRecordFile');
   const links = new ReplayLinks(rec);
   const finals: CoreFinal[] = [];
   for (const cr of [...rec.cores].sort((a, b) => a.core - b.core)) {
     const id = cr.core;
     let driver: CoreDriver | null = null;
-    const built = buildCore(rec.spec, id, (dst, msg) => links.sent(id, dst, msg, driver?.step ?? 0), () => driver?.step ?? 0, observer);
+    const { built, stopWorkload, drainStep } = build(cr, id, (dst, msg) => links.sent(id, dst, msg, driver?.step ?? 0), () => driver?.step ?? 0);
     const d = new CoreDriver(built.core);
     driver = d;
+    assert(drainStep === Infinity || drainStep <= cr.endStep, `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
+    let stopped = false;
     const inbox = new InboxCursor(inboxChunks(cr));
     const takeDue = (): void => {
       while (inbox.peekStep() === d.step) {
@@ -447,12 +471,22 @@ export function replayRecord(rec: RunRecord, observer: MachineObserver | null = 
         d.take(src, msg);
       }
     };
-    for (;;) {
+    for (let rounds = 0; ; rounds++) {
+      assert(rounds < 1e9, `core ${id}: replay did not end`);
+      if (!stopped && d.step >= drainStep) {
+        assert(d.step === drainStep, `core ${id}: replay passed the drain step`);
+        stopWorkload();
+        stopped = true;
+      }
       takeDue();
-      const horizon = inbox.peekStep();
+      const horizon = Math.min(inbox.peekStep(), stopped ? Infinity : drainStep);
       assert(horizon >= d.step, `core ${id}: record out of step order at entry ${inbox.taken}`);
       const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
       if (r === 'limit') {
+        if (!stopped && d.step >= drainStep) {
+          stopWorkload();
+          stopped = true;
+        }
         takeDue();
         break;
       }
@@ -461,7 +495,7 @@ export function replayRecord(rec: RunRecord, observer: MachineObserver | null = 
     assert(inbox.done, `core ${id}: ${inbox.rest()} recorded inputs after its end step`);
     finals.push(built.final(cr.endStep));
   }
-  return { finals, divergences: links.divergences(), mismatches: compareFinals(rec, finals) };
+  return { finals, links };
 }
 
 /** A growable typed array of numbers. */
