@@ -101,6 +101,11 @@ interface PaceState {
   cpu0: NodeJS.CpuUsage;
 }
 
+/** Memory maxima before the first sample (MB). */
+function noMemory(): { rss: number; pss: number; private: number; heapUsed: number; heapTotal: number; external: number } {
+  return { rss: 0, pss: 0, private: 0, heapUsed: 0, heapTotal: 0, external: 0 };
+}
+
 export class CoreProcess {
   constructor(private readonly opts: CoreProcessOptions) {}
 
@@ -190,7 +195,7 @@ export class StartedCoreProcess {
    * processes, such as the node binary's code, counted once over all sharers) and the pages private
    * to this process (what one more core process costs); the V8 heap, and memory outside it.
    */
-  private mem = { rss: 0, pss: 0, private: 0, heapUsed: 0, heapTotal: 0, external: 0 };
+  private mem = noMemory();
 
   private memSamples = 0;
 
@@ -473,7 +478,7 @@ export class StartedCoreProcess {
     if (this.g?.tracing != null) void this.g.tracing.end(this.g.driver.step);
     this.curGen = gen;
     this.transport.setGeneration(gen);
-    this.mem = { rss: 0, pss: 0, private: 0, heapUsed: 0, heapTotal: 0, external: 0 };
+    this.mem = noMemory();
     // Whatever is still pending belongs to an earlier generation.
     this.staleDropped += this.pending.length;
     this.pending = [];
