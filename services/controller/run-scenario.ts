@@ -16,7 +16,7 @@
  */
 import { makeTempDir, removeTempDir } from '../stdx/index.js';
 import type { MachineEvent, MachineObserver } from '../machine/index.js';
-import { Console, Kernel, resolveKernel } from '../kernel/index.js';
+import { Console, Kernel, resolveKernel, softLockupSecs } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import type { FaultPlan } from '../bus/fault-plan.js';
@@ -221,7 +221,8 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
       end: {
         kind: 'scenario',
         ipis: o.ipis ?? o.scenario.limits.ipis,
-        hangSteps: Math.floor(o.scenario.detectors.watchdogThreshSecs * tps),
+        // The kernel's soft-lockup threshold (2 x watchdog_thresh), as the detectors of `sim`.
+        hangSteps: Math.floor(softLockupSecs(o.scenario.detectors) * tps),
         durationMs: o.durationMs,
         stepsMax: o.scenario.limits.ticksMax,
         ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
@@ -354,7 +355,7 @@ export function verdictOf(
       stuck.push({ cpu: st.cpu, where: st.where, waiting_for: st.waitingFor, since_steps: since, forever: drained });
       if (drained) {
         con.printk(f.endStep, `ipiscope: CPU#${st.cpu} waits in ${st.where} for CPU#${st.waitingFor} forever: the machine is drained and quiet, no interrupt is pending`);
-      } else if (since > s.detectors.watchdogThreshSecs * tps) {
+      } else if (since > softLockupSecs(s.detectors) * tps) {
         // Records of earlier versions: the waiter's own steps (which a starved peer makes long).
         const secs = Math.floor(since / tps);
         const line = `watchdog: BUG: soft lockup - CPU#${st.cpu} stuck for ${secs}s! [${st.where}, waiting for CPU#${st.waitingFor}]`;

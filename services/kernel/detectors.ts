@@ -21,6 +21,14 @@ export const DEFAULT_DETECTORS: DetectorOptions = {
   hungTaskTimeoutSecs: 120,
 };
 
+/**
+ * The soft-lockup threshold (s): kernel/watchdog.c get_softlockup_thresh() = 2 x watchdog_thresh,
+ * so a CPU spinning with interrupts on is reported after 20 s by default.
+ */
+export function softLockupSecs(o: Pick<DetectorOptions, 'watchdogThreshSecs'>): number {
+  return 2 * o.watchdogThreshSecs;
+}
+
 export interface Lockup {
   kind: 'soft-lockup' | 'rcu-stall' | 'hung-task';
   cpu: number;
@@ -52,7 +60,7 @@ export class Detectors {
   /** One sample of every detector at `tick` (kernel bookkeeping only; costs no machine op). */
   sample(tick: number): void {
     const tps = this.con.scale.ticksPerSecond;
-    const soft = 2 * this.opts.watchdogThreshSecs * tps;
+    const soft = softLockupSecs(this.opts) * tps;
     const rcu = this.opts.rcuStallTimeoutSecs * tps;
     const hung = this.opts.hungTaskTimeoutSecs * tps;
     for (let c = 0; c < this.k.ncpus; c++) {
@@ -97,6 +105,6 @@ export class Detectors {
   /** Sampling period (ticks): the soft watchdog's hrtimer period, 2 x thresh / 5. */
   periodTicks(): number {
     const tps = this.con.scale.ticksPerSecond;
-    return Math.max(1, Math.floor(((2 * this.opts.watchdogThreshSecs) / 5) * tps));
+    return Math.max(1, Math.floor((softLockupSecs(this.opts) / 5) * tps));
   }
 }

@@ -6,7 +6,7 @@ export { cpuSoftware, CPU_ROLES } from './software.js';
 export type { Action, Workload, CpuRole } from './software.js';
 export { Console } from './console.js';
 export type { ClockScale } from './console.js';
-export { Detectors, DEFAULT_DETECTORS } from './detectors.js';
+export { Detectors, DEFAULT_DETECTORS, softLockupSecs } from './detectors.js';
 export type { DetectorOptions, Lockup } from './detectors.js';
 export { procInterrupts, interruptsJson, interruptLines } from './proc-interrupts.js';
 export type { InterruptLine } from './proc-interrupts.js';
