@@ -23,7 +23,7 @@
  * depends only on (seed, link, class, k, plan). It counts every fault it injects, by kind and link.
  */
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
+import { yaml } from '../stdx/yaml.js';
 import { z } from 'zod';
 import { assert } from '../stdx/assert.js';
 import { InputError } from '../stdx/errors.js';
@@ -149,6 +149,7 @@ export function parseFaultPlanValue(value: unknown, source = 'fault plan'): Faul
 
 /** Parses a plan from YAML or JSON text; errors name the file, the line and the field. */
 export function parseFaultPlan(text: string, file = 'fault plan'): FaultPlan {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const yamlError = doc.errors[0];

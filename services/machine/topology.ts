@@ -7,7 +7,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar } from 'yaml';
+import { yaml } from '../stdx/yaml.js';
 import type { Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { assert, assertNever } from '../stdx/assert.js';
@@ -338,6 +338,7 @@ export function parseMachineText(text: string, file: string): Topology {
     }
   }
   // JSON is valid YAML 1.2; the YAML parser gives us source positions for both syntaxes.
+  const { LineCounter, parseDocument, isMap, isScalar } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const yamlError = doc.errors[0];

@@ -5,7 +5,7 @@
  * field.
  */
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
+import { yaml } from '../stdx/yaml.js';
 import { z } from 'zod';
 import { InputError, UsageError } from '../stdx/index.js';
 import { DEFAULT_POLICY } from '../machine/index.js';
@@ -314,6 +314,7 @@ export function parseScenarioValue(value: unknown, file = 'scenario', lineOf?: (
 }
 
 export function parseScenarioText(text: string, file: string): Scenario {
+  const { LineCounter, parseDocument } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length > 0) {
