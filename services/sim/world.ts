@@ -183,11 +183,17 @@ export class World {
     const bus = this.bus;
     const checkEvery = opts.checkEvery ?? 1;
     let sinceCheck = 0;
+    // Each core's next event tick, recomputed only for a core that stepped or took a message: those
+    // are the only ways its threads, store queues and pending applies change (its software runs in
+    // its steps). NaN: not known.
+    const n = cores.length;
+    const nextAt = new Float64Array(n).fill(NaN);
     const deliver = (m: InFlight): void => {
       const core = cores[m.dst] as Core;
       if (core.tick < this.tick) core.tick = this.tick;
       this.onInbox?.({ tick: this.tick, src: m.src, dst: m.dst, msg: m.msg });
       core.receive(m.src, m.msg);
+      nextAt[m.dst] = NaN;
     };
     for (;;) {
       if (this.tick >= opts.ticksMax) return { reason: 'ticks-max', ticks: this.tick };
@@ -195,10 +201,15 @@ export class World {
       bus.takeDue(this.tick, deliver);
       let next = bus.nextTick();
       let anyWork = false;
-      for (const core of cores) {
-        const t = core.nextEventTick();
+      for (let i = 0; i < n; i++) {
+        let t = nextAt[i] as number;
+        if (t !== t) {
+          t = (cores[i] as Core).nextEventTick();
+          nextAt[i] = t;
+        }
         if (t <= this.tick) {
-          core.step(this.tick);
+          (cores[i] as Core).step(this.tick);
+          nextAt[i] = NaN;
           anyWork = true;
         } else if (t < next) {
           next = t;
