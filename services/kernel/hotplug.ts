@@ -25,6 +25,7 @@ export function* pnv_smp_cpu_kill_self(k: Kernel, self: number): KFn {
     // power7_nap: external interrupts and hypervisor doorbells can end it
     const srr1 = yield { k: 'nap', wake: WAKE_ON.external | WAKE_ON.hdbell };
     cs.offlineWakes++;
+    if (cs.offlineWakes > k.offlineWakesMax) k.offlineWakesMax = cs.offlineWakes;
     yield { k: 'tp', name: 'offline_wake', attrs: { cpu: self, srr1 } };
     if ((srr1 & wmask) === (SRR1_WAKE.external & wmask)) {
       k.marks.hit('kill_self: woken by external interrupt, flushed');

@@ -155,6 +155,8 @@ export class Kernel {
   /** Totals the verdict reports (kernel bookkeeping; the checker keeps the ground truth). */
   ipisSent = 0;
   ipisHandled = 0;
+  /** The most wake-ups of one offline CPU (`CpuState.offlineWakes`), for the storm check. */
+  offlineWakesMax = 0;
 
   constructor(opts: KernelOptions) {
     this.topo = opts.topology;

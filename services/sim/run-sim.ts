@@ -177,7 +177,8 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
   let nextSample = period;
   let verdict = 'ok' as Verdict;
   let invalid: string | undefined;
-  const stormCheck = (): boolean => k.cpus.some((c) => c.offlineWakes > s.limits.stormWakes);
+  // Checked every tick: one number, not a scan of every CPU.
+  const stormCheck = (): boolean => k.offlineWakesMax > s.limits.stormWakes;
   try {
     w.run({
       ticksMax,
