@@ -83,11 +83,11 @@ export const runCommand: Command = {
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
       if (traced) rest.ignored = v.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
-      out(JSON.stringify({ ...rest, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, core_memory: r.live.core_memory }));
+      out(JSON.stringify({ ...rest, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory }));
     } else {
       out(v.console.trimEnd());
       out(`verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, ${r.live.processes} core processes, ${r.live.wall_ms} ms`);
-      out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (spawning included)`);
+      out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (tick 0 at ${(r.live.start_ms / 1000).toFixed(1)} s: spawning and start-up)`);
       if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (r.live.core_memory.rss_mb_max !== undefined) out(`core processes: at most ${r.live.core_memory.rss_mb_max} MB resident each (${r.live.core_memory.private_mb_max ?? '?'} MB private, ${r.live.core_memory.pss_mb_max ?? '?'} MB proportional share; V8 heap ${r.live.core_memory.heap_used_mb_max} MB used of ${r.live.core_memory.heap_total_mb_max} MB)`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);

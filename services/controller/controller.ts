@@ -167,6 +167,9 @@ export interface GenerationResult {
   lastStatus: CoreStatus[];
   /** When the controller saw the end condition (a hang, the IPI goal, ...), before the drain. */
   endSeenUnixMs: number;
+  /** When the machine's tick 0 was: paced, the common epoch of every core's clock; unpaced, when
+   * every core had answered StartRun. */
+  startedUnixMs: number;
   wallMs: number;
   /** Scenario runs: the longest csd_lock_wait any wave saw, in the waiter's own steps (what the
    * step-based hang rule compared with `hangSteps`). */
@@ -473,6 +476,7 @@ export class StartedController {
         }),
       ),
     );
+    const startedUnixMs = loop.tickUs > 0 ? loop.epochMs : Date.now();
     this.opts.onGenerationStarted?.(gen);
     const timers = this.scheduleProcessFaults(plan);
     let reason: EndReason = 'timeout';
@@ -619,7 +623,7 @@ export class StartedController {
     records.sort((a, b) => a.core - b.core);
     const out: GenerationResult = {
       generation: gen, reason, finals, records, counters, faultsInjected: { ...this.faultsInjected }, statusWaves: waves,
-      lastStatus: last, wallMs: Date.now() - t0, waitStepsMax, endSeenUnixMs,
+      lastStatus: last, wallMs: Date.now() - t0, waitStepsMax, endSeenUnixMs, startedUnixMs,
     };
     if (hangWait !== null) out.hangWait = hangWait;
     if (drain !== undefined) out.drain = drain;

@@ -106,6 +106,9 @@ export interface RunScenarioResult {
     /** Wall ms from the start of the command (spawning included) until the controller saw what
      * ended the run (a hang, the IPI goal, the duration), before the drain and the judgement. */
     end_seen_ms: number;
+    /** Wall ms from the start of the command until the machine's tick 0: spawning the core
+     * processes, their start-up, and (paced) the common epoch every core waits for. */
+    start_ms: number;
     /** The longest csd_lock_wait seen during the run, in the waiter's own steps. */
     wait_steps_max: number;
     /** The largest per-core-process memory seen (MB): `rss_mb_max`, `heap_used_mb_max`, ... */
@@ -266,6 +269,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
       ...(g.drain !== undefined ? { drain: g.drain } : {}),
       end_seen_ms: g.endSeenUnixMs - t0,
+      start_ms: g.startedUnixMs - t0,
       wait_steps_max: g.waitStepsMax,
       core_memory: pick(g.counters, 'mem_'),
       ...(g.trace !== undefined ? { trace: g.trace } : {}),

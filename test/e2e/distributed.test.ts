@@ -82,6 +82,9 @@ test('a 16-core run (16 core processes) replays bit for bit from its record', { 
     assert.equal(v.verdict, 'ok', r.stdout);
     assert.equal(v.processes, 16);
     assert.equal(v.cores, 16);
+    // Tick 0 comes after spawning, before the end was seen, which is before the run's end.
+    const startMs = v.start_ms as number;
+    assert.ok(startMs > 0 && startMs < (v.end_seen_ms as number) && (v.end_seen_ms as number) <= (v.wall_ms as number), `start_ms ${startMs}, end_seen_ms ${String(v.end_seen_ms)}, wall_ms ${String(v.wall_ms)}`);
     assert.ok((v.ipis_handled as number) >= 160, `handled ${String(v.ipis_handled)}`);
     const record = readRecordFile(rec);
     assert.equal(record.cores.length, 16);
