@@ -203,7 +203,7 @@ export class World {
       let anyWork = false;
       for (let i = 0; i < n; i++) {
         let t = nextAt[i] as number;
-        if (t !== t) {
+        if (Number.isNaN(t)) {
           t = (cores[i] as Core).nextEventTick();
           nextAt[i] = t;
         }
