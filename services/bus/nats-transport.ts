@@ -370,11 +370,7 @@ export class StartedNatsTransport {
       if (unacked < ACK_PROBE_MIN && ++inl.ackWaits < ACK_PROBE_PERIODS_MAX) continue;
       inl.ackWaits = 0;
       const link = this.outLink(inl.src);
-      const env: Envelope = {
-        runId: this.runId, srcCore: this.core, dstCore: link.dst, linkSeq: 0, msgClass: 'control',
-        payload: new Uint8Array(0), senderEpoch: this.senderEpoch, duplicateInjected: false,
-        retransmit: false, plannedDrops: link.unsentDrops.splice(0), probe: true, probeHighSeq: link.nextSeq - 1,
-      };
+      const env = this.probeEnvelope(link, link.nextSeq - 1);
       this.stampAck(env, inl.src);
       this.c.ackProbes++;
       this.nc.publish(coreSubject(this.runId, link.dst), encodeEnvelope(env));
@@ -642,13 +638,17 @@ export class StartedNatsTransport {
       const high = link.nextSeq - 1;
       if (!force && link.probedSeq === high && link.unsentDrops.length === 0) continue;
       link.probedSeq = high;
-      const env: Envelope = {
-        runId: this.runId, srcCore: this.core, dstCore: link.dst, linkSeq: 0, msgClass: 'control',
-        payload: new Uint8Array(0), senderEpoch: this.senderEpoch, duplicateInjected: false,
-        retransmit: false, plannedDrops: link.unsentDrops.splice(0), probe: true, probeHighSeq: high,
-      };
-      this.nc.publish(coreSubject(this.runId, link.dst), encodeEnvelope(env));
+      this.nc.publish(coreSubject(this.runId, link.dst), encodeEnvelope(this.probeEnvelope(link, high)));
     }
+  }
+
+  /** A probe on `link`: its highest number `high`, and the planned drops not told yet (taken). */
+  private probeEnvelope(link: OutLink, high: number): Envelope {
+    return {
+      runId: this.runId, srcCore: this.core, dstCore: link.dst, linkSeq: 0, msgClass: 'control',
+      payload: new Uint8Array(0), senderEpoch: this.senderEpoch, duplicateInjected: false,
+      retransmit: false, plannedDrops: link.unsentDrops.splice(0), probe: true, probeHighSeq: high,
+    };
   }
 
   private onRepairRequest(m: Msg): void {
