@@ -463,6 +463,13 @@ export function replayCores(
     driver = d;
     assert(drainStep === Infinity || drainStep <= cr.endStep, `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
     let stopped = false;
+    // The workload stops at the drain step, never past it (the horizon holds the driver there).
+    const stopIfDue = (): void => {
+      if (stopped || d.step < drainStep) return;
+      assert(d.step === drainStep, `core ${id}: replay passed the drain step`);
+      stopWorkload();
+      stopped = true;
+    };
     const inbox = new InboxCursor(inboxChunks(cr));
     const takeDue = (): void => {
       while (inbox.peekStep() === d.step) {
@@ -473,20 +480,13 @@ export function replayCores(
     };
     for (let rounds = 0; ; rounds++) {
       assert(rounds < 1e9, `core ${id}: replay did not end`);
-      if (!stopped && d.step >= drainStep) {
-        assert(d.step === drainStep, `core ${id}: replay passed the drain step`);
-        stopWorkload();
-        stopped = true;
-      }
+      stopIfDue();
       takeDue();
       const horizon = Math.min(inbox.peekStep(), stopped ? Infinity : drainStep);
       assert(horizon >= d.step, `core ${id}: record out of step order at entry ${inbox.taken}`);
       const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
       if (r === 'limit') {
-        if (!stopped && d.step >= drainStep) {
-          stopWorkload();
-          stopped = true;
-        }
+        stopIfDue();
         takeDue();
         break;
       }
