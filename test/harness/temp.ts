@@ -4,18 +4,16 @@
  * suite run leaves nothing in the OS temp dir, not even the trace files of a failed test.
  */
 import { after } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { makeTempDir, removeTempDir } from '../../services/stdx/temp-dir.js';
 
 const dirs: string[] = [];
 
 after(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs.splice(0)) removeTempDir(d);
 });
 
 export function testTempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
+  const d = makeTempDir(prefix);
   dirs.push(d);
   return d;
 }
