@@ -2,9 +2,12 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
 import { conditionText, loadLitmusPaths } from '../litmus/index.js';
-import { runLitmus } from '../litmus/run.js';
+import { placementMachine, runLitmus } from '../litmus/run.js';
 import type { LitmusResult, Placement } from '../litmus/run.js';
 import type { LitmusTest } from '../litmus/index.js';
+import { UsageError } from '../stdx/index.js';
+import { Controller, type StartedController } from '../controller/controller.js';
+import { runLitmusNats } from '../controller/litmus-nats.js';
 
 const spec = {
   summary:
@@ -19,6 +22,13 @@ const spec = {
       default: 'cores',
       help: 'one litmus thread per core, or all on SMT siblings of one core',
     },
+    mode: {
+      type: 'enum',
+      values: ['sim', 'nats'],
+      default: 'sim',
+      help: 'sim: the seeded machine in this process; nats: one OS process per emulated core, over NATS (each run a fresh machine on the same processes)',
+    },
+    nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated, for --mode nats (default: a private nats-server on a free loopback port)' },
     json: { type: 'boolean', help: 'one JSON object per test per line' },
   },
   rest: { name: 'PATH', help: 'litmus files or directories of them' },
@@ -40,30 +50,56 @@ export const litmusCommand: Command = {
       err('ipiscope litmus: give at least one litmus file or directory (e.g. test/litmus)');
       return 2;
     }
+    const mode = a.flags.mode;
+    const placement = a.flags.placement as Placement;
+    // The environment may name a NATS for every command; on the command line, --nats asks for it.
+    if (mode === 'sim' && argv.some((t) => t === '--nats' || t.startsWith('--nats='))) {
+      throw new UsageError('--nats: only with --mode nats (sim mode runs in this process, without a bus)');
+    }
+    const entries = loadLitmusPaths(paths);
+    // nats: one set of core processes serves every test, as many as the largest test needs (a
+    // smaller test leaves the others idle); started once the first test is due, stopped at the end.
+    let session: StartedController | undefined;
+    const coresNeeded = Math.max(0, ...entries.map((e) => (e.test === undefined ? 0 : coresOf(e.test, placement))));
     let status = 0;
-    for (const entry of loadLitmusPaths(paths)) {
-      if (entry.error !== undefined || entry.test === undefined) {
-        err(`ipiscope litmus: ${entry.error?.message ?? `${entry.file}: unreadable`}`);
-        status = 2;
-        continue;
+    try {
+      for (const entry of entries) {
+        if (entry.error !== undefined || entry.test === undefined) {
+          err(`ipiscope litmus: ${entry.error?.message ?? `${entry.file}: unreadable`}`);
+          status = 2;
+          continue;
+        }
+        let r: LitmusResult;
+        if (mode === 'nats') {
+          session ??= await new Controller({ cores: coresNeeded, ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}) }).start();
+          r = await runLitmusNats(entry.test, entry.text ?? '', { runs: a.flags.runs, seed: a.flags.seed, placement, session });
+        } else {
+          try {
+            r = runLitmus(entry.test, { runs: a.flags.runs, seed: a.flags.seed, placement });
+          } catch (e) {
+            err(`ipiscope litmus: ${(e as Error).message}`);
+            status = 2;
+            continue;
+          }
+        }
+        if (r.invalid > 0) status = Math.max(status, 1);
+        if (a.flags.json) printJson(entry.test, r, a.flags.placement, a.flags.seed, mode);
+        else printText(entry.test, r);
       }
-      let r: LitmusResult;
-      try {
-        r = runLitmus(entry.test, { runs: a.flags.runs, seed: a.flags.seed, placement: a.flags.placement as Placement });
-      } catch (e) {
-        err(`ipiscope litmus: ${(e as Error).message}`);
-        status = 2;
-        continue;
-      }
-      if (r.invalid > 0) status = Math.max(status, 1);
-      if (a.flags.json) printJson(entry.test, r, a.flags.placement, a.flags.seed);
-      else printText(entry.test, r);
+    } finally {
+      await session?.stop();
     }
     return status;
   },
 };
 
-function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: string): void {
+/** Core processes a test needs in nats mode: one per thread, or SMT siblings packed in cores. */
+function coresOf(test: LitmusTest, placement: Placement): number {
+  const { topology } = placementMachine(test.threads.length, placement);
+  return topology.sockets * topology.coresPerSocket;
+}
+
+function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: string, mode: string): void {
   const o = {
     name: r.name,
     runs: r.runs,
@@ -72,6 +108,7 @@ function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: s
     file: test.file,
     placement,
     seed,
+    mode,
     condition: `${test.quantifier} (${conditionText(test.condition)})`,
     invalid: r.invalid,
     ...(r.invalidReason !== undefined ? { invalid_reason: r.invalidReason } : {}),

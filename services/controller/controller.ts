@@ -330,7 +330,16 @@ export class StartedController {
 
   /** @internal */
   async init(): Promise<void> {
-    this.nc = await connect({ servers: this.servers, name: `ipiscope-${this.runId}-controller`, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    try {
+      this.nc = await connect({ servers: this.servers, name: `ipiscope-${this.runId}-controller`, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    } catch (e) {
+      // The first connect does not retry: an address nobody serves is a user's mistake, said plainly.
+      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      throw new UserError(
+        `cannot connect to NATS at ${this.servers.join(', ')}: ${(e as Error).message}${cause !== undefined ? ` (${cause})` : ''}; ` +
+          'start a nats-server there, fix the URL, or leave out --nats (and IPISCOPE_NATS) to let ipiscope start a private one',
+      );
+    }
     this.nc.subscribe(controllerSubject(this.runId), {
       callback: (err, m) => {
         if (err !== null) return;

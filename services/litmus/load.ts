@@ -11,6 +11,8 @@ const DIR_DEPTH_MAX = 32;
 export interface LoadedLitmus {
   file: string;
   test?: LitmusTest;
+  /** The file's text (with `test`): what a distributed run ships to its core processes. */
+  text?: string;
   error?: InputError;
 }
 
@@ -84,7 +86,7 @@ function loadOne(file: string): LoadedLitmus {
     return { file, error: describeFsError(file, e) };
   }
   try {
-    return { file, test: parseLitmus(text, file) };
+    return { file, test: parseLitmus(text, file), text };
   } catch (e) {
     if (e instanceof InputError) return { file, error: e };
     throw e;

@@ -77,6 +77,35 @@ test('bad flags and commands are usage errors that name the problem', () => {
   assert.match(u.stderr, /unknown command 'frobnicate'/);
 });
 
+test('litmus --mode nats: each run a machine of real core processes over a private nats-server; Forbidden never, SB relaxed', () => {
+  const r = ipiscope('litmus', '--mode', 'nats', 'test/litmus/SB+syncs.litmus', 'test/litmus/IRIW+syncs.litmus', 'test/litmus/SB.litmus', '--runs', '30', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines.map((o) => o.name), ['SB+syncs', 'IRIW+syncs', 'SB']);
+  for (const o of lines) {
+    assert.equal(o.mode, 'nats');
+    assert.equal(o.runs, 30);
+    assert.equal(o.invalid, 0, `${String(o.name)}: ${String(o.invalid_reason)}`);
+    assert.equal(Object.values(o.outcomes as Record<string, number>).reduce((a, b) => a + b, 0), 30);
+  }
+  assert.equal(lines[0]?.hits, 0, 'SB+syncs: the forbidden outcome over NATS');
+  assert.equal(lines[1]?.hits, 0, 'IRIW+syncs: the forbidden outcome over NATS (4 core processes)');
+  assert.ok((lines[2]?.hits as number) > 0, `SB: the relaxed outcome is allowed and the bus is not SC; 30 runs gave ${JSON.stringify(lines[2]?.outcomes)}`);
+});
+
+test('litmus and run: a NATS nobody serves, or --nats without the nats mode, is a clear error (exit 2)', () => {
+  const l = ipiscope('litmus', '--mode', 'nats', '--nats', 'nats://127.0.0.1:9', 'test/litmus/MP.litmus', '--runs', '2');
+  assert.equal(l.status, 2);
+  assert.match(l.stderr, /cannot connect to NATS at nats:\/\/127\.0\.0\.1:9/);
+  assert.doesNotMatch(l.stderr, /at .*node_modules/, 'no stack trace');
+  const r = ipiscope('run', 'pingpong', '--nats', 'nats://127.0.0.1:9', '--ipis', '5');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /cannot connect to NATS at nats:\/\/127\.0\.0\.1:9/);
+  const s = ipiscope('litmus', '--nats', 'nats://127.0.0.1:4222', 'test/litmus/MP.litmus', '--runs', '2');
+  assert.equal(s.status, 2);
+  assert.match(s.stderr, /--nats: only with --mode nats/);
+});
+
 test('sim --trace-file --json: the ignored IPI carries its trace id, and the analyzer agrees with the machine', () => {
   const dir = testTempDir('ipiscope-cli-trace-');
   const file = join(dir, 'h.jsonl');
