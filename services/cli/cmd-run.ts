@@ -24,7 +24,8 @@ const spec = {
     ipis: { type: 'int', min: 0, help: 'stop after this many handled IPIs (default: the scenario\'s)' },
     tickUs: { type: 'int', min: 0, help: 'pace every core to one wall clock at this many µs per tick, so a bus hop costs a few ticks as in sim (0: unpaced; default: the scenario\'s distributed.tickUs)' },
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated' },
-    faults: { type: 'string', help: 'fault plan file (YAML or JSON)' },
+    faults: { type: 'string', help: 'fault plan file (YAML or JSON); change it during the run with `ipiscope faults RUN_ID PLAN`' },
+    runId: { type: 'string', help: 'the run\'s id on NATS (letters, digits, - and _; default: made from the pid and the time), printed at the start' },
     record: { type: 'string', help: 'write the run record (every core\'s inbox) to this file' },
     traceFile: { type: 'string', help: 'write every span of every core as OTLP/JSON, one export request per line (for ipiscope analyze); each core writes FILE.gen-G.core-N.part, merged into FILE at the end' },
     otlp: { type: 'string', help: 'each core also sends its spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
@@ -56,6 +57,7 @@ export const runCommand: Command = {
     if (f.traceFile !== undefined) checkWritable(f.traceFile);
     if (f.otlp !== undefined && !URL.canParse(f.otlp)) throw new UsageError(`--otlp ${f.otlp} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
     const traced = f.traceFile !== undefined || f.otlp !== undefined;
+    if (f.runId !== undefined) checkRunId(f.runId);
     const r = await runScenarioDistributed({
       scenario,
       ...(a.flags.kernel !== undefined ? { kernel: a.flags.kernel } : {}),
@@ -65,6 +67,7 @@ export const runCommand: Command = {
       ...(a.flags.tickUs !== undefined ? { tickUs: a.flags.tickUs } : {}),
       ...(plan !== undefined ? { faultPlan: plan } : {}),
       ...(a.flags.record !== undefined ? { recordFile: a.flags.record } : {}),
+      ...(f.runId !== undefined ? { runId: f.runId } : {}),
       ...(traced
         ? { trace: { ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}), ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}), ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}) } }
         : {}),
@@ -83,13 +86,16 @@ export const runCommand: Command = {
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
       if (traced) rest.ignored = v.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
-      out(JSON.stringify({ ...rest, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory }));
+      out(JSON.stringify({ ...rest, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory }));
     } else {
       out(v.console.trimEnd());
       out(`verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, ${r.live.processes} core processes, ${r.live.wall_ms} ms`);
       out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (tick 0 at ${(r.live.start_ms / 1000).toFixed(1)} s: spawning and start-up)`);
       if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (r.live.core_memory.rss_mb_max !== undefined) out(`core processes: at most ${r.live.core_memory.rss_mb_max} MB resident each (${r.live.core_memory.private_mb_max ?? '?'} MB private, ${r.live.core_memory.pss_mb_max ?? '?'} MB proportional share; V8 heap ${r.live.core_memory.heap_used_mb_max} MB used of ${r.live.core_memory.heap_total_mb_max} MB)`);
+      for (const u of r.live.fault_plan_updates) out(`fault plan version ${u.version} taken live at ${u.at_ms} ms: ${u.rules} rules, ${u.process_faults_scheduled} process faults scheduled`);
+      const injected = Object.entries(r.live.faults_injected).filter(([, n]) => n > 0);
+      if (injected.length > 0) out(`faults injected: ${injected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);
       if (a.flags.record !== undefined) out(`record: ${a.flags.record} (replay with: ipiscope replay ${a.flags.record})`);
       for (const i of v.ignored) if (traceIds.has(i.ipi_id)) out(`ignored IPI ${i.ipi_id} (CPU ${i.sender_cpu} -> CPU ${i.target_cpu}, msg ${i.msg}): trace ${traceIds.get(i.ipi_id)}`);
@@ -101,6 +107,11 @@ export const runCommand: Command = {
     return v.verdict === 'ok' ? 0 : v.verdict === 'invalid' ? 2 : 1;
   },
 };
+
+/** A run id is one NATS subject token. */
+export function checkRunId(id: string, what = '--run-id'): void {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new UsageError(`${what} ${JSON.stringify(id)}: use 1-64 letters, digits, - or _ (it is one NATS subject token)`);
+}
 
 /** A trace file that cannot be written is a usage error before any process starts. */
 function checkWritable(file: string): void {

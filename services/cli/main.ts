@@ -10,11 +10,13 @@ import { benchCommand } from './cmd-bench.js';
 import { simCommand } from './cmd-sim.js';
 import { bisectCommand } from './cmd-bisect.js';
 import { runCommand } from './cmd-run.js';
+import { faultsCommand } from './cmd-faults.js';
 import { replayCommand } from './cmd-replay.js';
 import { analyzeCommand } from './cmd-analyze.js';
 
 const commands: Command[] = [
   runCommand,
+  faultsCommand,
   simCommand,
   litmusCommand,
   analyzeCommand,

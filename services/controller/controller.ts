@@ -40,14 +40,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { assert, UserError } from '../stdx/index.js';
 import { decodeControlMsg, encodeControlMsg } from '../bus/codec.js';
 import type { ControlMsg } from '../bus/codec.js';
 import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import type { CoreTracingOptions } from '../core/core-tracing.js';
-import { emptyFaultPlan, FaultInjector, type FaultPlan } from '../bus/fault-plan.js';
+import { emptyFaultPlan, FaultInjector, parseFaultPlanValue, type FaultPlan } from '../bus/fault-plan.js';
 import { NatsServer, type StartedNatsServer } from '../bus/nats-launcher.js';
 import { faultsSubject } from '../bus/nats-transport.js';
 import { coreCount, topologyOf } from '../sim/replay.js';
@@ -180,6 +180,20 @@ export interface GenerationResult {
   drain?: DrainOutcome;
   /** Traced generations: the merged span file. */
   trace?: TraceOutcome;
+  /** Fault plans sent live during the generation (`ipiscope faults`), in the order they came. */
+  faultPlanUpdates: FaultPlanUpdateNote[];
+}
+
+/** A live fault-plan update as the controller took it (times from the start of the generation). */
+export interface FaultPlanUpdateNote {
+  version: number;
+  generation: number;
+  /** When it came, in ms after the generation started. */
+  at_ms: number;
+  rules: number;
+  /** Pause/kill/restart faults of the plan scheduled by this update (not those already done or
+   * scheduled by the plan before). */
+  process_faults_scheduled: number;
 }
 
 /** A csd_lock_wait judged hung: the waiter's own steps, and the slowest busy core's steps since. */
@@ -324,6 +338,17 @@ export class StartedController {
     assert(this.ncores >= 1, 'at least one core');
   }
 
+  /** A run id chosen by the user must not be one a live run uses on this NATS: their cores would
+   * take each other's messages. Nobody subscribed to the controller subject: free. */
+  private async checkRunIdFree(): Promise<void> {
+    try {
+      await this.nc.request(controllerSubject(this.runId), new Uint8Array(0), { timeout: 500 });
+    } catch (e) {
+      if (/no responders/i.test((e as Error).message)) return;
+    }
+    throw new UserError(`run id ${this.runId} is in use on NATS at ${this.servers.join(', ')}: another run listens on its subjects; pick another --run-id`);
+  }
+
   get pids(): number[] {
     return [...this.children.values()].map((c) => c.pid ?? -1);
   }
@@ -340,6 +365,10 @@ export class StartedController {
           'start a nats-server there, fix the URL, or leave out --nats (and IPISCOPE_NATS) to let ipiscope start a private one',
       );
     }
+    if (this.opts.runId !== undefined) await this.checkRunIdFree();
+    // Live fault-plan updates (`ipiscope faults`): the transports of the cores take the bus rules
+    // from the same message; the controller carries out the process faults and answers the sender.
+    this.nc.subscribe(faultsSubject(this.runId), { callback: (err, m) => (err === null ? this.onFaultPlanUpdate(m) : undefined) });
     this.nc.subscribe(controllerSubject(this.runId), {
       callback: (err, m) => {
         if (err !== null) return;
@@ -487,7 +516,13 @@ export class StartedController {
     );
     const startedUnixMs = loop.tickUs > 0 ? loop.epochMs : Date.now();
     this.opts.onGenerationStarted?.(gen);
-    const timers = this.scheduleProcessFaults(plan);
+    this.genStartUnixMs = Date.now();
+    this.genTimers = [];
+    this.processFaultsScheduled.clear();
+    this.faultPlanUpdates = [];
+    this.running = gen;
+    this.scheduleProcessFaults(plan, this.genStartUnixMs);
+    const timers = this.genTimers;
     let reason: EndReason = 'timeout';
     let invalidReason: string | undefined;
     let prev: CoreStatus[] | null = null;
@@ -574,6 +609,7 @@ export class StartedController {
       }
     } finally {
       endSeenUnixMs = Date.now();
+      this.running = 0;
       for (const t of timers) clearTimeout(t);
       for (const core of this.pausedNow) this.children.get(core)?.kill('SIGCONT');
       this.pausedNow.clear();
@@ -632,7 +668,7 @@ export class StartedController {
     records.sort((a, b) => a.core - b.core);
     const out: GenerationResult = {
       generation: gen, reason, finals, records, counters, faultsInjected: { ...this.faultsInjected }, statusWaves: waves,
-      lastStatus: last, wallMs: Date.now() - t0, waitStepsMax, endSeenUnixMs, startedUnixMs,
+      lastStatus: last, wallMs: Date.now() - t0, waitStepsMax, endSeenUnixMs, startedUnixMs, faultPlanUpdates: this.faultPlanUpdates,
     };
     if (hangWait !== null) out.hangWait = hangWait;
     if (drain !== undefined) out.drain = drain;
@@ -694,13 +730,33 @@ export class StartedController {
   private readonly pausedNow = new Set<number>();
   private processFaultInvalid = '';
 
-  private scheduleProcessFaults(plan: FaultPlan): NodeJS.Timeout[] {
+  /** While a generation runs: its number, when it started, and its process-fault timers. */
+  private running = 0;
+  private genStartUnixMs = 0;
+  private genTimers: NodeJS.Timeout[] = [];
+  /** Process faults of this generation already scheduled (kind/core/at_ms): a live plan that
+   * repeats the plan before it does not pause or kill twice. */
+  private readonly processFaultsScheduled = new Set<string>();
+  private faultPlanUpdates: FaultPlanUpdateNote[] = [];
+  private faultPlanVersion = 0;
+
+  /**
+   * Schedules the plan's pause/kill/restart faults at `at_ms` after `baseUnixMs` (at once when that
+   * has passed); returns how many it scheduled. Timers go to `genTimers`, cleared when the
+   * generation's machine stops.
+   */
+  private scheduleProcessFaults(plan: FaultPlan, baseUnixMs: number): number {
     const faults = new FaultInjector(plan, { seed: 0, nowMs: () => 0 }).processFaults();
-    const timers: NodeJS.Timeout[] = [];
+    const timers = this.genTimers;
     const count = (k: string): void => {
       this.faultsInjected[k] = (this.faultsInjected[k] ?? 0) + 1;
     };
+    let scheduled = 0;
     for (const f of faults) {
+      const key = `${f.kind}/${f.core}/${f.atMs}`;
+      if (this.processFaultsScheduled.has(key)) continue;
+      this.processFaultsScheduled.add(key);
+      scheduled++;
       const child = (): ChildProcess | undefined => this.children.get(f.core);
       timers.push(
         setTimeout(() => {
@@ -726,10 +782,40 @@ export class StartedController {
             if (f.kind === 'restart') this.spawnCore(f.core);
             this.wake();
           }
-        }, f.atMs),
+        }, Math.max(0, baseUnixMs + f.atMs - Date.now())),
       );
     }
-    return timers;
+    return scheduled;
+  }
+
+  /**
+   * A fault plan sent live on the run's faults subject. The cores' transports take its bus rules
+   * from the same message (a version not newer than theirs is ignored there too); here its process
+   * faults are scheduled, with `at_ms` counted from the generation's start like the plan's, and the
+   * sender is answered (JSON) with what was taken. Between generations only the bus rules apply.
+   */
+  private onFaultPlanUpdate(m: Msg): void {
+    let answer: Record<string, unknown>;
+    try {
+      const c = decodeControlMsg(m.data);
+      if (c.kind !== 'faultPlanUpdate') return;
+      const version = Number(c.fields.planVersion ?? 0);
+      const plan = parseFaultPlanValue(JSON.parse(String(c.fields.faultPlanJson)), 'fault plan update');
+      if (version <= this.faultPlanVersion) {
+        answer = { ok: false, run: this.runId, error: `plan version ${version} is not newer than ${this.faultPlanVersion}, so the cores ignore it` };
+      } else {
+        this.faultPlanVersion = version;
+        const note: FaultPlanUpdateNote = {
+          version, generation: this.running, at_ms: this.running > 0 ? Date.now() - this.genStartUnixMs : 0, rules: plan.faults.length,
+          process_faults_scheduled: this.running > 0 ? this.scheduleProcessFaults(plan, this.genStartUnixMs) : 0,
+        };
+        if (this.running > 0) this.faultPlanUpdates.push(note);
+        answer = { ok: true, run: this.runId, ...note };
+      }
+    } catch (e) {
+      answer = { ok: false, run: this.runId, error: (e as Error).message };
+    }
+    if (m.reply !== undefined && m.reply !== '') m.respond(new TextEncoder().encode(JSON.stringify(answer)));
   }
 
   /** Ends every core process and the private NATS; safe to call twice. */

@@ -30,7 +30,7 @@ import { busPolicyOf } from '../sim/scenario.js';
 import { DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { HopTicks } from '../core/run-core.js';
 import { Controller, DRAIN_TIMEOUT_MS } from './controller.js';
-import type { DrainOutcome, EndReason, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
+import type { DrainOutcome, EndReason, FaultPlanUpdateNote, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
 
 export interface RunScenarioOptions {
   scenario: Scenario;
@@ -53,6 +53,8 @@ export interface RunScenarioOptions {
   /** Pace every core to one wall clock at this many µs per tick (0: unpaced; default: the
    * scenario's `distributed.tickUs`, else 0). See `pacedScenario`. */
   tickUs?: number;
+  /** The run's id (a subject token, unique on its NATS; default: made from the pid and the time). */
+  runId?: string;
   /** Called with the controller once the cores run (tests, live fault updates). */
   onStarted?: (pids: number[]) => void;
   /** Wall-clock bound of the drain (ms; default: the controller's DRAIN_TIMEOUT_MS). */
@@ -98,6 +100,8 @@ export interface RunScenarioResult {
     generation_ms: number;
     bus: Record<string, number>;
     faults_injected: Record<string, number>;
+    /** Fault plans sent live during the run (`ipiscope faults`). */
+    fault_plan_updates: FaultPlanUpdateNote[];
     status_waves: number;
     bus_msgs_per_s: number;
     ipis_per_s: number;
@@ -213,11 +217,13 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
     ...(o.servers !== undefined ? { servers: o.servers } : {}),
     ...(o.coreServers !== undefined ? { coreServers: (c: number) => o.coreServers?.[c % o.coreServers.length] ?? [] } : {}),
     seed: spec.seed,
+    ...(o.runId !== undefined ? { runId: o.runId } : {}),
     ...(o.log !== undefined ? { log: o.log } : {}),
     ...(o.trace !== undefined ? { preloadTracing: true } : {}),
   }).start();
   let g: GenerationResult;
   try {
+    o.log?.(`run ${ctl.runId} on NATS ${ctl.servers.join(',')}: ${n} core processes; change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${ctl.servers.join(',')}\``);
     o.onStarted?.(ctl.pids);
     const tps = distTicksPerSecond(o.scenario);
     g = await ctl.runGeneration(spec, {
@@ -265,7 +271,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   return {
     verdict,
     live: {
-      processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, status_waves: g.statusWaves,
+      processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, fault_plan_updates: g.faultPlanUpdates, status_waves: g.statusWaves,
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
       ...(g.drain !== undefined ? { drain: g.drain } : {}),
       end_seen_ms: g.endSeenUnixMs - t0,

@@ -1,0 +1,84 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { parseArgs, formatHelp } from './args.js';
+import type { Command } from './command.js';
+import { out } from './command.js';
+import { UsageError, UserError } from '../stdx/index.js';
+import { loadFaultPlan } from '../bus/fault-plan.js';
+import { encodeControlMsg } from '../bus/codec.js';
+import { faultsSubject } from '../bus/nats-transport.js';
+import { checkRunId } from './cmd-run.js';
+
+const spec = {
+  summary:
+    'Changes the fault plan of a running `ipiscope run` (the run prints its id and NATS URL when it starts). ' +
+    'The plan replaces the one in force: its bus rules apply from when each core receives it, its pause/kill/restart ' +
+    'faults at their `at_ms` counted from the start of the run (at once when that has passed, never twice). ' +
+    'The plan is checked before anything is sent; the run answers with what it took.',
+  flags: {
+    nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s) of the run, comma-separated' },
+    timeout: { type: 'duration', default: '5s', help: 'how long to wait for the run to answer' },
+    json: { type: 'boolean', help: 'print the run\'s answer as one JSON line' },
+  },
+  positionals: [
+    { name: 'RUN_ID', help: 'the run\'s id, as `ipiscope run` printed it (or its --run-id)', required: true },
+    { name: 'PLAN', help: 'fault plan file (YAML or JSON), as for `ipiscope run --faults`', required: true },
+  ],
+} as const;
+
+export const faultsCommand: Command = {
+  name: 'faults',
+  summary: 'change the fault plan of a running distributed run, live',
+  example: 'ipiscope faults chaos-1 partition.yaml --nats nats://127.0.0.1:4222',
+  spec,
+  async run(argv) {
+    const a = parseArgs(argv, spec, { env: process.env });
+    if (a.help) {
+      out(formatHelp('ipiscope faults', spec));
+      return 0;
+    }
+    const runId = String(a.positionals.RUN_ID);
+    checkRunId(runId, 'RUN_ID');
+    const plan = loadFaultPlan(String(a.positionals.PLAN));
+    if (a.flags.nats === undefined) throw new UsageError('--nats: give the NATS URL of the run (`ipiscope run` prints it when it starts)');
+    const servers = a.flags.nats.split(',');
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers, name: `ipiscope-faults-${runId}` });
+    } catch (e) {
+      throw new UserError(`cannot connect to NATS at ${servers.join(', ')}: ${(e as Error).message}`);
+    }
+    try {
+      // A version newer than any before: the cores and the controller ignore an older one.
+      const msg = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: Date.now(), faultPlanJson: JSON.stringify(plan) } });
+      let data: Uint8Array;
+      try {
+        data = (await nc.request(faultsSubject(runId), msg, { timeout: a.flags.timeout })).data;
+      } catch (e) {
+        const m = (e as Error).message;
+        throw new UserError(
+          /no responders|503/i.test(m)
+            ? `no run ${runId} listens on NATS at ${servers.join(', ')}: check the id and the URL that \`ipiscope run\` printed`
+            : `run ${runId} did not answer within ${a.flags.timeout} ms (${m})`,
+        );
+      }
+      let answer: Record<string, unknown>;
+      try {
+        answer = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
+      } catch {
+        throw new UserError(`run ${runId} answered something that is not JSON: is it an ipiscope run?`);
+      }
+      if (a.flags.json) out(JSON.stringify(answer));
+      else if (answer.ok === true) {
+        out(
+          Number(answer.generation) > 0
+            ? `run ${runId}: fault plan version ${String(answer.version)} taken ${String(answer.at_ms)} ms into the run (${String(answer.rules)} rules, ${String(answer.process_faults_scheduled)} process faults scheduled)`
+            : `run ${runId}: fault plan version ${String(answer.version)} taken between machines: its bus rules apply until the next one starts`,
+        );
+      }
+      if (answer.ok !== true) throw new UserError(`run ${runId} refused the plan: ${String(answer.error)}`);
+      return 0;
+    } finally {
+      await nc.close();
+    }
+  },
+};

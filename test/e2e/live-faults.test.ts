@@ -1,0 +1,102 @@
+/**
+ * Goal: a fault plan changed during a run, as a user does it: `ipiscope run ... --run-id ID --nats
+ * URL` in one process, `ipiscope faults ID PLAN --nats URL` from another. The run takes the plan
+ * (bus rules on every core, the pause carried out once by the controller), counts every injected
+ * fault, loses nothing and stays valid. A malformed plan is refused before anything is sent; an
+ * unknown run is said to be unknown.
+ *
+ * Method: the CLI (bin/ipiscope.js) in child processes, on a private nats-server of the test's own.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestNats } from '../harness/nats.js';
+import { testTempDir } from '../harness/temp.js';
+
+const bin = join(process.cwd(), 'bin', 'ipiscope.js');
+
+function ipiscope(...args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paused once, valid', { timeout: 120_000 }, async () => {
+  await using nats = await startTestNats();
+  const url = nats.servers.join(',');
+  const dir = testTempDir('ipiscope-e2e-faults-');
+  const plan = join(dir, 'plan.yaml');
+  writeFileSync(plan, [
+    'faults:',
+    '  - { type: duplicate, probability: 0.05 }',
+    '  - { type: latency, class: memory, latency_ms: 1, jitter_ms: 1, distribution: normal }',
+    '  - { type: pause, core: 1, at_ms: 0, duration_ms: 200 }',
+    '',
+  ].join('\n'));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'faults:\n  - { type: duplicate, probability: 2 }\n');
+
+  const runId = `e2e-live-${process.pid}`;
+  const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '8s', '--run-id', runId, '--nats', url, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    // The run says its id and NATS once its cores run.
+    const t0 = Date.now();
+    while (!stderr.includes(`run ${runId} on NATS ${url}`) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
+    assert.match(stderr, new RegExp(`ipiscope faults ${runId} PLAN --nats`), 'the run prints how to reach it');
+
+    const twin = ipiscope('run', 'pingpong', '--ipis', '0', '--duration', '2s', '--run-id', runId, '--nats', url);
+    assert.equal(twin.status, 2, 'a second run with the id of a live one is refused');
+    assert.match(twin.stderr, new RegExp(`run id ${runId} is in use`));
+
+    const refused = ipiscope('faults', runId, bad, '--nats', url);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /bad\.yaml/);
+    assert.match(refused.stderr, /probability/);
+
+    const unknown = ipiscope('faults', 'no-such-run', plan, '--nats', url);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /no run no-such-run listens/);
+
+    // Sent until the machine runs (an answer for generation 0 came between machines).
+    let answer: Record<string, unknown> = {};
+    for (let i = 0; i < 50 && !(Number(answer.generation) > 0); i++) {
+      const r = ipiscope('faults', runId, plan, '--nats', url, '--json');
+      assert.equal(r.status, 0, r.stderr);
+      answer = JSON.parse(r.stdout) as Record<string, unknown>;
+      if (!(Number(answer.generation) > 0)) await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(answer.ok, true);
+    assert.equal(answer.rules, 3);
+    assert.equal(answer.process_faults_scheduled, 1, 'the pause is scheduled');
+    // The same plan again: the bus rules are taken again, the pause is not scheduled twice.
+    const again = ipiscope('faults', runId, plan, '--nats', url, '--json');
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as Record<string, unknown>).process_faults_scheduled, 0);
+
+    const code = await exited;
+    assert.equal(code, 0, stderr);
+    const v = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    assert.equal(v.verdict, 'ok', String(v.invalid_reason));
+    const injected = v.faults_injected as Record<string, number>;
+    const bus = v.bus as Record<string, number>;
+    assert.equal(injected.pause, 1, 'paused once');
+    assert.ok((injected.duplicate ?? 0) > 0, `duplicates injected: ${JSON.stringify(injected)}`);
+    assert.ok((injected.latency ?? 0) > 0, `latency injected: ${JSON.stringify(injected)}`);
+    assert.equal(bus.duplicatesInjected, injected.duplicate, 'every injected duplicate was seen as one');
+    assert.equal(bus.duplicatesUnplannedDropped, 0);
+    assert.equal(bus.delivered, bus.sent, 'nothing lost');
+    const updates = v.fault_plan_updates as Array<Record<string, number>>;
+    assert.equal(updates.length, 2);
+    assert.equal(updates[0]?.version, answer.version);
+    assert.ok((updates[0]?.at_ms ?? -1) >= 0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGINT');
+    await exited;
+  }
+});
