@@ -26,9 +26,11 @@ const spec = {
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated' },
     faults: { type: 'string', help: 'fault plan file (YAML or JSON); change it during the run with `ipiscope faults RUN_ID PLAN`' },
     runId: { type: 'string', help: 'the run\'s id on NATS (letters, digits, - and _; default: made from the pid and the time), printed at the start' },
+    adopt: { type: 'boolean', help: 'do not start the core processes: wait for the scenario\'s cores to register, started elsewhere with `node dist/services/core/main.js --run RUN_ID --core N --nats URL` (docker compose does); needs --run-id and --nats; they are told to exit at the end' },
+    adoptTimeout: { type: 'duration', default: '60s', help: 'with --adopt: how long to wait for every core to register' },
     record: { type: 'string', help: 'write the run record (every core\'s inbox) to this file' },
     traceFile: { type: 'string', help: 'write every span of every core as OTLP/JSON, one export request per line (for ipiscope analyze); each core writes FILE.gen-G.core-N.part, merged into FILE at the end' },
-    otlp: { type: 'string', help: 'each core also sends its spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
+    otlp: { type: 'string', env: 'IPISCOPE_OTLP_URL', help: 'each core also sends its spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
     sample: { type: 'number', min: 0, max: 1, help: 'fraction of IPIs traced (default 1; below 1 the analyzer sees only those)' },
     json: { type: 'boolean', help: 'print the verdict as one JSON line' },
   },
@@ -58,6 +60,9 @@ export const runCommand: Command = {
     if (f.otlp !== undefined && !URL.canParse(f.otlp)) throw new UsageError(`--otlp ${f.otlp} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
     const traced = f.traceFile !== undefined || f.otlp !== undefined;
     if (f.runId !== undefined) checkRunId(f.runId);
+    if (f.adopt === true && (f.runId === undefined || f.nats === undefined)) {
+      throw new UsageError('--adopt: give --run-id (the --run the cores were started with) and --nats (the NATS they use)');
+    }
     const r = await runScenarioDistributed({
       scenario,
       ...(a.flags.kernel !== undefined ? { kernel: a.flags.kernel } : {}),
@@ -68,6 +73,7 @@ export const runCommand: Command = {
       ...(plan !== undefined ? { faultPlan: plan } : {}),
       ...(a.flags.record !== undefined ? { recordFile: a.flags.record } : {}),
       ...(f.runId !== undefined ? { runId: f.runId } : {}),
+      ...(f.adopt === true ? { adopt: true, adoptTimeoutMs: f.adoptTimeout } : {}),
       ...(traced
         ? { trace: { ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}), ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}), ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}) } }
         : {}),

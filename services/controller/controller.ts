@@ -388,9 +388,12 @@ export class StartedController {
     while (this.registered.size < this.ncores) {
       if (this.unexpectedExit !== '') throw new UserError(`a core process failed to start: ${this.unexpectedExit}`);
       if (Date.now() > deadline) {
+        const missing = Array.from({ length: this.ncores }, (_, i) => i).filter((i) => !this.registered.has(i));
         throw new UserError(
           `only ${this.registered.size} of ${this.ncores} cores registered on ${controllerSubject(this.runId)} ` +
-            `within ${this.opts.registerTimeoutMs ?? 60_000} ms; check that the cores reach NATS at ${this.servers.join(', ')}.`,
+            `within ${this.opts.registerTimeoutMs ?? 60_000} ms (missing: ${missing.slice(0, 16).join(', ')}${missing.length > 16 ? ', ...' : ''}); ` +
+            `check that the cores reach NATS at ${this.servers.join(', ')}` +
+            `${this.opts.mode === 'adopt' ? ` and were started with --run ${this.runId} --core N for N in 0..${this.ncores - 1}` : ''}.`,
         );
       }
       await this.until(200);
@@ -424,11 +427,20 @@ export class StartedController {
 
   private onControl(c: ControlMsg): void {
     const f = c.fields;
+    const core = Number(f.core);
+    // A core of another machine size (a core-7 left over next to a 4-core scenario) is not ours.
+    if (!Number.isInteger(core) || core < 0 || core >= this.ncores) return;
     if (c.kind === 'registerCore') {
-      this.registered.set(Number(f.core), { pid: Number(f.pid), epoch: Number(f.senderEpoch) });
+      this.registered.set(core, { pid: Number(f.pid), epoch: Number(f.senderEpoch) });
       this.wake();
     } else if (c.kind === 'heartbeat') {
-      this.heartbeats.set(Number(f.core), Date.now());
+      this.heartbeats.set(core, Date.now());
+      // Adopted cores may have registered before this controller listened (docker compose starts
+      // them first): their heartbeats, every 500 ms, register them too.
+      if (!this.registered.has(core)) {
+        this.registered.set(core, { pid: -1, epoch: Number(f.senderEpoch) });
+        this.wake();
+      }
     }
   }
 
@@ -486,7 +498,8 @@ export class StartedController {
     const gen = ++this.generation;
     const n = coreCount(topologyOf(spec));
     if (n > this.ncores) throw new UserError(`the machine has ${n} cores but only ${this.ncores} core processes run`);
-    assert(o.tracing === undefined || this.opts.preloadTracing === true, 'a traced generation runs on cores started with preloadTracing (they get the heap tracing needs)');
+    // Adopted cores were started by someone else (docker compose passes --preload-tracing).
+    assert(o.tracing === undefined || this.opts.preloadTracing === true || this.opts.mode === 'adopt', 'a traced generation runs on cores started with preloadTracing (they get the heap tracing needs)');
     const loop: CoreLoopOptions = {
       sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '', idleTickUs: o.idleTickUs ?? 0,
       aheadTicksMax: o.aheadTicksMax ?? DEFAULT_CORE_LOOP.aheadTicksMax,
@@ -826,8 +839,11 @@ export class StartedController {
       (c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r()))),
     );
     if (this.nc !== undefined && !this.nc.isClosed()) {
+      // Spawned cores, and adopted ones once a machine ran on them (a run of the compose stack
+      // ends its core containers; cores left waiting by a failed adoption are not ours to end).
+      const cores = this.opts.mode !== 'adopt' ? [...this.children.keys()] : this.generation > 0 ? [...this.registered.keys()] : [];
       await Promise.all(
-        [...this.children.keys()].map((core) =>
+        cores.map((core) =>
           this.request(core, { kind: 'stopRun', fields: { runId: this.runId, reason: 'end', generation: this.generation, exit: true } }, 2000).catch(() => undefined),
         ),
       );

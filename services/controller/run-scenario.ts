@@ -55,6 +55,11 @@ export interface RunScenarioOptions {
   tickUs?: number;
   /** The run's id (a subject token, unique on its NATS; default: made from the pid and the time). */
   runId?: string;
+  /** Adopt core processes started by someone else (`--run <runId> --core N`, e.g. docker compose)
+   * instead of spawning them: the controller waits up to `adoptTimeoutMs` (default 60 s) for all
+   * of them to register, and tells them to exit at the end. Needs `runId` and `servers`. */
+  adopt?: boolean;
+  adoptTimeoutMs?: number;
   /** Called with the controller once the cores run (tests, live fault updates). */
   onStarted?: (pids: number[]) => void;
   /** Wall-clock bound of the drain (ms; default: the controller's DRAIN_TIMEOUT_MS). */
@@ -218,6 +223,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
     ...(o.coreServers !== undefined ? { coreServers: (c: number) => o.coreServers?.[c % o.coreServers.length] ?? [] } : {}),
     seed: spec.seed,
     ...(o.runId !== undefined ? { runId: o.runId } : {}),
+    ...(o.adopt === true ? { mode: 'adopt' as const, registerTimeoutMs: o.adoptTimeoutMs ?? 60_000 } : {}),
     ...(o.log !== undefined ? { log: o.log } : {}),
     ...(o.trace !== undefined ? { preloadTracing: true } : {}),
   }).start();

@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { resolveScenario } from '../../services/sim/scenario.js';
+import { resolveMachine } from '../../services/machine/topology.js';
 
 type Obj = Record<string, unknown>;
 
@@ -45,6 +47,30 @@ test('docker-compose.yml: NATS x3, cores, controller, analyzer, collector, Jaege
     '--host',
     '0.0.0.0',
   ]);
+});
+
+test('compose: the controller adopts the core containers (same run id, every core of the machine), traced', () => {
+  const c = parse(readFileSync('deploy/docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Obj> };
+  const env = readFileSync('deploy/.env', 'utf8');
+  const setting = (k: string): string => (new RegExp(`^${k}=(\\S+)$`, 'm').exec(env)?.[1] ?? '');
+  const ctl = c.services['controller']!['command'] as string[];
+  const flag = (cmd: string[], f: string): string | undefined => (cmd.includes(f) ? cmd[cmd.indexOf(f) + 1] : undefined);
+  assert.ok(ctl.includes('--adopt'), 'the controller adopts the cores instead of spawning its own');
+  assert.equal(flag(ctl, '--run-id'), '${IPISCOPE_RUN}');
+  const cores = Object.entries(c.services).filter(([n]) => /^core-\d+$/.test(n));
+  const numbers = cores.map(([, svc]) => Number(flag(svc['command'] as string[], '--core'))).sort((a, b) => a - b);
+  assert.deepEqual(numbers, Array.from({ length: cores.length }, (_, i) => i), 'cores 0..N-1, each once');
+  for (const [n, svc] of cores) {
+    const cmd = svc['command'] as string[];
+    assert.equal(flag(cmd, '--run'), '${IPISCOPE_RUN}', `${n} registers under the controller's run id`);
+    assert.ok(cmd.includes('--preload-tracing'), `${n}: traced generations need the tracing modules loaded first`);
+    assert.ok(((c.services['controller']!['depends_on'] as string[]) ?? []).includes(n), `the controller waits for ${n}`);
+  }
+  // The scenario's machine has as many cores as there are core services.
+  const machine = resolveMachine(resolveScenario(setting('IPISCOPE_SCENARIO')).machine);
+  assert.equal(machine.sockets * machine.coresPerSocket, cores.length, `${setting('IPISCOPE_SCENARIO')} runs on ${cores.length} cores`);
+  const ctlEnv = c.services['controller']!['environment'] as Record<string, string>;
+  assert.ok(ctlEnv['IPISCOPE_NATS'] !== undefined && ctlEnv['IPISCOPE_OTLP_URL'] !== undefined, 'NATS and OTLP come from the environment');
 });
 
 test('nats configs: three nodes, each routes to all three', () => {

@@ -1,0 +1,64 @@
+/**
+ * Goal: `ipiscope run --adopt`, the way docker compose runs the stack: the core processes are
+ * started by someone else (`node dist/services/core/main.js --run ID --core N --nats URL`), before
+ * the controller, and the controller adopts them instead of spawning its own. A missing core is
+ * named, and the cores that did come are left waiting (they are not the controller's); once a run
+ * has used them, they are told to exit.
+ *
+ * Method: the CLI and the core entry point as child processes, on a private nats-server.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startTestNats } from '../harness/nats.js';
+
+const bin = join(process.cwd(), 'bin', 'ipiscope.js');
+const coreMain = join(process.cwd(), 'dist', 'services', 'core', 'main.js');
+
+function ipiscope(...args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function alive(p: ChildProcess): boolean {
+  if (p.exitCode !== null || p.signalCode !== null) return false;
+  const stat = `/proc/${p.pid}/stat`;
+  return existsSync(stat) && !/^\d+ \([^)]*\) Z/.test(readFileSync(stat, 'utf8'));
+}
+
+test('run --adopt: cores started elsewhere first, adopted; a missing one named; they exit after the run', { timeout: 120_000 }, async () => {
+  await using nats = await startTestNats();
+  const url = nats.servers.join(',');
+  const runId = `e2e-adopt-${process.pid}`;
+  const cores = new Map<number, ChildProcess>();
+  const startCore = (n: number): void => {
+    cores.set(n, spawn(process.execPath, [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--watch-stdin', 'no'], { stdio: 'ignore' }));
+  };
+  try {
+    const usage = ipiscope('run', 'pingpong', '--adopt', '--nats', url);
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /--adopt: give --run-id/);
+
+    for (const n of [0, 1, 3]) startCore(n);
+    const short = ipiscope('run', 'pingpong', '--ipis', '100', '--adopt', '--adopt-timeout', '3s', '--run-id', runId, '--nats', url, '--json');
+    assert.equal(short.status, 2);
+    assert.match(short.stderr, /only 3 of 4 cores registered .*\(missing: 2\)/);
+    assert.match(short.stderr, new RegExp(`--run ${runId} --core N`));
+    assert.ok([...cores.values()].every(alive), 'the cores that came are left waiting');
+
+    startCore(2);
+    const r = ipiscope('run', 'pingpong', '--ipis', '200', '--adopt', '--run-id', runId, '--nats', url, '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    assert.equal(v.verdict, 'ok', String(v.invalid_reason));
+    assert.equal(v.processes, 4);
+    assert.ok((v.ipis_handled as number) >= 200);
+    const deadline = Date.now() + 10_000;
+    while ([...cores.values()].some(alive) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual([...cores.entries()].filter(([, p]) => alive(p)).map(([n]) => n), [], 'adopted cores exit once their run is over');
+  } finally {
+    for (const p of cores.values()) if (alive(p)) p.kill('SIGKILL');
+  }
+});
