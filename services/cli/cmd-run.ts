@@ -7,7 +7,7 @@ import { resolveScenario } from '../sim/index.js';
 import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
 import { loadFaultPlan } from '../bus/fault-plan.js';
-import { runScenarioDistributed } from '../controller/run-scenario.js';
+import { distTicksPerSecond, runScenarioDistributed } from '../controller/run-scenario.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
 
@@ -81,6 +81,9 @@ export const runCommand: Command = {
       log: (l) => err(l),
     });
     const v = r.verdict;
+    // The emulated time the machine ran (its furthest core, the drain included), on the clock of
+    // its detectors: what an `ok` covers.
+    const emulatedSeconds = Math.round((v.steps_max / distTicksPerSecond(scenario)) * 1000) / 1000;
     // The merged span file judged by the analyzer: trace ids for the verdict, and the cross-check.
     let trace: (RunTraceJudgement & { parts: number; missing: number[] }) | undefined;
     let traceIds = new Map<string, string>();
@@ -92,10 +95,13 @@ export const runCommand: Command = {
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
       if (traced) rest.ignored = v.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
-      out(JSON.stringify({ ...rest, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory }));
+      out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory }));
     } else {
       out(v.console.trimEnd());
-      out(`verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, ${r.live.processes} core processes, ${r.live.wall_ms} ms`);
+      out(`verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, over ${emulatedSeconds.toFixed(1)} emulated s, ${r.live.processes} core processes, ${r.live.wall_ms} ms`);
+      if (v.verdict === 'ok' && (v.end_reason === 'duration' || v.end_reason === 'steps-max')) {
+        out(`ok means: no IPI was ignored and no CPU hung in the ${emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); a rare race may need a longer run (--duration) or many seeds (ipiscope sim)`);
+      }
       out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (tick 0 at ${(r.live.start_ms / 1000).toFixed(1)} s: spawning and start-up)`);
       if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (r.live.core_memory.rss_mb_max !== undefined) out(`core processes: at most ${r.live.core_memory.rss_mb_max} MB resident each (${r.live.core_memory.private_mb_max ?? '?'} MB private, ${r.live.core_memory.pss_mb_max ?? '?'} MB proportional share; V8 heap ${r.live.core_memory.heap_used_mb_max} MB used of ${r.live.core_memory.heap_total_mb_max} MB)`);
