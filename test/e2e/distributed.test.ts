@@ -44,6 +44,8 @@ test('run a 4-core scenario over NATS, then replay it bit for bit', { timeout: 3
     assert.equal(v.end_reason, 'ipis');
     assert.ok((v.ipis_handled as number) >= 100, `handled ${String(v.ipis_handled)}`);
     assert.deepEqual(v.ignored, []);
+    // Unpaced, emulated time is on the detectors' clock of distributed runs (100,000 steps a second).
+    assert.equal(v.emulated_seconds, Math.round(((v.steps_max as number) / 100_000) * 1000) / 1000);
     // A version-2 record: a header line, then each core's inputs as chunk lines on disk.
     const record = readRecordFile(rec);
     assert.equal(record.cores.length, 4);
