@@ -121,6 +121,8 @@ export interface NatsTransportOptions {
   ackIdleMs?: number;
   /** Connection name shown by the server. Default `ipiscope-<run>-core-<n>`. */
   name?: string;
+  /** Where to say what was refused (a malformed live fault-plan update). */
+  log?: (line: string) => void;
 }
 
 /** Counters of one transport. */
@@ -945,8 +947,10 @@ export class StartedNatsTransport {
       this.planVersion = version;
       this.injector.update(plan);
     } catch (e) {
+      // Refused whole, by every core alike (they all read the same bytes): no rule of it applies
+      // anywhere, so the run stays what it was. The sender hears why from the controller.
       this.c.decodeErrors++;
-      this.declareInvalid(`core ${this.core}: bad fault plan update: ${(e as Error).message}`);
+      this.opts.log?.(`core ${this.core}: fault plan update refused, the plan in force stays: ${(e as Error).message}`);
     }
   }
 

@@ -162,6 +162,7 @@ export class StartedCoreProcess {
       onInvalid: (reason) => {
         this.invalidReason ||= reason;
       },
+      ...(o.log !== undefined ? { log: o.log } : {}),
     }).start();
     this.ctl = await connect({
       servers: o.servers,
@@ -458,7 +459,11 @@ export class StartedCoreProcess {
         return;
       }
       case 'faultPlanUpdate':
-        this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(String(f.faultPlanJson)), 'fault plan update'));
+        try {
+          this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(String(f.faultPlanJson)), 'fault plan update'));
+        } catch (e) {
+          this.opts.log?.(`core ${this.core}: fault plan update refused, the plan in force stays: ${(e as Error).message}`);
+        }
         return;
       default:
         return;

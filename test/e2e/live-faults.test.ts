@@ -12,6 +12,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { encodeControlMsg } from '../../services/bus/codec.js';
+import { faultsSubject } from '../../services/bus/nats-transport.js';
 import { startTestNats } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
 
@@ -63,6 +66,18 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /no run no-such-run listens/);
 
+    // A malformed plan published on the subject by another tool: refused by the controller (its
+    // answer says why) and by every core alike, so the run goes on as it was (checked at the end).
+    const nc = await connect({ servers: nats.servers });
+    try {
+      const junk = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: 1, faultPlanJson: '{"faults":[{"type":"frob"}]}' } });
+      const a = JSON.parse(new TextDecoder().decode((await nc.request(faultsSubject(runId), junk, { timeout: 5000 })).data)) as Record<string, unknown>;
+      assert.equal(a.ok, false);
+      assert.match(String(a.error), /frob|type/);
+    } finally {
+      await nc.close();
+    }
+
     // Sent until the machine runs (an answer for generation 0 came between machines).
     let answer: Record<string, unknown> = {};
     for (let i = 0; i < 50 && !(Number(answer.generation) > 0); i++) {
@@ -83,6 +98,7 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.equal(code, 0, stderr);
     const v = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
     assert.equal(v.verdict, 'ok', String(v.invalid_reason));
+    assert.match(stderr, /fault plan update refused, the plan in force stays/);
     const injected = v.faults_injected as Record<string, number>;
     const bus = v.bus as Record<string, number>;
     assert.equal(injected.pause, 1, 'paused once');
