@@ -41,7 +41,7 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
   writeFileSync(bad, 'faults:\n  - { type: duplicate, probability: 2 }\n');
 
   const runId = `e2e-live-${process.pid}`;
-  const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '8s', '--run-id', runId, '--nats', url, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '20s', '--run-id', runId, '--nats', url, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -53,6 +53,23 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     while (!stderr.includes(`run ${runId} on NATS ${url}`) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
     assert.match(stderr, new RegExp(`ipiscope faults ${runId} PLAN --nats`), 'the run prints how to reach it');
 
+    // Sent until the machine runs (an answer for generation 0 came between machines).
+    let answer: Record<string, unknown> = {};
+    for (let i = 0; i < 50 && !(Number(answer.generation) > 0); i++) {
+      const r = ipiscope('faults', runId, plan, '--nats', url, '--json');
+      assert.equal(r.status, 0, r.stderr);
+      answer = JSON.parse(r.stdout) as Record<string, unknown>;
+      if (!(Number(answer.generation) > 0)) await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(answer.ok, true);
+    assert.equal(answer.rules, 3);
+    assert.equal(answer.process_faults_scheduled, 1, 'the pause is scheduled');
+    // The same plan again: the bus rules are taken again, the pause is not scheduled twice.
+    const again = ipiscope('faults', runId, plan, '--nats', url, '--json');
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal((JSON.parse(again.stdout) as Record<string, unknown>).process_faults_scheduled, 0);
+
+    // While the run goes on: what must be refused.
     const twin = ipiscope('run', 'pingpong', '--ipis', '0', '--duration', '2s', '--run-id', runId, '--nats', url);
     assert.equal(twin.status, 2, 'a second run with the id of a live one is refused');
     assert.match(twin.stderr, new RegExp(`run id ${runId} is in use`));
@@ -70,29 +87,13 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     // answer says why) and by every core alike, so the run goes on as it was (checked at the end).
     const nc = await connect({ servers: nats.servers });
     try {
-      const junk = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: 1, faultPlanJson: '{"faults":[{"type":"frob"}]}' } });
+      const junk = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: Date.now() + 1, faultPlanJson: '{"faults":[{"type":"frob"}]}' } });
       const a = JSON.parse(new TextDecoder().decode((await nc.request(faultsSubject(runId), junk, { timeout: 5000 })).data)) as Record<string, unknown>;
       assert.equal(a.ok, false);
       assert.match(String(a.error), /frob|type/);
     } finally {
       await nc.close();
     }
-
-    // Sent until the machine runs (an answer for generation 0 came between machines).
-    let answer: Record<string, unknown> = {};
-    for (let i = 0; i < 50 && !(Number(answer.generation) > 0); i++) {
-      const r = ipiscope('faults', runId, plan, '--nats', url, '--json');
-      assert.equal(r.status, 0, r.stderr);
-      answer = JSON.parse(r.stdout) as Record<string, unknown>;
-      if (!(Number(answer.generation) > 0)) await new Promise((res) => setTimeout(res, 200));
-    }
-    assert.equal(answer.ok, true);
-    assert.equal(answer.rules, 3);
-    assert.equal(answer.process_faults_scheduled, 1, 'the pause is scheduled');
-    // The same plan again: the bus rules are taken again, the pause is not scheduled twice.
-    const again = ipiscope('faults', runId, plan, '--nats', url, '--json');
-    assert.equal(again.status, 0, again.stderr);
-    assert.equal((JSON.parse(again.stdout) as Record<string, unknown>).process_faults_scheduled, 0);
 
     const code = await exited;
     assert.equal(code, 0, stderr);
