@@ -323,6 +323,8 @@ export class StartedController {
   private readonly heartbeats = new Map<number, number>();
   private generation = 0;
   private unexpectedExit = '';
+  /** Two processes answer for one core (a core of an earlier run with the same id still runs). */
+  private twinCore = '';
   private stopping = false;
   private waiters: Array<() => void> = [];
   readonly ncores: number;
@@ -386,6 +388,7 @@ export class StartedController {
     }
     const deadline = Date.now() + (this.opts.registerTimeoutMs ?? 60_000);
     while (this.registered.size < this.ncores) {
+      if (this.twinCore !== '') throw new UserError(this.twinCore);
       if (this.unexpectedExit !== '') throw new UserError(`a core process failed to start: ${this.unexpectedExit}`);
       if (Date.now() > deadline) {
         const missing = Array.from({ length: this.ncores }, (_, i) => i).filter((i) => !this.registered.has(i));
@@ -397,6 +400,34 @@ export class StartedController {
         );
       }
       await this.until(200);
+    }
+    await this.checkOneProcessPerCore();
+  }
+
+  /**
+   * Every core's control subject must have one listener: a core process of an earlier run with the
+   * same id (left waiting by a failed --adopt, say) would take the messages of the new one. Each
+   * core is asked once and its answers are counted for a moment; heartbeats catch a twin later.
+   */
+  private async checkOneProcessPerCore(): Promise<void> {
+    const probe = encodeControlMsg({ kind: 'statusRequest', fields: { runId: this.runId, generation: 0, wave: 0 } });
+    const counts = await Promise.all(
+      Array.from({ length: this.ncores }, async (_, core) => {
+        let n = 0;
+        try {
+          for await (const _m of await this.nc.requestMany(coreControlSubject(this.runId, core), probe, { strategy: 'timer', maxWait: 150 })) n++;
+        } catch {
+          // no responders yet, or a timeout: not two of them
+        }
+        return n;
+      }),
+    );
+    const twins = counts.flatMap((n, core) => (n > 1 ? [core] : []));
+    if (twins.length > 0) {
+      this.twinCore ||=
+        `two processes answer for core ${twins.join(', ')} of run ${this.runId}: a core process of an earlier run with this id ` +
+        'is still running; stop it, or pick another --run-id';
+      throw new UserError(this.twinCore);
     }
   }
 
@@ -431,13 +462,34 @@ export class StartedController {
     // A core of another machine size (a core-7 left over next to a 4-core scenario) is not ours.
     if (!Number.isInteger(core) || core < 0 || core >= this.ncores) return;
     if (c.kind === 'registerCore') {
+      const known = this.registered.get(core);
+      const child = this.children.get(core);
+      // Spawned: the registration must come from our child (a restarted one registers anew).
+      // Adopted: a second process for a core that already registered is a twin.
+      const stranger = this.opts.mode === 'adopt' ? known !== undefined && known.epoch !== Number(f.senderEpoch) : child !== undefined && child.pid !== Number(f.pid);
+      if (stranger && !this.stopping) {
+        this.twinCore ||=
+          `two processes answer for core ${core} of run ${this.runId} (pids ${known?.pid ?? child?.pid ?? '?'} and ${String(f.pid)}): ` +
+          'a core process of an earlier run with this id is still running; stop it, or pick another --run-id';
+        this.wake();
+        return;
+      }
       this.registered.set(core, { pid: Number(f.pid), epoch: Number(f.senderEpoch) });
       this.wake();
     } else if (c.kind === 'heartbeat') {
       this.heartbeats.set(core, Date.now());
+      // Every process has its own sender epoch: heartbeats of another one for a registered core
+      // mean two processes take that core's messages (their machines would mix on the bus).
+      const known = this.registered.get(core);
+      if (known !== undefined && known.epoch !== Number(f.senderEpoch) && !this.stopping) {
+        this.twinCore ||=
+          `two processes answer for core ${core} of run ${this.runId} (sender epochs ${known.epoch} and ${String(f.senderEpoch)}): ` +
+          'a core process of an earlier run with this id is still running; stop it, or pick another --run-id';
+        this.wake();
+      }
       // Adopted cores may have registered before this controller listened (docker compose starts
       // them first): their heartbeats, every 500 ms, register them too.
-      if (!this.registered.has(core)) {
+      if (this.opts.mode === 'adopt' && !this.registered.has(core)) {
         this.registered.set(core, { pid: -1, epoch: Number(f.senderEpoch) });
         this.wake();
       }
@@ -555,9 +607,9 @@ export class StartedController {
           invalidReason = `generation ${gen} did not start on every core: ${startError}`;
           break;
         }
-        if (this.unexpectedExit !== '' || this.processFaultInvalid !== '') {
+        if (this.unexpectedExit !== '' || this.processFaultInvalid !== '' || this.twinCore !== '') {
           reason = 'invalid';
-          invalidReason = this.processFaultInvalid || this.unexpectedExit;
+          invalidReason = this.processFaultInvalid || this.twinCore || this.unexpectedExit;
           break;
         }
         waves++;
@@ -844,7 +896,7 @@ export class StartedController {
       const cores = this.opts.mode !== 'adopt' ? [...this.children.keys()] : this.generation > 0 ? [...this.registered.keys()] : [];
       await Promise.all(
         cores.map((core) =>
-          this.request(core, { kind: 'stopRun', fields: { runId: this.runId, reason: 'end', generation: this.generation, exit: true } }, 2000).catch(() => undefined),
+          this.request(core, { kind: 'stopRun', fields: { runId: this.runId, reason: 'end', generation: this.generation, exit: true, senderEpoch: this.registered.get(core)?.epoch ?? 0 } }, 2000).catch(() => undefined),
         ),
       );
     }

@@ -439,6 +439,7 @@ export class StartedCoreProcess {
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(Number(f.wave)) }));
         return;
       case 'stopRun': {
+        if (Number(f.senderEpoch ?? 0) !== 0 && Number(f.senderEpoch) !== this.transport.senderEpoch) return;
         if (f.exit !== true && Number(f.generation) !== this.curGen) {
           const reason = `core ${this.core} is at generation ${this.curGen}, not ${String(f.generation)}`;
           m.respond(encodeControlMsg({ kind: 'coreResults', fields: { runId: this.opts.runId, core: this.core, generation: this.curGen, verdict: 'invalid', reason, resultsJson: '' } }));

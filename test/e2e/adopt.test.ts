@@ -2,8 +2,9 @@
  * Goal: `ipiscope run --adopt`, the way docker compose runs the stack: the core processes are
  * started by someone else (`node dist/services/core/main.js --run ID --core N --nats URL`), before
  * the controller, and the controller adopts them instead of spawning its own. A missing core is
- * named, and the cores that did come are left waiting (they are not the controller's); once a run
- * has used them, they are told to exit.
+ * named, and the cores that did come are left waiting (they are not the controller's); a run with
+ * the same id that spawns its own cores finds the two processes per core; once a run has used the
+ * adopted cores, they are told to exit.
  *
  * Method: the CLI and the core entry point as child processes, on a private nats-server.
  */
@@ -47,6 +48,13 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     assert.match(short.stderr, /only 3 of 4 cores registered .*\(missing: 2\)/);
     assert.match(short.stderr, new RegExp(`--run ${runId} --core N`));
     assert.ok([...cores.values()].every(alive), 'the cores that came are left waiting');
+
+    // The same id without --adopt: the controller spawns its own cores, and the waiting ones would
+    // take their messages too. Two processes for one core are caught, never run together.
+    const twins = ipiscope('run', 'pingpong', '--ipis', '100', '--run-id', runId, '--nats', url, '--json');
+    assert.equal(twins.status, 2, `${twins.stdout}\n${twins.stderr}`);
+    assert.match(twins.stderr, /two processes answer for core [013](, [013])* of run/);
+    assert.ok([...cores.values()].every(alive), 'the waiting cores are still there');
 
     startCore(2);
     const r = ipiscope('run', 'pingpong', '--ipis', '200', '--adopt', '--run-id', runId, '--nats', url, '--json');
