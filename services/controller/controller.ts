@@ -895,7 +895,9 @@ export class StartedController {
       // ends its core containers; cores left waiting by a failed adoption are not ours to end).
       const cores = this.opts.mode !== 'adopt' ? [...this.children.keys()] : this.generation > 0 ? [...this.registered.keys()] : [];
       await Promise.all(
-        cores.map((core) =>
+        // Only to a process known by its epoch: another one on the subject stays out of it. A
+        // spawned core that never registered ends when its stdin closes (below).
+        cores.filter((core) => this.registered.has(core)).map((core) =>
           this.request(core, { kind: 'stopRun', fields: { runId: this.runId, reason: 'end', generation: this.generation, exit: true, senderEpoch: this.registered.get(core)?.epoch ?? 0 } }, 2000).catch(() => undefined),
         ),
       );
