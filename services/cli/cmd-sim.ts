@@ -8,6 +8,7 @@ import { versionNames } from '../kernel/index.js';
 import { runSimTraced } from '../analyzer/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
+import { parseSeedList, runSwarm, summarize, type SwarmSeedResult } from '../sim/swarm.js';
 
 const spec = {
   summary:
@@ -21,6 +22,8 @@ const spec = {
     patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
     revert: { type: 'strings', help: 'take this commit out of the version (repeatable), as git revert would' },
     seed: { type: 'int', min: 0, env: 'IPISCOPE_SEED', help: "seed (default: the scenario's)" },
+    seeds: { type: 'string', help: 'swarm: run every seed of this list (e.g. 1-1000 or 1-10,42), a line per seed and a summary; with --expect, exit 1 if any seed differs' },
+    jobs: { type: 'int', min: 1, max: 256, help: 'swarm: worker threads (default: the CPUs this process may use)' },
     ipis: { type: 'int', min: 1, help: 'run until this many IPIs were handled (or a hang)' },
     ticksMax: { type: 'int', min: 1, help: 'bound on emulated time, in ticks' },
     demuxReadRelaxed: { type: 'boolean', help: 'ablation: the demux reads the message word unfenced (2019 scenario 2)' },
@@ -44,6 +47,51 @@ export function exitStatusOf(verdict: string, expect?: string): number {
   return expect !== undefined && verdict !== expect ? 1 : 0;
 }
 
+/** Swarm mode: one line per seed (in seed order), then the summary; the exit status of the worst. */
+async function swarm(
+  spec: string,
+  name: string,
+  ticksPerSecond: number,
+  seeds: number[],
+  options: Parameters<typeof runSwarm>[0]['options'],
+  jobs: number | undefined,
+  json: boolean,
+  expect: string | undefined,
+): Promise<number> {
+  const differs: number[] = [];
+  let invalid = 0;
+  const line = (r: SwarmSeedResult): void => {
+    if (r.verdict === 'invalid') invalid++;
+    if (expect !== undefined && r.verdict !== expect) differs.push(r.seed);
+    if (json) {
+      out(JSON.stringify(r));
+      return;
+    }
+    const fi = r.first_ignored;
+    out(
+      `seed ${String(r.seed).padStart(6)}  ${r.verdict.toUpperCase().padEnd(7)} ${r.emulated_seconds.toFixed(3).padStart(9)} emulated s  ` +
+        `${String(r.ipis_handled).padStart(7)} IPIs handled  ${r.ignored} ignored` +
+        (fi !== undefined ? ` (first: ${fi.name} CPU ${fi.sender_cpu} -> CPU ${fi.target_cpu} at ${(fi.ordered_tick / ticksPerSecond).toFixed(3)} s${fi.interleaving !== undefined ? `, ${fi.interleaving}` : ''})` : '') +
+        (r.invalid_reason !== undefined ? `  invalid: ${r.invalid_reason}` : ''),
+    );
+  };
+  const { results, jobs: used, wallMs } = await runSwarm({ scenario: spec, seeds, options, ...(jobs !== undefined ? { jobs } : {}), onResult: line });
+  const sum = summarize(name, results, used, wallMs, ticksPerSecond);
+  if (json) out(JSON.stringify({ ...sum, ...(expect !== undefined ? { expect, differs: differs.slice(0, 50) } : {}) }));
+  else {
+    const counts = Object.entries(sum.verdicts).map(([v, n]) => `${n} ${v}`).join(', ');
+    out('');
+    out(`swarm: ${name} on ${sum.kernel}, ${sum.seeds} seeds on ${used} workers: ${counts}; ${(wallMs / 1000).toFixed(1)} s wall, ${sum.seeds_per_minute} seeds/min`);
+    out(`  emulated s at the end: min ${sum.emulated_seconds.min}, median ${sum.emulated_seconds.median}, max ${sum.emulated_seconds.max}; IPIs handled: median ${sum.ipis_handled.median}`);
+    if (sum.first_ignored_seconds !== undefined) {
+      out(`  first ignored IPI ordered at (emulated s): min ${sum.first_ignored_seconds.min}, median ${sum.first_ignored_seconds.median}, max ${sum.first_ignored_seconds.max}`);
+    }
+    for (const [v, l] of Object.entries(sum.seeds_by_verdict)) out(`  ${v}: seeds ${l.join(', ')}${(sum.verdicts[v] ?? 0) > l.length ? ', ...' : ''}`);
+    if (expect !== undefined) out(differs.length === 0 ? `  every seed: ${expect}, as expected` : `  not ${expect}: seeds ${differs.slice(0, 50).join(', ')}${differs.length > 50 ? ', ...' : ''}`);
+  }
+  return invalid > 0 ? 2 : differs.length > 0 ? 1 : 0;
+}
+
 export const simCommand: Command = {
   name: 'sim',
   summary: 'run a scenario in one process on virtual time (deterministic from --seed)',
@@ -58,6 +106,11 @@ export const simCommand: Command = {
     const f = a.flags;
     if (f.kernel !== undefined && f.patches !== undefined) throw new UsageError('give --kernel or --patches, not both');
     const scenario = resolveScenario(String(a.positionals.SCENARIO));
+    if (f.jobs !== undefined && f.seeds === undefined) throw new UsageError('--jobs: only with --seeds (a swarm)');
+    if (f.seeds !== undefined) {
+      if (argv.some((t) => t === '--seed' || t.startsWith('--seed='))) throw new UsageError('give --seed or --seeds, not both');
+      if (f.traceFile !== undefined || f.otlp !== undefined) throw new UsageError('--seeds: a swarm is not traced; trace one seed of it with --seed N --trace-file F');
+    }
     const simOpts = {
       ...(f.kernel !== undefined ? { kernel: f.kernel } : {}),
       ...(f.patches !== undefined ? { patches: f.patches.split(',').map((s) => s.trim()).filter((s) => s !== '') } : {}),
@@ -67,6 +120,11 @@ export const simCommand: Command = {
       ...(f.ticksMax !== undefined ? { ticksMax: f.ticksMax } : {}),
       ...(f.demuxReadRelaxed ? { demuxReadRelaxed: true } : {}),
     };
+    if (f.seeds !== undefined) {
+      const seeds = parseSeedList(f.seeds);
+      const { seed: _seed, ...swarmOpts } = simOpts as typeof simOpts & { seed?: number };
+      return swarm(String(a.positionals.SCENARIO), scenario.name, scenario.clock.ticksPerSecond, seeds, swarmOpts, f.jobs, f.json === true, f.expect);
+    }
     const traced = f.traceFile !== undefined || f.otlp !== undefined;
     const r = traced
       ? (

@@ -106,6 +106,47 @@ test('litmus and run: a NATS nobody serves, or --nats without the nats mode, is 
   assert.match(s.stderr, /--nats: only with --mode nats/);
 });
 
+test('sim --seeds: a swarm over worker threads, per-seed lines as the single runs give them, a summary, --expect over all', () => {
+  const strip = (l: string): Record<string, unknown> => {
+    const { wall_ms: _w, ...rest } = JSON.parse(l) as Record<string, unknown>;
+    return rest;
+  };
+  const a = ipiscope('sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seeds', '3,5-6', '--expect', 'hang', '--json');
+  assert.equal(a.status, 0, a.stderr);
+  const lines = a.stdout.trim().split('\n');
+  assert.equal(lines.length, 4);
+  const perSeed = lines.slice(0, 3).map(strip);
+  assert.deepEqual(perSeed.map((o) => o.seed), [3, 5, 6], 'in seed order');
+  const summary = JSON.parse(lines[3] as string) as Record<string, unknown>;
+  assert.equal(summary.swarm, true);
+  assert.deepEqual(summary.verdicts, { hang: 3 });
+  assert.deepEqual(summary.differs, []);
+  // The same seed alone gives the same run.
+  const one = JSON.parse(ipiscope('sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seed', '5', '--json').stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+  const five = perSeed[1] as Record<string, unknown>;
+  for (const k of ['verdict', 'ipis_sent', 'ipis_handled', 'ticks', 'emulated_seconds']) assert.deepEqual(five[k], one[k], k);
+  assert.equal(five.ignored, (one.ignored as unknown[]).length);
+  assert.equal((five.first_ignored as Record<string, unknown>).ipi_id, (one.ignored as Array<Record<string, unknown>>)[0]?.ipi_id);
+  assert.equal((five.first_ignored as Record<string, unknown>).name, 'CALL_FUNCTION');
+  // One worker or several: the same lines.
+  const b = ipiscope('sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seeds', '3,5-6', '--jobs', '1', '--json');
+  assert.deepEqual(b.stdout.trim().split('\n').slice(0, 3).map(strip), perSeed);
+  // --expect over the swarm: every seed that differs is named, exit 1.
+  const c = ipiscope('sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seeds', '3,5', '--expect', 'ok');
+  assert.equal(c.status, 1);
+  assert.match(c.stdout, /not ok: seeds 3, 5/);
+  for (const [args, msg] of [
+    [['--seeds', '5-3'], /not a range/],
+    [['--seeds', '1,x'], /"x" is not a seed/],
+    [['--seeds', '1-3', '--seed', '2'], /--seed or --seeds/],
+    [['--jobs', '2'], /--jobs: only with --seeds/],
+  ] as const) {
+    const r = ipiscope('sim', 'pingpong', ...args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, msg);
+  }
+});
+
 test('sim --trace-file --json: the ignored IPI carries its trace id, and the analyzer agrees with the machine', () => {
   const dir = testTempDir('ipiscope-cli-trace-');
   const file = join(dir, 'h.jsonl');
