@@ -22,6 +22,12 @@ const spec = {
       default: 'cores',
       help: 'one litmus thread per core, or all on SMT siblings of one core',
     },
+    locations: {
+      type: 'enum',
+      values: ['broadcast', 'directory'],
+      default: 'broadcast',
+      help: 'broadcast: every write goes to every core; directory: read misses fetch from the home, writes and syncs go to the sharers only (the coherence the kernel scenarios run on)',
+    },
     mode: {
       type: 'enum',
       values: ['sim', 'nats'],
@@ -52,6 +58,7 @@ export const litmusCommand: Command = {
     }
     const mode = a.flags.mode;
     const placement = a.flags.placement as Placement;
+    const locations = a.flags.locations as 'broadcast' | 'directory';
     // The environment may name a NATS for every command; on the command line, --nats asks for it.
     if (mode === 'sim' && argv.some((t) => t === '--nats' || t.startsWith('--nats='))) {
       throw new UsageError('--nats: only with --mode nats (sim mode runs in this process, without a bus)');
@@ -72,10 +79,10 @@ export const litmusCommand: Command = {
         let r: LitmusResult;
         if (mode === 'nats') {
           session ??= await new Controller({ cores: coresNeeded, ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}) }).start();
-          r = await runLitmusNats(entry.test, entry.text ?? '', { runs: a.flags.runs, seed: a.flags.seed, placement, session });
+          r = await runLitmusNats(entry.test, entry.text ?? '', { runs: a.flags.runs, seed: a.flags.seed, placement, session, locations });
         } else {
           try {
-            r = runLitmus(entry.test, { runs: a.flags.runs, seed: a.flags.seed, placement });
+            r = runLitmus(entry.test, { runs: a.flags.runs, seed: a.flags.seed, placement, locations });
           } catch (e) {
             err(`ipiscope litmus: ${(e as Error).message}`);
             status = 2;
@@ -83,7 +90,7 @@ export const litmusCommand: Command = {
           }
         }
         if (r.invalid > 0) status = Math.max(status, 1);
-        if (a.flags.json) printJson(entry.test, r, a.flags.placement, a.flags.seed, mode);
+        if (a.flags.json) printJson(entry.test, r, a.flags.placement, a.flags.seed, mode, locations);
         else printText(entry.test, r);
       }
     } finally {
@@ -99,7 +106,7 @@ function coresOf(test: LitmusTest, placement: Placement): number {
   return topology.sockets * topology.coresPerSocket;
 }
 
-function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: string, mode: string): void {
+function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: string, mode: string, locations: string): void {
   const o = {
     name: r.name,
     runs: r.runs,
@@ -109,6 +116,7 @@ function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: s
     placement,
     seed,
     mode,
+    locations,
     condition: `${test.quantifier} (${conditionText(test.condition)})`,
     invalid: r.invalid,
     ...(r.invalidReason !== undefined ? { invalid_reason: r.invalidReason } : {}),

@@ -25,6 +25,9 @@ export interface LitmusNatsOptions {
   instrMax?: number;
   /** Wall-clock bound of one run (ms). Default 20000. */
   runTimeoutMs?: number;
+  /** Broadcast locations (every write to every core; the default), or directory-tracked ones (the
+   * kernel's: read misses fetch from the home, writes and syncs go to the sharers). */
+  locations?: 'broadcast' | 'directory';
 }
 
 /** Runs one litmus test `opts.runs` times over NATS; same result type as `runLitmus`. */
@@ -43,6 +46,7 @@ export async function runLitmusNats(test: LitmusTest, text: string, opts: Litmus
     for (let run = 0; run < opts.runs; run++) {
       const spec: LitmusSpec = {
         kind: 'litmus', file: test.file, text, runSeed: master.u32(), placement: opts.placement, instrMax: opts.instrMax ?? 10_000,
+        ...(opts.locations === 'directory' ? { locations: 'directory' as const } : {}),
       };
       const g = await ctl.runGeneration(spec, { end: { kind: 'quiet', timeoutMs: opts.runTimeoutMs ?? 20_000 } });
       if (g.reason !== 'finished') {

@@ -45,6 +45,8 @@ export interface LitmusSpec {
   runSeed: number;
   placement: Placement;
   instrMax: number;
+  /** How the test's locations are kept coherent (absent: broadcast, as records before it). */
+  locations?: 'broadcast' | 'directory';
 }
 
 /** A kernel scenario: the resolved scenario value, a kernel selection and a seed. */
@@ -152,7 +154,7 @@ function litmusSetup(spec: LitmusSpec): {
   const locNames = [...compiled.locIndex.keys()];
   const homes = new Random(spec.runSeed, 'homes');
   const locations = new LocationTable();
-  const locIds = locNames.map((name) => locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0, true));
+  const locIds = locNames.map((name) => locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0, spec.locations !== 'directory'));
   locations.freeze();
   const draw = swarmDraw(new Random(spec.runSeed, 'swarm'));
   return { test, topology, cpus, locNames, locIds, locations, policy: draw.policy, startSkewTicksMax: draw.startSkewTicksMax, compiled };
