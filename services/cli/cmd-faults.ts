@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
-import { out } from './command.js';
+import { err, out } from './command.js';
 import { UsageError, UserError } from '../stdx/index.js';
 import { loadFaultPlan } from '../bus/fault-plan.js';
 import { encodeControlMsg } from '../bus/codec.js';
@@ -74,6 +74,9 @@ export const faultsCommand: Command = {
             ? `run ${runId}: fault plan version ${String(answer.version)} taken ${String(answer.at_ms)} ms into the run (${String(answer.rules)} rules, ${String(answer.process_faults_scheduled)} process faults scheduled)`
             : `run ${runId}: fault plan version ${String(answer.version)} taken between machines: its bus rules apply until the next one starts`,
         );
+      }
+      if (answer.ok === true && Number(answer.process_faults_not_applicable ?? 0) > 0) {
+        err(`warning: run ${runId} adopted its core processes, so the plan's ${String(answer.process_faults_not_applicable)} pause/kill/restart faults cannot be carried out; its bus rules apply`);
       }
       if (answer.ok !== true) throw new UserError(`run ${runId} refused the plan: ${String(answer.error)}`);
       return 0;

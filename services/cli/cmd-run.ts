@@ -63,6 +63,9 @@ export const runCommand: Command = {
     if (f.adopt === true && (f.runId === undefined || f.nats === undefined)) {
       throw new UsageError('--adopt: give --run-id (the --run the cores were started with) and --nats (the NATS they use)');
     }
+    if (f.adopt === true && plan !== undefined && plan.faults.some((r) => r.type === 'pause' || r.type === 'kill' || r.type === 'restart')) {
+      throw new UsageError(`--faults ${f.faults ?? ''}: pause/kill/restart need core processes this controller starts; with --adopt the cores are someone else's (leave them out, or run without --adopt)`);
+    }
     const r = await runScenarioDistributed({
       scenario,
       ...(a.flags.kernel !== undefined ? { kernel: a.flags.kernel } : {}),
@@ -105,7 +108,7 @@ export const runCommand: Command = {
       out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (tick 0 at ${(r.live.start_ms / 1000).toFixed(1)} s: spawning and start-up)`);
       if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (r.live.core_memory.rss_mb_max !== undefined) out(`core processes: at most ${r.live.core_memory.rss_mb_max} MB resident each (${r.live.core_memory.private_mb_max ?? '?'} MB private, ${r.live.core_memory.pss_mb_max ?? '?'} MB proportional share; V8 heap ${r.live.core_memory.heap_used_mb_max} MB used of ${r.live.core_memory.heap_total_mb_max} MB)`);
-      for (const u of r.live.fault_plan_updates) out(`fault plan version ${u.version} taken live at ${u.at_ms} ms: ${u.rules} rules, ${u.process_faults_scheduled} process faults scheduled`);
+      for (const u of r.live.fault_plan_updates) out(`fault plan version ${u.version} taken live at ${u.at_ms} ms: ${u.rules} rules, ${u.process_faults_scheduled} process faults scheduled${u.process_faults_not_applicable > 0 ? `, ${u.process_faults_not_applicable} not applicable (adopted cores)` : ''}`);
       const injected = Object.entries(r.live.faults_injected).filter(([, n]) => n > 0);
       if (injected.length > 0) out(`faults injected: ${injected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);

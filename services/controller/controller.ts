@@ -194,6 +194,8 @@ export interface FaultPlanUpdateNote {
   /** Pause/kill/restart faults of the plan scheduled by this update (not those already done or
    * scheduled by the plan before). */
   process_faults_scheduled: number;
+  /** Process faults that cannot be carried out: the run adopted its cores (no process to signal). */
+  process_faults_not_applicable: number;
 }
 
 /** A csd_lock_wait judged hung: the waiter's own steps, and the slowest busy core's steps since. */
@@ -562,6 +564,9 @@ export class StartedController {
       catchUpMsMax: o.pace?.catchUpMsMax ?? DEFAULT_CORE_LOOP.catchUpMsMax,
     };
     const plan = o.faultPlan ?? emptyFaultPlan();
+    if (this.opts.mode === 'adopt' && new FaultInjector(plan, { seed: 0, nowMs: () => 0 }).processFaults().length > 0) {
+      throw new UserError('the fault plan pauses, kills or restarts cores, which needs core processes this controller started; these cores were adopted');
+    }
     const cores = Array.from({ length: n }, (_, i) => i);
     let startError = '';
     await Promise.all(
@@ -810,8 +815,10 @@ export class StartedController {
    * has passed); returns how many it scheduled. Timers go to `genTimers`, cleared when the
    * generation's machine stops.
    */
-  private scheduleProcessFaults(plan: FaultPlan, baseUnixMs: number): number {
+  private scheduleProcessFaults(plan: FaultPlan, baseUnixMs: number): { scheduled: number; notApplicable: number } {
     const faults = new FaultInjector(plan, { seed: 0, nowMs: () => 0 }).processFaults();
+    // Adopted cores are someone else's processes (another container, maybe another host).
+    if (this.opts.mode === 'adopt') return { scheduled: 0, notApplicable: faults.length };
     const timers = this.genTimers;
     const count = (k: string): void => {
       this.faultsInjected[k] = (this.faultsInjected[k] ?? 0) + 1;
@@ -850,7 +857,7 @@ export class StartedController {
         }, Math.max(0, baseUnixMs + f.atMs - Date.now())),
       );
     }
-    return scheduled;
+    return { scheduled, notApplicable: 0 };
   }
 
   /**
@@ -870,9 +877,10 @@ export class StartedController {
         answer = { ok: false, run: this.runId, error: `plan version ${version} is not newer than ${this.faultPlanVersion}, so the cores ignore it` };
       } else {
         this.faultPlanVersion = version;
+        const p = this.running > 0 ? this.scheduleProcessFaults(plan, this.genStartUnixMs) : { scheduled: 0, notApplicable: 0 };
         const note: FaultPlanUpdateNote = {
           version, generation: this.running, at_ms: this.running > 0 ? Date.now() - this.genStartUnixMs : 0, rules: plan.faults.length,
-          process_faults_scheduled: this.running > 0 ? this.scheduleProcessFaults(plan, this.genStartUnixMs) : 0,
+          process_faults_scheduled: p.scheduled, process_faults_not_applicable: p.notApplicable,
         };
         if (this.running > 0) this.faultPlanUpdates.push(note);
         answer = { ok: true, run: this.runId, ...note };

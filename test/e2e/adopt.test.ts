@@ -11,9 +11,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestNats } from '../harness/nats.js';
+import { testTempDir } from '../harness/temp.js';
 
 const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 const coreMain = join(process.cwd(), 'dist', 'services', 'core', 'main.js');
@@ -56,13 +57,40 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     assert.match(twins.stderr, /two processes answer for core [013](, [013])* of run/);
     assert.ok([...cores.values()].every(alive), 'the waiting cores are still there');
 
+    // Process faults need processes of our own: refused up front with --adopt, and a live plan
+    // that has them is taken for its bus rules only, with a warning.
+    const dir = testTempDir('ipiscope-e2e-adopt-');
+    const plan = join(dir, 'plan.yaml');
+    writeFileSync(plan, 'faults:\n  - { type: duplicate, probability: 0.05 }\n  - { type: pause, core: 1, at_ms: 0, duration_ms: 100 }\n');
+    const refused = ipiscope('run', 'pingpong', '--adopt', '--run-id', runId, '--nats', url, '--faults', plan);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /pause\/kill\/restart need core processes this controller starts/);
+
     startCore(2);
-    const r = ipiscope('run', 'pingpong', '--ipis', '200', '--adopt', '--run-id', runId, '--nats', url, '--json');
-    assert.equal(r.status, 0, r.stderr);
-    const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    const t0 = Date.now();
+    while (!stderr.includes(`run ${runId} on NATS`) && Date.now() - t0 < 60_000) await new Promise((res) => setTimeout(res, 100));
+    let live = { status: -1, stdout: '', stderr: '' };
+    for (let i = 0; i < 30; i++) {
+      live = ipiscope('faults', runId, plan, '--nats', url, '--json');
+      if (live.status === 0 && Number((JSON.parse(live.stdout) as Record<string, unknown>).generation) > 0) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(live.status, 0, live.stderr);
+    assert.equal((JSON.parse(live.stdout) as Record<string, unknown>).process_faults_not_applicable, 1);
+    assert.match(live.stderr, /warning: .*adopted its core processes/);
+    assert.equal(await exited, 0, stderr);
+    const v = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
     assert.equal(v.verdict, 'ok', String(v.invalid_reason));
     assert.equal(v.processes, 4);
-    assert.ok((v.ipis_handled as number) >= 200);
+    const injected = v.faults_injected as Record<string, number>;
+    assert.ok((injected.duplicate ?? 0) > 0, JSON.stringify(injected));
+    assert.equal(injected.pause, undefined, 'nothing paused an adopted core');
     const deadline = Date.now() + 10_000;
     while ([...cores.values()].some(alive) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.deepEqual([...cores.entries()].filter(([, p]) => alive(p)).map(([n]) => n), [], 'adopted cores exit once their run is over');
