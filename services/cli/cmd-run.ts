@@ -7,7 +7,8 @@ import { resolveScenario } from '../sim/index.js';
 import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
 import { loadFaultPlan } from '../bus/fault-plan.js';
-import { distTicksPerSecond, runScenarioDistributed } from '../controller/run-scenario.js';
+import { distTicksPerSecond, runScenarioDistributed, type RunVerdict } from '../controller/run-scenario.js';
+import { PPC_MSG_NAMES } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
 
@@ -101,10 +102,7 @@ export const runCommand: Command = {
       out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory }));
     } else {
       out(v.console.trimEnd());
-      out(`verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, over ${emulatedSeconds.toFixed(1)} emulated s, ${r.live.processes} core processes, ${r.live.wall_ms} ms`);
-      if (v.verdict === 'ok' && (v.end_reason === 'duration' || v.end_reason === 'steps-max')) {
-        out(`ok means: no IPI was ignored and no CPU hung in the ${emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); a rare race may need a longer run (--duration) or many seeds (ipiscope sim)`);
-      }
+      for (const l of verdictLines(v, { processes: r.live.processes, wallMs: r.live.wall_ms, emulatedSeconds, traceIds })) out(l);
       out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (tick 0 at ${(r.live.start_ms / 1000).toFixed(1)} s: spawning and start-up)`);
       if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (r.live.core_memory.rss_mb_max !== undefined) out(`core processes: at most ${r.live.core_memory.rss_mb_max} MB resident each (${r.live.core_memory.private_mb_max ?? '?'} MB private, ${r.live.core_memory.pss_mb_max ?? '?'} MB proportional share; V8 heap ${r.live.core_memory.heap_used_mb_max} MB used of ${r.live.core_memory.heap_total_mb_max} MB)`);
@@ -113,7 +111,6 @@ export const runCommand: Command = {
       if (injected.length > 0) out(`faults injected: ${injected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);
       if (a.flags.record !== undefined) out(`record: ${a.flags.record} (replay with: ipiscope replay ${a.flags.record})`);
-      for (const i of v.ignored) if (traceIds.has(i.ipi_id)) out(`ignored IPI ${i.ipi_id} (CPU ${i.sender_cpu} -> CPU ${i.target_cpu}, msg ${i.msg}): trace ${traceIds.get(i.ipi_id)}`);
       if (trace !== undefined) {
         out(`trace: ${trace.file} (${trace.spans} spans from ${trace.parts} core processes${trace.missing.length > 0 ? `, cores ${trace.missing.join(',')} missing` : ''}); ` +
           `analyzer: ${trace.ipis} IPIs, ${trace.ignored.length} ignored, ${trace.agrees ? 'the same set as the run' : `differs from the run (only run: ${trace.only_run.join(' ') || 'none'}; only trace: ${trace.only_trace.join(' ') || 'none'})`}`);
@@ -122,6 +119,33 @@ export const runCommand: Command = {
     return v.verdict === 'ok' ? 0 : v.verdict === 'invalid' ? 2 : 1;
   },
 };
+
+/**
+ * The human verdict: the verdict line, each ignored IPI (whether anybody waits for it), and what an
+ * `ok` ended by the clock covers.
+ */
+export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: number; emulatedSeconds: number; traceIds?: Map<string, string> }): string[] {
+  const lines = [
+    `verdict: ${v.verdict.toUpperCase()} (${v.end_reason}) — ${v.ipis_handled} of ${v.ipis_sent} IPIs handled, ${v.ignored.length} ignored, ` +
+      `over ${o.emulatedSeconds.toFixed(1)} emulated s, ${o.processes} core processes, ${o.wallMs} ms`,
+  ];
+  for (const i of v.ignored) {
+    const trace = o.traceIds?.get(i.ipi_id);
+    lines.push(
+      `ignored IPI ${i.ipi_id}: ${PPC_MSG_NAMES[i.msg as 0 | 1 | 2 | 3] ?? `msg ${i.msg}`} from CPU ${i.sender_cpu} to CPU ${i.target_cpu}, ` +
+        `its message ordered at tick ${i.ordered_tick} and never consumed${v.stuck.some((x) => x.waiting_for === i.target_cpu) ? '' : ' (nobody waits for it)'}` +
+        `${trace !== undefined ? `; trace ${trace}` : ''}`,
+    );
+  }
+  if (v.verdict === 'ok' && (v.end_reason === 'duration' || v.end_reason === 'steps-max')) {
+    lines.push(
+      v.ignored.length === 0
+        ? `ok means: no IPI was ignored and no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); a rare race may need a longer run (--duration) or many seeds (ipiscope sim)`
+        : `ok means: no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); ${v.ignored.length} ignored IPI(s) above, nobody left waiting for them`,
+    );
+  }
+  return lines;
+}
 
 /** A run id is one NATS subject token. */
 export function checkRunId(id: string, what = '--run-id'): void {

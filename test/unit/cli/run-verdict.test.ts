@@ -1,0 +1,39 @@
+/**
+ * The human verdict of `ipiscope run`: it never claims more than the run showed. An ok ended by the
+ * clock says how much emulated time it covers; an IPI ignored without a waiter is listed even when
+ * nothing hung (the 2019 race can lose a RESCHEDULE nobody waits for).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { verdictLines } from '../../../services/cli/cmd-run.js';
+import type { RunVerdict } from '../../../services/controller/run-scenario.js';
+
+function verdict(over: Partial<RunVerdict>): RunVerdict {
+  return {
+    verdict: 'ok', scenario: 'host-ipi-2019', seed: 3, kernel: 'v5.3', ipis_sent: 1753, ipis_handled: 1753, ignored: [], lockups: [], interrupts: {},
+    stuck: [], end_reason: 'duration', drained: true, cores: 32, steps_max: 51_239, console: '', ...over,
+  };
+}
+
+test('an ok ended by the duration: no IPI ignored, no CPU hung, in so many emulated seconds; no proof for a rare race', () => {
+  const l = verdictLines(verdict({}), { processes: 32, wallMs: 56_151, emulatedSeconds: 51.239 });
+  assert.match(l[0] as string, /^verdict: OK \(duration\) — 1753 of 1753 IPIs handled, 0 ignored, over 51\.2 emulated s, 32 core processes/);
+  assert.match(l[1] as string, /^ok means: no IPI was ignored and no CPU hung in the 51\.2 emulated s that ran .*rare race/);
+  assert.equal(l.length, 2);
+});
+
+test('an ok with an ignored RESCHEDULE: the IPI is listed, nobody waits for it, and ok does not say none was ignored', () => {
+  const ignored = [{ ipi_id: '62:30', sender_cpu: 62, target_cpu: 1, msg: 1, ordered_tick: 44_060 }];
+  const l = verdictLines(verdict({ ignored }), { processes: 32, wallMs: 1, emulatedSeconds: 51.239, traceIds: new Map([['62:30', 'ab'.repeat(16)]]) });
+  assert.match(l[1] as string, /^ignored IPI 62:30: RESCHEDULE from CPU 62 to CPU 1, its message ordered at tick 44060 and never consumed \(nobody waits for it\); trace (ab){16}$/);
+  assert.doesNotMatch(l[2] as string, /no IPI was ignored/);
+  assert.match(l[2] as string, /no CPU hung .*1 ignored IPI/);
+});
+
+test('a hang: the lost CALL_FUNCTION is listed with its waiter, and no ok caveat', () => {
+  const ignored = [{ ipi_id: '119:7', sender_cpu: 119, target_cpu: 121, msg: 0, ordered_tick: 9_628 }];
+  const stuck = [{ cpu: 119, where: 'csd_lock_wait (smp_call_function_many)', waiting_for: 121, since_steps: 30_000, forever: true }];
+  const l = verdictLines(verdict({ verdict: 'hang', ignored, stuck }), { processes: 32, wallMs: 1, emulatedSeconds: 40 });
+  assert.equal(l.length, 2);
+  assert.equal(l[1], 'ignored IPI 119:7: CALL_FUNCTION from CPU 119 to CPU 121, its message ordered at tick 9628 and never consumed');
+});
