@@ -18,6 +18,7 @@ import { makeTempDir, removeTempDir } from '../stdx/index.js';
 import type { MachineEvent, MachineObserver } from '../machine/index.js';
 import { Console, Kernel, resolveKernel, softLockupSecs } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
+import { HostIpiRaceObserver, type HostIpiInterleaving } from '../checker/host-ipi-race.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import type { FaultPlan } from '../bus/fault-plan.js';
 import { coreCount, RECORD_FORMAT, RECORD_VERSION, topologyOf } from '../sim/replay.js';
@@ -70,6 +71,9 @@ export interface RunScenarioOptions {
 
 
 /** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
+/** An ignored IPI; with KVM, the 2019 interleaving whose host_ipi overwrite preceded it (as sim names it). */
+export type RunIgnoredIpi = IgnoredIpi & { interleaving?: HostIpiInterleaving };
+
 export interface RunVerdict {
   verdict: 'ok' | 'hang' | 'invalid';
   scenario: string;
@@ -77,7 +81,7 @@ export interface RunVerdict {
   kernel: string;
   ipis_sent: number;
   ipis_handled: number;
-  ignored: IgnoredIpi[];
+  ignored: RunIgnoredIpi[];
   lockups: Array<{ kind: string; cpu: number; seconds: number; line: string }>;
   interrupts: Record<string, number[]>;
   /** CPUs in csd_lock_wait at the end; `forever`: on a drained, quiet machine (it never returns). */
@@ -425,34 +429,50 @@ export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
 }
 
 /** `checkIgnored`, and the bus hops of the replay (see `HopTicks`). */
-export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: IgnoredIpi[]; hopTicks: HopTicks | undefined } {
+export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; hopTicks: HopTicks | undefined } {
   const spec = rec.spec as ScenarioSpec;
-  const messageLocs = messageLocsOf(rec);
+  const { ipiMessage: messageLocs, hostIpi } = kernelLocsOf(rec);
   const isMessage = new Set(messageLocs);
-  // Only what the checker reads is kept (its tracepoint and the accesses to ipi_message words):
-  // a long run has tens of millions of events, which would not fit in memory.
+  const isHostIpi = new Set(spec.scenario.kvm ? hostIpi : []);
+  // Only what the checkers read is kept (the tracepoint, the accesses to ipi_message words and,
+  // with KVM, the stores to host_ipi): a long run has tens of millions of events, which would not
+  // fit in memory.
   const events: MachineEvent[] = [];
   const collect: MachineObserver = {
     ignores: ['visible', 'load'],
     event: (e) => {
-      if (e.e === 'tp' ? e.name === 'ipi_message_set' : (e.e === 'store' || e.e === 'version' || e.e === 'rmw') && isMessage.has(e.loc)) events.push(e);
+      if (e.e === 'tp' ? e.name === 'ipi_message_set' : (e.e === 'store' || e.e === 'version' || e.e === 'rmw') && (isMessage.has(e.loc) || isHostIpi.has(e.loc))) events.push(e);
     },
   };
   const { hopTicks } = replayRun(rec, collect);
   events.sort((a, b) => a.clock - b.clock || a.core - b.core);
   const checker = new IgnoredIpiChecker({ messageLocs });
-  for (const e of events) checker.event(e);
-  if (drained) return { ignored: checker.result(Number.MAX_SAFE_INTEGER, 0).ignored, hopTicks };
+  // As in sim: which of the 2019 commit's interleavings preceded each ignored IPI, if one did.
+  const races = spec.scenario.kvm ? new HostIpiRaceObserver(hostIpi, messageLocs) : null;
+  for (const e of events) {
+    if (e.e === 'tp' || ((e.e === 'store' || e.e === 'version' || e.e === 'rmw') && isMessage.has(e.loc))) checker.event(e);
+    races?.event(e);
+  }
+  const named = (ignored: IgnoredIpi[]): RunIgnoredIpi[] =>
+    ignored.map((i) => {
+      const o = races?.lastOverwrite(i.sender_cpu, i.target_cpu);
+      return o === undefined ? i : { ...i, interleaving: o.interleaving };
+    });
+  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), hopTicks };
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
-  return { ignored: checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored, hopTicks };
+  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), hopTicks };
 }
 
-/** Location id of ipi_message[cpu], by cpu (the kernel's layout, built from the spec alone). */
-function messageLocsOf(rec: RunRecord): number[] {
+/** Location ids of ipi_message[cpu] and host_ipi[cpu], by cpu (the kernel's layout, built from the spec alone). */
+function kernelLocsOf(rec: RunRecord): { ipiMessage: number[]; hostIpi: number[] } {
   const spec = rec.spec as ScenarioSpec;
   const wl = new StressWorkload(spec.scenario, rec.topology, spec.seed, () => 0);
   const k = new Kernel({ topology: rec.topology, patches: resolveKernel({ kernel: spec.kernel }), csdPairs: wl.csdPairs(), tasks: wl.tasks, kvm: spec.scenario.kvm });
-  return k.ipiMessage;
+  return { ipiMessage: k.ipiMessage, hostIpi: k.hostIpi };
+}
+
+function messageLocsOf(rec: RunRecord): number[] {
+  return kernelLocsOf(rec).ipiMessage;
 }
 
 /**
