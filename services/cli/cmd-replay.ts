@@ -49,14 +49,21 @@ export const replayCommand: Command = {
       verdict = { outcome: litmusOutcome(rec.spec, r.finals).key };
     }
     const same = r.mismatches.length === 0 && r.divergences.length === 0 && verdictSame;
+    // Before stop 10 a core's Lamport clock advanced only for the events an observer took: the
+    // clocks in such a record's messages disagree with the replay's, and the ignored-IPI judgement
+    // (events of all cores merged in Lamport order) could see a write's version before its store.
+    const note = rec.spec.kind === 'scenario' && rec.lamport !== 1 && !verdictSame
+      ? 'this record was made before Lamport clocks advanced without an observer; its run was judged on events merged against causality, and the judgement differs'
+      : undefined;
     if (a.flags.json) {
-      out(JSON.stringify({ same, final_memory_same: r.mismatches.length === 0, verdict_same: verdictSame, divergences: r.divergences, mismatches: r.mismatches, verdict: { ...verdict, console: undefined } }));
+      out(JSON.stringify({ same, final_memory_same: r.mismatches.length === 0, verdict_same: verdictSame, ...(note !== undefined ? { note } : {}), divergences: r.divergences, mismatches: r.mismatches, verdict: { ...verdict, console: undefined } }));
     } else {
       if (typeof verdict.console === 'string') out(verdict.console.trimEnd());
       out(`replay of ${file}: ${rec.cores.length} cores, ${rec.cores.reduce((s, c) => s + inputsOf(c), 0)} recorded inputs`);
       out(`final memory and core state: ${r.mismatches.length === 0 ? 'identical' : 'DIFFERENT'}`);
       for (const m of r.mismatches) out(`  ${m}`);
       out(`verdict and console: ${verdictSame ? 'identical' : 'DIFFERENT'}`);
+      if (note !== undefined) out(`note: ${note}`);
       out(`divergences: ${r.divergences.length === 0 ? 'none' : r.divergences.length}`);
       for (const d of r.divergences) out(`  ${d}`);
     }

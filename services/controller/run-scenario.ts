@@ -266,7 +266,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   const record: RunRecord = {
     format: RECORD_FORMAT, version: RECORD_VERSION, runId: ctl.runId, spec, topology,
     software: { ipiscope: '0.1.0', identity: resolveKernel({ kernel: spec.kernel }).label },
-    cores: g.records, finals: g.finals, verdict: {},
+    cores: g.records, finals: g.finals, verdict: {}, lamport: 1,
   };
   const lag = isPaced(o.scenario) ? paceLagOf(g.counters, paceOptionsOf(o.scenario).lagTicksMax) : undefined;
   let verdict = verdictOf(spec, g.finals, g.reason, g.invalidReason, drained, g.hangWait, lag);

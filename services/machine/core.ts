@@ -605,10 +605,8 @@ export class Core {
     }
     th.lastLoadOwn = own;
     const value = lane < 0 ? word : laneOf(word, lane);
-    if (this.obsLoad) {
-      this.clock++;
-      (this.obs as MachineObserver).event({ e: 'load', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, value, version, own });
-    }
+    this.clock++;
+    if (this.obsLoad) (this.obs as MachineObserver).event({ e: 'load', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, value, version, own });
     return value;
   }
 
@@ -643,8 +641,8 @@ export class Core {
       u.lastLoadTick = this.tick;
       u.lastLoadOwn = false;
       if (u.readArrival !== null) u.readArrival[loc] = this.tick;
+      this.clock++;
       if (this.obsLoad) {
-        this.clock++;
         (this.obs as MachineObserver).event({
           e: 'load', core: this.id, cpu: u.cpu, clock: this.clock, tick: this.tick, loc, value, version: u.ver[loc] as number,
           own: false,
@@ -693,8 +691,8 @@ export class Core {
     const wid = this.newWid();
     th.pending.push({ wid, loc, value, lane });
     th.pendingCount[loc]!++;
+    this.clock++;
     if (this.obs !== null) {
-      this.clock++;
       this.obs.event({ e: 'store', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, value, lane });
     }
     const pol = this.policy;
@@ -975,8 +973,8 @@ export class Core {
       h.push(this.tick, ver, val);
       if (h.length > HISTORY_MAX * 3) h.splice(0, 3);
     }
+    this.clock++;
     if (this.obsVisible) {
-      this.clock++;
       (this.obs as MachineObserver).event({ e: 'visible', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, wid, version: ver });
     }
     return true;
@@ -1205,8 +1203,8 @@ export class Core {
     // An atomic orders nothing by itself: acquire semantics come from the isync/lwsync/sync that
     // the software puts around it. Later loads of the same location read no older than this.
     if (th.ownTick !== null) th.ownTick[r.loc] = this.tick;
+    this.clock++;
     if (this.obs !== null) {
-      this.clock++;
       this.obs.event({
         e: 'rmw', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc: r.loc, op: th.rmwOp, old: r.old,
         oldVersion: r.oldVersion, value: r.value, version: r.version, wid: r.wid,
@@ -1475,14 +1473,14 @@ export class Core {
   // Events and inspection
 
   private barrierEvent(th: HwThread, kind: string, phase: 'begin' | 'end'): void {
-    if (this.obs === null) return;
     this.clock++;
+    if (this.obs === null) return;
     this.obs.event({ e: 'barrier', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, kind, phase });
   }
 
   private emitThreadEnd(th: HwThread): void {
-    if (this.obs === null) return;
     this.clock++;
+    if (this.obs === null) return;
     this.obs.event({ e: 'thread_end', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick });
   }
 

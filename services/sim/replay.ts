@@ -418,6 +418,10 @@ export interface RunRecord {
   finals: CoreFinal[];
   /** The distributed run's verdict object (printed by `run --json`). */
   verdict: Record<string, unknown>;
+  /** 1: the cores' Lamport clocks advanced the same with or without an observer, so the clocks in
+   * the recorded messages agree with the events a replay emits. Absent in older records, whose
+   * replayed events of different cores can be ordered against causality. */
+  lamport?: 1;
 }
 
 export interface ReplayResult {
