@@ -261,7 +261,7 @@ export class StartedNatsTransport {
   readonly runId: string;
   readonly senderEpoch: number;
   private readonly injector: FaultInjector;
-  private readonly runStartUnixMs: number;
+  private runStartUnixMs: number;
   private readonly out = new Map<number, OutLink>();
   private readonly in = new Map<number, InLink>();
   private readonly subs: Subscription[] = [];
@@ -487,8 +487,12 @@ export class StartedNatsTransport {
     };
   }
 
-  /** Replaces the fault plan from now on (also done by updates on the faults subject). */
-  updateFaultPlan(plan: FaultPlan): void {
+  /**
+   * Replaces the fault plan from now on (also done by updates on the faults subject). With
+   * `runStartUnixMs` (a new run on this process), the plan's times count from then.
+   */
+  updateFaultPlan(plan: FaultPlan, runStartUnixMs?: number): void {
+    if (runStartUnixMs !== undefined && Number.isFinite(runStartUnixMs) && runStartUnixMs > 0) this.runStartUnixMs = runStartUnixMs;
     this.injector.update(plan);
   }
 

@@ -3,7 +3,7 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { err, out } from './command.js';
 import { UsageError, UserError } from '../stdx/index.js';
-import { loadFaultPlan } from '../bus/fault-plan.js';
+import { loadFaultPlan, type FaultPlan } from '../bus/fault-plan.js';
 import { encodeControlMsg } from '../bus/codec.js';
 import { faultsSubject } from '../bus/nats-transport.js';
 import { checkRunId } from './cmd-run.js';
@@ -17,6 +17,7 @@ const spec = {
   flags: {
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s) of the run, comma-separated' },
     timeout: { type: 'duration', default: '5s', help: 'how long to wait for the run to answer' },
+    fromNow: { type: 'boolean', help: 'count the plan\'s at_ms from now instead of from the start of the run (the run is asked where it is; 100 ms are added for the plan to reach every core)' },
     json: { type: 'boolean', help: 'print the run\'s answer as one JSON line' },
   },
   positionals: [
@@ -24,6 +25,34 @@ const spec = {
     { name: 'PLAN', help: 'fault plan file (YAML or JSON), as for `ipiscope run --faults`', required: true },
   ],
 } as const;
+
+/** Time for a plan sent "from now" to reach every core before its first fault is due. */
+const FROM_NOW_MARGIN_MS = 100;
+
+/** The plan with every `at_ms` later by `ms` (rules without a time apply on receipt anyway). */
+export function shiftPlan(plan: FaultPlan, ms: number): FaultPlan {
+  return { ...plan, faults: plan.faults.map((r) => ('at_ms' in r ? { ...r, at_ms: r.at_ms + ms } : r)) };
+}
+
+/** One request on the run's faults subject, answered in JSON by its controller. */
+async function ask(nc: NatsConnection, runId: string, msg: Uint8Array, timeoutMs: number, servers: string[]): Promise<Record<string, unknown>> {
+  let data: Uint8Array;
+  try {
+    data = (await nc.request(faultsSubject(runId), msg, { timeout: timeoutMs })).data;
+  } catch (e) {
+    const m = (e as Error).message;
+    throw new UserError(
+      /no responders|503/i.test(m)
+        ? `no run ${runId} listens on NATS at ${servers.join(', ')}: check the id and the URL that \`ipiscope run\` printed`
+        : `run ${runId} did not answer within ${timeoutMs} ms (${m})`,
+    );
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
+  } catch {
+    throw new UserError(`run ${runId} answered something that is not JSON: is it an ipiscope run?`);
+  }
+}
 
 export const faultsCommand: Command = {
   name: 'faults',
@@ -38,7 +67,7 @@ export const faultsCommand: Command = {
     }
     const runId = String(a.positionals.RUN_ID);
     checkRunId(runId, 'RUN_ID');
-    const plan = loadFaultPlan(String(a.positionals.PLAN));
+    let plan = loadFaultPlan(String(a.positionals.PLAN));
     if (a.flags.nats === undefined) throw new UsageError('--nats: give the NATS URL of the run (`ipiscope run` prints it when it starts)');
     const servers = a.flags.nats.split(',');
     let nc: NatsConnection;
@@ -48,25 +77,14 @@ export const faultsCommand: Command = {
       throw new UserError(`cannot connect to NATS at ${servers.join(', ')}: ${(e as Error).message}`);
     }
     try {
+      if (a.flags.fromNow === true) {
+        const where = await ask(nc, runId, encodeControlMsg({ kind: 'statusRequest', fields: { runId, generation: 0, wave: 0 } }), a.flags.timeout, servers);
+        if (!(Number(where.generation) > 0)) throw new UserError(`run ${runId} runs no machine right now (between machines, or not started): nothing to count from`);
+        plan = shiftPlan(plan, Number(where.at_ms) + FROM_NOW_MARGIN_MS);
+      }
       // A version newer than any before: the cores and the controller ignore an older one.
       const msg = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: Date.now(), faultPlanJson: JSON.stringify(plan) } });
-      let data: Uint8Array;
-      try {
-        data = (await nc.request(faultsSubject(runId), msg, { timeout: a.flags.timeout })).data;
-      } catch (e) {
-        const m = (e as Error).message;
-        throw new UserError(
-          /no responders|503/i.test(m)
-            ? `no run ${runId} listens on NATS at ${servers.join(', ')}: check the id and the URL that \`ipiscope run\` printed`
-            : `run ${runId} did not answer within ${a.flags.timeout} ms (${m})`,
-        );
-      }
-      let answer: Record<string, unknown>;
-      try {
-        answer = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
-      } catch {
-        throw new UserError(`run ${runId} answered something that is not JSON: is it an ipiscope run?`);
-      }
+      const answer = await ask(nc, runId, msg, a.flags.timeout, servers);
       if (a.flags.json) out(JSON.stringify(answer));
       else if (answer.ok === true) {
         out(

@@ -564,6 +564,8 @@ export class StartedController {
       catchUpMsMax: o.pace?.catchUpMsMax ?? DEFAULT_CORE_LOOP.catchUpMsMax,
     };
     const plan = o.faultPlan ?? emptyFaultPlan();
+    // The run's start for the fault plan's times, the same for every core and for the process faults.
+    const startUnixMs = Date.now();
     if (this.opts.mode === 'adopt' && new FaultInjector(plan, { seed: 0, nowMs: () => 0 }).processFaults().length > 0) {
       throw new UserError('the fault plan pauses, kills or restarts cores, which needs core processes this controller started; these cores were adopted');
     }
@@ -575,7 +577,7 @@ export class StartedController {
           kind: 'startRun',
           fields: {
             runId: this.runId, seed: String(this.opts.seed ?? 0), topologyJson: JSON.stringify(topologyOf(spec)),
-            scenarioJson: JSON.stringify(spec), faultPlanJson: JSON.stringify(plan), startUnixMs: Date.now(),
+            scenarioJson: JSON.stringify(spec), faultPlanJson: JSON.stringify(plan), startUnixMs,
             generation: gen, optionsJson: JSON.stringify(loop),
             ...(o.tracing !== undefined ? { tracingJson: coreTracingJson(o.tracing, gen, core) } : {}),
           },
@@ -586,7 +588,7 @@ export class StartedController {
     );
     const startedUnixMs = loop.tickUs > 0 ? loop.epochMs : Date.now();
     this.opts.onGenerationStarted?.(gen);
-    this.genStartUnixMs = Date.now();
+    this.genStartUnixMs = startUnixMs;
     this.genTimers = [];
     this.processFaultsScheduled.clear();
     this.faultPlanUpdates = [];
@@ -870,6 +872,12 @@ export class StartedController {
     let answer: Record<string, unknown>;
     try {
       const c = decodeControlMsg(m.data);
+      if (c.kind === 'statusRequest') {
+        // `ipiscope faults --from-now` asks where the run is before it shifts the plan's times.
+        answer = { ok: true, run: this.runId, generation: this.running, at_ms: this.running > 0 ? Date.now() - this.genStartUnixMs : 0 };
+        if (m.reply !== undefined && m.reply !== '') m.respond(new TextEncoder().encode(JSON.stringify(answer)));
+        return;
+      }
       if (c.kind !== 'faultPlanUpdate') return;
       const version = Number(c.fields.planVersion ?? 0);
       const plan = parseFaultPlanValue(JSON.parse(String(c.fields.faultPlanJson)), 'fault plan update');

@@ -431,7 +431,7 @@ export class StartedCoreProcess {
           return;
         }
         // Idempotent: the controller asks again when a reply was lost in a reconnect.
-        if (Number(f.generation) > this.curGen) this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''), String(f.tracingJson || ''));
+        if (Number(f.generation) > this.curGen) this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''), String(f.tracingJson || ''), Number(f.startUnixMs ?? 0));
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
         return;
       case 'statusRequest':
@@ -471,8 +471,10 @@ export class StartedCoreProcess {
     }
   }
 
-  private startGeneration(gen: number, spec: MachineSpec, optionsJson: string, faultPlanJson: string, tracingJson = ''): void {
-    if (faultPlanJson !== '') this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(faultPlanJson), 'fault plan'));
+  private startGeneration(gen: number, spec: MachineSpec, optionsJson: string, faultPlanJson: string, tracingJson = '', startUnixMs = 0): void {
+    // The plan's times (a partition's at_ms) count from the start of this run, as the controller's
+    // process faults do, not from when this process started.
+    if (faultPlanJson !== '') this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(faultPlanJson), 'fault plan'), startUnixMs);
     const loop: CoreLoopOptions = { ...DEFAULT_CORE_LOOP, ...(JSON.parse(optionsJson) as Partial<CoreLoopOptions>) };
     const topo = topologyOf(spec);
     assert(gen > this.curGen, `core ${this.core}: generation ${gen} after ${this.curGen}`);

@@ -61,13 +61,17 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     // that has them is taken for its bus rules only, with a warning.
     const dir = testTempDir('ipiscope-e2e-adopt-');
     const plan = join(dir, 'plan.yaml');
-    writeFileSync(plan, 'faults:\n  - { type: duplicate, probability: 0.05 }\n  - { type: pause, core: 1, at_ms: 0, duration_ms: 100 }\n');
+    writeFileSync(plan, 'faults:\n  - { type: duplicate, probability: 0.05 }\n  - { type: pause, core: 1, at_ms: 0, duration_ms: 100 }\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     const refused = ipiscope('run', 'pingpong', '--adopt', '--run-id', runId, '--nats', url, '--faults', plan);
     assert.equal(refused.status, 2);
     assert.match(refused.stderr, /pause\/kill\/restart need core processes this controller starts/);
 
+    // The cores started seconds ago: a partition at 500 ms counts from the start of the run, not of
+    // their processes (it once fell before the run and cut nothing). The live plan below keeps it.
+    const part = join(dir, 'part.yaml');
+    writeFileSync(part, 'faults:\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     startCore(2);
-    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -91,6 +95,7 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     const injected = v.faults_injected as Record<string, number>;
     assert.ok((injected.duplicate ?? 0) > 0, JSON.stringify(injected));
     assert.equal(injected.pause, undefined, 'nothing paused an adopted core');
+    assert.ok((injected.partition ?? 0) > 0, `the partition fell in the run: ${JSON.stringify(injected)}`);
     const deadline = Date.now() + 10_000;
     while ([...cores.values()].some(alive) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.deepEqual([...cores.entries()].filter(([, p]) => alive(p)).map(([n]) => n), [], 'adopted cores exit once their run is over');

@@ -69,6 +69,15 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.equal(again.status, 0, again.stderr);
     assert.equal((JSON.parse(again.stdout) as Record<string, unknown>).process_faults_scheduled, 0);
 
+    // A partition of core 1 (CPU 8, the ping-pong partner) from now on: its at_ms counts from when
+    // the run takes the plan, not from the start.
+    const part = join(dir, 'part.yaml');
+    writeFileSync(part, 'faults:\n  - { type: partition, core: 1, at_ms: 0, heal_after_ms: 300 }\n');
+    const p = ipiscope('faults', runId, part, '--nats', url, '--from-now', '--json');
+    assert.equal(p.status, 0, p.stderr);
+    const pa = JSON.parse(p.stdout) as Record<string, number>;
+    assert.ok((pa.at_ms ?? 0) > 0, `taken during the run (${pa.at_ms} ms)`);
+
     // While the run goes on: what must be refused.
     const twin = ipiscope('run', 'pingpong', '--ipis', '0', '--duration', '2s', '--run-id', runId, '--nats', url);
     assert.equal(twin.status, 2, 'a second run with the id of a live one is refused');
@@ -109,7 +118,8 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.equal(bus.duplicatesUnplannedDropped, 0);
     assert.equal(bus.delivered, bus.sent, 'nothing lost');
     const updates = v.fault_plan_updates as Array<Record<string, number>>;
-    assert.equal(updates.length, 2);
+    assert.equal(updates.length, 3);
+    assert.ok((injected.partition ?? 0) > 0, `the partition held messages: ${JSON.stringify(injected)}`);
     assert.equal(updates[0]?.version, answer.version);
     assert.ok((updates[0]?.at_ms ?? -1) >= 0);
   } finally {
