@@ -171,6 +171,18 @@ export function parseFaultPlan(text: string, file = 'fault plan'): FaultPlan {
   throw new InputError(file, line, `${field === '' ? 'plan' : field}: ${issue.message}`);
 }
 
+/** The pause/kill/restart faults of a plan, by time (the controller carries them out). */
+export function processFaultsOf(plan: FaultPlan): ProcessFault[] {
+  const out: ProcessFault[] = [];
+  for (const r of plan.faults) {
+    if (r.type === 'pause') out.push({ kind: 'pause', core: r.core, atMs: r.at_ms, durationMs: r.duration_ms });
+    if (r.type === 'kill' || r.type === 'restart') {
+      out.push({ kind: r.type, core: r.core, atMs: r.at_ms, durationMs: 0 });
+    }
+  }
+  return out.sort((a, b) => a.atMs - b.atMs || a.core - b.core);
+}
+
 export function loadFaultPlan(path: string): FaultPlan {
   let text: string;
   try {
@@ -317,14 +329,7 @@ export class FaultInjector {
 
   /** The process faults of the plan, by time. */
   processFaults(): ProcessFault[] {
-    const out: ProcessFault[] = [];
-    for (const r of this.plan.faults) {
-      if (r.type === 'pause') out.push({ kind: 'pause', core: r.core, atMs: r.at_ms, durationMs: r.duration_ms });
-      if (r.type === 'kill' || r.type === 'restart') {
-        out.push({ kind: r.type, core: r.core, atMs: r.at_ms, durationMs: 0 });
-      }
-    }
-    return out.sort((a, b) => a.atMs - b.atMs || a.core - b.core);
+    return processFaultsOf(this.plan);
   }
 
   /** Called by whoever carried out a process fault, so that it is counted like the others. */

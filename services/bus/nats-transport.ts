@@ -164,6 +164,11 @@ const ACK_PROBE_PERIODS_MAX = 5;
 const REPAIR_REPLY_BYTES_MAX = 256 * 1024;
 const PLANNED_DROPS_PIGGYBACK_MAX = 4096;
 const RUN_ID = /^[A-Za-z0-9_-]+$/;
+
+/** Whether `id` can be a run id: one NATS subject token. */
+export function isRunId(id: string): boolean {
+  return RUN_ID.test(id);
+}
 /** The W3C trace-context header (lower case, as the W3C propagator writes it). */
 const TRACEPARENT = 'traceparent';
 

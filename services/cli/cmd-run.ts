@@ -6,7 +6,8 @@ import { UsageError } from '../stdx/index.js';
 import { resolveScenario } from '../sim/index.js';
 import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
-import { loadFaultPlan } from '../bus/fault-plan.js';
+import { loadFaultPlan, processFaultsOf } from '../bus/fault-plan.js';
+import { isRunId } from '../bus/nats-transport.js';
 import { distTicksPerSecond, runScenarioDistributed, type RunVerdict } from '../controller/run-scenario.js';
 import { PPC_MSG_NAMES } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
@@ -64,7 +65,7 @@ export const runCommand: Command = {
     if (f.adopt === true && (f.runId === undefined || f.nats === undefined)) {
       throw new UsageError('--adopt: give --run-id (the --run the cores were started with) and --nats (the NATS they use)');
     }
-    if (f.adopt === true && plan !== undefined && plan.faults.some((r) => r.type === 'pause' || r.type === 'kill' || r.type === 'restart')) {
+    if (f.adopt === true && plan !== undefined && processFaultsOf(plan).length > 0) {
       throw new UsageError(`--faults ${f.faults ?? ''}: pause/kill/restart need core processes this controller starts; with --adopt the cores are someone else's (leave them out, or run without --adopt)`);
     }
     const r = await runScenarioDistributed({
@@ -150,7 +151,7 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
 
 /** A run id is one NATS subject token. */
 export function checkRunId(id: string, what = '--run-id'): void {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new UsageError(`${what} ${JSON.stringify(id)}: use 1-64 letters, digits, - or _ (it is one NATS subject token)`);
+  if (!isRunId(id) || id.length > 64) throw new UsageError(`${what} ${JSON.stringify(id)}: use 1-64 letters, digits, - or _ (it is one NATS subject token)`);
 }
 
 /** A trace file that cannot be written is a usage error before any process starts. */

@@ -47,7 +47,7 @@ import type { ControlMsg } from '../bus/codec.js';
 import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import type { CoreTracingOptions } from '../core/core-tracing.js';
-import { emptyFaultPlan, FaultInjector, parseFaultPlanValue, type FaultPlan } from '../bus/fault-plan.js';
+import { emptyFaultPlan, parseFaultPlanValue, processFaultsOf, type FaultPlan } from '../bus/fault-plan.js';
 import { NatsServer, type StartedNatsServer } from '../bus/nats-launcher.js';
 import { faultsSubject } from '../bus/nats-transport.js';
 import { coreCount, topologyOf } from '../sim/replay.js';
@@ -426,11 +426,17 @@ export class StartedController {
     );
     const twins = counts.flatMap((n, core) => (n > 1 ? [core] : []));
     if (twins.length > 0) {
-      this.twinCore ||=
-        `two processes answer for core ${twins.join(', ')} of run ${this.runId}: a core process of an earlier run with this id ` +
-        'is still running; stop it, or pick another --run-id';
+      this.twin(twins.join(', '), `${Math.max(...counts)} answers to one request`);
       throw new UserError(this.twinCore);
     }
+  }
+
+  /** Two processes answer for these cores: the first such finding stops the run (see `twinCore`). */
+  private twin(cores: string, evidence: string): void {
+    this.twinCore ||=
+      `two processes answer for core ${cores} of run ${this.runId} (${evidence}): ` +
+      'a core process of an earlier run with this id is still running; stop it, or pick another --run-id';
+    this.wake();
   }
 
   private spawnCore(core: number): void {
@@ -470,10 +476,7 @@ export class StartedController {
       // Adopted: a second process for a core that already registered is a twin.
       const stranger = this.opts.mode === 'adopt' ? known !== undefined && known.epoch !== Number(f.senderEpoch) : child !== undefined && child.pid !== Number(f.pid);
       if (stranger && !this.stopping) {
-        this.twinCore ||=
-          `two processes answer for core ${core} of run ${this.runId} (pids ${known?.pid ?? child?.pid ?? '?'} and ${String(f.pid)}): ` +
-          'a core process of an earlier run with this id is still running; stop it, or pick another --run-id';
-        this.wake();
+        this.twin(`${core}`, `pids ${known?.pid ?? child?.pid ?? '?'} and ${String(f.pid)}`);
         return;
       }
       this.registered.set(core, { pid: Number(f.pid), epoch: Number(f.senderEpoch) });
@@ -483,12 +486,7 @@ export class StartedController {
       // Every process has its own sender epoch: heartbeats of another one for a registered core
       // mean two processes take that core's messages (their machines would mix on the bus).
       const known = this.registered.get(core);
-      if (known !== undefined && known.epoch !== Number(f.senderEpoch) && !this.stopping) {
-        this.twinCore ||=
-          `two processes answer for core ${core} of run ${this.runId} (sender epochs ${known.epoch} and ${String(f.senderEpoch)}): ` +
-          'a core process of an earlier run with this id is still running; stop it, or pick another --run-id';
-        this.wake();
-      }
+      if (known !== undefined && known.epoch !== Number(f.senderEpoch) && !this.stopping) this.twin(`${core}`, `sender epochs ${known.epoch} and ${String(f.senderEpoch)}`);
       // Adopted cores may have registered before this controller listened (docker compose starts
       // them first): their heartbeats, every 500 ms, register them too.
       if (this.opts.mode === 'adopt' && !this.registered.has(core)) {
@@ -566,7 +564,7 @@ export class StartedController {
     const plan = o.faultPlan ?? emptyFaultPlan();
     // The run's start for the fault plan's times, the same for every core and for the process faults.
     const startUnixMs = Date.now();
-    if (this.opts.mode === 'adopt' && new FaultInjector(plan, { seed: 0, nowMs: () => 0 }).processFaults().length > 0) {
+    if (this.opts.mode === 'adopt' && processFaultsOf(plan).length > 0) {
       throw new UserError('the fault plan pauses, kills or restarts cores, which needs core processes this controller started; these cores were adopted');
     }
     const cores = Array.from({ length: n }, (_, i) => i);
@@ -818,7 +816,7 @@ export class StartedController {
    * generation's machine stops.
    */
   private scheduleProcessFaults(plan: FaultPlan, baseUnixMs: number): { scheduled: number; notApplicable: number } {
-    const faults = new FaultInjector(plan, { seed: 0, nowMs: () => 0 }).processFaults();
+    const faults = processFaultsOf(plan);
     // Adopted cores are someone else's processes (another container, maybe another host).
     if (this.opts.mode === 'adopt') return { scheduled: 0, notApplicable: faults.length };
     const timers = this.genTimers;
@@ -872,31 +870,35 @@ export class StartedController {
     let answer: Record<string, unknown>;
     try {
       const c = decodeControlMsg(m.data);
-      if (c.kind === 'statusRequest') {
-        // `ipiscope faults --from-now` asks where the run is before it shifts the plan's times.
-        answer = { ok: true, run: this.runId, generation: this.running, at_ms: this.running > 0 ? Date.now() - this.genStartUnixMs : 0 };
-        if (m.reply !== undefined && m.reply !== '') m.respond(new TextEncoder().encode(JSON.stringify(answer)));
-        return;
-      }
-      if (c.kind !== 'faultPlanUpdate') return;
-      const version = Number(c.fields.planVersion ?? 0);
-      const plan = parseFaultPlanValue(JSON.parse(String(c.fields.faultPlanJson)), 'fault plan update');
-      if (version <= this.faultPlanVersion) {
-        answer = { ok: false, run: this.runId, error: `plan version ${version} is not newer than ${this.faultPlanVersion}, so the cores ignore it` };
-      } else {
-        this.faultPlanVersion = version;
-        const p = this.running > 0 ? this.scheduleProcessFaults(plan, this.genStartUnixMs) : { scheduled: 0, notApplicable: 0 };
-        const note: FaultPlanUpdateNote = {
-          version, generation: this.running, at_ms: this.running > 0 ? Date.now() - this.genStartUnixMs : 0, rules: plan.faults.length,
-          process_faults_scheduled: p.scheduled, process_faults_not_applicable: p.notApplicable,
-        };
-        if (this.running > 0) this.faultPlanUpdates.push(note);
-        answer = { ok: true, run: this.runId, ...note };
-      }
+      // `ipiscope faults --from-now` asks where the run is before it shifts the plan's times.
+      if (c.kind === 'statusRequest') answer = { ok: true, run: this.runId, generation: this.running, at_ms: this.runAtMs() };
+      else if (c.kind === 'faultPlanUpdate') answer = this.takeFaultPlan(Number(c.fields.planVersion ?? 0), String(c.fields.faultPlanJson));
+      else return;
     } catch (e) {
       answer = { ok: false, run: this.runId, error: (e as Error).message };
     }
     if (m.reply !== undefined && m.reply !== '') m.respond(new TextEncoder().encode(JSON.stringify(answer)));
+  }
+
+  /** Takes a live plan (throws on a malformed one); the answer for its sender. */
+  private takeFaultPlan(version: number, planJson: string): Record<string, unknown> {
+    const plan = parseFaultPlanValue(JSON.parse(planJson), 'fault plan update');
+    if (version <= this.faultPlanVersion) {
+      return { ok: false, run: this.runId, error: `plan version ${version} is not newer than ${this.faultPlanVersion}, so the cores ignore it` };
+    }
+    this.faultPlanVersion = version;
+    const p = this.running > 0 ? this.scheduleProcessFaults(plan, this.genStartUnixMs) : { scheduled: 0, notApplicable: 0 };
+    const note: FaultPlanUpdateNote = {
+      version, generation: this.running, at_ms: this.runAtMs(), rules: plan.faults.length,
+      process_faults_scheduled: p.scheduled, process_faults_not_applicable: p.notApplicable,
+    };
+    if (this.running > 0) this.faultPlanUpdates.push(note);
+    return { ok: true, run: this.runId, ...note };
+  }
+
+  /** Ms since the running generation started (0 between generations). */
+  private runAtMs(): number {
+    return this.running > 0 ? Date.now() - this.genStartUnixMs : 0;
   }
 
   /** Ends every core process and the private NATS; safe to call twice. */
