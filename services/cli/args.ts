@@ -238,6 +238,13 @@ export function parseArgs<const S extends ArgsSpec>(
 }
 
 /** The `--help` text: usage line, summary, arguments, and one aligned line per flag. */
+/** Whether flag `key` was written on the command line (its value may also come from the environment). */
+export function givenOnCommandLine(argv: readonly string[], key: string): boolean {
+  const name = `--${flagName(key)}`;
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((t) => t === name || t.startsWith(`${name}=`));
+}
+
 export function formatHelp(command: string, spec: ArgsSpec): string {
   checkSpec(spec);
   const named = spec.positionals ?? [];

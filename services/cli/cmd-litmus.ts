@@ -1,4 +1,4 @@
-import { parseArgs, formatHelp } from './args.js';
+import { parseArgs, formatHelp, givenOnCommandLine } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
 import { conditionText, loadLitmusPaths } from '../litmus/index.js';
@@ -8,6 +8,7 @@ import type { LitmusTest } from '../litmus/index.js';
 import { UsageError } from '../stdx/index.js';
 import { Controller, type StartedController } from '../controller/controller.js';
 import { runLitmusNats } from '../controller/litmus-nats.js';
+import { coreCount } from '../sim/replay.js';
 
 const spec = {
   summary:
@@ -60,7 +61,7 @@ export const litmusCommand: Command = {
     const placement = a.flags.placement as Placement;
     const locations = a.flags.locations as 'broadcast' | 'directory';
     // The environment may name a NATS for every command; on the command line, --nats asks for it.
-    if (mode === 'sim' && argv.some((t) => t === '--nats' || t.startsWith('--nats='))) {
+    if (mode === 'sim' && givenOnCommandLine(argv, 'nats')) {
       throw new UsageError('--nats: only with --mode nats (sim mode runs in this process, without a bus)');
     }
     const entries = loadLitmusPaths(paths);
@@ -102,8 +103,7 @@ export const litmusCommand: Command = {
 
 /** Core processes a test needs in nats mode: one per thread, or SMT siblings packed in cores. */
 function coresOf(test: LitmusTest, placement: Placement): number {
-  const { topology } = placementMachine(test.threads.length, placement);
-  return topology.sockets * topology.coresPerSocket;
+  return coreCount(placementMachine(test.threads.length, placement).topology);
 }
 
 function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: string, mode: string, locations: string): void {

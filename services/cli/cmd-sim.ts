@@ -1,4 +1,4 @@
-import { parseArgs, formatHelp } from './args.js';
+import { parseArgs, formatHelp, givenOnCommandLine } from './args.js';
 import type { Command } from './command.js';
 import { out } from './command.js';
 import { UsageError } from '../stdx/index.js';
@@ -108,7 +108,7 @@ export const simCommand: Command = {
     const scenario = resolveScenario(String(a.positionals.SCENARIO));
     if (f.jobs !== undefined && f.seeds === undefined) throw new UsageError('--jobs: only with --seeds (a swarm)');
     if (f.seeds !== undefined) {
-      if (argv.some((t) => t === '--seed' || t.startsWith('--seed='))) throw new UsageError('give --seed or --seeds, not both');
+      if (givenOnCommandLine(argv, 'seed')) throw new UsageError('give --seed or --seeds, not both');
       if (f.traceFile !== undefined || f.otlp !== undefined) throw new UsageError('--seeds: a swarm is not traced; trace one seed of it with --seed N --trace-file F');
     }
     const simOpts = {

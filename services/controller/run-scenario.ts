@@ -70,10 +70,10 @@ export interface RunScenarioOptions {
 }
 
 
-/** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
 /** An ignored IPI; with KVM, the 2019 interleaving whose host_ipi overwrite preceded it (as sim names it). */
 export type RunIgnoredIpi = IgnoredIpi & { interleaving?: HostIpiInterleaving };
 
+/** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
 export interface RunVerdict {
   verdict: 'ok' | 'hang' | 'invalid';
   scenario: string;
@@ -438,10 +438,11 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
   // with KVM, the stores to host_ipi): a long run has tens of millions of events, which would not
   // fit in memory.
   const events: MachineEvent[] = [];
+  const locAccessed = (e: MachineEvent): number => (e.e === 'store' || e.e === 'version' || e.e === 'rmw' ? e.loc : -1);
   const collect: MachineObserver = {
     ignores: ['visible', 'load'],
     event: (e) => {
-      if (e.e === 'tp' ? e.name === 'ipi_message_set' : (e.e === 'store' || e.e === 'version' || e.e === 'rmw') && (isMessage.has(e.loc) || isHostIpi.has(e.loc))) events.push(e);
+      if (e.e === 'tp' ? e.name === 'ipi_message_set' : isMessage.has(locAccessed(e)) || isHostIpi.has(locAccessed(e))) events.push(e);
     },
   };
   const { hopTicks } = replayRun(rec, collect);
@@ -450,7 +451,7 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
   // As in sim: which of the 2019 commit's interleavings preceded each ignored IPI, if one did.
   const races = spec.scenario.kvm ? new HostIpiRaceObserver(hostIpi, messageLocs) : null;
   for (const e of events) {
-    if (e.e === 'tp' || ((e.e === 'store' || e.e === 'version' || e.e === 'rmw') && isMessage.has(e.loc))) checker.event(e);
+    if (e.e === 'tp' || isMessage.has(locAccessed(e))) checker.event(e);
     races?.event(e);
   }
   const named = (ignored: IgnoredIpi[]): RunIgnoredIpi[] =>

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { resolveScenario } from '../../services/sim/scenario.js';
 import { resolveMachine } from '../../services/machine/topology.js';
+import { coreCount } from '../../services/sim/replay.js';
 
 type Obj = Record<string, unknown>;
 
@@ -68,7 +69,7 @@ test('compose: the controller adopts the core containers (same run id, every cor
   }
   // The scenario's machine has as many cores as there are core services.
   const machine = resolveMachine(resolveScenario(setting('IPISCOPE_SCENARIO')).machine);
-  assert.equal(machine.sockets * machine.coresPerSocket, cores.length, `${setting('IPISCOPE_SCENARIO')} runs on ${cores.length} cores`);
+  assert.equal(coreCount(machine), cores.length, `${setting('IPISCOPE_SCENARIO')} runs on ${cores.length} cores`);
   const ctlEnv = c.services['controller']!['environment'] as Record<string, string>;
   assert.ok(ctlEnv['IPISCOPE_NATS'] !== undefined && ctlEnv['IPISCOPE_OTLP_URL'] !== undefined, 'NATS and OTLP come from the environment');
 });
