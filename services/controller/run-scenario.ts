@@ -429,7 +429,7 @@ export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
 }
 
 /** `checkIgnored`, and the bus hops of the replay (see `HopTicks`). */
-export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; hopTicks: HopTicks | undefined } {
+export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; hopTicks: HopTicks | undefined; messageLocs: number[] } {
   const spec = rec.spec as ScenarioSpec;
   const { ipiMessage: messageLocs, hostIpi } = kernelLocsOf(rec);
   const isMessage = new Set(messageLocs);
@@ -459,9 +459,9 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
       const o = races?.lastOverwrite(i.sender_cpu, i.target_cpu);
       return o === undefined ? i : { ...i, interleaving: o.interleaving };
     });
-  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), hopTicks };
+  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), hopTicks, messageLocs };
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
-  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), hopTicks };
+  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), hopTicks, messageLocs };
 }
 
 /** Location ids of ipi_message[cpu] and host_ipi[cpu], by cpu (the kernel's layout, built from the spec alone). */
@@ -470,10 +470,6 @@ function kernelLocsOf(rec: RunRecord): { ipiMessage: number[]; hostIpi: number[]
   const wl = new StressWorkload(spec.scenario, rec.topology, spec.seed, () => 0);
   const k = new Kernel({ topology: rec.topology, patches: resolveKernel({ kernel: spec.kernel }), csdPairs: wl.csdPairs(), tasks: wl.tasks, kvm: spec.scenario.kvm });
   return { ipiMessage: k.ipiMessage, hostIpi: k.hostIpi };
-}
-
-function messageLocsOf(rec: RunRecord): number[] {
-  return kernelLocsOf(rec).ipiMessage;
 }
 
 /**
@@ -485,12 +481,11 @@ function messageLocsOf(rec: RunRecord): number[] {
  */
 export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
   if (v.verdict === 'invalid') return v;
-  const { ignored, hopTicks } = checkIgnoredAndHops(rec, v.drained);
+  const { ignored, hopTicks, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
   if (v.time_scale !== undefined && hopTicks !== undefined) v = { ...v, time_scale: { ...v.time_scale, ...hopStatsOf(hopTicks, (rec.spec as ScenarioSpec).scenario) } };
   if (!v.drained) return { ...v, ignored };
   const fromChecker = new Set(ignored.map((i) => `${i.target_cpu}:${i.msg}`));
   const fromMemory = new Set<string>();
-  const locs = messageLocsOf(rec);
   const cpuOfLoc = new Map(locs.map((l, cpu) => [l, cpu]));
   for (const f of finals) {
     for (let i = 0; i + 2 < f.homes.length; i += 3) {
