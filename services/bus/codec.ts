@@ -99,6 +99,8 @@ export const CONTROL_KINDS = [
   'heartbeat',
   'statusRequest',
   'coreStatus',
+  'fileChunkRequest',
+  'fileChunk',
 ] as const;
 export type ControlKind = (typeof CONTROL_KINDS)[number];
 

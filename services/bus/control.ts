@@ -21,6 +21,12 @@ export interface CoreLoopOptions {
   /** Directory to write this core's inbox record into, or '' for no record. */
   recordDir: string;
   /**
+   * The controller does not share this core's file system (adopted cores: another container or
+   * host). The core writes its inbox record and its span file into a directory of its own instead
+   * (`recordDir` then only says whether to record), and serves them in FileChunk replies.
+   */
+  filesAtCore?: boolean;
+  /**
    * Wall-clock cost of one idle tick (µs): a core with only timers pending (delays, cpu_relax,
    * the decrementer) lets its local time pass no faster than this, so that a spinning waiter does
    * not race through its timeout while the answer crosses the bus. 0: no pacing (litmus).
@@ -63,11 +69,18 @@ export const DEFAULT_CORE_LOOP: CoreLoopOptions = {
   sliceSteps: 512, recordDir: '', idleTickUs: 0, aheadTicksMax: 5000, tickUs: 0, epochMs: 0, lagTicksMax: 100, behindMsMax: 2000, catchUpMsMax: 10_000,
 };
 
+/** The largest FileChunk a core sends (NATS's default max_payload is 1 MiB). */
+export const FILE_CHUNK_MAX = 512 * 1024;
+
+/** The files of a generation a core serves in FileChunk replies (CoreLoopOptions.filesAtCore). */
+export type CoreFileKind = 'inbox' | 'trace';
+
 /** What a core answers to StopRun, as CoreResults.results_json. */
 export interface CoreResultsJson {
   final: unknown;
-  /** Record of this generation's inbox (file path when written to recordDir). */
-  recordFile: string;
+  /** Record of this generation's inputs (absent: not recorded). Its inbox file is on the core's
+   * file system: with `filesAtCore`, the controller fetches it (FileChunkRequest `inbox`). */
+  record?: unknown;
   /** First link sequence number of this generation on each outgoing link, minus one. */
   sendBase: Record<string, number>;
   /** Received link sequence base per source, for the record. */

@@ -37,15 +37,15 @@
  * generation ends as invalid, with the reason. A pause loses nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { assert, UserError } from '../stdx/index.js';
 import { decodeControlMsg, encodeControlMsg } from '../bus/codec.js';
 import type { ControlMsg } from '../bus/codec.js';
-import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
-import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
+import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP, FILE_CHUNK_MAX } from '../bus/control.js';
+import type { CoreFileKind, CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import type { CoreTracingOptions } from '../core/core-tracing.js';
 import { emptyFaultPlan, parseFaultPlanValue, processFaultsOf, type FaultPlan } from '../bus/fault-plan.js';
 import { NatsServer, type StartedNatsServer } from '../bus/nats-launcher.js';
@@ -539,6 +539,41 @@ export class StartedController {
     }
   }
 
+  /**
+   * Copies a file core `core` wrote in generation `gen` (FileChunkRequest) to `dest`, chunk by
+   * chunk; returns its size, or why it could not. A partial copy is removed.
+   */
+  private async fetchCoreFile(core: number, gen: number, file: CoreFileKind, dest: string): Promise<number | string> {
+    mkdirSync(dirname(dest), { recursive: true });
+    const fd = openSync(dest, 'w');
+    let offset = 0;
+    let ok = false;
+    try {
+      for (;;) {
+        let r: ControlMsg;
+        try {
+          r = await this.requestRetrying(core, { kind: 'fileChunkRequest', fields: { runId: this.runId, generation: gen, file, offset, maxBytes: FILE_CHUNK_MAX } }, STOP_DEADLINE_MS, STOP_DEADLINE_MS / 2);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        const f = r.fields;
+        if (r.kind !== 'fileChunk' || Number(f.offset) !== offset || String(f.file) !== file) return `core ${core} answered ${r.kind} for ${String(f.file)} at ${String(f.offset)}, not ${file} at ${offset}`;
+        if (String(f.error ?? '') !== '') return String(f.error);
+        const data = f.data instanceof Uint8Array ? f.data : new Uint8Array(0);
+        if (data.length > 0) writeSync(fd, data, 0, data.length);
+        offset += data.length;
+        const total = Number(f.totalBytes);
+        if (offset >= total || data.length === 0) {
+          ok = offset === total;
+          return ok ? offset : `the file ended at byte ${offset} of ${total}`;
+        }
+      }
+    } finally {
+      closeSync(fd);
+      if (!ok) rmSync(dest, { force: true });
+    }
+  }
+
   /** Sends a new fault plan to every transport (live change during a run). */
   updateFaultPlan(plan: FaultPlan, version: number): void {
     this.nc.publish(faultsSubject(this.runId), encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId: this.runId, planVersion: version, faultPlanJson: JSON.stringify(plan) } }));
@@ -554,6 +589,8 @@ export class StartedController {
     assert(o.tracing === undefined || this.opts.preloadTracing === true || this.opts.mode === 'adopt', 'a traced generation runs on cores started with preloadTracing (they get the heap tracing needs)');
     const loop: CoreLoopOptions = {
       sliceSteps: o.sliceSteps ?? 512, recordDir: o.recordDir ?? '', idleTickUs: o.idleTickUs ?? 0,
+      // Adopted cores may run anywhere (a container each): their files come over the bus.
+      filesAtCore: this.opts.mode === 'adopt',
       aheadTicksMax: o.aheadTicksMax ?? DEFAULT_CORE_LOOP.aheadTicksMax,
       tickUs: o.pace?.tickUs ?? 0,
       epochMs: o.pace === undefined ? 0 : Date.now() + (o.pace.startDelayMs ?? 300 + 30 * n),
@@ -727,7 +764,28 @@ export class StartedController {
       if (rj === '') continue;
       const res = JSON.parse(rj) as CoreResultsJson;
       finals.push(res.final as CoreFinal);
-      if (res.recordFile !== '') records.push(JSON.parse(readFileSync(res.recordFile, 'utf8')) as CoreRecord);
+      if (res.record !== undefined) records.push(res.record as CoreRecord);
+    }
+    if (loop.filesAtCore === true && reason !== 'invalid') {
+      // The cores' files are on their own disks: fetch them over the bus, or the run cannot be judged.
+      for (const rec of records) {
+        if (rec.inboxFile === undefined) continue;
+        const dest = join(loop.recordDir, `gen-${gen}-core-${rec.core}.inbox.jsonl`);
+        const got = await this.fetchCoreFile(rec.core, gen, 'inbox', dest);
+        const want = rec.inboxFile.at + rec.inboxFile.bytes;
+        if (typeof got === 'string' || got !== want) {
+          reason = 'invalid';
+          invalidReason = `the inbox record of core ${rec.core} could not be fetched: ${typeof got === 'string' ? got : `${got} bytes of ${want}`}`;
+          break;
+        }
+        rec.inboxFile = { ...rec.inboxFile, path: dest };
+      }
+    }
+    if (loop.filesAtCore === true && o.tracing?.traceFile !== undefined) {
+      for (const core of cores) {
+        const got = await this.fetchCoreFile(core, gen, 'trace', coreSpanFile(o.tracing.traceFile, gen, core));
+        if (typeof got === 'string') this.opts.log?.(`core ${core}: its span file could not be fetched: ${got}`);
+      }
     }
     if (reason !== 'invalid' && finals.length !== n) {
       reason = 'invalid';

@@ -15,16 +15,16 @@
  * never taken by the next machine. The sent/received counts of the termination waves are
  * per generation, so a machine that uses fewer cores than the pool is judged by its own traffic.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { assert, AssertionError } from '../stdx/index.js';
 import type { CoreMsg } from '../machine/index.js';
 import { NatsTransport, type StartedNatsTransport } from '../bus/nats-transport.js';
 import { decodeControlMsg, encodeControlMsg, type ControlMsg } from '../bus/codec.js';
-import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP } from '../bus/control.js';
-import type { CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
+import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP, FILE_CHUNK_MAX } from '../bus/control.js';
+import type { CoreFileKind, CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import { parseFaultPlanValue } from '../bus/fault-plan.js';
 import { CoreDriver, coreCount, topologyOf } from '../sim/replay.js';
 import type { MachineSpec } from '../sim/replay.js';
@@ -79,6 +79,8 @@ interface Generation {
   paceStep: number;
   /** Tracing of this generation (StartRun.tracing_json), or null: off, no observer attached. */
   tracing: CoreTracing | null;
+  /** Files written at the core for the controller to fetch (CoreLoopOptions.filesAtCore). */
+  files: Partial<Record<CoreFileKind, string>>;
 }
 
 /** Pacing of one generation (paced runs): how well the core kept to the run's clock. */
@@ -129,6 +131,8 @@ export class StartedCoreProcess {
   private curGen = 0;
   private staleDropped = 0;
   private hops: string[] = [];
+  /** This process's own directory for generation files (filesAtCore), made on first use. */
+  private filesDir = '';
 
   private hop(event: string, peer: number, msg: CoreMsg): void {
     if (this.hops.length < HOP_LOG_MAX) this.hops.push(`${process.hrtime.bigint()}\t${event}\t${peer}\t${msg.t}\t${this.g?.driver.step ?? 0}`);
@@ -459,6 +463,9 @@ export class StartedCoreProcess {
         });
         return;
       }
+      case 'fileChunkRequest':
+        m.respond(encodeControlMsg({ kind: 'fileChunk', fields: this.fileChunk(Number(f.generation), String(f.file), Number(f.offset), Number(f.maxBytes)) }));
+        return;
       case 'faultPlanUpdate':
         try {
           this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(String(f.faultPlanJson)), 'fault plan update'));
@@ -504,6 +511,21 @@ export class StartedCoreProcess {
     }
     const sendBase: Record<string, number> = {};
     for (const [dst, high] of this.transport.linkHighSeqs()) sendBase[String(dst)] = high;
+    const files: Partial<Record<CoreFileKind, string>> = {};
+    if (loop.filesAtCore === true) {
+      // The controller cannot see our disk: our own directory, one generation's files at a time
+      // (the controller fetched the earlier ones before it started this generation).
+      if (this.filesDir === '') this.filesDir = mkdtempSync(join(tmpdir(), `ipiscope-core-${this.core}-`));
+      else for (const f of Object.values(this.g?.files ?? {})) rmSync(f, { force: true });
+      if (loop.recordDir !== '') files.inbox = join(this.filesDir, `gen-${gen}.inbox.jsonl`);
+      if (tracingJson !== '') {
+        const t = JSON.parse(tracingJson) as { traceFile?: string };
+        if (t.traceFile !== undefined) {
+          files.trace = t.traceFile = join(this.filesDir, `gen-${gen}.spans.part`);
+          tracingJson = JSON.stringify(t);
+        }
+      }
+    } else if (loop.recordDir !== '') files.inbox = join(loop.recordDir, `gen-${gen}-core-${this.core}.inbox.jsonl`);
     let tracing: CoreTracing | null = null;
     try {
       tracing = CoreTracing.start(tracingJson, this.core, topo.threadsPerCore);
@@ -519,14 +541,14 @@ export class StartedCoreProcess {
     tracing?.setLocationNames(built.locations.names);
     driver = new CoreDriver(built.core);
     let inbox: InboxWriter | null = null;
-    if (loop.recordDir !== '') {
+    if (files.inbox !== undefined) {
       try {
-        inbox = new InboxWriter(join(loop.recordDir, `gen-${gen}-core-${this.core}.inbox.jsonl`));
+        inbox = new InboxWriter(files.inbox);
       } catch (e) {
         this.invalidReason ||= `core ${this.core}: cannot write its record: ${(e as Error).message}`;
       }
     }
-    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox, sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing };
+    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox, sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing, files };
     this.schedule();
   }
 
@@ -565,14 +587,11 @@ export class StartedCoreProcess {
     if (g === null) return { ...base, generation: 0, resultsJson: '' };
     g.stopped = true;
     const final = g.built.final(g.driver.step);
-    let recordFile = '';
+    let record: RunCoreRecord | undefined;
     if (g.inbox !== null) {
       const inputs = g.inbox.count;
-      const rec: RunCoreRecord = { core: this.core, endStep: g.driver.step, inboxFile: g.inbox.close(), inputs, sendBase: g.sendBase };
-      if (g.drainStep >= 0) rec.drainStep = g.drainStep;
-      mkdirSync(g.loop.recordDir, { recursive: true });
-      recordFile = join(g.loop.recordDir, `gen-${g.gen}-core-${this.core}.json`);
-      writeFileSync(recordFile, JSON.stringify(rec));
+      record = { core: this.core, endStep: g.driver.step, inboxFile: g.inbox.close(), inputs, sendBase: g.sendBase };
+      if (g.drainStep >= 0) record.drainStep = g.drainStep;
     }
     if (HOP_LOG_DIR !== '' && this.hops.length > 0) {
       mkdirSync(HOP_LOG_DIR, { recursive: true });
@@ -605,8 +624,38 @@ export class StartedCoreProcess {
     }
     for (const [k, v] of Object.entries(st)) if (typeof v === 'number') counters[`bus_${k}`] = v;
     for (const fc of st.faults) counters[`fault_${fc.kind}`] = (counters[`fault_${fc.kind}`] ?? 0) + fc.count;
-    const results: CoreResultsJson = { final, recordFile, sendBase: g.sendBase, transport: {} };
+    const results: CoreResultsJson = { final, sendBase: g.sendBase, transport: {} };
+    if (record !== undefined) results.record = record;
     return { ...base, generation: g.gen, counters, resultsJson: JSON.stringify(results) };
+  }
+
+  /** A piece of one of the current generation's files (FileChunkRequest), or why not. */
+  private fileChunk(gen: number, file: string, offset: number, maxBytes: number): Record<string, unknown> {
+    const base = { runId: this.opts.runId, core: this.core, generation: gen, file, offset };
+    const g = this.g;
+    if (g === null || g.gen !== gen) return { ...base, error: `core ${this.core} holds no files of generation ${gen} (it is at ${this.curGen})` };
+    if (!g.stopped) return { ...base, error: `core ${this.core}: generation ${gen} is still running` };
+    const path = g.files[file as CoreFileKind];
+    if (path === undefined) return { ...base, error: `core ${this.core} wrote no ${file} file in generation ${gen}` };
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      return { ...base, error: `core ${this.core}: ${(e as Error).message}` };
+    }
+    try {
+      const buf = Buffer.allocUnsafe(Math.max(0, Math.min(maxBytes || FILE_CHUNK_MAX, FILE_CHUNK_MAX)));
+      let n = 0;
+      while (n < buf.length) {
+        const r = readSync(fd, buf, n, buf.length - n, offset + n);
+        if (r === 0) break;
+        n += r;
+      }
+      const { size } = statSync(path);
+      return { ...base, totalBytes: size, data: buf.subarray(0, n) };
+    } finally {
+      closeSync(fd);
+    }
   }
 
   async shutdown(code: number): Promise<void> {
@@ -620,6 +669,7 @@ export class StartedCoreProcess {
     } catch {
       // the bus is gone; we are leaving anyway
     }
+    if (this.filesDir !== '') rmSync(this.filesDir, { recursive: true, force: true });
     this.exitResolve(code);
   }
 }

@@ -4,14 +4,18 @@
  * the controller, and the controller adopts them instead of spawning its own. A missing core is
  * named, and the cores that did come are left waiting (they are not the controller's); a run with
  * the same id that spawns its own cores finds the two processes per core; once a run has used the
- * adopted cores, they are told to exit.
+ * adopted cores, they are told to exit. Adopted cores may run where the controller cannot see their
+ * disk (a container each): their inbox records come over the bus, and the run replays from them.
  *
- * Method: the CLI and the core entry point as child processes, on a private nats-server.
+ * Method: the CLI and the core entry point as child processes, on a private nats-server. Where the
+ * test may (root, with unshare), each core runs in a mount namespace of its own with a private
+ * /tmp, as in a container: the controller cannot read what a core writes, nor a core the
+ * controller's directories.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestNats } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
@@ -22,6 +26,13 @@ const coreMain = join(process.cwd(), 'dist', 'services', 'core', 'main.js');
 function ipiscope(...args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Whether cores can get a private /tmp each (a mount namespace; needs root and unshare(1)). */
+function privateTmpWorks(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && test -z "$(ls -A /tmp)"'], { stdio: 'ignore', timeout: 10_000 });
+  return r.status === 0;
 }
 
 function alive(p: ChildProcess): boolean {
@@ -35,8 +46,17 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
   const url = nats.servers.join(',');
   const runId = `e2e-adopt-${process.pid}`;
   const cores = new Map<number, ChildProcess>();
+  const dir = testTempDir('ipiscope-e2e-adopt-');
+  // Without a private /tmp, at least a temporary directory other than the controller's.
+  const coreTmp = join(dir, 'core-tmp');
+  mkdirSync(coreTmp);
+  const isolated = privateTmpWorks();
+  if (!isolated) process.stderr.write('adopt test: no mount namespaces here (not root, or no unshare): the cores share the controller\'s file system\n');
   const startCore = (n: number): void => {
-    cores.set(n, spawn(process.execPath, [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--watch-stdin', 'no'], { stdio: 'ignore' }));
+    const argv = [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--watch-stdin', 'no'];
+    cores.set(n, isolated
+      ? spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$@"', 'core', process.execPath, ...argv], { stdio: 'ignore', env: { ...process.env, TMPDIR: '/tmp' } })
+      : spawn(process.execPath, argv, { stdio: 'ignore', env: { ...process.env, TMPDIR: coreTmp } }));
   };
   try {
     const usage = ipiscope('run', 'pingpong', '--adopt', '--nats', url);
@@ -59,7 +79,6 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
 
     // Process faults need processes of our own: refused up front with --adopt, and a live plan
     // that has them is taken for its bus rules only, with a warning.
-    const dir = testTempDir('ipiscope-e2e-adopt-');
     const plan = join(dir, 'plan.yaml');
     writeFileSync(plan, 'faults:\n  - { type: duplicate, probability: 0.05 }\n  - { type: pause, core: 1, at_ms: 0, duration_ms: 100 }\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     const refused = ipiscope('run', 'pingpong', '--adopt', '--run-id', runId, '--nats', url, '--faults', plan);
@@ -71,7 +90,7 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     const part = join(dir, 'part.yaml');
     writeFileSync(part, 'faults:\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     startCore(2);
-    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -99,6 +118,15 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     const deadline = Date.now() + 10_000;
     while ([...cores.values()].some(alive) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.deepEqual([...cores.entries()].filter(([, p]) => alive(p)).map(([n]) => n), [], 'adopted cores exit once their run is over');
+    assert.deepEqual(readdirSync(coreTmp), [], 'the cores wrote their records in their own directory, and removed it on exit');
+
+    // The inbox records came over the bus (FileChunk): the run replays from them bit for bit.
+    const replay = ipiscope('replay', join(dir, 'adopted.rec'), '--json');
+    assert.equal(replay.status, 0, `replay differs:\n${replay.stdout}\n${replay.stderr}`);
+    const rv = JSON.parse(replay.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    assert.equal(rv.same, true);
+    assert.deepEqual(rv.divergences, []);
+    assert.equal((rv.verdict as Record<string, unknown>).ipis_handled, v.ipis_handled);
   } finally {
     for (const p of cores.values()) if (alive(p)) p.kill('SIGKILL');
   }
