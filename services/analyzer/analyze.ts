@@ -70,7 +70,7 @@ export function analyzeSpans(spans: readonly SpanRecord[], opts: AnalyzeOptions 
       target_cpu: i.target_cpu,
       msg: i.msg,
       trace_id: i.trace_id,
-      cause: `handled ${i.latency_ticks} ticks after it was set (late: more than ${judged.lateTicks})`,
+      cause: `handled ${i.latency_ticks} ticks after ${i.latency_from === 'set' ? 'it was set' : 'its message was ordered at the target'} (late: more than ${judged.lateTicks})`,
       latency_ticks: i.latency_ticks,
       ...link(i.trace_id),
     })),

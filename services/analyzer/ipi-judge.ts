@@ -50,6 +50,9 @@ export interface IpiRecord {
   handled_tick: number;
   handled_version: number;
   latency_ticks: number;
+  /** What the latency counts from: the send (one clock for the whole machine), or the message's
+   * ordering at the target's core (a distributed run: a clock per core). */
+  latency_from: 'set' | 'ordered';
   cause?: string;
   /** The explanation's class: `message-store-deferred` (the seed's first interleaving),
    * `clear-deferred` (its second), `transport-lost`, `not-consumed`. */
@@ -322,6 +325,19 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
   const settleTicks =
     opts.settleTicks ?? num(run?.attributes[ATTR.runSettleTicks]) ?? DEFAULT_TICKS;
   const lateTicks = opts.lateTicks ?? num(run?.attributes['emu.run.late_ticks']) ?? DEFAULT_TICKS;
+  // A distributed run's cores each keep their own clock (one run span per core, not the whole
+  // machine): a sender's tick and its target's cannot be subtracted. The latency is then counted on
+  // the target's clock, from when the message was ordered at its home (the target's core).
+  const perCoreClocks = runs.some((r) => r.attributes['emu.run.whole_machine'] === false);
+  // And an IPI still open at the end is judged against its own core's end, not the fastest core's.
+  const endOfCore = new Map<number, number>();
+  if (perCoreClocks) {
+    for (const r of runs) {
+      const core = num(r.attributes[ATTR.core]);
+      const t = num(r.attributes[ATTR.runTickEnd]);
+      if (core !== undefined && t !== undefined) endOfCore.set(core, Math.max(t, endOfCore.get(core) ?? t));
+    }
+  }
 
   // The message word of each CPU, by name.
   const messageLocs: number[] = [];
@@ -366,6 +382,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
         handled_tick: -1,
         handled_version: -1,
         latency_ticks: -1,
+        latency_from: 'set',
       };
       ipis.set(id, rec);
       unsentByCpu.set(ev.cpu, rec);
@@ -440,7 +457,9 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
         ) {
           ipi.handled_tick = ev.tick;
           ipi.handled_version = ev.oldVersion;
-          ipi.latency_ticks = ev.tick - ipi.sent_tick;
+          const fromOrdering = perCoreClocks && ipi.ordered_tick >= 0;
+          ipi.latency_ticks = ev.tick - (fromOrdering ? ipi.ordered_tick : ipi.sent_tick);
+          ipi.latency_from = fromOrdering ? 'ordered' : 'set';
         } else {
           list[kept++] = ipi;
         }
@@ -456,7 +475,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
       if (errors.length > 20) break;
     }
   }
-  const result = checker.result(tickEnd, settleTicks);
+  const result = opts.tickEnd === undefined && endOfCore.size > 0 ? checker.result(tickEnd, settleTicks, (c) => endOfCore.get(c)) : checker.result(tickEnd, settleTicks);
   errors.push(...result.errors);
   const ignoredIds = new Set(result.ignored.map((i) => i.ipi_id));
   for (const ipi of ipis.values()) {

@@ -31,6 +31,9 @@ interface Tracked {
   wid: number;
   version: number;
   orderedTick: number;
+  /** The core that ordered it (the message word's home: the target's core), whose clock
+   * `orderedTick` is on. */
+  orderedCore: number;
 }
 
 export interface IgnoredIpiOptions {
@@ -81,7 +84,7 @@ export class IgnoredIpiChecker implements MachineObserver {
         assert(!this.announced.has(ev.cpu), `cpu ${ev.cpu}: ipi ${id} announced before the previous one was stored`);
         const loc = this.messageLocs[target] ?? -1;
         assert(loc >= 0, `ipi ${id}: target ${target} has no message word`);
-        this.announced.set(ev.cpu, { id, sender: ev.cpu, target, msg, loc, wid: -1, version: -1, orderedTick: -1 });
+        this.announced.set(ev.cpu, { id, sender: ev.cpu, target, msg, loc, wid: -1, version: -1, orderedTick: -1, orderedCore: -1 });
         this.sent++;
         return;
       }
@@ -102,6 +105,7 @@ export class IgnoredIpiChecker implements MachineObserver {
         assert(ev.loc === a.loc, `ipi ${a.id}: versioned at another location`);
         a.version = ev.version;
         a.orderedTick = ev.tick;
+        a.orderedCore = ev.core;
         let list = this.open.get(a.loc);
         if (list === undefined) {
           list = [];
@@ -136,12 +140,17 @@ export class IgnoredIpiChecker implements MachineObserver {
     }
   }
 
-  /** IPIs ordered at least `settleTicks` before `endTick` and never consumed. */
-  result(endTick: number, settleTicks: number): IgnoredIpiResult {
+  /**
+   * IPIs ordered at least `settleTicks` before the end and never consumed. The end is `endTick`, or,
+   * when the cores keep clocks of their own (a distributed run), `endOfCore` of the core that
+   * ordered the IPI, where it gives one.
+   */
+  result(endTick: number, settleTicks: number, endOfCore?: (core: number) => number | undefined): IgnoredIpiResult {
     const ignored: IgnoredIpi[] = [];
     for (const list of this.open.values()) {
       for (const a of list) {
-        if (a.orderedTick <= endTick - settleTicks) {
+        const end = endOfCore?.(a.orderedCore) ?? endTick;
+        if (a.orderedTick <= end - settleTicks) {
           ignored.push({ ipi_id: a.id, sender_cpu: a.sender, target_cpu: a.target, msg: a.msg, ordered_tick: a.orderedTick });
         }
       }

@@ -250,6 +250,7 @@ export class IpiTraceObserver implements MachineObserver {
 
   event(ev: MachineEvent): void {
     if (ev.tick > this.tickMax) this.tickMax = ev.tick;
+    this.coreSeen = ev.core;
     if (!spanBuilderReads(ev, this.role)) return;
     switch (ev.e) {
       case 'load':
@@ -747,7 +748,9 @@ export class IpiTraceObserver implements MachineObserver {
         list[kept++] = ipi;
         continue;
       }
-      const late = ev.tick - ipi.tick > this.opts.lateTicks;
+      // One core's observer (distributed) sees only its own clock: count from the message's ordering
+      // at its home, the target's core, not from the sender's tick.
+      const late = ev.tick - (this.opts.wholeMachine ? ipi.tick : ipi.orderedTick) > this.opts.lateTicks;
       const h = this.tracer(ev.core).startSpan(
         `${SPAN.handler} ${msgName(ipi.msg)}`,
         {
@@ -848,6 +851,9 @@ export class IpiTraceObserver implements MachineObserver {
    * (outcome `ignored` when it was ordered `settleTicks` before the end, else `pending`) and the
    * run summary span. Idempotent.
    */
+  /** The core of the last event: a live observer's own core. */
+  private coreSeen = -1;
+
   finish(tickEnd = this.tickMax): void {
     if (this.finished) return;
     this.finished = true;
@@ -928,6 +934,8 @@ export class IpiTraceObserver implements MachineObserver {
           'emu.run.ipis_untraced': this.ipisUntraced,
           'emu.run.ipis_ignored': ignoredCount,
           'emu.run.whole_machine': this.opts.wholeMachine,
+          // A core of its own (distributed): its clock is the one its run_tick_end is on.
+          ...(this.opts.wholeMachine || this.coreSeen < 0 ? {} : { [ATTR.core]: this.coreSeen }),
           'emu.run.late_ticks': this.opts.lateTicks,
           'emu.run.waits_short': this.waitsShort,
         },
