@@ -42,6 +42,7 @@ import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type Sub
 import type { CoreMsg } from '../machine/msgs.js';
 import { assert } from '../stdx/assert.js';
 import { UserError } from '../stdx/errors.js';
+import { natsConnectTarget, redactNatsUrls } from './nats-url.js';
 import {
   BusDecodeError,
   decodeControlMsg,
@@ -237,7 +238,7 @@ export class NatsTransport {
     let nc: NatsConnection;
     try {
       nc = await connect({
-        servers,
+        ...natsConnectTarget(servers),
         name: this.opts.name ?? `ipiscope-${this.opts.runId}-core-${this.opts.core}`,
         noRandomize: true,
         reconnect: true,
@@ -249,7 +250,7 @@ export class NatsTransport {
       });
     } catch (e) {
       throw new UserError(
-        `core ${this.opts.core}: cannot connect to NATS at ${servers.join(', ')} ` +
+        `core ${this.opts.core}: cannot connect to NATS at ${redactNatsUrls(servers, ', ')} ` +
           `(${(e as Error).message}); start nats-server or pass --nats URL.`,
         { cause: e },
       );

@@ -7,6 +7,7 @@ import { loadFaultPlan, type FaultPlan } from '../bus/fault-plan.js';
 import { encodeControlMsg } from '../bus/codec.js';
 import { faultsSubject } from '../bus/nats-transport.js';
 import { checkRunId } from './cmd-run.js';
+import { natsConnectTarget, redactNatsUrls } from '../bus/nats-url.js';
 
 const spec = {
   summary:
@@ -43,7 +44,7 @@ async function ask(nc: NatsConnection, runId: string, msg: Uint8Array, timeoutMs
     const m = (e as Error).message;
     throw new UserError(
       /no responders|503/i.test(m)
-        ? `no run ${runId} listens on NATS at ${servers.join(', ')}: check the id and the URL that \`ipiscope run\` printed`
+        ? `no run ${runId} listens on NATS at ${redactNatsUrls(servers, ', ')}: check the id and the URL that \`ipiscope run\` printed`
         : `run ${runId} did not answer within ${timeoutMs} ms (${m})`,
     );
   }
@@ -72,9 +73,9 @@ export const faultsCommand: Command = {
     const servers = a.flags.nats.split(',');
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers, name: `ipiscope-faults-${runId}` });
+      nc = await connect({ ...natsConnectTarget(servers), name: `ipiscope-faults-${runId}` });
     } catch (e) {
-      throw new UserError(`cannot connect to NATS at ${servers.join(', ')}: ${(e as Error).message}`);
+      throw new UserError(`cannot connect to NATS at ${redactNatsUrls(servers, ', ')}: ${(e as Error).message}`);
     }
     try {
       if (a.flags.fromNow === true) {

@@ -50,6 +50,7 @@ import type { CoreTracingOptions } from '../core/core-tracing.js';
 import { emptyFaultPlan, parseFaultPlanValue, processFaultsOf, type FaultPlan } from '../bus/fault-plan.js';
 import { NatsServer, type StartedNatsServer } from '../bus/nats-launcher.js';
 import { faultsSubject } from '../bus/nats-transport.js';
+import { natsConnectTarget, natsUrlsHaveCredentials, redactNatsUrls } from '../bus/nats-url.js';
 import { coreCount, topologyOf } from '../sim/replay.js';
 import type { CoreFinal, CoreRecord, MachineSpec } from '../sim/replay.js';
 
@@ -350,7 +351,7 @@ export class StartedController {
     } catch (e) {
       if (/no responders/i.test((e as Error).message)) return;
     }
-    throw new UserError(`run id ${this.runId} is in use on NATS at ${this.servers.join(', ')}: another run listens on its subjects; pick another --run-id`);
+    throw new UserError(`run id ${this.runId} is in use on NATS at ${redactNatsUrls(this.servers, ', ')}: another run listens on its subjects; pick another --run-id`);
   }
 
   get pids(): number[] {
@@ -360,12 +361,12 @@ export class StartedController {
   /** @internal */
   async init(): Promise<void> {
     try {
-      this.nc = await connect({ servers: this.servers, name: `ipiscope-${this.runId}-controller`, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+      this.nc = await connect({ ...natsConnectTarget(this.servers), name: `ipiscope-${this.runId}-controller`, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
     } catch (e) {
       // The first connect does not retry: an address nobody serves is a user's mistake, said plainly.
       const cause = (e as { cause?: { code?: string } }).cause?.code;
       throw new UserError(
-        `cannot connect to NATS at ${this.servers.join(', ')}: ${(e as Error).message}${cause !== undefined ? ` (${cause})` : ''}; ` +
+        `cannot connect to NATS at ${redactNatsUrls(this.servers, ', ')}: ${(e as Error).message}${cause !== undefined ? ` (${cause})` : ''}; ` +
           'start a nats-server there, fix the URL, or leave out --nats (and IPISCOPE_NATS) to let ipiscope start a private one',
       );
     }
@@ -397,7 +398,7 @@ export class StartedController {
         throw new UserError(
           `only ${this.registered.size} of ${this.ncores} cores registered on ${controllerSubject(this.runId)} ` +
             `within ${this.opts.registerTimeoutMs ?? 60_000} ms (missing: ${missing.slice(0, 16).join(', ')}${missing.length > 16 ? ', ...' : ''}); ` +
-            `check that the cores reach NATS at ${this.servers.join(', ')}` +
+            `check that the cores reach NATS at ${redactNatsUrls(this.servers, ', ')}` +
             `${this.opts.mode === 'adopt' ? ` and were started with --run ${this.runId} --core N for N in 0..${this.ncores - 1}` : ''}.`,
         );
       }
@@ -441,10 +442,12 @@ export class StartedController {
 
   private spawnCore(core: number): void {
     const servers = this.opts.coreServers?.(core) ?? this.servers;
+    // Credentials travel in the environment, not on a command line every local user can read.
+    const secret = natsUrlsHaveCredentials(servers);
     const child = spawn(
       process.execPath,
-      [...coreNodeFlags(this.opts.preloadTracing === true), coreMainPath(), '--run', this.runId, '--core', String(core), '--nats', servers.join(','), '--seed', String(this.opts.seed ?? 0), ...(this.opts.preloadTracing === true ? ['--preload-tracing'] : [])],
-      { stdio: ['pipe', 'ignore', 'pipe'] },
+      [...coreNodeFlags(this.opts.preloadTracing === true), coreMainPath(), '--run', this.runId, '--core', String(core), ...(secret ? [] : ['--nats', servers.join(',')]), '--seed', String(this.opts.seed ?? 0), ...(this.opts.preloadTracing === true ? ['--preload-tracing'] : [])],
+      { stdio: ['pipe', 'ignore', 'pipe'], ...(secret ? { env: { ...process.env, IPISCOPE_NATS: servers.join(',') } } : {}) },
     );
     liveCores.add(child);
     this.children.set(core, child);

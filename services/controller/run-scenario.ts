@@ -32,6 +32,7 @@ import { DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { HopTicks } from '../core/run-core.js';
 import { Controller, DRAIN_TIMEOUT_MS } from './controller.js';
 import type { DrainOutcome, EndReason, FaultPlanUpdateNote, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
+import { redactNatsUrls } from '../bus/nats-url.js';
 
 export interface RunScenarioOptions {
   scenario: Scenario;
@@ -233,7 +234,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   }).start();
   let g: GenerationResult;
   try {
-    o.log?.(`run ${ctl.runId} on NATS ${ctl.servers.join(',')}: ${n} core processes; change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${ctl.servers.join(',')}\``);
+    o.log?.(`run ${ctl.runId} on NATS ${redactNatsUrls(ctl.servers)}: ${n} core processes; change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${redactNatsUrls(ctl.servers)}\``);
     o.onStarted?.(ctl.pids);
     const tps = distTicksPerSecond(o.scenario);
     g = await ctl.runGeneration(spec, {

@@ -22,6 +22,7 @@ import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { assert, AssertionError } from '../stdx/index.js';
 import type { CoreMsg } from '../machine/index.js';
 import { NatsTransport, type StartedNatsTransport } from '../bus/nats-transport.js';
+import { natsConnectTarget } from '../bus/nats-url.js';
 import { decodeControlMsg, encodeControlMsg, type ControlMsg } from '../bus/codec.js';
 import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP, FILE_CHUNK_MAX } from '../bus/control.js';
 import type { CoreFileKind, CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
@@ -169,7 +170,7 @@ export class StartedCoreProcess {
       ...(o.log !== undefined ? { log: o.log } : {}),
     }).start();
     this.ctl = await connect({
-      servers: o.servers,
+      ...natsConnectTarget(o.servers),
       name: `ipiscope-${o.runId}-core-${o.core}-ctl`,
       noRandomize: true,
       reconnect: true,

@@ -3,6 +3,9 @@
  *
  *     node dist/services/core/main.js --run RUN --core N --nats URL[,URL...] [--seed S] [--preload-tracing]
  *
+ * `--nats` may be left out for `IPISCOPE_NATS` (how a controller hands over URLs with credentials,
+ * `nats://user:password@host:port`, which a command line would show to every local user).
+ *
  * It registers with the controller on the run's control subject and waits for StartRun. It ends
  * on StopRun{exit}, on SIGTERM/SIGINT, and when its parent goes away (stdin closes, or the parent
  * pid changes), so a crashed controller never leaves it behind.
@@ -23,7 +26,7 @@ function fail(msg: string): never {
 const runId = flag('run') ?? fail('--run RUN is required');
 const core = Number(flag('core') ?? fail('--core N is required'));
 if (!Number.isInteger(core) || core < 0) fail(`--core must be a core number, got ${flag('core')}`);
-const servers = (flag('nats') ?? fail('--nats URL is required')).split(',');
+const servers = (flag('nats') ?? (process.env.IPISCOPE_NATS || undefined) ?? fail('--nats URL (or IPISCOPE_NATS) is required')).split(',');
 const seed = Number(flag('seed') ?? '0');
 const parentPid = process.ppid;
 // Traced runs: the OpenTelemetry modules are loaded before the core registers.
