@@ -17,6 +17,7 @@ import { encodeControlMsg } from '../../services/bus/codec.js';
 import { faultsSubject } from '../../services/bus/nats-transport.js';
 import { startTestNats } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
+import { natsConnectTarget, redactNatsUrls } from '../../services/bus/nats-url.js';
 
 const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 
@@ -50,7 +51,7 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
   try {
     // The run says its id and NATS once its cores run.
     const t0 = Date.now();
-    while (!stderr.includes(`run ${runId} on NATS ${url}`) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
+    while (!stderr.includes(`run ${runId} on NATS ${redactNatsUrls(nats.servers)}`) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
     assert.match(stderr, new RegExp(`ipiscope faults ${runId} PLAN --nats`), 'the run prints how to reach it');
 
     // Sent until the machine runs (an answer for generation 0 came between machines).
@@ -94,7 +95,7 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
 
     // A malformed plan published on the subject by another tool: refused by the controller (its
     // answer says why) and by every core alike, so the run goes on as it was (checked at the end).
-    const nc = await connect({ servers: nats.servers });
+    const nc = await connect(natsConnectTarget(nats.servers));
     try {
       const junk = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: Date.now() + 1, faultPlanJson: '{"faults":[{"type":"frob"}]}' } });
       const a = JSON.parse(new TextDecoder().decode((await nc.request(faultsSubject(runId), junk, { timeout: 5000 })).data)) as Record<string, unknown>;

@@ -1,8 +1,10 @@
 /**
  * NATS for tests. `startTestNats()` gives a private server: a testcontainers NATS container when
  * a Docker engine answers, otherwise the local `nats-server` binary (the only option on CI here).
- * `IPISCOPE_TEST_NATS=local|docker` forces one. Clusters are always local processes, because
- * failure tests kill and restart nodes. Every helper says on stderr which NATS it used.
+ * `IPISCOPE_TEST_NATS=local|docker` forces one. When the engine answers but the container cannot
+ * start (no registry to pull the image from, say), the local binary is used and the reason said,
+ * unless docker was forced. Clusters are always local processes, because failure tests kill and
+ * restart nodes. Every helper says on stderr which NATS it used.
  *
  * Never the shared server on 4222: every server here listens on ports of its own.
  */
@@ -68,7 +70,14 @@ export async function startTestNats(): Promise<TestNats> {
   const forced = process.env.IPISCOPE_TEST_NATS;
   if (forced !== 'local') {
     const docker = await dockerEngine();
-    if (docker.ok) return startDockerNats();
+    if (docker.ok) {
+      try {
+        return await startDockerNats();
+      } catch (e) {
+        if (forced === 'docker') throw e;
+        return startLocalNats(`a Docker engine answered, but the NATS container did not start: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
     if (forced === 'docker') throw new Error(`IPISCOPE_TEST_NATS=docker but ${docker.reason}`);
     return startLocalNats(docker.reason);
   }
@@ -88,9 +97,13 @@ async function startDockerNats(): Promise<TestNats> {
   // Loaded only here: importing testcontainers has side effects we do not want without Docker.
   const { NatsContainer } = await import('@testcontainers/nats');
   const container = await new NatsContainer(DOCKER_IMAGE).start();
+  // The module's server wants a user and password (test/test by default); ipiscope takes them in
+  // the URL, as a user with a secured NATS would give them.
   const opts = container.getConnectionOptions();
-  const servers = Array.isArray(opts.servers) ? opts.servers : [String(opts.servers)];
-  say(`testcontainers ${DOCKER_IMAGE} at ${servers.join(', ')}`);
+  const cred = opts.user !== undefined ? `${encodeURIComponent(opts.user)}:${encodeURIComponent(opts.pass ?? '')}@` : '';
+  const hosts = Array.isArray(opts.servers) ? opts.servers : [String(opts.servers)];
+  const servers = hosts.map((h) => `nats://${cred}${h.replace(/^nats:\/\//, '')}`);
+  say(`testcontainers ${DOCKER_IMAGE} at ${hosts.join(', ')}${cred !== '' ? ' (user and password in the URL)' : ''}`);
   const stop = async (): Promise<void> => {
     await container.stop();
   };

@@ -25,6 +25,7 @@ import {
   type StartedNatsTransport,
 } from '../../../services/bus/nats-transport.js';
 import { startTestNats, startTestNatsCluster } from '../../harness/nats.js';
+import { natsConnectTarget } from '../../../services/bus/nats-url.js';
 
 function msgFor(i: number): CoreMsg {
   // Alternate classes so that both payload schemas and per-class fault streams are exercised.
@@ -222,7 +223,7 @@ test('an unexplained gap is repaired by retransmission from the sender', async (
   await using nats = await startTestNats();
   const sink = new Sink();
   const b = await new NatsTransport({ servers: nats.servers, runId: 'raw', core: 1, onMessage: sink.onMessage, onInvalid: sink.onInvalid, gapRepairAfterMs: 10 }).start();
-  const raw = await connect({ servers: nats.servers });
+  const raw = await connect(natsConnectTarget(nats.servers));
   try {
     const asked: string[] = [];
     raw.subscribe(linkSubject('raw', 5), {
@@ -256,7 +257,7 @@ test('a gap nobody can repair makes the run invalid, with the reason', async () 
     servers: nats.servers, runId: 'raw', core: 1, onMessage: sink.onMessage, onInvalid: sink.onInvalid,
     gapRepairAfterMs: 10, repairTimeoutMs: 50, repairDeadlineMs: 300,
   }).start();
-  const raw = await connect({ servers: nats.servers });
+  const raw = await connect(natsConnectTarget(nats.servers));
   try {
     raw.publish(coreSubject('raw', 1), envelope(1));
     raw.publish(coreSubject('raw', 1), envelope(3));

@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { readSpanFile } from '../../../services/analyzer/index.js';
 import { startTestNats } from '../../harness/nats.js';
+import { natsConnectTarget } from '../../../services/bus/nats-url.js';
 
 const BIN = resolve('bin/ipiscope.js');
 
@@ -71,7 +72,7 @@ const CONSUMER = 5;
 test('run --trace-file: spans of every core process, IPI traces across processes through NATS headers, judged like the run', { timeout: 60_000 }, async () => {
   await using nats = await startTestNats();
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-run-trace-'));
-  const nc = await connect({ servers: nats.servers });
+  const nc = await connect(natsConnectTarget(nats.servers));
   try {
     // Machine messages of every run on this NATS: ipiscope.<run>.core.<n>.
     const headers: string[] = [];
