@@ -53,7 +53,7 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
   const isolated = privateTmpWorks();
   if (!isolated) process.stderr.write('adopt test: no mount namespaces here (not root, or no unshare): the cores share the controller\'s file system\n');
   const startCore = (n: number): void => {
-    const argv = [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--watch-stdin', 'no'];
+    const argv = [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--watch-stdin', 'no', '--preload-tracing'];
     cores.set(n, isolated
       ? spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$@"', 'core', process.execPath, ...argv], { stdio: 'ignore', env: { ...process.env, TMPDIR: '/tmp' } })
       : spawn(process.execPath, argv, { stdio: 'ignore', env: { ...process.env, TMPDIR: coreTmp } }));
@@ -90,7 +90,7 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     const part = join(dir, 'part.yaml');
     writeFileSync(part, 'faults:\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     startCore(2);
-    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--trace-file', join(dir, 'adopted.spans'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -122,6 +122,12 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
 
     // The inbox records came over the bus (FileChunk): the run replays from them bit for bit.
     const replay = ipiscope('replay', join(dir, 'adopted.rec'), '--json');
+    // So did their span files: every IPI of the run judged from them.
+    const judged = ipiscope('analyze', join(dir, 'adopted.spans'), '--json');
+    assert.equal(judged.status, 0, judged.stderr);
+    const an = JSON.parse(judged.stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: unknown[]; late: unknown[] };
+    assert.equal(an.ipis, v.ipis_sent);
+    assert.deepEqual([an.ignored, an.late], [[], []]);
     assert.equal(replay.status, 0, `replay differs:\n${replay.stdout}\n${replay.stderr}`);
     const rv = JSON.parse(replay.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
     assert.equal(rv.same, true);
