@@ -12,6 +12,9 @@
 # host's network (npm ci in the build stage). It checks what a user of the stack would: the
 # controller adopts the four core containers and prints an ok verdict, the analyzer judges every
 # IPI from the spans the cores sent through the collector's place, and writes results/report.html.
+# Chaos as deploy/README.md describes it: `ipiscope faults` from the host changes the running
+# stack's bus rules through nats-1's published port, and `docker pause` stops a core container for a
+# second; the run must still end ok, with the injected faults counted.
 # Everything it starts is stopped at the end. Bounded: each wait has a deadline.
 set -euo pipefail
 
@@ -103,6 +106,14 @@ chown "$IPISCOPE_UID:$IPISCOPE_GID" "$REPO/deploy/results"
 rm -f "$REPO/deploy/results/report.html"
 say "docker-compose up (the stack of deploy/docker-compose.yml, collector and Jaeger stood in for)"
 "${COMPOSE[@]}" up -d --no-build >"$LAB/up.log" 2>&1 || die "compose up failed (see $LAB/up.log)"
+for _ in $(seq 1 60); do
+  "${COMPOSE[@]}" logs --no-color controller 2>/dev/null | grep -q 'run compose on NATS' && break
+  sleep 1
+done
+printf 'faults:\n  - { type: duplicate, probability: 0.02 }\n  - { type: latency, class: memory, latency_ms: 1, jitter_ms: 1, distribution: uniform }\n' >"$LAB/plan.yaml"
+nsenter --net="/var/run/netns/$NS" node "$REPO/bin/ipiscope.js" faults compose "$LAB/plan.yaml" --nats nats://127.0.0.1:4222 --json >"$LAB/faults.json" 2>"$LAB/faults.err" ||
+  { cat "$LAB/faults.err" >&2; die "ipiscope faults could not reach the stack"; }
+docker pause ipiscope-lab_core-2_1 >/dev/null && sleep 1 && docker unpause ipiscope-lab_core-2_1 >/dev/null
 for _ in $(seq 1 120); do
   "${COMPOSE[@]}" ps controller 2>/dev/null | grep -q Exit && break
   sleep 2
@@ -112,10 +123,12 @@ verdict=$("${COMPOSE[@]}" logs --no-color controller | sed -n 's/^[^|]*| //p' | 
 "${COMPOSE[@]}" stop -t 30 analyzer >/dev/null 2>&1
 summary=$("${COMPOSE[@]}" logs --no-color analyzer | sed -n 's/^[^|]*| //p' | grep -E 'IPIs from .* spans' | tail -1)
 cores_exit=$("${COMPOSE[@]}" ps | grep -cE 'core-[0-3].*Exit 0' || true)
-say "controller: $(node -e 'const v=JSON.parse(process.argv[1]);console.log(`verdict ${v.verdict}, ${v.ipis_handled} IPIs handled, ${v.processes} core containers adopted`)' "$verdict")"
+say "controller: $(node -e 'const v=JSON.parse(process.argv[1]);console.log(`verdict ${v.verdict}, ${v.ipis_handled} IPIs handled, ${v.processes} core containers adopted; live plan updates ${v.fault_plan_updates.length}, faults injected ${JSON.stringify(v.faults_injected)}, bus delivered ${v.bus.delivered} of ${v.bus.sent}`)' "$verdict")"
 say "analyzer:   $summary"
 say "cores exited 0: $cores_exit of 4; report: $(ls -l "$REPO/deploy/results/report.html" 2>/dev/null | awk '{print $5 " bytes"}')"
 node -e 'const v=JSON.parse(process.argv[1]); process.exit(v.verdict === "ok" && v.processes === 4 ? 0 : 1)' "$verdict" || die "verdict not ok"
+node -e 'const v=JSON.parse(process.argv[1]); process.exit(v.fault_plan_updates.length === 1 && (v.faults_injected.duplicate ?? 0) > 0 && v.bus.delivered === v.bus.sent ? 0 : 1)' "$verdict" ||
+  die "the live fault plan did not show in the verdict"
 [[ "$summary" =~ ([0-9]+)\ IPIs.*\ 0\ late,\ 0\ ignored ]] || die "the analyzer did not judge every IPI handled"
 [ "$cores_exit" = 4 ] || die "not every core container ended with the run"
 [ -s "$REPO/deploy/results/report.html" ] || die "no report"
