@@ -19,8 +19,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { startTestNats } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
+import { bin, startCli } from '../harness/cli.js';
 
-const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 const coreMain = join(process.cwd(), 'dist', 'services', 'core', 'main.js');
 
 function ipiscope(...args: string[]): { status: number; stdout: string; stderr: string } {
@@ -90,14 +90,8 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     const part = join(dir, 'part.yaml');
     writeFileSync(part, 'faults:\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     startCore(2);
-    const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--trace-file', join(dir, 'adopted.spans'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-    const t0 = Date.now();
-    while (!stderr.includes(`run ${runId} on NATS`) && Date.now() - t0 < 60_000) await new Promise((res) => setTimeout(res, 100));
+    const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--trace-file', join(dir, 'adopted.spans'), '--json']);
+    assert.ok(await run.stderrHas(`run ${runId} on NATS`), run.stderr());
     let live = { status: -1, stdout: '', stderr: '' };
     for (let i = 0; i < 30; i++) {
       live = ipiscope('faults', runId, plan, '--nats', url, '--json');
@@ -107,8 +101,8 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     assert.equal(live.status, 0, live.stderr);
     assert.equal((JSON.parse(live.stdout) as Record<string, unknown>).process_faults_not_applicable, 1);
     assert.match(live.stderr, /warning: .*adopted its core processes/);
-    assert.equal(await exited, 0, stderr);
-    const v = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    assert.equal(await run.exited, 0, run.stderr());
+    const v = JSON.parse(run.stdout().trim().split('\n').pop() as string) as Record<string, unknown>;
     assert.equal(v.verdict, 'ok', String(v.invalid_reason));
     assert.equal(v.processes, 4);
     const injected = v.faults_injected as Record<string, number>;

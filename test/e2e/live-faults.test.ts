@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -17,9 +17,9 @@ import { encodeControlMsg } from '../../services/bus/codec.js';
 import { faultsSubject } from '../../services/bus/nats-transport.js';
 import { startTestNats } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
+import { bin, startCli } from '../harness/cli.js';
 import { natsConnectTarget, redactNatsUrls } from '../../services/bus/nats-url.js';
 
-const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 
 function ipiscope(...args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -42,17 +42,12 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
   writeFileSync(bad, 'faults:\n  - { type: duplicate, probability: 2 }\n');
 
   const runId = `e2e-live-${process.pid}`;
-  const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '20s', '--run-id', runId, '--nats', url, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '20s', '--run-id', runId, '--nats', url, '--json']);
+  const { child } = run;
   try {
     // The run says its id and NATS once its cores run.
-    const t0 = Date.now();
-    while (!stderr.includes(`run ${runId} on NATS ${redactNatsUrls(nats.servers)}`) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
-    assert.match(stderr, new RegExp(`ipiscope faults ${runId} PLAN --nats`), 'the run prints how to reach it');
+    assert.ok(await run.stderrHas(`run ${runId} on NATS ${redactNatsUrls(nats.servers)}`), run.stderr());
+    assert.match(run.stderr(), new RegExp(`ipiscope faults ${runId} PLAN --nats`), 'the run prints how to reach it');
 
     // Sent until the machine runs (an answer for generation 0 came between machines).
     let answer: Record<string, unknown> = {};
@@ -105,7 +100,8 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
       await nc.close();
     }
 
-    const code = await exited;
+    const code = await run.exited;
+    const [stdout, stderr] = [run.stdout(), run.stderr()];
     assert.equal(code, 0, stderr);
     const v = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
     assert.equal(v.verdict, 'ok', String(v.invalid_reason));
@@ -125,6 +121,6 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.ok((updates[0]?.at_ms ?? -1) >= 0);
   } finally {
     if (child.exitCode === null) child.kill('SIGINT');
-    await exited;
+    await run.exited;
   }
 });

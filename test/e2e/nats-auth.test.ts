@@ -8,13 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NatsServer } from '../../services/bus/nats-launcher.js';
 import { testTempDir } from '../harness/temp.js';
+import { bin, startCli } from '../harness/cli.js';
 
-const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 const PASSWORD = 'pw:with@signs';
 
 function ipiscope(...args: string[]): { status: number; stdout: string; stderr: string } {
@@ -48,14 +48,8 @@ test('run and faults with user:password in the NATS URL; never printed, never on
   const plan = join(dir, 'plan.yaml');
   writeFileSync(plan, 'faults:\n  - { type: duplicate, probability: 0.05 }\n');
   const runId = `e2e-auth-${process.pid}`;
-  const child = spawn(process.execPath, [bin, 'run', 'pingpong', '--ipis', '0', '--duration', '4s', '--run-id', runId, '--nats', url, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  const t0 = Date.now();
-  while (!stderr.includes(`run ${runId} on NATS`) && Date.now() - t0 < 60_000) await new Promise((res) => setTimeout(res, 100));
+  const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '4s', '--run-id', runId, '--nats', url, '--json']);
+  assert.ok(await run.stderrHas(`run ${runId} on NATS`), run.stderr());
   const lines = commandLines().filter((l) => l.includes(`--run ${runId}`));
   assert.equal(lines.length, 4, `the four core processes:\n${lines.join('\n')}`);
   for (const l of lines) assert.ok(!l.includes(encodeURIComponent(PASSWORD)) && !l.includes(PASSWORD), `a core's command line shows the password: ${l}`);
@@ -67,7 +61,8 @@ test('run and faults with user:password in the NATS URL; never printed, never on
   }
   assert.equal(live.status, 0, live.stderr);
 
-  assert.equal(await exited, 0, stderr);
+  assert.equal(await run.exited, 0, run.stderr());
+  const [stdout, stderr] = [run.stdout(), run.stderr()];
   const v = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
   assert.equal(v.verdict, 'ok', String(v.invalid_reason));
   assert.ok((v.ipis_handled as number) > 0);
