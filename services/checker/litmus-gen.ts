@@ -427,8 +427,9 @@ export function instrText(i: Instr): string {
     case 'stwx':
       return `stwx ${i.rs},${i.ra},${i.rb}`;
     case 'lwz':
-      return `lwz ${i.rd},${i.disp}(${i.ra})`;
+      return `${i.signed === true ? 'lwa' : 'lwz'} ${i.rd},${i.disp}(${i.ra})`;
     case 'lwzx':
+      return `${i.signed === true ? 'lwax' : 'lwzx'} ${i.rd},${i.ra},${i.rb}`;
     case 'lwarx':
       return `${i.op} ${i.rd},${i.ra},${i.rb}`;
     case 'stwcx':
@@ -442,10 +443,30 @@ export function instrText(i: Instr): string {
       return `cmpw ${crPrefix(i.cr)}${i.ra},${i.rb}`;
     case 'cmpwi':
       return `cmpwi ${crPrefix(i.cr)}${i.ra},${i.imm}`;
+    case 'cmplw':
+      return `cmplw ${crPrefix(i.cr)}${i.ra},${i.rb}`;
+    case 'cmplwi':
+      return `cmplwi ${crPrefix(i.cr)}${i.ra},${i.imm}`;
+    case 'ori':
+    case 'xori':
+      return `${i.op} ${i.rd},${i.rs},${i.imm}`;
+    case 'rlwinm':
+    case 'rlwimi':
+      return `${i.op} ${i.rd},${i.rs},${i.sh},${i.mb},${i.me}`;
+    case 'nop':
+      return 'nop';
+    case 'extsw':
+      return `extsw ${i.rd},${i.rs}`;
+    case 'clrldi':
+      return `clrldi ${i.rd},${i.rs},${i.n}`;
     case 'b':
       return `b ${i.label}`;
     case 'beq':
     case 'bne':
+    case 'blt':
+    case 'bgt':
+    case 'ble':
+    case 'bge':
       return `${i.op} ${crPrefix(i.cr)}${i.label}`;
     case 'label':
       return `${i.name}:`;

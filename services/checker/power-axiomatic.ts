@@ -57,6 +57,7 @@
  */
 import { assert } from '../stdx/assert.js';
 import type { CondExpr, Instr, LitmusTest, LitmusThread, LitmusValue, ObsVar } from '../litmus/ast.js';
+import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, CR_GT, CR_LT, isAlu, isBranch, loadedValue, storedWord } from '../litmus/ast.js';
 import { EventSet, Rel } from './relation.js';
 
 export interface AllowedOptions {
@@ -129,7 +130,7 @@ export function locationAddresses(test: LitmusTest): Map<string, number> {
 }
 
 function valueOf(v: LitmusValue, addrs: Map<string, number>): number {
-  if (v.kind === 'int') return v.value | 0;
+  if (v.kind === 'int') return v.value;
   const a = addrs.get(v.loc);
   assert(a !== undefined, `location ${v.loc} has no address`);
   return a;
@@ -244,15 +245,8 @@ function buildThreadContext(test: LitmusTest, thread: LitmusThread, addrs: Map<s
 }
 
 function writtenReg(i: Instr): string | null {
+  if (isAlu(i)) return i.rd;
   switch (i.op) {
-    case 'li':
-    case 'addi':
-    case 'mr':
-    case 'xor':
-    case 'add':
-    case 'and':
-    case 'or':
-    case 'subf':
     case 'lwz':
     case 'lwzx':
     case 'lwarx':
@@ -263,7 +257,7 @@ function writtenReg(i: Instr): string | null {
 }
 
 function branchTarget(i: Instr): string | null {
-  return i.op === 'b' || i.op === 'beq' || i.op === 'bne' ? i.label : null;
+  return isBranch(i) ? i.label : null;
 }
 
 const isZeroLiteral = (r: string): boolean => r === '0';
@@ -316,7 +310,8 @@ function enumerateTraces(
   };
 
   const setReg = (s: ExecState, r: string, v: number, deps: bigint): void => {
-    s.regs.set(r, { v: v | 0, deps });
+    // Registers are 64-bit, held exactly (see litmus/ast.ts aluValue); stores take the low word.
+    s.regs.set(r, { v, deps });
   };
 
   const run = (s: ExecState): void => {
@@ -331,54 +326,41 @@ function enumerateTraces(
       assert(si !== undefined, 'pc out of range');
       const i = si.instr;
       s.pc++;
+      if (isAlu(i)) {
+        // addi's rA reads r0 as zero (the rA=0 rule); the others read registers.
+        const src = (r: string): RegVal => (i.op === 'addi' ? readBase(s, r, true) : readReg(s, r));
+        let deps = 0n;
+        for (const r of aluSources(i)) deps |= src(r).deps;
+        setReg(s, i.rd, aluValue(i, (r) => src(r).v), deps);
+        continue;
+      }
       switch (i.op) {
         case 'label':
+        case 'nop':
           break;
-        case 'li':
-          setReg(s, i.rd, i.imm, 0n);
-          break;
-        case 'addi': {
-          const a = isR0(i.ra) ? { v: 0, deps: 0n } : readReg(s, i.ra);
-          setReg(s, i.rd, (a.v + i.imm) | 0, a.deps);
-          break;
-        }
-        case 'mr': {
-          const a = readReg(s, i.rs);
-          setReg(s, i.rd, a.v, a.deps);
-          break;
-        }
-        case 'xor':
-        case 'add':
-        case 'and':
-        case 'or':
-        case 'subf': {
-          const a = readReg(s, i.ra);
-          const b = readReg(s, i.rb);
-          const v =
-            i.op === 'xor' ? a.v ^ b.v
-            : i.op === 'add' ? (a.v + b.v) | 0
-            : i.op === 'and' ? a.v & b.v
-            : i.op === 'or' ? a.v | b.v
-            : (b.v - a.v) | 0;
-          setReg(s, i.rd, v, a.deps | b.deps);
-          break;
-        }
         case 'cmpw':
-        case 'cmpwi': {
+        case 'cmpwi':
+        case 'cmplw':
+        case 'cmplwi': {
           const a = readReg(s, i.ra);
-          const b = i.op === 'cmpw' ? readReg(s, i.rb) : { v: i.imm | 0, deps: 0n };
-          s.cr[i.cr ?? 0] = { lt: a.v < b.v, gt: a.v > b.v, eq: a.v === b.v, deps: a.deps | b.deps };
+          const b = i.op === 'cmpw' || i.op === 'cmplw' ? readReg(s, i.rb) : { v: i.imm, deps: 0n };
+          const c = compareWords(a.v, b.v, i.op === 'cmplw' || i.op === 'cmplwi');
+          s.cr[i.cr ?? 0] = { lt: (c & CR_LT) !== 0, gt: (c & CR_GT) !== 0, eq: (c & CR_EQ) !== 0, deps: a.deps | b.deps };
           break;
         }
         case 'b':
         case 'beq':
-        case 'bne': {
+        case 'bne':
+        case 'blt':
+        case 'bgt':
+        case 'ble':
+        case 'bge': {
           let taken = true;
           if (i.op !== 'b') {
             // A conditional branch makes every later event control dependent on its CR field's sources.
             const field = s.cr[i.cr ?? 0] as CrField;
             s.ctrl |= field.deps;
-            taken = i.op === 'beq' ? field.eq : !field.eq;
+            taken = branchTaken(i.op, (field.lt ? CR_LT : 0) | (field.gt ? CR_GT : 0) | (field.eq ? CR_EQ : 0));
           }
           if (!taken) break;
           const target = ctx.labels.get(i.label);
@@ -410,7 +392,7 @@ function enumerateTraces(
           newEvent(s, {
             dir: 'W',
             addr: (base.v + off.v) | 0,
-            value: val.v,
+            value: storedWord(val.v),
             exclusive: false,
             addrDeps: base.deps | off.deps,
             dataDeps: val.deps,
@@ -436,7 +418,7 @@ function enumerateTraces(
               dataDeps: 0n,
               rmwRead: -1,
             });
-            setReg(t, i.rd, value, 1n << BigInt(idx));
+            setReg(t, i.rd, loadedValue(value, i.op !== 'lwarx' && i.signed === true), 1n << BigInt(idx));
             if (i.op === 'lwarx') t.reservation = { addr, readIndex: idx, addrDeps: base.deps | off.deps };
             run(t);
           }
@@ -453,7 +435,7 @@ function enumerateTraces(
             newEvent(t, {
               dir: 'W',
               addr,
-              value: val.v,
+              value: storedWord(val.v),
               exclusive: true,
               addrDeps: base.deps | off.deps,
               // herd's stwcx. reads the reservation address as data: the lwarx address sources.

@@ -11,6 +11,9 @@ export type LitmusValue = { kind: 'int'; value: number } | { kind: 'addr'; loc: 
 /**
  * One instruction of a thread, in the subset of PPC that ipiscope executes.
  *
+ * Registers are 64-bit (see `aluValue`), memory words 32-bit: `lwz` of a word 0xffffffff gives
+ * 4294967295, `lwa` gives -1, as herd says.
+ *
  * Registers are lower-case `r0`..`r31`. The base register `ra` of the forms that apply PPC's
  * rA=0 rule (addi, stw, lwz, stwx, lwzx, lwarx, stwcx.) is the name `"0"` when the file writes `0`
  * or `r0` there: the operand then reads as the value zero, not as the contents of r0 (herd does
@@ -22,16 +25,27 @@ export type Instr =
   | { op: 'addi'; rd: string; ra: string; imm: number }
   | { op: 'mr'; rd: string; rs: string }
   | { op: 'xor' | 'add' | 'and' | 'or' | 'subf'; rd: string; ra: string; rb: string }
+  | { op: 'ori' | 'xori'; rd: string; rs: string; imm: number }
+  /** extsw: the low word sign-extended; clrldi: the low 64-n bits kept. */
+  | { op: 'extsw'; rd: string; rs: string }
+  | { op: 'clrldi'; rd: string; rs: string; n: number }
+  /** Rotate left by `sh`, then keep mask bits `mb`..`me` (IBM numbering, 0 = most significant);
+   * rlwimi inserts them into `rd` instead of clearing the rest. */
+  | { op: 'rlwinm' | 'rlwimi'; rd: string; rs: string; sh: number; mb: number; me: number }
   | { op: 'stw'; rs: string; disp: number; ra: string }
   | { op: 'stwx'; rs: string; ra: string; rb: string }
-  | { op: 'lwz'; rd: string; disp: number; ra: string }
-  | { op: 'lwzx'; rd: string; ra: string; rb: string }
+  /** `signed`: lwa / lwax, which sign-extend the word (lwz and lwzx zero-extend it). */
+  | { op: 'lwz'; rd: string; disp: number; ra: string; signed?: true }
+  | { op: 'lwzx'; rd: string; ra: string; rb: string; signed?: true }
   | { op: 'lwarx'; rd: string; ra: string; rb: string }
   | { op: 'stwcx'; rs: string; ra: string; rb: string }
   | { op: 'sync' | 'lwsync' | 'isync' | 'eieio' }
   | { op: 'cmpw'; ra: string; rb: string; cr?: number }
   | { op: 'cmpwi'; ra: string; imm: number; cr?: number }
-  | { op: 'b' | 'beq' | 'bne'; label: string; cr?: number }
+  | { op: 'cmplw'; ra: string; rb: string; cr?: number }
+  | { op: 'cmplwi'; ra: string; imm: number; cr?: number }
+  | { op: 'nop' }
+  | { op: 'b' | CondBranch; label: string; cr?: number }
   | { op: 'label'; name: string };
 
 /** An instruction with the 1-based line of the file it came from (for error messages). */
@@ -78,4 +92,163 @@ export interface LitmusTest {
   condition: CondExpr;
   /** Extra variables from a `locations [...]` clause, shown in the final state. */
   observed: ObsVar[];
+}
+
+/** The conditional branches, on a CR field's lt/gt/eq bits. */
+export type CondBranch = 'beq' | 'bne' | 'blt' | 'bgt' | 'ble' | 'bge';
+
+export function isBranch(i: Instr): i is Extract<Instr, { op: 'b' | CondBranch }> {
+  return i.op === 'b' || i.op === 'beq' || i.op === 'bne' || i.op === 'blt' || i.op === 'bgt' || i.op === 'ble' || i.op === 'bge';
+}
+
+/** A CR field's bits: LT, GT, EQ (a failed stwcx. sets none of them). */
+export const CR_LT = 4;
+export const CR_GT = 2;
+export const CR_EQ = 1;
+
+/** Whether conditional branch `op` is taken on a CR field holding `bits`. */
+export function branchTaken(op: CondBranch, bits: number): boolean {
+  switch (op) {
+    case 'beq':
+      return (bits & CR_EQ) !== 0;
+    case 'bne':
+      return (bits & CR_EQ) === 0;
+    case 'blt':
+      return (bits & CR_LT) !== 0;
+    case 'bgt':
+      return (bits & CR_GT) !== 0;
+    case 'ble':
+      return (bits & CR_GT) === 0;
+    case 'bge':
+      return (bits & CR_LT) === 0;
+  }
+}
+
+/** The instructions that only compute a register from registers and immediates. */
+export type AluInstr = Extract<Instr, { op: 'li' | 'addi' | 'mr' | 'xor' | 'add' | 'and' | 'or' | 'subf' | 'ori' | 'xori' | 'extsw' | 'clrldi' | 'rlwinm' | 'rlwimi' }>;
+
+export function isAlu(i: Instr): i is AluInstr {
+  switch (i.op) {
+    case 'li':
+    case 'addi':
+    case 'mr':
+    case 'xor':
+    case 'add':
+    case 'and':
+    case 'or':
+    case 'subf':
+    case 'ori':
+    case 'xori':
+    case 'extsw':
+    case 'clrldi':
+    case 'rlwinm':
+    case 'rlwimi':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** The registers an ALU instruction reads (`"0"`, the rA=0 literal, reads as zero). */
+export function aluSources(i: AluInstr): string[] {
+  switch (i.op) {
+    case 'li':
+      return [];
+    case 'addi':
+      return [i.ra];
+    case 'mr':
+    case 'ori':
+    case 'xori':
+    case 'extsw':
+    case 'clrldi':
+    case 'rlwinm':
+      return [i.rs];
+    case 'rlwimi':
+      return [i.rs, i.rd];
+    default:
+      return [i.ra, i.rb];
+  }
+}
+
+/** Mask bits `mb`..`me` of a word, IBM numbering (bit 0 the most significant); wraps when mb > me. */
+export function wordMask(mb: number, me: number): number {
+  const upTo = (b: number): number => (b >= 31 ? 0xffffffff : (0xffffffff << (31 - b)) >>> 0);
+  const from = (b: number): number => 0xffffffff >>> b;
+  return (mb <= me ? from(mb) & upTo(me) : from(mb) | upTo(me)) >>> 0;
+}
+
+/**
+ * Registers are 64-bit, as on POWER in 64-bit mode, and held exactly in a JS number (every value a
+ * litmus test makes stays far inside ±2^53; one that does not is refused, never rounded). Memory
+ * words are 32-bit and held signed, so a location prints as herd prints an `int`.
+ */
+function exact(v: number, what: string): number {
+  if (!Number.isSafeInteger(v)) throw new RangeError(`${what} makes a value beyond ±2^53, which ipiscope cannot hold exactly`);
+  return v;
+}
+
+const INT32 = (v: number): boolean => v === (v | 0);
+
+/** A 64-bit bitwise operation on two exact register values. */
+function bits64(a: number, b: number, f: (x: bigint, y: bigint) => bigint, fast: (x: number, y: number) => number, what: string): number {
+  // Sign-extended 32-bit values give the sign extension of the 32-bit result: the common case.
+  if (INT32(a) && INT32(b)) return fast(a, b);
+  return exact(Number(BigInt.asIntN(64, f(BigInt(a), BigInt(b)))), what);
+}
+
+/** The word a store writes (the register's low 32 bits). */
+export function storedWord(reg: number): number {
+  return reg | 0;
+}
+
+/** A loaded word in a register: zero-extended (lwz, lwzx, lwarx) or sign-extended (lwa, lwax). */
+export function loadedValue(word: number, signed: boolean): number {
+  return signed ? word | 0 : word >>> 0;
+}
+
+/** The CR field a word compare sets (cmpw, cmpwi signed; cmplw, cmplwi unsigned): its bits. */
+export function compareWords(a: number, b: number, unsigned: boolean): number {
+  const [x, y] = unsigned ? [a >>> 0, b >>> 0] : [a | 0, b | 0];
+  return x < y ? CR_LT : x > y ? CR_GT : CR_EQ;
+}
+
+/** The value an ALU instruction writes to `rd` (64-bit, exact); `read` gives registers. */
+export function aluValue(i: AluInstr, read: (r: string) => number): number {
+  switch (i.op) {
+    case 'li':
+      return i.imm;
+    case 'addi':
+      return exact(read(i.ra) + i.imm, i.op);
+    case 'mr':
+      return read(i.rs);
+    case 'extsw':
+      return read(i.rs) | 0;
+    case 'clrldi':
+      return exact(Number(BigInt.asUintN(64 - i.n, BigInt(read(i.rs)))), i.op);
+    case 'ori':
+      return bits64(read(i.rs), i.imm, (x, y) => x | y, (x, y) => x | y, i.op);
+    case 'xori':
+      return bits64(read(i.rs), i.imm, (x, y) => x ^ y, (x, y) => x ^ y, i.op);
+    case 'rlwinm':
+    case 'rlwimi': {
+      // ROTL32 puts the rotated low word in both halves; the mask is MASK(mb+32, me+32), which
+      // reaches the high half only when it wraps (mb > me).
+      const w = read(i.rs) >>> 0;
+      const rot = BigInt(i.sh === 0 ? w : ((w << i.sh) | (w >>> (32 - i.sh))) >>> 0);
+      const m = BigInt(wordMask(i.mb, i.me)) | (i.mb > i.me ? 0xffffffff00000000n : 0n);
+      const kept = ((rot << 32n) | rot) & m;
+      const v = i.op === 'rlwinm' ? kept : kept | (BigInt(read(i.rd)) & ~m);
+      return exact(Number(BigInt.asIntN(64, v)), i.op);
+    }
+    case 'xor':
+      return bits64(read(i.ra), read(i.rb), (x, y) => x ^ y, (x, y) => x ^ y, i.op);
+    case 'and':
+      return bits64(read(i.ra), read(i.rb), (x, y) => x & y, (x, y) => x & y, i.op);
+    case 'or':
+      return bits64(read(i.ra), read(i.rb), (x, y) => x | y, (x, y) => x | y, i.op);
+    case 'add':
+      return exact(read(i.ra) + read(i.rb), i.op);
+    case 'subf':
+      return exact(read(i.rb) - read(i.ra), i.op);
+  }
 }

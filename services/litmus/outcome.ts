@@ -98,14 +98,13 @@ export function formatState(vars: ObsVar[], value: (v: ObsVar) => number | strin
   return vars.map((v) => `${obsVarName(v)}=${value(v)};`).join(' ');
 }
 
-const WORD_MIN = -(2 ** 31);
-const WORD_END = 2 ** 32;
-
-/** Integers compare as 32-bit words, so a loaded `0xffffffff` equals a condition's `-1`. */
+/**
+ * Values compare exactly: registers are 64-bit (a `lwz` of 0xffffffff is 4294967295, not -1, as
+ * in herd), and memory words are held signed on both sides (the parser normalises a location's
+ * `0xffffffff` to -1), so a word compares as a word.
+ */
 function sameWord(a: number, b: number): boolean {
-  if (a === b) return true;
-  const inRange = (n: number): boolean => Number.isInteger(n) && n >= WORD_MIN && n < WORD_END;
-  return inRange(a) && inRange(b) && (a | 0) === (b | 0);
+  return a === b;
 }
 
 /**

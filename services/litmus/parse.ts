@@ -21,6 +21,7 @@ import type {
   ObsVar,
   Quantifier,
 } from './ast.js';
+import { isBranch } from './ast.js';
 
 /** Bounds on what one test may contain, so a hostile file cannot exhaust the stack or memory. */
 const LIMITS = {
@@ -54,6 +55,21 @@ function parseNumber(s: string): number | undefined {
   // Registers are 64-bit but every immediate and initial value we accept fits a 32-bit word.
   if (!Number.isSafeInteger(n) || n < -(2 ** 31) || n >= 2 ** 32) return undefined;
   return n;
+}
+
+/**
+ * A value of the initial state or a condition. A register is 64-bit (held exactly within ±2^53);
+ * a memory word is 32-bit, held signed: `x=-1` and `x=0xffffffff` are the same word.
+ */
+function parseValueFor(s: string, kind: ObsVar['kind']): number | undefined {
+  if (kind === 'loc') {
+    const n = parseNumber(s);
+    return n === undefined ? undefined : n | 0;
+  }
+  const m = NUMBER_RE.exec(s.trim());
+  if (!m) return undefined;
+  const n = Number(m[2]) * (m[1] === '-' ? -1 : 1);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 function parseRegName(s: string): string | undefined {
@@ -229,13 +245,14 @@ class Parser {
           : `expected a header line such as \`PPC MP+lwsyncs\`, found \`${clip(text)}\`.`,
       );
     }
-    const m = /^PPC\s+([^\s"]+)\s*("[^"]*")?\s*$/.exec(text);
+    // herd's `ARCH name (altname)`: the alternate (TeX) name in parentheses is allowed and ignored.
+    const m = /^PPC\s+([^\s"(]+)\s*(\([^)]*\))?\s*("[^"]*")?\s*$/.exec(text);
     if (!m) {
       throw this.fail(
         line,
         words.length < 2 || words[1]!.startsWith('"')
           ? 'the header names no test; expected `PPC <name>`, e.g. `PPC MP+lwsyncs`.'
-          : 'expected the header `PPC <name>` optionally followed by a quoted doc string, ' +
+          : 'expected the header `PPC <name>` optionally followed by an alternate name in parentheses and a quoted doc string, ' +
               `found \`${clip(text)}\`.`,
       );
     }
@@ -382,11 +399,17 @@ class Parser {
           '`int x=0`, separated by `;`.',
       );
     }
+    if (words.length === 2 && words[0] === 'ins_t') {
+      throw this.fail(line, `\`${clip(raw)}\`: instruction-typed values (\`ins_t\`, herd's tests of code that stores instructions) are not supported.`);
+    }
+    if (words[words.length - 1]!.includes('%')) {
+      throw this.fail(line, `\`${clip(raw)}\`: herd's symbolic \`%name\` registers are not supported; name registers \`<thread>:r<n>\`.`);
+    }
     const target = this.parseStateVar(words[words.length - 1]!, line, raw);
     let value: LitmusValue = { kind: 'int', value: 0 };
     if (rhs !== undefined) {
       if (rhs === '') throw this.fail(line, `\`${clip(raw)}\`: expected a value after \`=\`.`);
-      value = this.parseStateValue(rhs, line, raw);
+      value = this.parseStateValue(rhs, line, raw, target.kind);
     }
     if (target.kind === 'reg') {
       const regs = this.initRegs.get(target.thread) ?? new Map<string, LitmusValue>();
@@ -437,14 +460,14 @@ class Parser {
     return { kind: 'loc', loc };
   }
 
-  private parseStateValue(rhs: string, line: number, raw: string): LitmusValue {
-    const n = parseNumber(rhs);
+  private parseStateValue(rhs: string, line: number, raw: string, kind: ObsVar['kind']): LitmusValue {
+    const n = parseValueFor(rhs, kind);
     if (n !== undefined) return { kind: 'int', value: n };
     const name = rhs.replace(/^&\s*/, '');
     if (NAME_RE.test(name)) return { kind: 'addr', loc: name };
     throw this.fail(
       line,
-      `\`${clip(raw)}\`: \`${rhs}\` is neither a 32-bit integer nor a location name.`,
+      `\`${clip(raw)}\`: \`${rhs}\` is neither ${kind === 'loc' ? 'a 32-bit integer' : 'an integer within ±2^53'} nor a location name.`,
     );
   }
 
@@ -558,7 +581,7 @@ class Parser {
       if (text === '') return;
     }
     const instr = this.instr(text, line, t);
-    if (instr.op === 'b' || instr.op === 'beq' || instr.op === 'bne') {
+    if (isBranch(instr)) {
       branches.push({ label: instr.label, line });
     }
     code.push({ instr, line });
@@ -623,6 +646,11 @@ class Parser {
       }
       return s;
     };
+    const field = (s: string, max: number, what: string): number => {
+      const n = imm(s);
+      if (n < 0 || n > max) throw this.fail(line, `${where}: ${what} \`${s}\` is out of range 0..${max}.`);
+      return n;
+    };
     switch (mnem) {
       case 'sync':
       case 'lwsync':
@@ -630,15 +658,43 @@ class Parser {
       case 'eieio':
         arity(mnem, 0);
         return { op: mnem };
+      case 'hwsync':
+        arity(mnem, 0);
+        return { op: 'sync' };
+      case 'nop':
+        arity(mnem, 0);
+        return { op: 'nop' };
       case 'li':
         arity('li rD,imm', 2);
         return { op: 'li', rd: reg(ops[0]!), imm: imm(ops[1]!) };
+      case 'lis':
+        arity('lis rD,imm', 2);
+        return { op: 'li', rd: reg(ops[0]!), imm: (imm(ops[1]!) << 16) | 0 };
       case 'addi':
         arity('addi rD,rA,imm', 3);
         return { op: 'addi', rd: reg(ops[0]!), ra: base(ops[1]!), imm: imm(ops[2]!) };
+      case 'addis':
+        arity('addis rD,rA,imm', 3);
+        return { op: 'addi', rd: reg(ops[0]!), ra: base(ops[1]!), imm: (imm(ops[2]!) << 16) | 0 };
+      case 'ori':
+      case 'xori':
+        arity(`${mnem} rA,rS,uimm`, 3);
+        return { op: mnem, rd: reg(ops[0]!), rs: reg(ops[1]!), imm: field(ops[2]!, 0xffff, 'the immediate') };
       case 'mr':
-        arity('mr rD,rS', 2);
-        return { op: 'mr', rd: reg(ops[0]!), rs: reg(ops[1]!) };
+      case 'extsw':
+        arity(`${mnem} rD,rS`, 2);
+        return { op: mnem, rd: reg(ops[0]!), rs: reg(ops[1]!) };
+      case 'rlwinm':
+      case 'rlwimi':
+        arity(`${mnem} rA,rS,SH,MB,ME`, 5);
+        return {
+          op: mnem, rd: reg(ops[0]!), rs: reg(ops[1]!),
+          sh: field(ops[2]!, 31, 'the shift'), mb: field(ops[3]!, 31, 'the mask begin'), me: field(ops[4]!, 31, 'the mask end'),
+        };
+      case 'clrldi':
+        // rldicl rA,rS,0,n: keeps the low 64-n bits.
+        arity('clrldi rA,rS,n', 3);
+        return { op: 'clrldi', rd: reg(ops[0]!), rs: reg(ops[1]!), n: field(ops[2]!, 63, 'the bit count') };
       case 'xor':
       case 'add':
       case 'and':
@@ -651,11 +707,16 @@ class Parser {
         const { disp, ra } = dform(ops[1]!);
         return { op: 'stw', rs: reg(ops[0]!), disp, ra };
       }
-      case 'lwz': {
-        arity('lwz rD,d(rA)', 2);
+      case 'lwz':
+      case 'lwa': {
+        // lwa sign-extends the word into the 64-bit register, lwz zero-extends it.
+        arity(`${mnem} rD,d(rA)`, 2);
         const { disp, ra } = dform(ops[1]!);
-        return { op: 'lwz', rd: reg(ops[0]!), disp, ra };
+        return { op: 'lwz', rd: reg(ops[0]!), disp, ra, ...(mnem === 'lwa' ? { signed: true as const } : {}) };
       }
+      case 'lwax':
+        arity('lwax rD,rA,rB', 3);
+        return { op: 'lwzx', rd: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!), signed: true };
       case 'stwx':
         arity('stwx rS,rA,rB', 3);
         return { op: 'stwx', rs: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!) };
@@ -683,11 +744,27 @@ class Parser {
           { op: 'cmpwi', ra: reg(ops[ops.length - 2]!), imm: imm(ops[ops.length - 1]!) },
           ops.length === 3 ? cr(ops[0]!) : 0,
         );
+      case 'cmplw':
+        arity('cmplw [crN,]rA,rB', 2, 3);
+        return withCr(
+          { op: 'cmplw', ra: reg(ops[ops.length - 2]!), rb: reg(ops[ops.length - 1]!) },
+          ops.length === 3 ? cr(ops[0]!) : 0,
+        );
+      case 'cmplwi':
+        arity('cmplwi [crN,]rA,uimm', 2, 3);
+        return withCr(
+          { op: 'cmplwi', ra: reg(ops[ops.length - 2]!), imm: field(ops[ops.length - 1]!, 0xffff, 'the immediate') },
+          ops.length === 3 ? cr(ops[0]!) : 0,
+        );
       case 'b':
         arity('b LABEL', 1);
         return { op: 'b', label: label(ops[0]!) };
       case 'beq':
       case 'bne':
+      case 'blt':
+      case 'bgt':
+      case 'ble':
+      case 'bge':
         arity(`${mnem} [crN,]LABEL`, 1, 2);
         return withCr(
           { op: mnem, label: label(ops[ops.length - 1]!) },
@@ -696,9 +773,9 @@ class Parser {
       default:
         throw this.fail(
           line,
-          `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, addi, ` +
-            'mr, xor, add, and, or, subf, stw, stwx, lwz, lwzx, lwarx, stwcx., sync, lwsync, ' +
-            'isync, eieio, cmpw, cmpwi, b, beq and bne.',
+          `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, lis, addi, addis, ` +
+            'ori, xori, mr, extsw, rlwinm, rlwimi, clrldi, xor, add, and, or, subf, stw, stwx, lwz, lwa, lwzx, lwax, ' +
+            'lwarx, stwcx., sync (hwsync), lwsync, isync, eieio, nop, cmpw, cmpwi, cmplw, cmplwi, b, beq, bne, blt, bgt, ble and bge.',
         );
     }
   }
@@ -752,8 +829,11 @@ class Parser {
 
   private conditionSection(): { quantifier: Quantifier; condition: CondExpr } {
     this.tokenize();
-    if (this.peekText() === 'locations') this.locationsClause();
+    const withLocations = this.peekText() === 'locations';
+    if (withLocations) this.locationsClause();
     const tok = this.peek();
+    // herd reads a test that only lists `locations [...]` as `forall true`: it observes, it claims nothing.
+    if (tok === undefined && withLocations) return { quantifier: 'forall', condition: { kind: 'true' } };
     if (tok === undefined) {
       throw this.fail(
         this.lastLine(),
@@ -994,9 +1074,9 @@ class Parser {
     const valTok = this.take('a value (an integer or a location name) after `=`');
     let value: LitmusValue;
     if (valTok.kind === 'num') {
-      const n = parseNumber(valTok.text);
+      const n = parseValueFor(valTok.text, v.kind);
       if (n === undefined) {
-        throw this.fail(valTok.line, `\`${valTok.text}\` does not fit a 32-bit word.`);
+        throw this.fail(valTok.line, `\`${valTok.text}\` does not fit ${v.kind === 'loc' ? 'a 32-bit word' : 'a register held exactly (±2^53)'}.`);
       }
       value = { kind: 'int', value: n };
     } else {

@@ -14,6 +14,7 @@ import type { MemoryPolicy, Op, Program, ThreadSoftware, Topology } from '../mac
 import { World } from '../sim/world.js';
 import type { BusPolicy } from '../sim/world.js';
 import type { Instr, LitmusTest, LitmusValue, ObsVar } from './ast.js';
+import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, loadedValue, storedWord } from './ast.js';
 import { evalProp, formatState, observedVars } from './outcome.js';
 
 export type Placement = 'cores' | 'smt';
@@ -52,6 +53,8 @@ export interface Compiled {
   test: LitmusTest;
   locIndex: Map<string, number>;
   code: Instr[][];
+  /** The file line of each instruction of `code` (for run-time errors). */
+  lines: number[][];
   labels: Map<string, number>[];
   initRegs: Map<string, number>[];
   regNames: string[][];
@@ -67,6 +70,7 @@ export function compile(test: LitmusTest): Compiled {
   for (const l of test.locations) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
   for (const l of test.initMem.keys()) if (!locIndex.has(l)) locIndex.set(l, locIndex.size);
   const code: Instr[][] = [];
+  const lines: number[][] = [];
   const labels: Map<string, number>[] = [];
   const initRegs: Map<string, number>[] = [];
   const regNames: string[][] = [];
@@ -81,18 +85,23 @@ export function compile(test: LitmusTest): Compiled {
   };
   for (const th of test.threads) {
     const instrs: Instr[] = [];
+    const at: number[] = [];
     const lab = new Map<string, number>();
     for (const s of th.code) {
       if (s.instr.op === 'label') lab.set(s.instr.name, instrs.length);
-      else instrs.push(s.instr);
+      else {
+        instrs.push(s.instr);
+        at.push(s.line);
+      }
     }
     for (const s of th.code) {
       const i = s.instr;
-      if ((i.op === 'b' || i.op === 'beq' || i.op === 'bne') && !lab.has(i.label)) {
+      if (isBranch(i) && !lab.has(i.label)) {
         throw new InputError(test.file, s.line, `branch to undefined label ${i.label}`);
       }
     }
     code.push(instrs);
+    lines.push(at);
     labels.push(lab);
     const regs = new Map<string, number>();
     const names = new Set<string>();
@@ -106,7 +115,7 @@ export function compile(test: LitmusTest): Compiled {
     initRegs.push(regs);
     regNames.push([...names].sort());
   }
-  return { test, locIndex, code, labels, initRegs, regNames, vars: observedVars(test) };
+  return { test, locIndex, code, lines, labels, initRegs, regNames, vars: observedVars(test) };
 }
 
 /** The state one run leaves behind: final registers of every thread. */
@@ -129,16 +138,18 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
     // (a load that reads its own store may pass it on that early: store forwarding).
     const ready = new Map<string, number>();
     const storeReady = new Map<number, number>();
-    let cr = 0; // -1 lt, 0 eq, 1 gt
+    // The condition register's eight fields (CR_LT | CR_GT | CR_EQ bits).
+    const cr = [0, 0, 0, 0, 0, 0, 0, 0];
     let pc = 0;
     let executed = 0;
     const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
     const readyOf = (r: string): number => (r === '0' ? 0 : ready.get(r) ?? 0);
-    const locOf = (addr: number, line: string): number => {
+    const locOf = (addr: number, op: string): number => {
       const idx = addr / ADDR_STRIDE - 1;
       const id = locIds[idx];
       if (!Number.isInteger(idx) || id === undefined) {
-        throw new InputError(c.test.file, undefined, `thread P${t}: ${line} accesses address ${addr}, which is no location`);
+        // (A base register written r0 reads as zero in loads and stores: the rA=0 rule.)
+        throw new InputError(c.test.file, c.lines[t]?.[pc - 1], `thread P${t}: ${op} accesses address ${addr}, which is no location`);
       }
       return id;
     };
@@ -149,32 +160,22 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
       }
       const ins = code[pc] as Instr;
       pc++;
-      switch (ins.op) {
-        case 'li':
-          regs.set(ins.rd, ins.imm);
-          ready.set(ins.rd, 0);
-          break;
-        case 'addi':
-          regs.set(ins.rd, get(ins.ra) + ins.imm);
-          ready.set(ins.rd, readyOf(ins.ra));
-          break;
-        case 'mr':
-          regs.set(ins.rd, get(ins.rs));
-          ready.set(ins.rd, readyOf(ins.rs));
-          break;
-        case 'xor':
-        case 'add':
-        case 'and':
-        case 'or':
-        case 'subf': {
-          const a = get(ins.ra);
-          const b = get(ins.rb);
-          const v =
-            ins.op === 'xor' ? (a ^ b) : ins.op === 'add' ? a + b : ins.op === 'and' ? (a & b) : ins.op === 'or' ? (a | b) : b - a;
-          regs.set(ins.rd, v);
-          ready.set(ins.rd, Math.max(readyOf(ins.ra), readyOf(ins.rb)));
-          break;
+      if (isAlu(ins)) {
+        // A register computed from registers is known once its sources are (dependency tracking).
+        let at = 0;
+        for (const r of aluSources(ins)) at = Math.max(at, readyOf(r));
+        try {
+          regs.set(ins.rd, aluValue(ins, get));
+        } catch (e) {
+          if (!(e instanceof RangeError)) throw e;
+          throw new InputError(c.test.file, c.lines[t]?.[pc - 1], `thread P${t}: ${e.message}`);
         }
+        ready.set(ins.rd, at);
+        continue;
+      }
+      switch (ins.op) {
+        case 'nop':
+          break;
         case 'lwz':
         case 'lwzx':
         case 'lwarx': {
@@ -193,7 +194,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
             at = Math.floor(info / 2);
             if (info % 2 === 1) at = Math.max(depTick, storeReady.get(loc) ?? at);
           }
-          regs.set(ins.rd, v);
+          regs.set(ins.rd, loadedValue(v, ins.op !== 'lwarx' && ins.signed === true));
           ready.set(ins.rd, at);
           break;
         }
@@ -202,15 +203,15 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const addr = ins.op === 'stw' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
           const loc = locOf(addr, ins.op);
           const addrReady = ins.op === 'stw' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
-          yield { k: 'st', loc, value: get(ins.rs) };
+          yield { k: 'st', loc, value: storedWord(get(ins.rs)) };
           storeReady.set(loc, Math.max(addrReady, readyOf(ins.rs)));
           break;
         }
         case 'stwcx': {
           const loc = locOf(get(ins.ra) + get(ins.rb), ins.op);
-          const ok = yield { k: 'stcx', loc, value: get(ins.rs) };
+          const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs)) };
           storeReady.set(loc, Infinity);
-          cr = ok === 1 ? 0 : 1;
+          cr[0] = ok === 1 ? CR_EQ : 0;
           break;
         }
         case 'sync':
@@ -219,25 +220,22 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         case 'eieio':
           yield { k: ins.op };
           break;
-        case 'cmpw': {
-          const a = get(ins.ra);
-          const b = get(ins.rb);
-          cr = a < b ? -1 : a > b ? 1 : 0;
+        case 'cmpw':
+        case 'cmpwi':
+        case 'cmplw':
+        case 'cmplwi':
+          cr[ins.cr ?? 0] = compareWords(get(ins.ra), ins.op === 'cmpw' || ins.op === 'cmplw' ? get(ins.rb) : ins.imm, ins.op === 'cmplw' || ins.op === 'cmplwi');
           break;
-        }
-        case 'cmpwi': {
-          const a = get(ins.ra);
-          cr = a < ins.imm ? -1 : a > ins.imm ? 1 : 0;
-          break;
-        }
         case 'b':
           pc = labels.get(ins.label) as number;
           break;
         case 'beq':
-          if (cr === 0) pc = labels.get(ins.label) as number;
-          break;
         case 'bne':
-          if (cr !== 0) pc = labels.get(ins.label) as number;
+        case 'blt':
+        case 'bgt':
+        case 'ble':
+        case 'bge':
+          if (branchTaken(ins.op, cr[ins.cr ?? 0] as number)) pc = labels.get(ins.label) as number;
           break;
         case 'label':
           break;

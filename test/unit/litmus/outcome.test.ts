@@ -81,13 +81,17 @@ test('evalProp: a register holding an address equals that location and no intege
   assert.equal(evalProp(n.condition, state({ '0:r2': 'x' })), false);
 });
 
-test('evalProp: integers compare as 32-bit words', () => {
-  const t = withCondition('exists (x=-1)');
-  assert.equal(evalProp(t.condition, state({ x: -1 })), true);
-  assert.equal(evalProp(t.condition, state({ x: 0xffffffff })), true);
-  assert.equal(evalProp(t.condition, state({ x: 0xfffffffe })), false);
-  const zero = withCondition('exists (x=0)');
-  assert.equal(evalProp(zero.condition, state({ x: 2 ** 32 })), false, 'no wrap beyond a word');
+test('evalProp: a location is a 32-bit word (its condition value normalised), a register a 64-bit value', () => {
+  // Memory holds words signed: a condition's 0xffffffff for a location is the word -1.
+  const word = withCondition('exists (x=0xffffffff)');
+  assert.equal(evalProp(word.condition, state({ x: -1 })), true);
+  assert.equal(evalProp(word.condition, state({ x: -2 })), false);
+  // A register is 64-bit: lwz of that word gives 4294967295, which is not -1 (as in herd).
+  const reg = withCondition('exists (0:r1=-1)');
+  assert.equal(evalProp(reg.condition, state({ '0:r1': -1 })), true);
+  assert.equal(evalProp(reg.condition, state({ '0:r1': 0xffffffff })), false);
+  const zero = withCondition('exists (0:r1=0)');
+  assert.equal(evalProp(zero.condition, state({ '0:r1': 2 ** 32 })), false, 'no wrap beyond a word');
 });
 
 test('~exists and forall conditions evaluate as their bare proposition', () => {

@@ -369,7 +369,7 @@ const MALFORMED: Array<{ what: string; text: string; line: number; detail: RegEx
     what: 'bad init value',
     text: withLine(4, '0:r2=1x;'),
     line: 4,
-    detail: /neither a 32-bit integer/,
+    detail: /`1x` is neither an integer within ±2\^53 nor a location name/,
   },
   {
     what: 'pointer in memory',

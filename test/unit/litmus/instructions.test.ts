@@ -1,0 +1,91 @@
+/**
+ * Goal: the instructions and forms of herd's PPC tests beyond the conformance suite compute what
+ * POWER computes, in the emulator and in the axiomatic checker alike: 64-bit registers over 32-bit
+ * memory words (lwz zero-extends, lwa sign-extends), lis/addis, ori/xori, rlwinm/rlwimi, extsw,
+ * clrldi, unsigned compares, nop and hwsync; a header with an alternate name; a test that only
+ * lists `locations`. Values are worked out by hand from the ISA, not taken from another tool.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseLitmus } from '../../../services/litmus/index.js';
+import { runLitmus } from '../../../services/litmus/run.js';
+import { allowedStates, checkCondition } from '../../../services/checker/index.js';
+import { wordMask } from '../../../services/litmus/ast.js';
+
+/** Runs a one-thread test: its only final state, from the emulator and from the checker. */
+function single(name: string, init: string, code: string[], observe: string): { emulated: string; allowed: string[] } {
+  const text = `PPC ${name}\n{ ${init} }\n P0 ;\n${code.map((c) => ` ${c} ;`).join('\n')}\nlocations [${observe}]\n`;
+  const t = parseLitmus(text, `${name}.litmus`);
+  const r = runLitmus(t, { runs: 20, seed: 1, placement: 'cores' });
+  assert.equal(r.invalid, 0, r.invalidReason);
+  const keys = Object.keys(r.outcomes);
+  assert.equal(keys.length, 1, `${name}: one thread, one outcome: ${keys.join(' | ')}`);
+  const allowed = [...allowedStates(t).states.values()].map((s) => observe.split(';').map((v) => v.trim()).filter((v) => v !== '').map((v) => `${v}=${s.get(v)};`).join(' '));
+  return { emulated: keys[0]!, allowed };
+}
+
+function expectState(name: string, init: string, code: string[], observe: string, want: string): void {
+  const { emulated, allowed } = single(name, init, code, observe);
+  assert.equal(emulated, want, `${name}: the emulator`);
+  assert.deepEqual(allowed, [want.replace(/;(?=\S)/g, '; ')].map((s) => s), `${name}: the checker`);
+}
+
+test('lwz zero-extends a word into the 64-bit register, lwa and lwax sign-extend it; stores keep the low word', () => {
+  expectState('loads', 'x=-1; 0:r1=x; 0:r4=0;', ['lwz r2,0(r1)', 'lwa r3,0(r1)', 'lwax r5,r1,r4', 'extsw r6,r2', 'li r7,-2', 'stw r7,0(r1)'],
+    '0:r2; 0:r3; 0:r5; 0:r6; x', '0:r2=4294967295; 0:r3=-1; 0:r5=-1; 0:r6=-1; x=-2;');
+});
+
+test('x=0xffffffff and x=-1 are the same memory word, and print alike', () => {
+  const a = single('w1', 'x=0xffffffff;', ['nop'], 'x');
+  const b = single('w2', 'x=-1;', ['nop'], 'x');
+  assert.equal(a.emulated, 'x=-1;');
+  assert.equal(b.emulated, 'x=-1;');
+  const t = parseLitmus('PPC w3\n{ x=-1; }\n P0 ;\n nop ;\nexists (x=4294967295)\n', 'w3.litmus');
+  assert.equal(checkCondition(t).quantifierHolds, true);
+  assert.equal(runLitmus(t, { runs: 10, seed: 1, placement: 'cores' }).hits, 10);
+});
+
+test('lis, addis, ori, xori, clrldi', () => {
+  expectState('imm', '', ['lis r1,0x1234', 'ori r1,r1,0x5678', 'addis r2,r1,-1', 'xori r3,r1,0xffff', 'li r4,-1', 'clrldi r5,r4,32', 'clrldi r6,r4,60', 'hwsync'],
+    '0:r1; 0:r2; 0:r3; 0:r5; 0:r6', `0:r1=${0x12345678}; 0:r2=${0x12345678 - 0x10000}; 0:r3=${0x1234a987}; 0:r5=4294967295; 0:r6=15;`);
+});
+
+test('rlwinm and rlwimi rotate the low word and mask it (IBM bit numbering), and 64-bit bitwise ops stay exact', () => {
+  // rotl(0x12345678, 8) = 0x34567812; bits 24..31 keep the low byte 0x12; bits 0..7 keep 0x34000000.
+  // rlwimi inserts rotl(0x12345678, 16) = 0x56781234 under bits 16..23 (0x0000ff00) into 0xaaaaaaaa.
+  expectState('rot', `0:r4=${0x12345678}; 0:r6=${0xaaaaaaaa};`, ['rlwinm r3,r4,8,24,31', 'rlwinm r5,r4,8,0,7', 'rlwimi r6,r4,16,16,23', 'li r7,-1', 'clrldi r8,r7,32', 'and r9,r8,r7', 'xor r10,r8,r7'],
+    '0:r3; 0:r5; 0:r6; 0:r9; 0:r10', `0:r3=${0x12}; 0:r5=${0x34000000}; 0:r6=${0xaaaa12aa}; 0:r9=4294967295; 0:r10=-4294967296;`);
+  assert.equal(wordMask(0, 31), 0xffffffff);
+  assert.equal(wordMask(24, 31), 0xff);
+  assert.equal(wordMask(28, 3), 0xf000000f);
+});
+
+test('cmplwi compares unsigned, cmpwi signed (the low words)', () => {
+  expectState('cmp', '0:r1=-1;', ['li r2,0', 'li r3,0', 'cmpwi r1,1', 'bge L1', 'li r2,1', 'L1:', 'cmplwi r1,1', 'ble L2', 'li r3,1', 'L2:'],
+    '0:r2; 0:r3', '0:r2=1; 0:r3=1;');
+});
+
+test('a header with an alternate name, and a test with only `locations`: forall true', () => {
+  const t = parseLitmus('PPC 2+2W (EOne) "doc"\n{ }\n P0 | P1 ;\n li r1,1 | li r1,2 ;\n stw r1,0(x) | stw r1,0(x) ;\nlocations [x;]\n'.replace(/0\(x\)/g, '0(r5)').replace('{ }', '{ 0:r5=x; 1:r5=x; }'), '2+2W.litmus');
+  assert.equal(t.name, '2+2W');
+  assert.equal(t.quantifier, 'forall');
+  assert.equal(checkCondition(t).quantifierHolds, true);
+  const r = runLitmus(t, { runs: 400, seed: 3, placement: 'cores' });
+  assert.equal(r.hits, 400);
+  assert.deepEqual(Object.keys(r.outcomes).sort(), ['x=1;', 'x=2;']);
+});
+
+test('what is still refused says what and where', () => {
+  assert.throws(() => parseLitmus('PPC a\n{ 0:r3=0xaaaaaaaaaaaaaaaa; }\n P0 ;\n nop ;\nexists (0:r3=0)\n', 'a.litmus'), /a\.litmus:2: .*within ±2\^53/);
+  assert.throws(() => parseLitmus('PPC b\n{ ins_t x=NOP; }\n P0 ;\n nop ;\nexists (x=0)\n', 'b.litmus'), /b\.litmus:2: .*instruction-typed values/);
+  assert.throws(() => parseLitmus('PPC c\n{ %x0=x; }\n P0 ;\n nop ;\nexists (x=0)\n', 'c.litmus'), /c\.litmus:2: .*symbolic `%name` registers/);
+  assert.throws(() => parseLitmus('PPC d\n{ }\n P0 ;\n rlwinm r1,r2,32,0,31 ;\nexists (x=0)\n', 'd.litmus'), /d\.litmus:4: .*the shift `32` is out of range 0\.\.31/);
+  assert.throws(() => parseLitmus('PPC e\n{ }\n P0 ;\n nop ;\n', 'e.litmus'), /e\.litmus:\d+: the test has no final condition/);
+});
+
+test('run-time errors name the line: an address that is no location, a value beyond ±2^53', () => {
+  const t = parseLitmus('PPC f\n{ 0:r1=x; }\n P0 ;\n li r2,1 ;\n stw r2,0(r0) ;\nexists (x=0)\n', 'f.litmus');
+  assert.throws(() => runLitmus(t, { runs: 1, seed: 1, placement: 'cores' }), /f\.litmus:5: thread P0: stw accesses address 0, which is no location/);
+  const big = parseLitmus(`PPC g\n{ 0:r1=${2 ** 52}; }\n P0 ;\n add r2,r1,r1 ;\nexists (x=0)\n`, 'g.litmus');
+  assert.throws(() => runLitmus(big, { runs: 1, seed: 1, placement: 'cores' }), /beyond ±2\^53/);
+});
