@@ -19,6 +19,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { startTestNats } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
+import { connect } from '@nats-io/transport-node';
+import { decodeControlMsg } from '../../services/bus/codec.js';
+import { controllerSubject } from '../../services/bus/control.js';
+import { natsConnectTarget } from '../../services/bus/nats-url.js';
 import { bin, startCli } from '../harness/cli.js';
 
 const coreMain = join(process.cwd(), 'dist', 'services', 'core', 'main.js');
@@ -33,6 +37,29 @@ function privateTmpWorks(): boolean {
   if (process.getuid?.() !== 0) return false;
   const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && test -z "$(ls -A /tmp)"'], { stdio: 'ignore', timeout: 10_000 });
   return r.status === 0;
+}
+
+/** Waits (at most 60 s) until each of `cores` has sent a heartbeat or registration for `runId`. */
+async function heard(url: string, runId: string, cores: number[]): Promise<void> {
+  const nc = await connect(natsConnectTarget(url.split(',')));
+  const seen = new Set<number>();
+  try {
+    const sub = nc.subscribe(controllerSubject(runId), {
+      callback: (_e, m) => {
+        try {
+          seen.add(Number(decodeControlMsg(m.data).fields.core));
+        } catch {
+          // not a control message of ours
+        }
+      },
+    });
+    const t0 = Date.now();
+    while (!cores.every((c) => seen.has(c)) && Date.now() - t0 < 60_000) await new Promise((res) => setTimeout(res, 100));
+    sub.unsubscribe();
+  } finally {
+    await nc.close();
+  }
+  assert.ok(cores.every((c) => seen.has(c)), `cores ${cores.join(', ')} did not come up: heard ${[...seen].join(', ')}`);
 }
 
 function alive(p: ChildProcess): boolean {
@@ -64,6 +91,9 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     assert.match(usage.stderr, /--adopt: give --run-id/);
 
     for (const n of [0, 1, 3]) startCore(n);
+    // They load the tracing modules before they register (--preload-tracing): seconds on a busy
+    // machine. The adoption below is to miss core 2 only, so it starts once the others are up.
+    await heard(url, runId, [0, 1, 3]);
     const short = ipiscope('run', 'pingpong', '--ipis', '100', '--adopt', '--adopt-timeout', '3s', '--run-id', runId, '--nats', url, '--json');
     assert.equal(short.status, 2);
     assert.match(short.stderr, /only 3 of 4 cores registered .*\(missing: 2\)/);
