@@ -5,7 +5,9 @@
 # bookworm root file system with this host's node and nats-server), and the two images that cannot
 # be made here (the OpenTelemetry Collector, Jaeger) replaced by docker-compose.lab.yml.
 #
-#   sudo deploy/lab/run.sh          # from the repository root; about 3 minutes once the base exists
+#   sudo deploy/lab/run.sh          # from the repository root; about 2 minutes once the base exists
+#   sudo IPISCOPE_LAB_CORES=32 IPISCOPE_LAB_SCENARIO=host-ipi-2019 IPISCOPE_LAB_DURATION=240s \
+#        IPISCOPE_LAB_EXPECT=hang deploy/lab/run.sh     # the 2019 hang on 32 core containers
 #
 # The engine runs in a network namespace the script creates (ipiscope-lab), so its bridges and
 # the containers' addresses never appear on the host's interfaces; only the image build uses the
@@ -25,7 +27,15 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 export DOCKER_HOST="unix://$SOCK"
 export NODE_IMAGE=ipiscope-lab/node:20 NATS_IMAGE=ipiscope-lab/nats:local
 export IPISCOPE_UID=${IPISCOPE_UID:-$(id -u)} IPISCOPE_GID=${IPISCOPE_GID:-$(id -g)}
+CORES=${IPISCOPE_LAB_CORES:-4}
+EXPECT=${IPISCOPE_LAB_EXPECT:-ok}
+export IPISCOPE_SCENARIO=${IPISCOPE_LAB_SCENARIO:-pingpong} IPISCOPE_DURATION=${IPISCOPE_LAB_DURATION:-30s}
 COMPOSE=(docker-compose -p ipiscope-lab -f "$REPO/deploy/docker-compose.yml" -f "$REPO/deploy/lab/docker-compose.lab.yml")
+if [ "$CORES" -gt 4 ]; then
+  mkdir -p "$LAB"
+  node "$REPO/deploy/cores.mjs" "$CORES" >"$LAB/cores.yml"
+  COMPOSE+=(-f "$LAB/cores.yml")
+fi
 
 say() { printf 'lab: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -110,11 +120,13 @@ for _ in $(seq 1 60); do
   "${COMPOSE[@]}" logs --no-color controller 2>/dev/null | grep -q 'run compose on NATS' && break
   sleep 1
 done
-printf 'faults:\n  - { type: duplicate, probability: 0.02 }\n  - { type: latency, class: memory, latency_ms: 1, jitter_ms: 1, distribution: uniform }\n' >"$LAB/plan.yaml"
-nsenter --net="/var/run/netns/$NS" node "$REPO/bin/ipiscope.js" faults compose "$LAB/plan.yaml" --nats nats://127.0.0.1:4222 --json >"$LAB/faults.json" 2>"$LAB/faults.err" ||
-  { cat "$LAB/faults.err" >&2; die "ipiscope faults could not reach the stack"; }
-docker pause ipiscope-lab_core-2_1 >/dev/null && sleep 1 && docker unpause ipiscope-lab_core-2_1 >/dev/null
-for _ in $(seq 1 120); do
+if [ "$EXPECT" = ok ]; then
+  printf 'faults:\n  - { type: duplicate, probability: 0.02 }\n  - { type: latency, class: memory, latency_ms: 1, jitter_ms: 1, distribution: uniform }\n' >"$LAB/plan.yaml"
+  nsenter --net="/var/run/netns/$NS" node "$REPO/bin/ipiscope.js" faults compose "$LAB/plan.yaml" --nats nats://127.0.0.1:4222 --json >"$LAB/faults.json" 2>"$LAB/faults.err" ||
+    { cat "$LAB/faults.err" >&2; die "ipiscope faults could not reach the stack"; }
+  docker pause ipiscope-lab_core-2_1 >/dev/null && sleep 1 && docker unpause ipiscope-lab_core-2_1 >/dev/null
+fi
+for _ in $(seq 1 600); do
   "${COMPOSE[@]}" ps controller 2>/dev/null | grep -q Exit && break
   sleep 2
 done
@@ -122,14 +134,21 @@ verdict=$("${COMPOSE[@]}" logs --no-color controller | sed -n 's/^[^|]*| //p' | 
 [ -n "$verdict" ] || { "${COMPOSE[@]}" logs --no-color controller | tail -20 >&2; die "the controller printed no verdict"; }
 "${COMPOSE[@]}" stop -t 30 analyzer >/dev/null 2>&1
 summary=$("${COMPOSE[@]}" logs --no-color analyzer | sed -n 's/^[^|]*| //p' | grep -E 'IPIs from .* spans' | tail -1)
-cores_exit=$("${COMPOSE[@]}" ps | grep -cE 'core-[0-3].*Exit 0' || true)
-say "controller: $(node -e 'const v=JSON.parse(process.argv[1]);console.log(`verdict ${v.verdict}, ${v.ipis_handled} IPIs handled, ${v.processes} core containers adopted; live plan updates ${v.fault_plan_updates.length}, faults injected ${JSON.stringify(v.faults_injected)}, bus delivered ${v.bus.delivered} of ${v.bus.sent}`)' "$verdict")"
+cores_exit=$("${COMPOSE[@]}" ps | grep -cE 'core-[0-9]+_.*Exit 0' || true)
+say "controller: $(node -e 'const v=JSON.parse(process.argv[1]);console.log(`verdict ${v.verdict}, ${v.ipis_handled} IPIs handled in ${v.emulated_seconds} emulated s, ${v.processes} core containers adopted; ignored ${JSON.stringify(v.ignored)}; live plan updates ${v.fault_plan_updates.length}, faults injected ${JSON.stringify(v.faults_injected)}, bus delivered ${v.bus.delivered} of ${v.bus.sent}`)' "$verdict")"
 say "analyzer:   $summary"
-say "cores exited 0: $cores_exit of 4; report: $(ls -l "$REPO/deploy/results/report.html" 2>/dev/null | awk '{print $5 " bytes"}')"
-node -e 'const v=JSON.parse(process.argv[1]); process.exit(v.verdict === "ok" && v.processes === 4 ? 0 : 1)' "$verdict" || die "verdict not ok"
-node -e 'const v=JSON.parse(process.argv[1]); process.exit(v.fault_plan_updates.length === 1 && (v.faults_injected.duplicate ?? 0) > 0 && v.bus.delivered === v.bus.sent ? 0 : 1)' "$verdict" ||
-  die "the live fault plan did not show in the verdict"
-[[ "$summary" =~ ([0-9]+)\ IPIs.*\ 0\ late,\ 0\ ignored ]] || die "the analyzer did not judge every IPI handled"
-[ "$cores_exit" = 4 ] || die "not every core container ended with the run"
+say "cores exited 0: $cores_exit of $CORES; report: $(ls -l "$REPO/deploy/results/report.html" 2>/dev/null | awk '{print $5 " bytes"}')"
+node -e 'const v=JSON.parse(process.argv[1]); process.exit(v.verdict === process.argv[2] && v.processes === Number(process.argv[3]) ? 0 : 1)' "$verdict" "$EXPECT" "$CORES" ||
+  die "verdict not $EXPECT"
+if [ "$EXPECT" = ok ]; then
+  node -e 'const v=JSON.parse(process.argv[1]); process.exit(v.fault_plan_updates.length === 1 && (v.faults_injected.duplicate ?? 0) > 0 && v.bus.delivered === v.bus.sent ? 0 : 1)' "$verdict" ||
+    die "the live fault plan did not show in the verdict"
+  [[ "$summary" =~ ([0-9]+)\ IPIs.*\ 0\ late,\ 0\ ignored ]] || die "the analyzer did not judge every IPI handled"
+else
+  # The hang: the analyzer must find the ignored IPI in the spans and explain it.
+  [[ "$summary" =~ \ [1-9][0-9]*\ ignored ]] || die "the analyzer found no ignored IPI"
+  "${COMPOSE[@]}" logs --no-color analyzer | sed -n 's/^[^|]*| //p' | sed -n '/^IGNORED IPI/,/^LATE IPI\|^$/p' | head -40 >&2
+fi
+[ "$cores_exit" = "$CORES" ] || die "not every core container ended with the run"
 [ -s "$REPO/deploy/results/report.html" ] || die "no report"
 say "ok"

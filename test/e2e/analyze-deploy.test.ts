@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { resolveScenario } from '../../services/sim/scenario.js';
@@ -72,6 +73,29 @@ test('compose: the controller adopts the core containers (same run id, every cor
   assert.equal(coreCount(machine), cores.length, `${setting('IPISCOPE_SCENARIO')} runs on ${cores.length} cores`);
   const ctlEnv = c.services['controller']!['environment'] as Record<string, string>;
   assert.ok(ctlEnv['IPISCOPE_NATS'] !== undefined && ctlEnv['IPISCOPE_OTLP_URL'] !== undefined, 'NATS and OTLP come from the environment');
+});
+
+test('deploy/cores.mjs 32: the core services of the 32-core POWER9 box, like core-0..3, the controller waiting for all', () => {
+  const base = parse(readFileSync('deploy/docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Obj> };
+  const r = spawnSync(process.execPath, ['deploy/cores.mjs', '32'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const extra = parse(r.stdout) as { services: Record<string, Obj> };
+  const services: Record<string, Obj> = { ...base.services };
+  for (const [n, svc] of Object.entries(extra.services)) services[n] = { ...(services[n] ?? {}), ...svc };
+  const cores = Object.entries(services).filter(([n]) => /^core-\d+$/.test(n));
+  assert.equal(cores.length, 32);
+  assert.equal(coreCount(resolveMachine(resolveScenario('host-ipi-2019').machine)), 32);
+  const template = base.services['core-0']!;
+  for (const [n, svc] of cores) {
+    const cmd = svc['command'] as string[];
+    assert.equal(cmd[cmd.indexOf('--core') + 1], n.slice('core-'.length), `${n}'s core number`);
+    assert.deepEqual(cmd.filter((_, i) => i !== cmd.indexOf('--core') + 1 && i !== cmd.indexOf('--nats') + 1), (template['command'] as string[]).filter((_, i, t) => i !== t.indexOf('--core') + 1 && i !== t.indexOf('--nats') + 1), `${n} is started like core-0`);
+    assert.deepEqual(svc['entrypoint'], template['entrypoint']);
+    assert.equal(svc['image'], template['image']);
+    assert.deepEqual(cmd[cmd.indexOf('--nats') + 1]!.split(',').sort(), ['nats://nats-1:4222', 'nats://nats-2:4222', 'nats://nats-3:4222']);
+    assert.ok((services['controller']!['depends_on'] as string[]).includes(n), `the controller waits for ${n}`);
+  }
+  assert.equal(spawnSync(process.execPath, ['deploy/cores.mjs', '3'], { encoding: 'utf8' }).status, 2, 'fewer cores than the base file has: refused');
 });
 
 test('nats configs: three nodes, each routes to all three', () => {

@@ -74,9 +74,11 @@ test('compose, run as local processes: the controller adopts the core services, 
     const ctlEnv = Object.fromEntries(Object.entries(ctl.environment ?? {}).map(([k, v]) => [k, local(v)]));
     const cmd = (ctl.command ?? []).map(local);
     assert.equal(cmd[0], 'bin/ipiscope.js');
-    // Shorter than the stack's 30 s default: the only flag added to compose's command.
-    assert.ok(!cmd.includes('--duration'));
-    const r = spawnSync(process.execPath, [join(root, cmd[0] as string), ...cmd.slice(1), '--duration', '8s'], { encoding: 'utf8', timeout: 150_000, env: { ...process.env, ...ctlEnv } });
+    // Shorter than the stack's 30 s (IPISCOPE_DURATION): the only change to compose's command.
+    const d = cmd.indexOf('--duration');
+    assert.ok(d > 0 && cmd[d + 1] === env['IPISCOPE_DURATION'], 'the run\'s bound comes from .env');
+    cmd[d + 1] = '8s';
+    const r = spawnSync(process.execPath, [join(root, cmd[0] as string), ...cmd.slice(1)], { encoding: 'utf8', timeout: 150_000, env: { ...process.env, ...ctlEnv } });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
     assert.equal(v.verdict, 'ok', String(v.invalid_reason));
