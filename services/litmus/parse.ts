@@ -733,29 +733,20 @@ class Parser {
           `${where}: the store-conditional is written \`stwcx.\`, with its dot.`,
         );
       case 'cmpw':
-        arity('cmpw [crN,]rA,rB', 2, 3);
-        return withCr(
-          { op: 'cmpw', ra: reg(ops[ops.length - 2]!), rb: reg(ops[ops.length - 1]!) },
-          ops.length === 3 ? cr(ops[0]!) : 0,
-        );
-      case 'cmpwi':
-        arity('cmpwi [crN,]rA,imm', 2, 3);
-        return withCr(
-          { op: 'cmpwi', ra: reg(ops[ops.length - 2]!), imm: imm(ops[ops.length - 1]!) },
-          ops.length === 3 ? cr(ops[0]!) : 0,
-        );
       case 'cmplw':
-        arity('cmplw [crN,]rA,rB', 2, 3);
-        return withCr(
-          { op: 'cmplw', ra: reg(ops[ops.length - 2]!), rb: reg(ops[ops.length - 1]!) },
-          ops.length === 3 ? cr(ops[0]!) : 0,
-        );
-      case 'cmplwi':
-        arity('cmplwi [crN,]rA,uimm', 2, 3);
-        return withCr(
-          { op: 'cmplwi', ra: reg(ops[ops.length - 2]!), imm: field(ops[ops.length - 1]!, 0xffff, 'the immediate') },
-          ops.length === 3 ? cr(ops[0]!) : 0,
-        );
+      case 'cmpwi':
+      case 'cmplwi': {
+        // [crN,]rA,rB for the register forms; [crN,]rA,imm (signed) or uimm (unsigned) otherwise.
+        const immediate = mnem.endsWith('i');
+        arity(`${mnem} [crN,]rA,${immediate ? (mnem === 'cmplwi' ? 'uimm' : 'imm') : 'rB'}`, 2, 3);
+        const ra = reg(ops[ops.length - 2]!);
+        const last = ops[ops.length - 1]!;
+        const i: Instr =
+          mnem === 'cmpw' || mnem === 'cmplw'
+            ? { op: mnem, ra, rb: reg(last) }
+            : { op: mnem, ra, imm: mnem === 'cmplwi' ? field(last, 0xffff, 'the immediate') : imm(last) };
+        return withCr(i, ops.length === 3 ? cr(ops[0]!) : 0);
+      }
       case 'b':
         arity('b LABEL', 1);
         return { op: 'b', label: label(ops[0]!) };
