@@ -7,10 +7,11 @@
  * adopted cores, they are told to exit. Adopted cores may run where the controller cannot see their
  * disk (a container each): their inbox records come over the bus, and the run replays from them.
  *
- * Method: the CLI and the core entry point as child processes, on a private nats-server. Where the
- * test may (root, with unshare), each core runs in a mount namespace of its own with a private
- * /tmp, as in a container: the controller cannot read what a core writes, nor a core the
- * controller's directories.
+ * Method: the CLI and the core entry point as child processes, on a private nats-server. The
+ * controller's temporary directory and the cores' are two directories of the test. Where the test
+ * may (root, with unshare), each core runs in a mount namespace of its own with a fresh tmpfs over
+ * both, as in a container: the controller cannot read what a core writes, nor a core the
+ * controller's files. (Not over /tmp itself: the repository may live there.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,15 +28,18 @@ import { bin, startCli } from '../harness/cli.js';
 
 const coreMain = join(process.cwd(), 'dist', 'services', 'core', 'main.js');
 
-function ipiscope(...args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+function cli(env: NodeJS.ProcessEnv, args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000, env });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Whether cores can get a private /tmp each (a mount namespace; needs root and unshare(1)). */
-function privateTmpWorks(): boolean {
+/** Hides directories `a` and `b` under fresh tmpfs mounts, then runs the command (argv after them). */
+const PRIVATE_DIRS = 'mount -t tmpfs tmpfs "$1" && mount -t tmpfs tmpfs "$2" && shift 2 && exec "$@"';
+
+/** Whether a process can get private directories (a mount namespace; needs root and unshare(1)). */
+function privateDirsWork(a: string, b: string): boolean {
   if (process.getuid?.() !== 0) return false;
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && test -z "$(ls -A /tmp)"'], { stdio: 'ignore', timeout: 10_000 });
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', PRIVATE_DIRS, 'probe', a, b, 'test', '-d', process.cwd()], { stdio: 'ignore', timeout: 10_000 });
   return r.status === 0;
 }
 
@@ -74,16 +78,20 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
   const runId = `e2e-adopt-${process.pid}`;
   const cores = new Map<number, ChildProcess>();
   const dir = testTempDir('ipiscope-e2e-adopt-');
-  // Without a private /tmp, at least a temporary directory other than the controller's.
+  const ctlTmp = join(dir, 'controller-tmp');
   const coreTmp = join(dir, 'core-tmp');
+  mkdirSync(ctlTmp);
   mkdirSync(coreTmp);
-  const isolated = privateTmpWorks();
+  const ctlEnv = { ...process.env, TMPDIR: ctlTmp };
+  const ipiscope = (...args: string[]): { status: number; stdout: string; stderr: string } => cli(ctlEnv, args);
+  const isolated = privateDirsWork(ctlTmp, coreTmp);
   if (!isolated) process.stderr.write('adopt test: no mount namespaces here (not root, or no unshare): the cores share the controller\'s file system\n');
   const startCore = (n: number): void => {
     const argv = [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--watch-stdin', 'no', '--preload-tracing'];
+    const env = { ...process.env, TMPDIR: coreTmp };
     cores.set(n, isolated
-      ? spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$@"', 'core', process.execPath, ...argv], { stdio: 'ignore', env: { ...process.env, TMPDIR: '/tmp' } })
-      : spawn(process.execPath, argv, { stdio: 'ignore', env: { ...process.env, TMPDIR: coreTmp } }));
+      ? spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', PRIVATE_DIRS, 'core', ctlTmp, coreTmp, process.execPath, ...argv], { stdio: 'ignore', env })
+      : spawn(process.execPath, argv, { stdio: 'ignore', env }));
   };
   try {
     const usage = ipiscope('run', 'pingpong', '--adopt', '--nats', url);
@@ -120,7 +128,7 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     const part = join(dir, 'part.yaml');
     writeFileSync(part, 'faults:\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     startCore(2);
-    const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--trace-file', join(dir, 'adopted.spans'), '--json']);
+    const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--trace-file', join(dir, 'adopted.spans'), '--json'], ctlEnv);
     assert.ok(await run.stderrHas(`run ${runId} on NATS`), run.stderr());
     let live = { status: -1, stdout: '', stderr: '' };
     for (let i = 0; i < 30; i++) {

@@ -17,8 +17,8 @@ export interface RunningCli {
   stderrHas(text: string, timeoutMs?: number): Promise<boolean>;
 }
 
-export function startCli(args: string[]): RunningCli {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): RunningCli {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
