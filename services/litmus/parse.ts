@@ -72,7 +72,11 @@ function parseValueFor(s: string, kind: ObsVar['kind']): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** herd's symbolic registers (`%x0`): any thread that names one gets its own register of that name. */
+const SYMBOLIC_REG_RE = /^%[A-Za-z_]\w*$/;
+
 function parseRegName(s: string): string | undefined {
+  if (SYMBOLIC_REG_RE.test(s.trim())) return s.trim();
   const m = /^r(\d{1,2})$/i.exec(s.trim());
   if (!m) return undefined;
   const n = Number(m[1]);
@@ -163,6 +167,8 @@ class Parser {
   private readonly locations: string[] = [];
   private readonly locationSet = new Set<string>();
   private readonly initRegs = new Map<number, Map<string, LitmusValue>>();
+  /** Initial values of symbolic registers (`%x0=x`), given to every thread that uses them. */
+  private readonly symbolicInit = new Map<string, { value: LitmusValue; line: number }>();
   private readonly initRegLine = new Map<number, number>();
   private readonly initMem = new Map<string, number>();
   private readonly threads: LitmusThread[] = [];
@@ -213,6 +219,7 @@ class Parser {
     this.preamble();
     this.initBlock();
     this.threadTable();
+    this.bindSymbolicRegisters();
     const { quantifier, condition } = this.conditionSection();
     return {
       arch,
@@ -402,8 +409,13 @@ class Parser {
     if (words.length === 2 && words[0] === 'ins_t') {
       throw this.fail(line, `\`${clip(raw)}\`: instruction-typed values (\`ins_t\`, herd's tests of code that stores instructions) are not supported.`);
     }
-    if (words[words.length - 1]!.includes('%')) {
-      throw this.fail(line, `\`${clip(raw)}\`: herd's symbolic \`%name\` registers are not supported; name registers \`<thread>:r<n>\`.`);
+    const last = words[words.length - 1]!;
+    if (last.startsWith('%')) {
+      if (!SYMBOLIC_REG_RE.test(last)) throw this.fail(line, `\`${clip(raw)}\`: \`${last}\` is not a symbolic register; expected e.g. \`%x0\`.`);
+      if (this.symbolicInit.has(last)) throw this.fail(line, `${last} is initialised twice.`);
+      if (rhs === undefined || rhs === '') throw this.fail(line, `\`${clip(raw)}\`: expected a value after \`=\`.`);
+      this.symbolicInit.set(last, { value: this.parseStateValue(rhs, line, raw, 'reg'), line });
+      return;
     }
     const target = this.parseStateVar(words[words.length - 1]!, line, raw);
     let value: LitmusValue = { kind: 'int', value: 0 };
@@ -444,7 +456,7 @@ class Parser {
       if (name === undefined) {
         throw this.fail(
           line,
-          `\`${clip(raw)}\`: \`${reg[2]}\` is not a register; expected r0..r31.`,
+          `\`${clip(raw)}\`: \`${reg[2]}\` is not a register; expected r0..r31 or a symbolic \`%name\`.`,
         );
       }
       return { kind: 'reg', thread: Number(reg[1]), reg: name };
@@ -469,6 +481,24 @@ class Parser {
       line,
       `\`${clip(raw)}\`: \`${rhs}\` is neither ${kind === 'loc' ? 'a 32-bit integer' : 'an integer within ±2^53'} nor a location name.`,
     );
+  }
+
+  /** Gives each thread that uses a symbolic register its initial value (herd's `%x0=x`). */
+  private bindSymbolicRegisters(): void {
+    for (const th of this.threads) {
+      const used = new Set<string>();
+      for (const { instr } of th.code) {
+        for (const v of Object.values(instr)) if (typeof v === 'string' && v.startsWith('%')) used.add(v);
+      }
+      for (const r of used) {
+        const init = this.symbolicInit.get(r);
+        if (init === undefined) continue;
+        const regs = this.initRegs.get(th.index) ?? new Map<string, LitmusValue>();
+        regs.set(r, init.value);
+        this.initRegs.set(th.index, regs);
+        if (init.value.kind === 'addr') this.noteLoc(init.value.loc);
+      }
+    }
   }
 
   private threadTable(): void {
@@ -608,7 +638,7 @@ class Parser {
     const reg = (s: string): string => {
       const r = parseRegName(s);
       if (r === undefined) {
-        throw this.fail(line, `${where}: \`${s}\` is not a register; expected r0..r31.`);
+        throw this.fail(line, `${where}: \`${s}\` is not a register; expected r0..r31 or a symbolic \`%name\`.`);
       }
       return r;
     };

@@ -78,7 +78,7 @@ test('a header with an alternate name, and a test with only `locations`: forall 
 test('what is still refused says what and where', () => {
   assert.throws(() => parseLitmus('PPC a\n{ 0:r3=0xaaaaaaaaaaaaaaaa; }\n P0 ;\n nop ;\nexists (0:r3=0)\n', 'a.litmus'), /a\.litmus:2: .*within ±2\^53/);
   assert.throws(() => parseLitmus('PPC b\n{ ins_t x=NOP; }\n P0 ;\n nop ;\nexists (x=0)\n', 'b.litmus'), /b\.litmus:2: .*instruction-typed values/);
-  assert.throws(() => parseLitmus('PPC c\n{ %x0=x; }\n P0 ;\n nop ;\nexists (x=0)\n', 'c.litmus'), /c\.litmus:2: .*symbolic `%name` registers/);
+  assert.throws(() => parseLitmus('PPC c\n{ %x0=x; %x0=y; }\n P0 ;\n nop ;\nexists (x=0)\n', 'c.litmus'), /c\.litmus:2: %x0 is initialised twice/);
   assert.throws(() => parseLitmus('PPC d\n{ }\n P0 ;\n rlwinm r1,r2,32,0,31 ;\nexists (x=0)\n', 'd.litmus'), /d\.litmus:4: .*the shift `32` is out of range 0\.\.31/);
   assert.throws(() => parseLitmus('PPC e\n{ }\n P0 ;\n nop ;\n', 'e.litmus'), /e\.litmus:\d+: the test has no final condition/);
 });
@@ -88,4 +88,17 @@ test('run-time errors name the line: an address that is no location, a value bey
   assert.throws(() => runLitmus(t, { runs: 1, seed: 1, placement: 'cores' }), /f\.litmus:5: thread P0: stw accesses address 0, which is no location/);
   const big = parseLitmus(`PPC g\n{ 0:r1=${2 ** 52}; }\n P0 ;\n add r2,r1,r1 ;\nexists (x=0)\n`, 'g.litmus');
   assert.throws(() => runLitmus(big, { runs: 1, seed: 1, placement: 'cores' }), /beyond ±2\^53/);
+});
+
+test('symbolic registers (herd\'s %x0=x): each thread that names one gets it, with its initial value', () => {
+  const t = parseLitmus(
+    'PPC MP+sym\n{ %x0=x; %y0=y; %y1=y; %x1=x; }\n P0 | P1 ;\n li r1,1 | lwz r1,0(%y1) ;\n stw r1,0(%x0) | xor r3,r1,r1 ;\n lwsync | lwzx r4,r3,%x1 ;\n stw r1,0(%y0) | ;\nexists (1:r1=1 /\\ 1:r4=0)\n',
+    'sym.litmus',
+  );
+  assert.deepEqual([...(t.initRegs.get(0) ?? new Map()).keys()].sort(), ['%x0', '%y0']);
+  assert.deepEqual([...(t.initRegs.get(1) ?? new Map()).keys()].sort(), ['%x1', '%y1']);
+  assert.equal(checkCondition(t).verdict, 'Forbidden', 'MP+lwsync+addr');
+  const r = runLitmus(t, { runs: 3000, seed: 2, placement: 'cores' });
+  assert.equal(r.hits, 0);
+  assert.ok(Object.keys(r.outcomes).length >= 2, 'the threads ran against x and y');
 });
