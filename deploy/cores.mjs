@@ -27,6 +27,8 @@ for (let c = 4; c < n; c++) {
     '    environment:',
     `      IPISCOPE_NATS: ${nodes.join(',')}`,
     '      IPISCOPE_OTLP_URL: http://otel-collector:4318/v1/traces',
+    '      IPISCOPE_JAEGER_URL: http://localhost:16686',
+    '      NODE_OPTIONS: --max-semi-space-size=2 --max-old-space-size=64',
     '    depends_on: [nats-1, nats-2, nats-3, otel-collector]',
   );
 }

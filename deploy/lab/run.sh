@@ -135,7 +135,7 @@ verdict=$("${COMPOSE[@]}" logs --no-color controller | sed -n 's/^[^|]*| //p' | 
 "${COMPOSE[@]}" stop -t 30 analyzer >/dev/null 2>&1
 summary=$("${COMPOSE[@]}" logs --no-color analyzer | sed -n 's/^[^|]*| //p' | grep -E 'IPIs from .* spans' | tail -1)
 cores_exit=$("${COMPOSE[@]}" ps | grep -cE 'core-[0-9]+_.*Exit 0' || true)
-say "controller: $(node -e 'const v=JSON.parse(process.argv[1]);console.log(`verdict ${v.verdict}, ${v.ipis_handled} IPIs handled in ${v.emulated_seconds} emulated s, ${v.processes} core containers adopted; ignored ${JSON.stringify(v.ignored)}; live plan updates ${v.fault_plan_updates.length}, faults injected ${JSON.stringify(v.faults_injected)}, bus delivered ${v.bus.delivered} of ${v.bus.sent}`)' "$verdict")"
+say "controller: $(node -e 'const v=JSON.parse(process.argv[1]);console.log(`verdict ${v.verdict}, ${v.ipis_handled} IPIs handled in ${v.emulated_seconds} emulated s, ${v.processes} core containers adopted; ignored ${JSON.stringify(v.ignored)}; live plan updates ${v.fault_plan_updates.length}, faults injected ${JSON.stringify(v.faults_injected)}, bus delivered ${v.bus.delivered} of ${v.bus.sent}; core containers at most ${v.core_memory.rss_mb_max} MB resident`)' "$verdict")"
 say "analyzer:   $summary"
 say "cores exited 0: $cores_exit of $CORES; report: $(ls -l "$REPO/deploy/results/report.html" 2>/dev/null | awk '{print $5 " bytes"}')"
 node -e 'const v=JSON.parse(process.argv[1]); process.exit(v.verdict === process.argv[2] && v.processes === Number(process.argv[3]) ? 0 : 1)' "$verdict" "$EXPECT" "$CORES" ||

@@ -236,6 +236,7 @@ export function createTracing(opts: TracingOptions): Tracing {
     asyncs.push(new OTLPTraceExporter({ url: opts.otlpUrl }));
   }
   const queueMax = opts.spanQueueMax ?? 65_536;
+  const OTLP_QUEUE_MAX = 8192;
   let simProcessor: SimSpanProcessor | null = null;
   const processors: SpanProcessor[] = [];
   if (sim) {
@@ -250,7 +251,9 @@ export function createTracing(opts: TracingOptions): Tracing {
     for (const e of asyncs) {
       processors.push(
         new BatchSpanProcessor(e, {
-          maxQueueSize: queueMax,
+          // Bounded below the span file's queue: spans wait here only while the endpoint is slow
+          // or gone (a core makes tens to hundreds a second), and a traced core's heap is capped.
+          maxQueueSize: Math.min(queueMax, OTLP_QUEUE_MAX),
           maxExportBatchSize: 512,
           scheduledDelayMillis: 1000,
         }),

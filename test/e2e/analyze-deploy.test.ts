@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { resolveScenario } from '../../services/sim/scenario.js';
 import { resolveMachine } from '../../services/machine/topology.js';
 import { coreCount } from '../../services/sim/replay.js';
+import { CORE_TRACED_HEAP_FLAGS } from '../../services/controller/controller.js';
 
 type Obj = Record<string, unknown>;
 
@@ -64,6 +65,8 @@ test('compose: the controller adopts the core containers (same run id, every cor
   assert.deepEqual(numbers, Array.from({ length: cores.length }, (_, i) => i), 'cores 0..N-1, each once');
   for (const [n, svc] of cores) {
     const cmd = svc['command'] as string[];
+    const nodeOptions = String((svc['environment'] as Record<string, string>)['NODE_OPTIONS'] ?? '').split(/\s+/);
+    for (const f of CORE_TRACED_HEAP_FLAGS) assert.ok(nodeOptions.includes(f), `${n} gets the heap limits of a core ipiscope run starts (${f})`);
     assert.equal(flag(cmd, '--run'), '${IPISCOPE_RUN}', `${n} registers under the controller's run id`);
     assert.ok(cmd.includes('--preload-tracing'), `${n}: traced generations need the tracing modules loaded first`);
     assert.ok(((c.services['controller']!['depends_on'] as string[]) ?? []).includes(n), `the controller waits for ${n}`);
@@ -91,6 +94,7 @@ test('deploy/cores.mjs 32: the core services of the 32-core POWER9 box, like cor
     assert.equal(cmd[cmd.indexOf('--core') + 1], n.slice('core-'.length), `${n}'s core number`);
     assert.deepEqual(cmd.filter((_, i) => i !== cmd.indexOf('--core') + 1 && i !== cmd.indexOf('--nats') + 1), (template['command'] as string[]).filter((_, i, t) => i !== t.indexOf('--core') + 1 && i !== t.indexOf('--nats') + 1), `${n} is started like core-0`);
     assert.deepEqual(svc['entrypoint'], template['entrypoint']);
+    assert.deepEqual(svc['environment'], template['environment'], `${n}'s environment is core-0's`);
     assert.equal(svc['image'], template['image']);
     assert.deepEqual(cmd[cmd.indexOf('--nats') + 1]!.split(',').sort(), ['nats://nats-1:4222', 'nats://nats-2:4222', 'nats://nats-3:4222']);
     assert.ok((services['controller']!['depends_on'] as string[]).includes(n), `the controller waits for ${n}`);
