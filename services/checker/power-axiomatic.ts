@@ -57,7 +57,7 @@
  */
 import { assert } from '../stdx/assert.js';
 import type { CondExpr, Instr, LitmusTest, LitmusThread, LitmusValue, ObsVar } from '../litmus/ast.js';
-import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, CR_GT, CR_LT, isAlu, isBranch, loadedValue, storedWord } from '../litmus/ast.js';
+import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, loadedValue, storedWord } from '../litmus/ast.js';
 import { EventSet, Rel } from './relation.js';
 
 export interface AllowedOptions {
@@ -171,13 +171,12 @@ interface RegVal {
 }
 
 interface CrField {
-  lt: boolean;
-  gt: boolean;
-  eq: boolean;
+  /** CR_LT | CR_GT | CR_EQ (litmus/ast.ts); none after a failed stwcx. */
+  bits: number;
   deps: bigint;
 }
 
-const CR_CLEAR: CrField = { lt: false, gt: false, eq: false, deps: 0n };
+const CR_CLEAR: CrField = { bits: 0, deps: 0n };
 
 interface ExecState {
   pc: number;
@@ -344,8 +343,7 @@ function enumerateTraces(
         case 'cmplwi': {
           const a = readReg(s, i.ra);
           const b = i.op === 'cmpw' || i.op === 'cmplw' ? readReg(s, i.rb) : { v: i.imm, deps: 0n };
-          const c = compareWords(a.v, b.v, i.op === 'cmplw' || i.op === 'cmplwi');
-          s.cr[i.cr ?? 0] = { lt: (c & CR_LT) !== 0, gt: (c & CR_GT) !== 0, eq: (c & CR_EQ) !== 0, deps: a.deps | b.deps };
+          s.cr[i.cr ?? 0] = { bits: compareWords(a.v, b.v, i.op === 'cmplw' || i.op === 'cmplwi'), deps: a.deps | b.deps };
           break;
         }
         case 'b':
@@ -360,7 +358,7 @@ function enumerateTraces(
             // A conditional branch makes every later event control dependent on its CR field's sources.
             const field = s.cr[i.cr ?? 0] as CrField;
             s.ctrl |= field.deps;
-            taken = branchTaken(i.op, (field.lt ? CR_LT : 0) | (field.gt ? CR_GT : 0) | (field.eq ? CR_EQ : 0));
+            taken = branchTaken(i.op, field.bits);
           }
           if (!taken) break;
           const target = ctx.labels.get(i.label);
@@ -443,7 +441,7 @@ function enumerateTraces(
               rmwRead: res.readIndex,
             });
             t.reservation = null;
-            t.cr[0] = { lt: false, gt: false, eq: true, deps: 0n };
+            t.cr[0] = { bits: CR_EQ, deps: 0n };
             run(t);
           }
           s.reservation = null;

@@ -15,7 +15,7 @@
  * never taken by the next machine. The sent/received counts of the termination waves are
  * per generation, so a machine that uses fewer cores than the pool is judged by its own traffic.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -652,8 +652,7 @@ export class StartedCoreProcess {
         if (r === 0) break;
         n += r;
       }
-      const { size } = statSync(path);
-      return { ...base, totalBytes: size, data: buf.subarray(0, n) };
+      return { ...base, totalBytes: fstatSync(fd).size, data: buf.subarray(0, n) };
     } finally {
       closeSync(fd);
     }

@@ -190,10 +190,11 @@ function exact(v: number, what: string): number {
 const INT32 = (v: number): boolean => v === (v | 0);
 
 /** A 64-bit bitwise operation on two exact register values. */
-function bits64(a: number, b: number, f: (x: bigint, y: bigint) => bigint, fast: (x: number, y: number) => number, what: string): number {
+function bits64(a: number, b: number, op: 'and' | 'or' | 'xor', what: string): number {
   // Sign-extended 32-bit values give the sign extension of the 32-bit result: the common case.
-  if (INT32(a) && INT32(b)) return fast(a, b);
-  return exact(Number(BigInt.asIntN(64, f(BigInt(a), BigInt(b)))), what);
+  if (INT32(a) && INT32(b)) return op === 'and' ? a & b : op === 'or' ? a | b : a ^ b;
+  const [x, y] = [BigInt(a), BigInt(b)];
+  return exact(Number(BigInt.asIntN(64, op === 'and' ? x & y : op === 'or' ? x | y : x ^ y)), what);
 }
 
 /** The word a store writes (the register's low 32 bits). */
@@ -226,9 +227,9 @@ export function aluValue(i: AluInstr, read: (r: string) => number): number {
     case 'clrldi':
       return exact(Number(BigInt.asUintN(64 - i.n, BigInt(read(i.rs)))), i.op);
     case 'ori':
-      return bits64(read(i.rs), i.imm, (x, y) => x | y, (x, y) => x | y, i.op);
+      return bits64(read(i.rs), i.imm, 'or', i.op);
     case 'xori':
-      return bits64(read(i.rs), i.imm, (x, y) => x ^ y, (x, y) => x ^ y, i.op);
+      return bits64(read(i.rs), i.imm, 'xor', i.op);
     case 'rlwinm':
     case 'rlwimi': {
       // ROTL32 puts the rotated low word in both halves; the mask is MASK(mb+32, me+32), which
@@ -241,11 +242,9 @@ export function aluValue(i: AluInstr, read: (r: string) => number): number {
       return exact(Number(BigInt.asIntN(64, v)), i.op);
     }
     case 'xor':
-      return bits64(read(i.ra), read(i.rb), (x, y) => x ^ y, (x, y) => x ^ y, i.op);
     case 'and':
-      return bits64(read(i.ra), read(i.rb), (x, y) => x & y, (x, y) => x & y, i.op);
     case 'or':
-      return bits64(read(i.ra), read(i.rb), (x, y) => x | y, (x, y) => x | y, i.op);
+      return bits64(read(i.ra), read(i.rb), i.op, i.op);
     case 'add':
       return exact(read(i.ra) + read(i.rb), i.op);
     case 'subf':

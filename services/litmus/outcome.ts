@@ -99,15 +99,6 @@ export function formatState(vars: ObsVar[], value: (v: ObsVar) => number | strin
 }
 
 /**
- * Values compare exactly: registers are 64-bit (a `lwz` of 0xffffffff is 4294967295, not -1, as
- * in herd), and memory words are held signed on both sides (the parser normalises a location's
- * `0xffffffff` to -1), so a word compares as a word.
- */
-function sameWord(a: number, b: number): boolean {
-  return a === b;
-}
-
-/**
  * Evaluates the proposition `e` over a final state. `value` returns a variable's final value: a
  * number, or a location's name when the variable holds that location's address; such a variable
  * equals `{kind: 'addr', loc}` and no integer. See the module comment for what a hit means.
@@ -121,7 +112,9 @@ export function evalProp(e: CondExpr, value: (v: ObsVar) => number | string): bo
     case 'eq': {
       const actual = value(e.v);
       if (e.value.kind === 'addr') return actual === e.value.loc;
-      return typeof actual === 'number' && sameWord(actual, e.value.value);
+      // Exactly: registers are 64-bit (a `lwz` of 0xffffffff is 4294967295, not -1, as in herd),
+      // and a location's word is held signed on both sides (the parser normalises its values).
+      return actual === e.value.value;
     }
     case 'not':
       return !evalProp(e.e, value);

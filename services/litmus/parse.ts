@@ -48,12 +48,12 @@ function clip(s: string): string {
   return t.length > 40 ? `${t.slice(0, 37)}...` : t;
 }
 
-function parseNumber(s: string): number | undefined {
+/** An integer that fits a 32-bit word (immediates, memory), or with `exact` any within ±2^53. */
+function parseNumber(s: string, exact = false): number | undefined {
   const m = NUMBER_RE.exec(s.trim());
   if (!m) return undefined;
   const n = Number(m[2]) * (m[1] === '-' ? -1 : 1);
-  // Registers are 64-bit but every immediate and initial value we accept fits a 32-bit word.
-  if (!Number.isSafeInteger(n) || n < -(2 ** 31) || n >= 2 ** 32) return undefined;
+  if (!Number.isSafeInteger(n) || (!exact && (n < -(2 ** 31) || n >= 2 ** 32))) return undefined;
   return n;
 }
 
@@ -62,14 +62,8 @@ function parseNumber(s: string): number | undefined {
  * a memory word is 32-bit, held signed: `x=-1` and `x=0xffffffff` are the same word.
  */
 function parseValueFor(s: string, kind: ObsVar['kind']): number | undefined {
-  if (kind === 'loc') {
-    const n = parseNumber(s);
-    return n === undefined ? undefined : n | 0;
-  }
-  const m = NUMBER_RE.exec(s.trim());
-  if (!m) return undefined;
-  const n = Number(m[2]) * (m[1] === '-' ? -1 : 1);
-  return Number.isSafeInteger(n) ? n : undefined;
+  const n = parseNumber(s, kind === 'reg');
+  return n === undefined || kind === 'reg' ? n : n | 0;
 }
 
 /** herd's symbolic registers (`%x0`): any thread that names one gets its own register of that name. */
@@ -168,7 +162,7 @@ class Parser {
   private readonly locationSet = new Set<string>();
   private readonly initRegs = new Map<number, Map<string, LitmusValue>>();
   /** Initial values of symbolic registers (`%x0=x`), given to every thread that uses them. */
-  private readonly symbolicInit = new Map<string, { value: LitmusValue; line: number }>();
+  private readonly symbolicInit = new Map<string, LitmusValue>();
   private readonly initRegLine = new Map<number, number>();
   private readonly initMem = new Map<string, number>();
   private readonly threads: LitmusThread[] = [];
@@ -414,10 +408,10 @@ class Parser {
       if (!SYMBOLIC_REG_RE.test(last)) throw this.fail(line, `\`${clip(raw)}\`: \`${last}\` is not a symbolic register; expected e.g. \`%x0\`.`);
       if (this.symbolicInit.has(last)) throw this.fail(line, `${last} is initialised twice.`);
       if (rhs === undefined || rhs === '') throw this.fail(line, `\`${clip(raw)}\`: expected a value after \`=\`.`);
-      this.symbolicInit.set(last, { value: this.parseStateValue(rhs, line, raw, 'reg'), line });
+      this.symbolicInit.set(last, this.parseStateValue(rhs, line, raw, 'reg'));
       return;
     }
-    const target = this.parseStateVar(words[words.length - 1]!, line, raw);
+    const target = this.parseStateVar(last, line, raw);
     let value: LitmusValue = { kind: 'int', value: 0 };
     if (rhs !== undefined) {
       if (rhs === '') throw this.fail(line, `\`${clip(raw)}\`: expected a value after \`=\`.`);
@@ -494,9 +488,9 @@ class Parser {
         const init = this.symbolicInit.get(r);
         if (init === undefined) continue;
         const regs = this.initRegs.get(th.index) ?? new Map<string, LitmusValue>();
-        regs.set(r, init.value);
+        regs.set(r, init);
         this.initRegs.set(th.index, regs);
-        if (init.value.kind === 'addr') this.noteLoc(init.value.loc);
+        if (init.kind === 'addr') this.noteLoc(init.loc);
       }
     }
   }
