@@ -67,6 +67,8 @@ interface Ipi {
   target: number;
   msg: number;
   tick: number;
+  /** The sender's Lamport clock at the set. */
+  clock: number;
   span: Span;
   ctx: Context;
   sendOpen: boolean;
@@ -360,6 +362,7 @@ export class IpiTraceObserver implements MachineObserver {
         target,
         msg,
         tick: ev.tick,
+        clock: ev.clock,
         span,
         ctx: trace.setSpan(ROOT_CONTEXT, span),
         sendOpen: true,
@@ -416,7 +419,7 @@ export class IpiTraceObserver implements MachineObserver {
     if (this.stores.size >= TRACED_IPIS_MAX) return;
     // The store is an event of the span that made it (the send, or the interrupt frame), written
     // with its coherence version when the home orders it (see StoreSpan).
-    const ipi = this.sending.get(ev.cpu);
+    const ipi = this.sendOf(ev.cpu);
     const fr = this.frames.get(ev.cpu);
     let span: Span;
     let owner: Ipi | null = null;
@@ -527,7 +530,7 @@ export class IpiTraceObserver implements MachineObserver {
   private onBarrier(ev: Ev<'barrier'>): void {
     // The analyzer needs to know where a full barrier completed and where msgsync ran; lwsync,
     // isync and the begin of a sync only fatten the spans (spanBuilderReads let only those in).
-    const ipi = this.sending.get(ev.cpu);
+    const ipi = this.sendOf(ev.cpu);
     if (ipi !== undefined) {
       // Only the sync that orders the sender's stores before the doorbell (ppc_msgsnd_sync).
       if (ipi.hostIpiStored) ipi.span.addEvent(ev.kind, this.barrierAttrs(ev), this.time(ev));
@@ -539,8 +542,20 @@ export class IpiTraceObserver implements MachineObserver {
       this.frameEvent(fr, ev.kind, ev);
   }
 
+  /**
+   * The IPI `cpu` is sending, unless an interrupt taken since the send began is running: what
+   * the handler does (its own MFRR reset, its barriers) is not the send's, and the send goes on
+   * when the handler returns.
+   */
+  private sendOf(cpu: number): Ipi | undefined {
+    const ipi = this.sending.get(cpu);
+    if (ipi === undefined) return undefined;
+    const fr = this.frames.get(cpu);
+    return fr !== undefined && fr.clock > ipi.clock ? undefined : ipi;
+  }
+
   private onIpiSend(ev: Ev<'ipi_send'>): void {
-    const ipi = this.sending.get(ev.cpu);
+    const ipi = this.sendOf(ev.cpu);
     if (ipi === undefined) return;
     const t = this.time(ev);
     ipi.span.addEvent(ev.via, this.ipiSendAttrs(ev), t);

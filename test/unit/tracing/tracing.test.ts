@@ -19,6 +19,7 @@ import {
 } from '../../../services/tracing/index.js';
 import {
   encodeOtlpJson,
+  judgeSpans,
   readSpanFile,
   runSimTraced,
   writeSpanFileLine,
@@ -110,6 +111,31 @@ test('sim trace files are deterministic per seed and read back whole', async () 
   assert.equal(r.errors.length, 0);
   assert.ok(r.spans.length > 60 * 4);
   assert.ok(r.spans.every((x) => x.startNs <= x.endNs));
+});
+
+test('an interrupt taken in the middle of a send does not take the send over', async () => {
+  // pingpong: each CPU often takes its partner's IPI between its message store and its own MFRR
+  // write, and the handler writes its own MFRR (the reset to 0xff). That write is not the send.
+  const f = join(testTempDir('ipiscope-trace-nest-'), 'pp.jsonl');
+  await runSimTraced(resolveScenario('pingpong'), { seed: 1, ipis: 400 }, { traceFile: f });
+  const r = await readSpanFile(f);
+  const j = judgeSpans(r.spans);
+  assert.ok(j.ipis.length >= 400);
+  const handled = j.ipis.filter((i) => i.judgement === 'handled' || i.judgement === 'late');
+  assert.ok(handled.length >= 390);
+  // Every IPI's trace holds its own send, to its own target, and the interrupt it raised there.
+  const unsent = handled.filter((i) => i.send_tick < 0 || i.via !== 'mfrr');
+  assert.deepEqual(unsent.map((i) => i.ipi_id), [], 'IPIs whose trace lacks their MFRR write');
+  const unraised = handled.filter((i) => i.raise_tick < i.send_tick);
+  assert.deepEqual(unraised.map((i) => i.ipi_id), [], 'IPIs whose trace lacks the interrupt at the target');
+  // The send spans hold no MFRR write to another CPU than the IPI's target.
+  for (const s of r.spans) {
+    if (s.name !== 'smp_muxed_ipi_message_pass') continue;
+    for (const e of s.events) {
+      if (e.attributes['emu.e'] !== 'ipi_send') continue;
+      assert.equal(Number(e.attributes['emu.target']), Number(s.attributes['emu.ipi.target_cpu']), `send span of IPI ${String(s.attributes['emu.ipi.id'])}`);
+    }
+  }
 });
 
 test('offloaded sim tracing (worker thread) writes the same file, byte for byte, as in-process', async () => {
