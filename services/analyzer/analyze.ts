@@ -5,7 +5,7 @@
 import { ATTR, SPAN } from '../tracing/index.js';
 import type { SpanRecord } from './otlp-decode.js';
 import { judgeSpans } from './ipi-judge.js';
-import type { IpiRecord, Judged, JudgeOptions } from './ipi-judge.js';
+import type { IpiRecord, Judged, JudgeOptions, LatencyParts } from './ipi-judge.js';
 import { explainIgnored } from './explain.js';
 
 export interface AnalyzeSummaryIpi {
@@ -18,6 +18,8 @@ export interface AnalyzeSummaryIpi {
   /** For ignored IPIs: `message-store-deferred`, `clear-deferred`, `transport-lost`, `not-consumed`. */
   cause_kind?: string;
   latency_ticks?: number;
+  /** For late IPIs: where the latency went. */
+  parts?: LatencyParts;
   jaeger?: string;
 }
 
@@ -70,8 +72,9 @@ export function analyzeSpans(spans: readonly SpanRecord[], opts: AnalyzeOptions 
       target_cpu: i.target_cpu,
       msg: i.msg,
       trace_id: i.trace_id,
-      cause: `handled ${i.latency_ticks} ticks after ${i.latency_from === 'set' ? 'it was set' : 'its message was ordered at the target'} (late: more than ${judged.lateTicks})`,
+      cause: lateCause(i, judged.lateTicks),
       latency_ticks: i.latency_ticks,
+      ...(i.parts !== undefined ? { parts: i.parts } : {}),
       ...link(i.trace_id),
     })),
     hung: ex.hangs(),
@@ -99,10 +102,23 @@ export function formatAnalysis(a: Analysis, opts: { jaegerUrl?: string } = {}): 
     out.push(wrap(i.cause, 98, '  '));
     if (rec?.diagram) out.push('', rec.diagram);
   }
-  for (const l of s.late.slice(0, 20))
-    out.push(
-      `LATE IPI ${l.ipi_id}: CPU ${l.sender_cpu} -> CPU ${l.target_cpu}, ${l.latency_ticks} ticks, trace ${l.trace_id}`,
-    );
+  if (s.late.length > 0) {
+    out.push('');
+    const by = { sender: 0, 'in-flight': 0, 'before-interrupt': 0, target: 0, unknown: 0 };
+    for (const l of s.late) by[l.parts?.where ?? 'unknown']++;
+    const where = [
+      by.sender > 0 ? `${by.sender} on the sender (its stores and barriers before the send)` : '',
+      by['in-flight'] > 0 ? `${by['in-flight']} in flight` : '',
+      by['before-interrupt'] > 0 ? `${by['before-interrupt']} before the interrupt reached the target (the sender's barriers and the hop, which one clock per core cannot tell apart)` : '',
+      by.target > 0 ? `${by.target} on the target (from the interrupt to the demux that found the message)` : '',
+      by.unknown > 0 ? `${by.unknown} not measurable from the spans` : '',
+    ].filter((x) => x !== '');
+    out.push(wrap(`${s.late.length} late IPIs, by where most of their time went: ${where.join('; ')}.`, 98, ''));
+  }
+  for (const l of s.late.slice(0, 20)) {
+    out.push(`LATE IPI ${l.ipi_id}: CPU ${l.sender_cpu} -> CPU ${l.target_cpu}, ${l.latency_ticks} ticks, trace ${l.trace_id}`);
+    out.push(wrap(l.cause, 98, '  '));
+  }
   if (s.late.length > 20) out.push(`... and ${s.late.length - 20} more late IPIs`);
   if (s.hung.length > 0) {
     out.push('');
@@ -113,6 +129,40 @@ export function formatAnalysis(a: Analysis, opts: { jaegerUrl?: string } = {}): 
   }
   for (const e of s.errors.slice(0, 5)) out.push(`error: ${e}`);
   return out.join('\n');
+}
+
+/** What a late IPI's latency was made of, in words. */
+function lateCause(i: IpiRecord, lateTicks: number): string {
+  const head = `handled ${i.latency_ticks} ticks after ${i.latency_from === 'set' ? 'it was set' : 'its message was ordered at the target'} (late: more than ${lateTicks})`;
+  const p = i.parts;
+  if (p === undefined) return head;
+  const send = i.via === 'mfrr' ? 'MFRR write' : 'doorbell';
+  const parts: string[] = [];
+  if (p.sender_ticks !== undefined && i.latency_from === 'set')
+    parts.push(
+      `${p.sender_ticks} on CPU ${i.sender_cpu} before its ${send} left` +
+        (p.slow_stores !== undefined && p.slow_stores.length > 0
+          ? ` (its barriers wait for its stores to reach their homes: ${p.slow_stores.map((x) => `${x.loc} took ${x.ticks} ticks`).join(', ')})`
+          : p.message_store_ticks !== undefined
+            ? ` (its message store reached its home ${p.message_store_ticks} ticks after it was issued)`
+            : ''),
+    );
+  if (p.in_flight_ticks !== undefined) parts.push(`${p.in_flight_ticks} in flight`);
+  if (p.until_interrupt_ticks !== undefined) parts.push(`${p.until_interrupt_ticks} from then until its ${send} raised the interrupt at CPU ${i.target_cpu}`);
+  if (p.target_ticks !== undefined)
+    parts.push(
+      p.other_interrupt
+        ? `${p.target_ticks} until CPU ${i.target_cpu} found the message in a demux run for another interrupt (${
+            i.send_tick < 0 ? 'the trace holds no send of its own' : i.raise_tick < 0 ? `no interrupt from its own ${send} reached CPU ${i.target_cpu} in the trace` : `its own ${send} raised one only after that`
+          })`
+        : `${p.target_ticks} on CPU ${i.target_cpu} from the interrupt to the demux that found the message`,
+    );
+  if (parts.length === 0) return head;
+  const own =
+    i.latency_from === 'ordered' && p.sender_ticks !== undefined
+      ? ` (on CPU ${i.sender_cpu}'s own clock, ${p.sender_ticks} ticks passed from the set to its ${send}; the cores keep clocks of their own)`
+      : '';
+  return `${head}: ${parts.join(', ')}${own}.`;
 }
 
 function wrap(text: string, width: number, indent: string): string {

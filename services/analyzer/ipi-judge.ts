@@ -53,11 +53,45 @@ export interface IpiRecord {
   /** What the latency counts from: the send (one clock for the whole machine), or the message's
    * ordering at the target's core (a distributed run: a clock per core). */
   latency_from: 'set' | 'ordered';
+  /** The sender's doorbell or MFRR write for it: tick on the sender's clock, and its send id. */
+  send_tick: number;
+  send_id: number;
+  /** The interrupt that send raised at the target (target's clock; -1: none seen). */
+  raise_tick: number;
+  /** The sender's message store: its issue tick (sender's clock). */
+  message_store_tick: number;
+  /** Where a handled IPI's latency went (see `latencyParts`). */
+  parts?: LatencyParts;
   cause?: string;
   /** The explanation's class: `message-store-deferred` (the seed's first interleaving),
    * `clear-deferred` (its second), `transport-lost`, `not-consumed`. */
   cause_kind?: string;
   diagram?: string;
+}
+
+/**
+ * Where the latency of a handled IPI went, each part on one clock: on the sender from the
+ * message set to its doorbell/MFRR write (its stores and barriers: `message_store_ticks` is how
+ * long the message store took to be ordered at its home), in flight from that write to the
+ * interrupt at the target, and on the target from the interrupt to the demux that found the
+ * message. Parts that would subtract two cores' clocks (a distributed run) are absent.
+ */
+export interface LatencyParts {
+  sender_ticks?: number;
+  message_store_ticks?: number;
+  /** The sender's stores in the IPI's trace, issued between the set and the send, that took the
+   * longest to be ordered at their homes (a sync waits for them): location and ticks. */
+  slow_stores?: Array<{ loc: string; ticks: number }>;
+  in_flight_ticks?: number;
+  /** Per-core clocks only: from the message's ordering at the target's core to the interrupt
+   * there (the sender's barriers and the hop, on the target's clock). */
+  until_interrupt_ticks?: number;
+  target_ticks?: number;
+  /** The demux that found the message was not run for this IPI's own interrupt (it came before
+   * it, or its own was never raised: lost or dropped). */
+  other_interrupt: boolean;
+  /** The largest part. */
+  where: 'sender' | 'in-flight' | 'before-interrupt' | 'target' | 'unknown';
 }
 
 export interface JudgeOptions {
@@ -356,6 +390,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
   const storeOf = new Map<string, SpanMachineEvent>();
   const pendingByCpu = new Map<number, string>();
   const unsentByCpu = new Map<number, IpiRecord>();
+  const sendCore = new Map<IpiRecord, number>();
   for (const r of events) {
     const ev = r.ev;
     if (ev.e === 'tp' && ev.name === 'ipi_message_set') {
@@ -383,6 +418,10 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
         handled_version: -1,
         latency_ticks: -1,
         latency_from: 'set',
+        send_tick: -1,
+        send_id: -1,
+        raise_tick: -1,
+        message_store_tick: -1,
       };
       ipis.set(id, rec);
       unsentByCpu.set(ev.cpu, rec);
@@ -393,12 +432,18 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
       if (ev.loc === messageLocs[ipi.target_cpu]) {
         storeOf.set(id, r);
         ipi.message_wid = ev.wid;
+        ipi.message_store_tick = ev.tick;
         pendingByCpu.delete(ev.cpu);
       }
     } else if (ev.e === 'ipi_send') {
       const ipi = unsentByCpu.get(ev.cpu);
-      if (ipi !== undefined && ipi.target_cpu === ev.target) ipi.via = ev.via;
-      unsentByCpu.delete(ev.cpu);
+      if (ipi !== undefined && ipi.target_cpu === ev.target) {
+        ipi.via = ev.via;
+        ipi.send_tick = ev.tick;
+        ipi.send_id = ev.id;
+        sendCore.set(ipi, ev.core);
+        unsentByCpu.delete(ev.cpu);
+      }
     }
   }
   // host_ipi set of each IPI: the sender's store to the target's host_ipi in the IPI's trace.
@@ -424,6 +469,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
   const completeStores = new Set<SpanMachineEvent>();
   const widToIpi = new Map<number, IpiRecord>();
   const openByTarget = new Map<number, IpiRecord[]>();
+  const handledCore = new Map<IpiRecord, number>();
   for (const [id, st] of storeOf) {
     const ipi = ipis.get(id) as IpiRecord;
     if (!announce.has(id) || (messageLocs[ipi.target_cpu] ?? -1) < 0) continue;
@@ -457,6 +503,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
         ) {
           ipi.handled_tick = ev.tick;
           ipi.handled_version = ev.oldVersion;
+          handledCore.set(ipi, ev.core);
           const fromOrdering = perCoreClocks && ipi.ordered_tick >= 0;
           ipi.latency_ticks = ev.tick - (fromOrdering ? ipi.ordered_tick : ipi.sent_tick);
           ipi.latency_from = fromOrdering ? 'ordered' : 'set';
@@ -478,11 +525,52 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
   const result = opts.tickEnd === undefined && endOfCore.size > 0 ? checker.result(tickEnd, settleTicks, (c) => endOfCore.get(c)) : checker.result(tickEnd, settleTicks);
   errors.push(...result.errors);
   const ignoredIds = new Set(result.ignored.map((i) => i.ipi_id));
+  // The interrupt each send raised at its target: a doorbell to another core, or an MFRR write,
+  // arrives as a receive span in the IPI's trace (its attributes are the irq_raise event); a
+  // doorbell within the core is latched at the send.
+  const raised = new Map<string, number>();
+  for (const s of spans) {
+    if (!s.name.startsWith(`${SPAN.receive} `)) continue;
+    const cpu = num(s.attributes[ATTR.cpu]);
+    const id = num(s.attributes[ATTR.sendId]);
+    const tick = num(s.attributes[ATTR.tick]);
+    if (cpu !== undefined && id !== undefined && tick !== undefined) raised.set(`${s.traceId}/${cpu}/${id}`, tick);
+  }
+  for (const ipi of ipis.values()) {
+    if (ipi.send_tick < 0) continue;
+    const t = raised.get(`${ipi.trace_id}/${ipi.target_cpu}/${ipi.send_id}`);
+    if (t !== undefined) ipi.raise_tick = t;
+    else if (sendCore.get(ipi) !== undefined && sendCore.get(ipi) === handledCore.get(ipi)) ipi.raise_tick = ipi.send_tick;
+  }
   for (const ipi of ipis.values()) {
     if (!complete.has(ipi.ipi_id)) ipi.judgement = 'incomplete';
     else if (ignoredIds.has(ipi.ipi_id)) ipi.judgement = 'ignored';
     else if (ipi.handled_tick < 0) ipi.judgement = 'pending';
-    else ipi.judgement = ipi.latency_ticks > lateTicks ? 'late' : 'handled';
+    else {
+      ipi.judgement = ipi.latency_ticks > lateTicks ? 'late' : 'handled';
+      ipi.parts = latencyParts(ipi, perCoreClocks);
+    }
+  }
+  if (!perCoreClocks) {
+    const late = new Map<string, IpiRecord>();
+    for (const ipi of ipis.values()) if (ipi.judgement === 'late' && ipi.send_tick >= 0) late.set(ipi.trace_id, ipi);
+    const orderedAt = new Map<number, number>();
+    for (const r of events) if (r.ev.e === 'version') orderedAt.set(r.ev.wid, r.ev.tick);
+    const slow = new Map<IpiRecord, Array<{ loc: string; ticks: number }>>();
+    for (const r of events) {
+      const ipi = late.get(r.traceId);
+      if (ipi === undefined || r.ev.e !== 'store' || r.ev.cpu !== ipi.sender_cpu) continue;
+      if (r.ev.tick < ipi.sent_tick || r.ev.tick > ipi.send_tick) continue;
+      const at = orderedAt.get(r.ev.wid);
+      if (at === undefined) continue;
+      const list = slow.get(ipi) ?? [];
+      list.push({ loc: r.locName ?? `location ${r.ev.loc}`, ticks: at - r.ev.tick });
+      slow.set(ipi, list);
+    }
+    for (const [ipi, list] of slow) {
+      list.sort((a, b) => b.ticks - a.ticks);
+      if (ipi.parts !== undefined) ipi.parts.slow_stores = list.slice(0, 3);
+    }
   }
   const all = [...ipis.values()].sort((a, b) => a.sent_clock - b.sent_clock);
   return {
@@ -499,4 +587,42 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
     eventCountBad: bad,
     eventCountDuplicate: duplicate,
   };
+}
+
+/** Where a handled IPI's latency went; `perCoreClocks`: only parts measured on one core's clock. */
+export function latencyParts(ipi: IpiRecord, perCoreClocks: boolean): LatencyParts {
+  const p: LatencyParts = { other_interrupt: true, where: 'unknown' };
+  if (ipi.send_tick >= 0) p.sender_ticks = ipi.send_tick - ipi.sent_tick;
+  const ownInterrupt = ipi.raise_tick >= 0 && ipi.raise_tick <= ipi.handled_tick;
+  if (ownInterrupt) p.other_interrupt = false;
+  if (!perCoreClocks) {
+    if (ipi.message_store_tick >= 0 && ipi.ordered_tick >= 0) p.message_store_ticks = ipi.ordered_tick - ipi.message_store_tick;
+    if (ownInterrupt) {
+      p.target_ticks = ipi.handled_tick - ipi.raise_tick;
+      if (ipi.send_tick >= 0) p.in_flight_ticks = ipi.raise_tick - ipi.send_tick;
+    } else {
+      // Found by a demux run for some other interrupt: the rest of the time is the target's.
+      p.target_ticks = ipi.handled_tick - (ipi.send_tick >= 0 ? ipi.send_tick : ipi.sent_tick);
+    }
+  } else if (ipi.ordered_tick >= 0) {
+    // The latency is on the target's clock, from the message's ordering at its home: the part
+    // before the interrupt (the sender's barriers and the hop) and the part after it.
+    if (ownInterrupt && ipi.raise_tick >= ipi.ordered_tick) {
+      p.until_interrupt_ticks = ipi.raise_tick - ipi.ordered_tick;
+      p.target_ticks = ipi.handled_tick - ipi.raise_tick;
+    } else {
+      p.target_ticks = ipi.handled_tick - ipi.ordered_tick;
+    }
+  }
+  const candidates = perCoreClocks
+    ? ([['before-interrupt', p.until_interrupt_ticks], ['target', p.target_ticks]] as const)
+    : ([['sender', p.sender_ticks], ['in-flight', p.in_flight_ticks], ['target', p.target_ticks]] as const);
+  let best = -1;
+  for (const [where, v] of candidates) {
+    if (v !== undefined && v > best) {
+      best = v;
+      p.where = where;
+    }
+  }
+  return p;
 }

@@ -57,6 +57,7 @@ ${histogramSvg(j.ipis.filter((i) => i.latency_ticks >= 0).map((i) => i.latency_t
 ${interruptsTable(j.ipis)}
 <h2>Ignored IPIs</h2>
 ${s.ignored.length === 0 ? '<p>None.</p>' : j.ignored.map((i) => ignoredBlock(i, opts.jaegerUrl)).join('\n')}
+${s.late.length > 0 ? `<h2>Late IPIs</h2><ul id="late">${s.late.slice(0, 50).map((l) => `<li>IPI ${esc(l.ipi_id)}: CPU ${l.sender_cpu} &rarr; CPU ${l.target_cpu}, ${l.latency_ticks} ticks (trace <code>${l.trace_id}</code>): ${esc(l.cause)}</li>`).join('')}</ul>${s.late.length > 50 ? `<p>... and ${s.late.length - 50} more.</p>` : ''}` : ''}
 ${s.hung.length > 0 ? `<h2>Hung CPUs</h2><ul>${s.hung.map((h) => `<li>CPU ${h.cpu} spins in ${esc(h.where)} waiting for CPU ${h.waiting_for} (trace <code>${h.trace_id}</code>)</li>`).join('')}</ul>` : ''}
 </body></html>
 `;
