@@ -57,7 +57,7 @@
  */
 import { assert } from '../stdx/assert.js';
 import type { CondExpr, Instr, LitmusTest, LitmusThread, LitmusValue, ObsVar } from '../litmus/ast.js';
-import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, loadedValue, storedWord } from '../litmus/ast.js';
+import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, litmusAddr, loadedValue, storedWord } from '../litmus/ast.js';
 import { EventSet, Rel } from './relation.js';
 
 export interface AllowedOptions {
@@ -89,7 +89,6 @@ const TRACE_COUNT_MAX_DEFAULT = 200_000;
 const CANDIDATE_COUNT_MAX_DEFAULT = 5_000_000;
 /** Bound on instructions executed per trace; with bounded back-jumps only a bug can exceed it. */
 const STEP_COUNT_MAX = 10_000;
-const LOC_ADDR_STRIDE = 0x1000;
 
 // ---------------------------------------------------------------------------------------------
 // Locations
@@ -124,9 +123,9 @@ export function testLocations(test: LitmusTest): string[] {
   return [...seen];
 }
 
-/** The address the checker gives a location: 0x1000 * (index + 1). */
+/** The address the checker gives a location: the emulator's (`litmusAddr`, in the same order). */
 export function locationAddresses(test: LitmusTest): Map<string, number> {
-  return new Map(testLocations(test).map((l, i) => [l, LOC_ADDR_STRIDE * (i + 1)]));
+  return new Map(testLocations(test).map((l, i) => [l, litmusAddr(i)]));
 }
 
 function valueOf(v: LitmusValue, addrs: Map<string, number>): number {
@@ -389,7 +388,7 @@ function enumerateTraces(
           const val = readReg(s, i.rs);
           newEvent(s, {
             dir: 'W',
-            addr: (base.v + off.v) | 0,
+            addr: base.v + off.v,
             value: storedWord(val.v),
             exclusive: false,
             addrDeps: base.deps | off.deps,
@@ -403,7 +402,7 @@ function enumerateTraces(
         case 'lwarx': {
           const base = readBase(s, i.ra, i.op !== 'lwz');
           const off = i.op === 'lwz' ? { v: i.disp | 0, deps: 0n } : readReg(s, i.rb);
-          const addr = (base.v + off.v) | 0;
+          const addr = base.v + off.v;
           const values = domain.get(addr) ?? new Set([initialAt(addr)]);
           for (const value of values) {
             const t = cloneState(s);
@@ -425,7 +424,7 @@ function enumerateTraces(
         case 'stwcx': {
           const base = readBase(s, i.ra, true);
           const off = readReg(s, i.rb);
-          const addr = (base.v + off.v) | 0;
+          const addr = base.v + off.v;
           const val = readReg(s, i.rs);
           const res = s.reservation;
           if (res !== null && res.addr === addr) {

@@ -83,7 +83,8 @@ export interface LitmusTest {
   file: string;
   /** Initial register values per thread (thread index -> register -> value). */
   initRegs: Map<number, Map<string, LitmusValue>>;
-  /** Initial memory values (location -> integer). Locations not listed start at 0. */
+  /** Initial memory values (location -> word; a pointer `p=x` holds `litmusAddr` of x). Locations
+   * not listed start at 0. */
   initMem: Map<string, number>;
   /** Every location the test names (initial state, registers, condition), in first-seen order. */
   locations: string[];
@@ -197,19 +198,62 @@ function bits64(a: number, b: number, op: 'and' | 'or' | 'xor', what: string): n
   return exact(Number(BigInt.asIntN(64, op === 'and' ? x & y : op === 'or' ? x | y : x ^ y)), what);
 }
 
-/** The word a store writes (the register's low 32 bits). */
-export function storedWord(reg: number): number {
-  return reg | 0;
+/**
+ * A litmus test's address space: location i (in `LitmusTest.locations` order) lives at
+ * `LITMUS_ADDR_BASE + i * LITMUS_ADDR_STRIDE`, far above any 32-bit value and 4 GiB apart. So an
+ * integer a test computes is never taken for an address (`li r1,4096` is 4096, not a location), and
+ * address arithmetic that leaves a location (`-4096(r4)`) reaches no other one. Exact as doubles.
+ */
+export const LITMUS_ADDR_BASE = 2 ** 44;
+export const LITMUS_ADDR_STRIDE = 2 ** 32;
+/** Locations a test may have (the address space's size). */
+export const LITMUS_LOCATIONS_MAX = 4096;
+
+export function litmusAddr(index: number): number {
+  return LITMUS_ADDR_BASE + index * LITMUS_ADDR_STRIDE;
 }
 
-/** A loaded word in a register: zero-extended (lwz, lwzx, lwarx) or sign-extended (lwa, lwax). */
+/** The location index of address `v`, or -1 when `v` is no location's address. */
+export function litmusLocIndex(v: number): number {
+  const d = v - LITMUS_ADDR_BASE;
+  if (d < 0 || d % LITMUS_ADDR_STRIDE !== 0) return -1;
+  const i = d / LITMUS_ADDR_STRIDE;
+  return i < LITMUS_LOCATIONS_MAX ? i : -1;
+}
+
+/** An address as a person reads it: `x`, `x+4`, `y-4096`, or the number. */
+export function describeAddress(v: number, locNames: readonly string[]): string {
+  const d = v - LITMUS_ADDR_BASE;
+  const i = Math.round(d / LITMUS_ADDR_STRIDE);
+  const name = i >= 0 ? locNames[i] : undefined;
+  if (name === undefined || !Number.isSafeInteger(v)) return String(v);
+  const off = d - i * LITMUS_ADDR_STRIDE;
+  return off === 0 ? name : `${name}${off > 0 ? '+' : ''}${off}`;
+}
+
+/** A value as a final state shows it: a location's address as the location's name. */
+export function shownValue(v: number, locNames: readonly string[]): number | string {
+  const i = litmusLocIndex(v);
+  return i >= 0 && locNames[i] !== undefined ? (locNames[i] as string) : v;
+}
+
+/** The word a store writes: the register's low 32 bits, or a location's address whole (a
+ * pointer, as herd's symbolic values: `stw r2,0(r4)` with r2=x leaves `p=x`). */
+export function storedWord(reg: number): number {
+  return litmusLocIndex(reg) >= 0 ? reg : reg | 0;
+}
+
+/** A loaded word in a register: zero-extended (lwz, lwzx, lwarx) or sign-extended (lwa, lwax);
+ * a pointer comes back whole. */
 export function loadedValue(word: number, signed: boolean): number {
+  if (litmusLocIndex(word) >= 0) return word;
   return signed ? word | 0 : word >>> 0;
 }
 
-/** The CR field a word compare sets (cmpw, cmpwi signed; cmplw, cmplwi unsigned): its bits. */
+/** The CR field a word compare sets (cmpw, cmpwi signed; cmplw, cmplwi unsigned): its bits.
+ * An address is compared whole (its low word says nothing). */
 export function compareWords(a: number, b: number, unsigned: boolean): number {
-  const [x, y] = unsigned ? [a >>> 0, b >>> 0] : [a | 0, b | 0];
+  const [x, y] = litmusLocIndex(a) >= 0 || litmusLocIndex(b) >= 0 ? [a, b] : unsigned ? [a >>> 0, b >>> 0] : [a | 0, b | 0];
   return x < y ? CR_LT : x > y ? CR_GT : CR_EQ;
 }
 

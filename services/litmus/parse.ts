@@ -21,7 +21,7 @@ import type {
   ObsVar,
   Quantifier,
 } from './ast.js';
-import { isBranch } from './ast.js';
+import { isBranch, litmusAddr, LITMUS_LOCATIONS_MAX } from './ast.js';
 
 /** Bounds on what one test may contain, so a hostile file cannot exhaust the stack or memory. */
 const LIMITS = {
@@ -165,6 +165,8 @@ class Parser {
   private readonly symbolicInit = new Map<string, LitmusValue>();
   private readonly initRegLine = new Map<number, number>();
   private readonly initMem = new Map<string, number>();
+  /** Locations initialised with another location's address (`p=x`). */
+  private readonly pointerInit = new Map<string, string>();
   private readonly threads: LitmusThread[] = [];
   private readonly observed: ObsVar[] = [];
   private toks: Tok[] = [];
@@ -215,6 +217,10 @@ class Parser {
     this.threadTable();
     this.bindSymbolicRegisters();
     const { quantifier, condition } = this.conditionSection();
+    if (this.locations.length > LITMUS_LOCATIONS_MAX) {
+      throw this.fail(1, `the test names ${this.locations.length} locations, more than the ${LITMUS_LOCATIONS_MAX} ipiscope gives addresses to.`);
+    }
+    for (const [loc, to] of this.pointerInit) this.initMem.set(loc, litmusAddr(this.locations.indexOf(to)));
     return {
       arch,
       name,
@@ -429,15 +435,14 @@ class Parser {
       return;
     }
     this.noteLoc(target.loc);
-    if (value.kind === 'addr') {
-      throw this.fail(
-        line,
-        `\`${clip(raw)}\` stores the address of \`${value.loc}\` in memory; ipiscope supports ` +
-          'only integer initial values for locations.',
-      );
-    }
-    if (this.initMem.has(target.loc)) {
+    if (this.initMem.has(target.loc) || this.pointerInit.has(target.loc)) {
       throw this.fail(line, `location \`${target.loc}\` is initialised twice.`);
+    }
+    if (value.kind === 'addr') {
+      // A pointer (herd: `p=x`): the address is known once every location has its place.
+      this.noteLoc(value.loc);
+      this.pointerInit.set(target.loc, value.loc);
+      return;
     }
     this.initMem.set(target.loc, value.value);
   }
@@ -641,11 +646,20 @@ class Parser {
     const imm = (s: string): number => {
       const n = parseNumber(s);
       if (n === undefined) {
+        if (NUMBER_RE.test(s.trim())) {
+          throw this.fail(line, `${where}: the immediate \`${s}\` is out of range (an instruction's immediate is at most 32 bits).`);
+        }
         throw this.fail(
           line,
           `${where}: \`${s}\` is not an integer; expected e.g. \`1\` or \`-4\`.`,
         );
       }
+      return n;
+    };
+    // lis/addis: a 16-bit SI field, written signed or as its unsigned bits (0xffff is -1).
+    const si16 = (s: string): number => {
+      const n = imm(s);
+      if (n < -0x8000 || n > 0xffff) throw this.fail(line, `${where}: the immediate \`${s}\` does not fit the 16-bit field (-32768..65535).`);
       return n;
     };
     const dform = (s: string): { disp: number; ra: string } => {
@@ -693,13 +707,13 @@ class Parser {
         return { op: 'li', rd: reg(ops[0]!), imm: imm(ops[1]!) };
       case 'lis':
         arity('lis rD,imm', 2);
-        return { op: 'li', rd: reg(ops[0]!), imm: (imm(ops[1]!) << 16) | 0 };
+        return { op: 'li', rd: reg(ops[0]!), imm: (si16(ops[1]!) << 16) | 0 };
       case 'addi':
         arity('addi rD,rA,imm', 3);
         return { op: 'addi', rd: reg(ops[0]!), ra: base(ops[1]!), imm: imm(ops[2]!) };
       case 'addis':
         arity('addis rD,rA,imm', 3);
-        return { op: 'addi', rd: reg(ops[0]!), ra: base(ops[1]!), imm: (imm(ops[2]!) << 16) | 0 };
+        return { op: 'addi', rd: reg(ops[0]!), ra: base(ops[1]!), imm: (si16(ops[2]!) << 16) | 0 };
       case 'ori':
       case 'xori':
         arity(`${mnem} rA,rS,uimm`, 3);

@@ -14,7 +14,7 @@ import type { MemoryPolicy, Op, Program, ThreadSoftware, Topology } from '../mac
 import { World } from '../sim/world.js';
 import type { BusPolicy } from '../sim/world.js';
 import type { Instr, LitmusTest, LitmusValue, ObsVar } from './ast.js';
-import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, loadedValue, storedWord } from './ast.js';
+import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, describeAddress, litmusAddr, litmusLocIndex, loadedValue, shownValue, storedWord } from './ast.js';
 import { evalProp, formatState, observedVars } from './outcome.js';
 
 export type Placement = 'cores' | 'smt';
@@ -46,8 +46,6 @@ export interface LitmusResult {
   states?: Map<string, Map<string, number>>;
 }
 
-const ADDR_STRIDE = 0x1000;
-
 /** Compiled per-test data shared by every run. */
 export interface Compiled {
   test: LitmusTest;
@@ -59,10 +57,6 @@ export interface Compiled {
   initRegs: Map<string, number>[];
   regNames: string[][];
   vars: ObsVar[];
-}
-
-function addrOf(locIdx: number): number {
-  return ADDR_STRIDE * (locIdx + 1);
 }
 
 export function compile(test: LitmusTest): Compiled {
@@ -81,7 +75,7 @@ export function compile(test: LitmusTest): Compiled {
       i = locIndex.size;
       locIndex.set(v.loc, i);
     }
-    return addrOf(i);
+    return litmusAddr(i);
   };
   for (const th of test.threads) {
     const instrs: Instr[] = [];
@@ -145,11 +139,17 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
     const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
     const readyOf = (r: string): number => (r === '0' ? 0 : ready.get(r) ?? 0);
     const locOf = (addr: number, op: string): number => {
-      const idx = addr / ADDR_STRIDE - 1;
-      const id = locIds[idx];
-      if (!Number.isInteger(idx) || id === undefined) {
+      const idx = litmusLocIndex(addr);
+      const id = idx < 0 ? undefined : locIds[idx];
+      if (id === undefined) {
         // (A base register written r0 reads as zero in loads and stores: the rA=0 rule.)
-        throw new InputError(c.test.file, c.lines[t]?.[pc - 1], `thread P${t}: ${op} accesses address ${addr}, which is no location`);
+        const locNames = [...c.locIndex.keys()];
+        throw new InputError(
+          c.test.file,
+          c.lines[t]?.[pc - 1],
+          `thread P${t}: ${op} accesses ${litmusLocIndex(addr) < 0 && describeAddress(addr, locNames) !== String(addr) ? describeAddress(addr, locNames) : `address ${addr}`}, which is no location ` +
+            '(each location is a word of its own: no offset from one reaches another)',
+        );
       }
       return id;
     };
@@ -313,15 +313,15 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
     if (r.reason !== 'finished' || results.some((x) => x.timedOut)) {
       invalid++;
       invalidReason =
-        r.reason !== 'finished' ? `a run stopped (${r.reason}) before every thread finished` : `a thread ran past ${instrMax} instructions (a loop that never exits?)`;
+        r.reason !== 'finished' ? `a run stopped (${r.reason}) before every thread finished` : `a thread ran past ${instrMax} instructions (a loop that never exits, or one longer than --instr-max)`;
       continue;
     }
     const mem = new Map<string, number>();
     locNames.forEach((name, i) => mem.set(name, world.finalValue(locIds[i] as number, locations)));
     const lookup = (v: ObsVar): number | string => {
-      if (v.kind === 'loc') return mem.get(v.loc) ?? test.initMem.get(v.loc) ?? 0;
+      if (v.kind === 'loc') return shownValue(mem.get(v.loc) ?? test.initMem.get(v.loc) ?? 0, locNames);
       const val = (results[v.thread] as ThreadResult).regs.get(v.reg) ?? 0;
-      return showValue(val, locNames);
+      return shownValue(val, locNames);
     };
     const key = formatState(c.vars, lookup);
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
@@ -373,13 +373,4 @@ export function swarmDraw(rng: Random): SwarmDraw {
     bus: { delayTicksMin: 1, delayTicksMean: rng.pick([1, scale / 4, scale]), crossSocketTicks: 0 },
     startSkewTicksMax: rng.pick([0, scale, 2 * scale, 4 * scale]),
   };
-}
-
-/** A register value as the condition sees it: a location's address prints as its name. */
-function showValue(v: number, locNames: string[]): number | string {
-  if (v > 0 && v % ADDR_STRIDE === 0) {
-    const name = locNames[v / ADDR_STRIDE - 1];
-    if (name !== undefined) return name;
-  }
-  return v;
 }

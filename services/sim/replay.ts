@@ -24,6 +24,7 @@ import { Core, LocationTable } from '../machine/index.js';
 import type { CoreMsg, MachineObserver, MemoryPolicy, ThreadSoftware, Topology } from '../machine/index.js';
 import { parseLitmus, evalProp, formatState } from '../litmus/index.js';
 import type { LitmusTest, ObsVar } from '../litmus/index.js';
+import { shownValue } from '../litmus/ast.js';
 import { compile, litmusSoftware, placementMachine, swarmDraw } from '../litmus/run.js';
 import type { Compiled, Placement, ThreadResult } from '../litmus/run.js';
 import { resolveMachine } from '../machine/topology.js';
@@ -235,8 +236,8 @@ export function litmusOutcome(spec: LitmusSpec, finals: CoreFinal[]): LitmusOutc
   }
   assert(regsOf.size === test.threads.length, `every litmus thread reported (${regsOf.size} of ${test.threads.length})`);
   const lookup = (v: ObsVar): number | string => {
-    if (v.kind === 'loc') return mem.get(v.loc) ?? test.initMem.get(v.loc) ?? 0;
-    return showValue(regsOf.get(v.thread)?.get(v.reg) ?? 0, locNames);
+    if (v.kind === 'loc') return shownValue(mem.get(v.loc) ?? test.initMem.get(v.loc) ?? 0, locNames);
+    return shownValue(regsOf.get(v.thread)?.get(v.reg) ?? 0, locNames);
   };
   const key = formatState(compiled.vars, lookup);
   const state = new Map<string, number>();
@@ -247,20 +248,9 @@ export function litmusOutcome(spec: LitmusSpec, finals: CoreFinal[]): LitmusOutc
   return {
     key,
     hit: evalProp(test.condition, lookup),
-    invalid: timedOut ? `a thread ran past ${spec.instrMax} instructions (a loop that never exits?)` : undefined,
+    invalid: timedOut ? `a thread ran past ${spec.instrMax} instructions (a loop that never exits, or one longer than --instr-max)` : undefined,
     state,
   };
-}
-
-// The address of location i in litmus registers (services/litmus/run.ts lays them out so).
-const ADDR_STRIDE = 0x1000;
-
-function showValue(v: number, locNames: string[]): number | string {
-  if (v > 0 && v % ADDR_STRIDE === 0) {
-    const name = locNames[v / ADDR_STRIDE - 1];
-    if (name !== undefined) return name;
-  }
-  return v;
 }
 
 // ---------------------------------------------------------------------------------------------

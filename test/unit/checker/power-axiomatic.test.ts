@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseLitmus } from '../../../services/litmus/parse.js';
 import type { LitmusTest } from '../../../services/litmus/ast.js';
+import { litmusAddr } from '../../../services/litmus/ast.js';
 import {
   allowedStates,
   checkCondition,
@@ -68,8 +69,8 @@ test('isStateAllowed matches the condition on partial states (MP vs MP+syncs)', 
   // Full states carry every written or initialised register and every location.
   const full = allowedStates(mp).states[0] as Map<string, number>;
   assert.deepEqual([...full.keys()].sort(), ['0:r1', '0:r2', '0:r3', '0:r4', '1:r1', '1:r2', '1:r3', '1:r4', 'x', 'y']);
-  assert.equal(full.get('0:r2'), 0x1000, 'x lives at 0x1000');
-  assert.equal(full.get('0:r4'), 0x2000, 'y lives at 0x2000');
+  assert.equal(full.get('0:r2'), litmusAddr(0), 'x lives at the first address');
+  assert.equal(full.get('0:r4'), litmusAddr(1), 'y lives at the second');
 });
 
 test('coherence: a location final value is its co-last write, CoWW forbids the reverse', () => {

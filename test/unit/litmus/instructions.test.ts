@@ -102,3 +102,39 @@ test('symbolic registers (herd\'s %x0=x): each thread that names one gets it, wi
   assert.equal(r.hits, 0);
   assert.ok(Object.keys(r.outcomes).length >= 2, 'the threads ran against x and y');
 });
+
+test('integers are never taken for addresses, and an address is never reached from another location', () => {
+  // 4096 and 0x2000 are plain numbers, whatever addresses the locations get.
+  const t = parseLitmus('PPC v4096\n{ 0:r2=x; y=0; }\n P0 ;\n li r1,4096 ;\n stw r1,0(r2) ;\n lwz r3,0(r2) ;\n li r4,0x2000 ;\nexists (0:r1=4096 /\\ 0:r3=4096 /\\ 0:r4=8192 /\\ x=4096)\n', 'v4096.litmus');
+  const r = runLitmus(t, { runs: 10, seed: 1, placement: 'cores' });
+  assert.equal(r.hits, 10, Object.keys(r.outcomes).join(' | '));
+  assert.equal(checkCondition(t).quantifierHolds, true);
+  // An offset from one location's address reaches no other one: refused with the line.
+  for (const [code, what] of [['lwz r1,-4096(r4)', /lwz accesses y-4096, which is no location/], ['lwzx r1,0,r5', /lwzx accesses address 4096, which is no location/]] as const) {
+    const bad = parseLitmus(`PPC off\n{ x=7; 0:r4=y; 0:r5=4096; }\n P0 ;\n ${code} ;\nexists (0:r1=7)\n`, 'off.litmus');
+    assert.throws(() => runLitmus(bad, { runs: 1, seed: 1, placement: 'cores' }), (e: Error) => /off\.litmus:4: thread P0: /.test(e.message) && what.test(e.message));
+  }
+});
+
+test('pointers: an address stored in memory stays that location (p=x), loads through it, and starts a location (p=z)', () => {
+  const t = parseLitmus(
+    'PPC ptr\n{ 0:r2=x; 0:r4=p; 1:r4=q; q=z; z=5; }\n P0 | P1 ;\n stw r2,0(r4) | lwz r5,0(r4) ;\n lwz r6,0(r4) | lwz r6,0(r5) ;\n lwz r7,0(r6) | ;\nforall (p=x /\\ 0:r6=x /\\ 0:r7=0 /\\ q=z /\\ 1:r5=z /\\ 1:r6=5)\n',
+    'ptr.litmus',
+  );
+  const r = runLitmus(t, { runs: 20, seed: 1, placement: 'cores' });
+  assert.equal(r.invalid, 0, r.invalidReason);
+  assert.equal(r.hits, 20, Object.keys(r.outcomes).join(' | '));
+  assert.match(Object.keys(r.outcomes)[0]!, /0:r6=x;.*1:r5=z;.*p=x; q=z;/);
+  assert.equal(checkCondition(t).quantifierHolds, true, 'the checker agrees');
+  // An address compares as a whole: two locations' addresses differ even in their low words.
+  const c = parseLitmus('PPC cmpa\n{ 0:r1=x; 0:r2=y; }\n P0 ;\n li r3,1 ;\n cmpw r1,r2 ;\n bne L ;\n li r3,2 ;\n L: ;\nforall (0:r3=1)\n', 'cmpa.litmus');
+  assert.equal(runLitmus(c, { runs: 5, seed: 1, placement: 'cores' }).hits, 5);
+  assert.equal(checkCondition(c).quantifierHolds, true);
+});
+
+test('lis and addis take a 16-bit field; an immediate beyond 32 bits is out of range, not "not an integer"', () => {
+  assert.throws(() => parseLitmus('PPC l\n{ }\n P0 ;\n lis r1,0x10000 ;\nexists (0:r1=0)\n', 'l.litmus'), /l\.litmus:4: .*`0x10000` does not fit the 16-bit field/);
+  assert.throws(() => parseLitmus('PPC l\n{ }\n P0 ;\n addis r1,r0,-32769 ;\nexists (0:r1=0)\n', 'l.litmus'), /does not fit the 16-bit field/);
+  assert.throws(() => parseLitmus('PPC l\n{ }\n P0 ;\n li r1,4294967296 ;\nexists (0:r1=0)\n', 'l.litmus'), /l\.litmus:4: .*`4294967296` is out of range/);
+  expectState('lisu', '', ['lis r1,0xffff', 'lis r2,-1'], '0:r1; 0:r2', '0:r1=-65536; 0:r2=-65536;');
+});

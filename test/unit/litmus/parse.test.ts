@@ -372,12 +372,6 @@ const MALFORMED: Array<{ what: string; text: string; line: number; detail: RegEx
     detail: /`1x` is neither an integer within ±2\^53 nor a location name/,
   },
   {
-    what: 'pointer in memory',
-    text: withLine(4, 'x=y;'),
-    line: 4,
-    detail: /only integer initial values/,
-  },
-  {
     what: 'init twice',
     text: withLine(4, 'x=1; x=2;'),
     line: 4,
