@@ -86,3 +86,17 @@ export interface CoreResultsJson {
   /** Received link sequence base per source, for the record. */
   transport: Record<string, unknown>;
 }
+
+/**
+ * A core whose program met bad input (a litmus test that accesses no location, say) reports the
+ * error in its status as `INPUT_ERROR_MARK` + the error's text (file, line, detail); whoever reads
+ * the generation's invalid reason gives it back to the user as that input error.
+ */
+export const INPUT_ERROR_MARK = 'input error: ';
+
+/** The input error inside an invalid reason, or undefined. */
+export function inputErrorOf(reason: string | undefined): string | undefined {
+  if (reason === undefined) return undefined;
+  const i = reason.indexOf(INPUT_ERROR_MARK);
+  return i < 0 ? undefined : reason.slice(i + INPUT_ERROR_MARK.length);
+}

@@ -5,9 +5,9 @@ import { conditionText, loadLitmusPaths } from '../litmus/index.js';
 import { placementMachine, runLitmus } from '../litmus/run.js';
 import type { LitmusResult, Placement } from '../litmus/run.js';
 import type { LitmusTest } from '../litmus/index.js';
-import { UsageError } from '../stdx/index.js';
+import { InputError, UsageError } from '../stdx/index.js';
 import { Controller, type StartedController } from '../controller/controller.js';
-import { runLitmusNats } from '../controller/litmus-nats.js';
+import { LitmusInputError, runLitmusNats } from '../controller/litmus-nats.js';
 import { coreCount } from '../sim/replay.js';
 
 const spec = {
@@ -36,6 +36,7 @@ const spec = {
       help: 'sim: the seeded machine in this process; nats: one OS process per emulated core, over NATS (each run a fresh machine on the same processes)',
     },
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated, for --mode nats (default: a private nats-server on a free loopback port)' },
+    instrMax: { type: 'int', default: 10_000, min: 1, max: 100_000_000, help: 'instructions a thread may execute in one run; a run past it is invalid (a loop that never exits, or a longer one)' },
     json: { type: 'boolean', help: 'one JSON object per test per line' },
   },
   rest: { name: 'PATH', help: 'litmus files or directories of them' },
@@ -78,17 +79,18 @@ export const litmusCommand: Command = {
           continue;
         }
         let r: LitmusResult;
-        if (mode === 'nats') {
-          session ??= await new Controller({ cores: coresNeeded, ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}) }).start();
-          r = await runLitmusNats(entry.test, entry.text ?? '', { runs: a.flags.runs, seed: a.flags.seed, placement, session, locations });
-        } else {
-          try {
-            r = runLitmus(entry.test, { runs: a.flags.runs, seed: a.flags.seed, placement, locations });
-          } catch (e) {
-            err(`ipiscope litmus: ${(e as Error).message}`);
-            status = 2;
-            continue;
-          }
+        const instrMax = a.flags.instrMax;
+        if (mode === 'nats') session ??= await new Controller({ cores: coresNeeded, ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}) }).start();
+        try {
+          r =
+            session !== undefined
+              ? await runLitmusNats(entry.test, entry.text ?? '', { runs: a.flags.runs, seed: a.flags.seed, placement, session, locations, instrMax })
+              : runLitmus(entry.test, { runs: a.flags.runs, seed: a.flags.seed, placement, locations, instrMax });
+        } catch (e) {
+          if (!(e instanceof InputError || e instanceof LitmusInputError)) throw e;
+          err(`ipiscope litmus: ${e.message}`);
+          status = 2;
+          continue;
         }
         if (r.invalid > 0) status = Math.max(status, 1);
         if (a.flags.json) printJson(entry.test, r, a.flags.placement, a.flags.seed, mode, locations);
@@ -119,9 +121,21 @@ function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: s
     locations,
     condition: `${test.quantifier} (${conditionText(test.condition)})`,
     invalid: r.invalid,
+    verdict: litmusVerdict(test, r),
     ...(r.invalidReason !== undefined ? { invalid_reason: r.invalidReason } : {}),
   };
   out(JSON.stringify(o));
+}
+
+/** herd's verdict line: `Ok` when the runs satisfy the condition's quantifier, else `No`; with no
+ * valid run there is nothing to judge. */
+export function litmusVerdict(test: LitmusTest, r: LitmusResult): 'Ok' | 'No' | 'Undetermined' {
+  const valid = r.runs - r.invalid;
+  if (valid === 0) return 'Undetermined';
+  const observed = r.hits > 0;
+  if (test.quantifier === 'exists') return observed ? 'Ok' : 'No';
+  if (test.quantifier === '~exists') return observed ? 'No' : 'Ok';
+  return r.hits === valid ? 'Ok' : 'No';
 }
 
 function printText(test: LitmusTest, r: LitmusResult): void {
@@ -129,14 +143,11 @@ function printText(test: LitmusTest, r: LitmusResult): void {
   out(`States ${Object.keys(r.outcomes).length}`);
   for (const [state, n] of Object.entries(r.outcomes)) out(`${String(n).padStart(9)} : ${state}`);
   const neg = r.runs - r.invalid - r.hits;
-  const observed = r.hits > 0;
-  const verdict =
-    test.quantifier === 'exists' ? (observed ? 'Ok' : 'No') : test.quantifier === '~exists' ? (observed ? 'No' : 'Ok') : r.hits === r.runs - r.invalid ? 'Ok' : 'No';
-  out(verdict);
+  out(litmusVerdict(test, r));
   out(`Witnesses`);
   out(`Positive: ${r.hits}, Negative: ${neg}`);
   out(`Condition ${test.quantifier} (${conditionText(test.condition)})`);
-  const obs = r.hits === 0 ? 'Never' : neg === 0 ? 'Always' : 'Sometimes';
+  const obs = r.runs === r.invalid ? 'Undetermined' : r.hits === 0 ? 'Never' : neg === 0 ? 'Always' : 'Sometimes';
   out(`Observation ${r.name} ${obs} ${r.hits} ${neg}`);
   if (r.invalid > 0) out(`Invalid runs: ${r.invalid} (${r.invalidReason ?? 'unknown reason'}); they are not counted above`);
   out('');

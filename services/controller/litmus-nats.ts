@@ -13,6 +13,12 @@ import type { LitmusResult, Placement } from '../litmus/run.js';
 import { litmusOutcome } from '../sim/replay.js';
 import type { LitmusSpec } from '../sim/replay.js';
 import { Controller, type StartedController } from './controller.js';
+import { inputErrorOf } from '../bus/control.js';
+
+/** A litmus test a core could not run (bad input, found at run time): its file, line and detail. */
+export class LitmusInputError extends Error {
+  override name = 'LitmusInputError';
+}
 
 export interface LitmusNatsOptions {
   runs: number;
@@ -50,9 +56,17 @@ export async function runLitmusNats(test: LitmusTest, text: string, opts: Litmus
       };
       const g = await ctl.runGeneration(spec, { end: { kind: 'quiet', timeoutMs: opts.runTimeoutMs ?? 20_000 } });
       if (g.reason !== 'finished') {
+        // Bad input (the test reads no location, say) is the test's error, as in sim mode.
+        const bad = inputErrorOf(g.invalidReason);
+        if (bad !== undefined) throw new LitmusInputError(bad);
         invalid++;
         invalidReason = g.invalidReason ?? `run ended by ${g.reason}`;
-        if (g.reason === 'invalid' && g.finals.length === 0) break;
+        if (g.reason === 'invalid' && g.finals.length === 0) {
+          // Nothing came back: the runs left are not run, and say so.
+          invalid += opts.runs - run - 1;
+          invalidReason += ` (the remaining ${opts.runs - run - 1} runs were not started)`;
+          break;
+        }
         continue;
       }
       const o = litmusOutcome(spec, g.finals);

@@ -19,12 +19,12 @@ import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { assert, AssertionError } from '../stdx/index.js';
+import { assert, AssertionError, InputError } from '../stdx/index.js';
 import type { CoreMsg } from '../machine/index.js';
 import { NatsTransport, type StartedNatsTransport } from '../bus/nats-transport.js';
 import { natsConnectTarget } from '../bus/nats-url.js';
 import { decodeControlMsg, encodeControlMsg, type ControlMsg } from '../bus/codec.js';
-import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP, FILE_CHUNK_MAX } from '../bus/control.js';
+import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP, FILE_CHUNK_MAX, INPUT_ERROR_MARK } from '../bus/control.js';
 import type { CoreFileKind, CoreLoopOptions, CoreResultsJson } from '../bus/control.js';
 import { parseFaultPlanValue } from '../bus/fault-plan.js';
 import { CoreDriver, coreCount, topologyOf } from '../sim/replay.js';
@@ -142,6 +142,9 @@ export class StartedCoreProcess {
   private waiting = false;
   private scheduled = false;
   private invalidReason = '';
+  /** This generation's program met bad input (a litmus test that reads no location): the
+   * generation is invalid with that error, the process goes on to the next one. */
+  private genInputError = '';
   private heartbeat: NodeJS.Timeout | undefined;
   private exitResolve!: (code: number) => void;
   /** Resolves with the exit code when the controller ends this process. */
@@ -379,7 +382,7 @@ export class StartedCoreProcess {
 
   private slice(): void {
     const g = this.g;
-    if (g === null || g.stopped || this.invalidReason !== '') return;
+    if (g === null || g.stopped || this.invalidReason !== '' || this.genInputError !== '') return;
     try {
       if (g.loop.tickUs > 0) {
         this.pacedSlice(g);
@@ -411,6 +414,10 @@ export class StartedCoreProcess {
         }
       } else this.schedule();
     } catch (e) {
+      if (e instanceof InputError) {
+        this.genInputError = `${INPUT_ERROR_MARK}${e.message}`;
+        return;
+      }
       if (!(e instanceof AssertionError)) throw e;
       this.invalidReason = `core ${this.core}: assertion: ${e.message}`;
     }
@@ -493,6 +500,7 @@ export class StartedCoreProcess {
     }
     if (this.g?.tracing != null) void this.g.tracing.end(this.g.driver.step);
     this.curGen = gen;
+    this.genInputError = '';
     this.transport.setGeneration(gen);
     this.mem = noMemory();
     // Whatever is still pending belongs to an earlier generation.
@@ -577,14 +585,15 @@ export class StartedCoreProcess {
       quiescent: g === null ? true : g.built.core.quiescent,
       idle: this.pending.length === 0 && (g === null || (this.waiting && this.pacer === undefined) || g.stopped),
       ipisHandled: g?.built.ipisHandled() ?? 0, ipisSent: g?.built.ipisSent() ?? 0,
-      stuck, invalidReason: this.invalidReason || (this.transport.invalid ?? ''),
+      stuck, invalidReason: this.invalidReason || this.genInputError || (this.transport.invalid ?? ''),
       drainJson: g === null || g.drainStep < 0 ? '' : JSON.stringify({ drainStep: g.drainStep, cpus: g.built.drainState() }),
     };
   }
 
   private stopGeneration(reason: string): Record<string, unknown> {
     const g = this.g;
-    const base = { runId: this.opts.runId, core: this.core, verdict: this.invalidReason === '' ? 'valid' : 'invalid', reason: this.invalidReason || reason };
+    const why = this.invalidReason || this.genInputError;
+    const base = { runId: this.opts.runId, core: this.core, verdict: why === '' ? 'valid' : 'invalid', reason: why || reason };
     if (g === null) return { ...base, generation: 0, resultsJson: '' };
     g.stopped = true;
     const final = g.built.final(g.driver.step);

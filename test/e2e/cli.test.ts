@@ -93,6 +93,41 @@ test('litmus --mode nats: each run a machine of real core processes over a priva
   assert.ok((lines[2]?.hits as number) > 0, `SB: the relaxed outcome is allowed and the bus is not SC; 30 runs gave ${JSON.stringify(lines[2]?.outcomes)}`);
 });
 
+test('litmus: a test that accesses no location at run time is an input error in both modes; the next test runs; exit 2', () => {
+  const dir = testTempDir('ipiscope-e2e-');
+  const bad = join(dir, 'uninit.litmus');
+  // r2 is never set: the store goes to address 0, which is no location.
+  writeFileSync(bad, 'PPC uninit\n{ x=0; }\n P0 ;\n li r1,1 ;\n stw r1,0(r2) ;\nexists (x=1)\n');
+  for (const mode of ['sim', 'nats']) {
+    const r = ipiscope('litmus', '--mode', mode, bad, 'test/litmus/MP.litmus', '--runs', '5', '--json');
+    assert.equal(r.status, 2, `${mode}: ${r.stderr}`);
+    assert.match(r.stderr, /uninit\.litmus:5: thread P0: stw accesses address 0, which is no location/, mode);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(lines.map((o) => o.name), ['MP'], mode);
+    assert.equal(lines[0]?.invalid, 0, `${mode}: the next test on the same processes: ${String(lines[0]?.invalid_reason)}`);
+    assert.equal(Object.values(lines[0]?.outcomes as Record<string, number>).reduce((a, b) => a + b, 0), 5);
+  }
+});
+
+test('litmus: with no valid run there is no verdict; --instr-max lets a longer loop finish', () => {
+  const dir = testTempDir('ipiscope-e2e-');
+  const loop = join(dir, 'count.litmus');
+  writeFileSync(loop, 'PPC count\n{ }\n P0 ;\n li r1,0 ;\n L: addi r1,r1,1 ;\n cmpwi r1,5000 ;\n blt L ;\nforall (0:r1=5000)\n');
+  const r = ipiscope('litmus', loop, '--runs', '3');
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /^Undetermined$/m);
+  assert.doesNotMatch(r.stdout, /^Ok$/m);
+  assert.match(r.stdout, /Observation count Undetermined 0 0/);
+  assert.match(r.stdout, /ran past 10000 instructions \(a loop that never exits, or one longer than --instr-max\)/);
+  const j = JSON.parse(ipiscope('litmus', loop, '--runs', '3', '--json').stdout.trim()) as Record<string, unknown>;
+  assert.equal(j.verdict, 'Undetermined');
+  const ok = ipiscope('litmus', loop, '--runs', '3', '--instr-max', '20000', '--json');
+  assert.equal(ok.status, 0, ok.stderr);
+  const o = JSON.parse(ok.stdout.trim()) as Record<string, unknown>;
+  assert.equal(o.verdict, 'Ok');
+  assert.equal(o.hits, 3);
+});
+
 test('litmus and run: a NATS nobody serves, or --nats without the nats mode, is a clear error (exit 2)', () => {
   const l = ipiscope('litmus', '--mode', 'nats', '--nats', 'nats://127.0.0.1:9', 'test/litmus/MP.litmus', '--runs', '2');
   assert.equal(l.status, 2);
