@@ -438,7 +438,13 @@ export function instrText(i: Instr): string {
     case 'and':
     case 'or':
     case 'subf':
+    case 'nor':
+    case 'mullw':
       return `${i.op} ${i.rd},${i.ra},${i.rb}`;
+    case 'neg':
+      return `neg ${i.rd},${i.ra}`;
+    case 'mulli':
+      return `mulli ${i.rd},${i.ra},${i.imm}`;
     case 'stw':
       return `stw ${i.rs},${i.disp}(${i.ra})`;
     case 'stwx':

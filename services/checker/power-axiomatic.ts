@@ -107,6 +107,9 @@ export function testLocations(test: LitmusTest): string[] {
         if (e.v.kind === 'loc') add(e.v.loc);
         if (e.value.kind === 'addr') add(e.value.loc);
         return;
+      case 'same':
+        for (const x of [e.v, e.w]) if (x.kind === 'loc') add(x.loc);
+        return;
       case 'not':
         walk(e.e);
         return;
@@ -727,6 +730,7 @@ function observedVars(test: LitmusTest): ObsVar[] {
   const out: ObsVar[] = [...test.observed];
   const walk = (e: CondExpr): void => {
     if (e.kind === 'eq') out.push(e.v);
+    else if (e.kind === 'same') out.push(e.v, e.w);
     else if (e.kind === 'not') walk(e.e);
     else if (e.kind === 'and' || e.kind === 'or') e.es.forEach(walk);
   };
@@ -914,6 +918,10 @@ export function evalCondition(test: LitmusTest, cond: CondExpr, state: Map<strin
       case 'eq': {
         const k = varKey(e.v);
         return (state.get(k) ?? defaultValue(test, k)) === valueOf(e.value, addrs);
+      }
+      case 'same': {
+        const [a, b] = [varKey(e.v), varKey(e.w)];
+        return (state.get(a) ?? defaultValue(test, a)) === (state.get(b) ?? defaultValue(test, b));
       }
       case 'not':
         return !go(e.e);

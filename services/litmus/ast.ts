@@ -24,7 +24,10 @@ export type Instr =
   | { op: 'li'; rd: string; imm: number }
   | { op: 'addi'; rd: string; ra: string; imm: number }
   | { op: 'mr'; rd: string; rs: string }
-  | { op: 'xor' | 'add' | 'and' | 'or' | 'subf'; rd: string; ra: string; rb: string }
+  | { op: 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw'; rd: string; ra: string; rb: string }
+  /** neg: 0 - rA; mulli: rA * SI (the low 64 bits). */
+  | { op: 'neg'; rd: string; ra: string }
+  | { op: 'mulli'; rd: string; ra: string; imm: number }
   | { op: 'ori' | 'xori'; rd: string; rs: string; imm: number }
   /** extsw: the low word sign-extended; clrldi: the low 64-n bits kept. */
   | { op: 'extsw'; rd: string; rs: string }
@@ -68,6 +71,8 @@ export type CondExpr =
   | { kind: 'true' }
   | { kind: 'false' }
   | { kind: 'eq'; v: ObsVar; value: LitmusValue }
+  /** Two variables hold the same value (herd's `0:r1=0:r3`, `[x]=[y]`). */
+  | { kind: 'same'; v: ObsVar; w: ObsVar }
   | { kind: 'not'; e: CondExpr }
   | { kind: 'and'; es: CondExpr[] }
   | { kind: 'or'; es: CondExpr[] };
@@ -126,7 +131,7 @@ export function branchTaken(op: CondBranch, bits: number): boolean {
 }
 
 /** The instructions that only compute a register from registers and immediates. */
-export type AluInstr = Extract<Instr, { op: 'li' | 'addi' | 'mr' | 'xor' | 'add' | 'and' | 'or' | 'subf' | 'ori' | 'xori' | 'extsw' | 'clrldi' | 'rlwinm' | 'rlwimi' }>;
+export type AluInstr = Extract<Instr, { op: 'li' | 'addi' | 'mr' | 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw' | 'neg' | 'mulli' | 'ori' | 'xori' | 'extsw' | 'clrldi' | 'rlwinm' | 'rlwimi' }>;
 
 export function isAlu(i: Instr): i is AluInstr {
   switch (i.op) {
@@ -138,6 +143,10 @@ export function isAlu(i: Instr): i is AluInstr {
     case 'and':
     case 'or':
     case 'subf':
+    case 'nor':
+    case 'mullw':
+    case 'neg':
+    case 'mulli':
     case 'ori':
     case 'xori':
     case 'extsw':
@@ -156,6 +165,8 @@ export function aluSources(i: AluInstr): string[] {
     case 'li':
       return [];
     case 'addi':
+    case 'neg':
+    case 'mulli':
       return [i.ra];
     case 'mr':
     case 'ori':
@@ -293,5 +304,14 @@ export function aluValue(i: AluInstr, read: (r: string) => number): number {
       return exact(read(i.ra) + read(i.rb), i.op);
     case 'subf':
       return exact(read(i.rb) - read(i.ra), i.op);
+    case 'neg':
+      return exact(0 - read(i.ra), i.op);
+    case 'nor':
+      return exact(Number(BigInt.asIntN(64, ~(BigInt(read(i.ra)) | BigInt(read(i.rb))))), i.op);
+    case 'mullw':
+      // The product of the low words, as signed 32-bit numbers: 64 bits.
+      return exact(Number(BigInt(read(i.ra) | 0) * BigInt(read(i.rb) | 0)), i.op);
+    case 'mulli':
+      return exact(Number(BigInt.asIntN(64, BigInt(read(i.ra)) * BigInt(i.imm))), i.op);
   }
 }

@@ -31,6 +31,9 @@ export function conditionText(e: CondExpr): string {
       return 'false';
     case 'eq':
       return `${obsVarName(e.v)}=${valueText(e.value)}`;
+    case 'same':
+      // A location on the right is written `[y]` (a bare `y` there would be its address).
+      return `${obsVarName(e.v)}=${e.w.kind === 'loc' ? `[${e.w.loc}]` : obsVarName(e.w)}`;
     case 'not':
       return `~(${conditionText(e.e)})`;
     case 'and':
@@ -64,6 +67,9 @@ function collectVars(e: CondExpr, out: ObsVar[]): void {
       return;
     case 'eq':
       out.push(e.v);
+      return;
+    case 'same':
+      out.push(e.v, e.w);
       return;
     case 'not':
       collectVars(e.e, out);
@@ -116,6 +122,8 @@ export function evalProp(e: CondExpr, value: (v: ObsVar) => number | string): bo
       // and a location's word is held signed on both sides (the parser normalises its values).
       return actual === e.value.value;
     }
+    case 'same':
+      return value(e.v) === value(e.w);
     case 'not':
       return !evalProp(e.e, value);
     case 'and':

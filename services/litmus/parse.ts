@@ -738,18 +738,44 @@ class Parser {
       case 'and':
       case 'or':
       case 'subf':
+      case 'nor':
+      case 'mullw':
         arity(`${mnem} rD,rA,rB`, 3);
         return { op: mnem, rd: reg(ops[0]!), ra: reg(ops[1]!), rb: reg(ops[2]!) };
+      case 'sub':
+        // Extended mnemonic: sub rD,rA,rB = subf rD,rB,rA (rA - rB).
+        arity('sub rD,rA,rB', 3);
+        return { op: 'subf', rd: reg(ops[0]!), ra: reg(ops[2]!), rb: reg(ops[1]!) };
+      case 'subi':
+        arity('subi rD,rA,imm', 3);
+        return { op: 'addi', rd: reg(ops[0]!), ra: base(ops[1]!), imm: -imm(ops[2]!) };
+      case 'neg':
+        arity('neg rD,rA', 2);
+        return { op: 'neg', rd: reg(ops[0]!), ra: reg(ops[1]!) };
+      case 'mulli':
+        arity('mulli rD,rA,imm', 3);
+        return { op: 'mulli', rd: reg(ops[0]!), ra: reg(ops[1]!), imm: imm(ops[2]!) };
+      case 'slwi':
+      case 'srwi':
+      case 'clrlwi': {
+        // Extended mnemonics of rlwinm.
+        arity(`${mnem} rA,rS,n`, 3);
+        const n = field(ops[2]!, 31, 'the bit count');
+        const [sh, mb, me] = mnem === 'slwi' ? [n, 0, 31 - n] : mnem === 'srwi' ? [(32 - n) % 32, n, 31] : [0, n, 31];
+        return { op: 'rlwinm', rd: reg(ops[0]!), rs: reg(ops[1]!), sh, mb, me };
+      }
       case 'stw': {
-        arity('stw rS,d(rA)', 2);
-        const { disp, ra } = dform(ops[1]!);
+        // stw rS,d(rA), or herd's stw rS,d,rA.
+        arity('stw rS,d(rA)', 2, 3);
+        const { disp, ra } = ops.length === 3 ? { disp: imm(ops[1]!), ra: base(ops[2]!) } : dform(ops[1]!);
         return { op: 'stw', rs: reg(ops[0]!), disp, ra };
       }
       case 'lwz':
       case 'lwa': {
-        // lwa sign-extends the word into the 64-bit register, lwz zero-extends it.
-        arity(`${mnem} rD,d(rA)`, 2);
-        const { disp, ra } = dform(ops[1]!);
+        // lwa sign-extends the word into the 64-bit register, lwz zero-extends it. herd also
+        // writes the D-form as rD,d,rA.
+        arity(`${mnem} rD,d(rA)`, 2, 3);
+        const { disp, ra } = ops.length === 3 ? { disp: imm(ops[1]!), ra: base(ops[2]!) } : dform(ops[1]!);
         return { op: 'lwz', rd: reg(ops[0]!), disp, ra, ...(mnem === 'lwa' ? { signed: true as const } : {}) };
       }
       case 'lwax':
@@ -794,17 +820,23 @@ class Parser {
       case 'bgt':
       case 'ble':
       case 'bge':
+      case 'bnl':
+      case 'bng': {
         arity(`${mnem} [crN,]LABEL`, 1, 2);
+        // bnl (not less) is bge, bng (not greater) is ble.
+        const op = mnem === 'bnl' ? 'bge' : mnem === 'bng' ? 'ble' : mnem;
         return withCr(
-          { op: mnem, label: label(ops[ops.length - 1]!) },
+          { op, label: label(ops[ops.length - 1]!) },
           ops.length === 2 ? cr(ops[0]!) : 0,
         );
+      }
       default:
         throw this.fail(
           line,
-          `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, lis, addi, addis, ` +
-            'ori, xori, mr, extsw, rlwinm, rlwimi, clrldi, xor, add, and, or, subf, stw, stwx, lwz, lwa, lwzx, lwax, ' +
-            'lwarx, stwcx., sync (hwsync), lwsync, isync, eieio, nop, cmpw, cmpwi, cmplw, cmplwi, b, beq, bne, blt, bgt, ble and bge.',
+          `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, lis, addi, addis, subi, ` +
+            'ori, xori, mr, extsw, rlwinm, rlwimi, slwi, srwi, clrlwi, clrldi, xor, add, and, or, nor, subf, sub, neg, mullw, mulli, ' +
+            'stw, stwx, lwz, lwa, lwzx, lwax, lwarx, stwcx., sync (hwsync), lwsync, isync, eieio, nop, cmpw, cmpwi, cmplw, cmplwi, ' +
+            'b, beq, bne, blt, bgt, ble, bge, bnl and bng (record forms such as `add.`, byte, halfword and doubleword accesses are not).',
         );
     }
   }
@@ -862,14 +894,8 @@ class Parser {
     if (withLocations) this.locationsClause();
     const tok = this.peek();
     // herd reads a test that only lists `locations [...]` as `forall true`: it observes, it claims nothing.
-    if (tok === undefined && withLocations) return { quantifier: 'forall', condition: { kind: 'true' } };
-    if (tok === undefined) {
-      throw this.fail(
-        this.lastLine(),
-        'the test has no final condition; expected `exists`, `~exists` or `forall` followed by ' +
-          'a proposition such as `(0:r1=1 /\\ x=2)` after the thread table.',
-      );
-    }
+    // So does it a test with no condition at all.
+    if (tok === undefined) return { quantifier: 'forall', condition: { kind: 'true' } };
     let quantifier: Quantifier;
     switch (tok.text) {
       case 'exists':
@@ -1099,6 +1125,15 @@ class Parser {
         `expected \`=\` after \`${v.kind === 'reg' ? `${v.thread}:${v.reg}` : v.loc}\`, found ` +
           `\`${opTok.text}\`.`,
       );
+    }
+    // Another variable on the right: a register (`0:r3`, `P1:r3`) or a location's value (`[y]`).
+    const next = this.peek();
+    const after = this.toks[this.tokPos + 1];
+    if (next !== undefined && (next.text === '[' || (after?.text === ':' && (next.kind === 'num' || /^P\d+$/.test(next.text))))) {
+      const w = this.obsVar();
+      if (w.kind === 'loc') this.noteLoc(w.loc);
+      const same: CondExpr = { kind: 'same', v, w };
+      return negated ? { kind: 'not', e: same } : same;
     }
     const valTok = this.take('a value (an integer or a location name) after `=`');
     let value: LitmusValue;

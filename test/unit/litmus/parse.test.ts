@@ -463,12 +463,6 @@ const MALFORMED: Array<{ what: string; text: string; line: number; detail: RegEx
     detail: /label `L` of P0 is already defined at line 8/,
   },
   {
-    what: 'missing condition',
-    text: `${GOOD.slice(0, 8).join('\n')}\n\n`,
-    line: 8,
-    detail: /no final condition; expected `exists`, `~exists` or `forall`/,
-  },
-  {
     what: 'exists without a proposition',
     text: withLine(10, ''),
     line: 9,
