@@ -17,6 +17,11 @@
  *       - { type: partition, core: 2, at_ms: 500, heal_after_ms: 1000 }
  *       - { type: pause, core: 3, at_ms: 100, duration_ms: 200 }
  *
+ * A `drop` of a memory message is a loss on the wire that the transport repairs (it arrives late),
+ * and a partition in drop mode holds memory messages until the heal: the machine's coherence
+ * traffic is never lost, as on the hardware, so a plan cannot wedge the emulated memory. IPI
+ * messages (doorbells, MFRR writes) are lost for good: lost IPIs are what the tool is about.
+ *
  * `FaultInjector` takes the decisions. It is pure model code: randomness comes from one seeded
  * stream per (link, class) and time from an injected clock, and every decision draws the same
  * number of values whatever the rules say, so the decision for the k-th message on a link
@@ -81,7 +86,8 @@ const partitionRule = z
     core: z.number().int().nonnegative(),
     at_ms: atMs,
     heal_after_ms: ms,
-    /** `hold`: messages wait for the heal (TCP-like); `drop`: they are lost (planned). */
+    /** `hold`: messages wait for the heal (TCP-like); `drop`: IPI and control messages are lost
+     * (planned), memory messages still wait for the heal (the fabric never loses them). */
     mode: z.enum(['hold', 'drop']).default('hold'),
     class: msgClass.default('*'),
   })
@@ -181,6 +187,31 @@ export function processFaultsOf(plan: FaultPlan): ProcessFault[] {
     }
   }
   return out.sort((a, b) => a.atMs - b.atMs || a.core - b.core);
+}
+
+/**
+ * Refuses a plan (read from `path`) that names a core the machine does not have (`ncores`
+ * cores: 0..ncores-1): such a rule would match nothing, or a process fault would be scheduled for
+ * no process. The error names the file and the rule's line.
+ */
+export function checkFaultPlanCores(path: string, plan: FaultPlan, ncores: number): void {
+  plan.faults.forEach((rule, i) => {
+    for (const field of ['src', 'dst', 'core'] as const) {
+      const v = (rule as Record<string, unknown>)[field];
+      if (typeof v !== 'number' || v < ncores) continue;
+      let line: number | undefined;
+      try {
+        const { LineCounter, parseDocument } = yaml();
+        const lc = new LineCounter();
+        const doc = parseDocument(readFileSync(path, 'utf8'), { lineCounter: lc });
+        const node = (doc.getIn(['faults', i, field], true) ?? doc.getIn(['faults', i], true)) as { range?: [number, number, number] } | undefined;
+        if (node?.range !== undefined) line = lc.linePos(node.range[0]).line;
+      } catch {
+        // The plan parsed before: only the line is missing.
+      }
+      throw new InputError(path, line, `faults[${i}] (${rule.type}).${field}: core ${v} does not exist; the run has ${ncores} core${ncores === 1 ? '' : 's'} (0-${ncores - 1})`);
+    }
+  });
 }
 
 export function loadFaultPlan(path: string): FaultPlan {
@@ -283,7 +314,9 @@ export class FaultInjector {
     const partitionHealMs = this.partitionHeal(src, dst, cls);
     if (partitionHealMs !== undefined) {
       this.count('partition', link);
-      if (partitionHealMs.mode === 'drop') {
+      // Coherence traffic is never lost on the machine's fabric: in drop mode a memory message
+      // still waits for the heal (hold); IPI and control messages are lost.
+      if (partitionHealMs.mode === 'drop' && cls !== 'memory') {
         decision.drop = 'partition';
         return decision;
       }

@@ -15,6 +15,9 @@
  *   number, so a gap is always visible, and is explained twice over — the next envelope on the
  *   link lists the planned drops before it (`planned_drops`), and the sender's retransmit buffer
  *   keeps a tombstone that answers a repair request with `planned_drop`.
+ * - A planned drop of a memory message is a loss on the wire only: the number is not a planned
+ *   drop, the envelope stays in the retransmit buffer, and the receiver's repair of the gap brings
+ *   it (the machine's fabric never loses coherence traffic; a drop costs it a retry's delay).
  * - Faults are applied at the sender only (no relay): the FaultInjector decides drop, delay
  *   (timers), duplicate (a second copy marked `duplicate_injected`) and reorder (a seeded
  *   permutation of a bounded window, flushed when full or after `hold_ms`).
@@ -131,6 +134,8 @@ export interface NatsTransportStats {
   sent: number;
   transmitted: number;
   plannedDrops: number;
+  /** Memory messages the plan dropped on the wire, left to the receiver's repair (never lost). */
+  lostOnWire: number;
   duplicatesInjected: number;
   retransmitsServed: number;
   evicted: number;
@@ -294,7 +299,7 @@ export class StartedNatsTransport {
     >
   >;
   private readonly c = {
-    sent: 0, transmitted: 0, plannedDrops: 0, duplicatesInjected: 0, retransmitsServed: 0, ackTrimmed: 0, ackProbes: 0,
+    sent: 0, transmitted: 0, plannedDrops: 0, lostOnWire: 0, duplicatesInjected: 0, retransmitsServed: 0, ackTrimmed: 0, ackProbes: 0,
     evicted: 0, delivered: 0, plannedDropsSkipped: 0, duplicatesPlannedDropped: 0,
     duplicatesUnplannedDropped: 0, outOfOrderArrivals: 0, repairRequests: 0, repairFailures: 0,
     repairedByRetransmit: 0, linkResets: 0, staleEpochDropped: 0, decodeErrors: 0, misrouted: 0,
@@ -425,7 +430,11 @@ export class StartedNatsTransport {
     const seq = link.nextSeq++;
     this.c.sent++;
     const decision = this.injector.decide(this.core, dst, msgClass);
-    if (decision.drop !== undefined) {
+    // Coherence traffic is never lost on the machine's fabric: a memory message the plan drops is
+    // lost on the wire only, and comes back as the receiver's repair of the gap (a link-level
+    // retry): late, never never. An IPI message the plan drops is lost for good.
+    const lostOnWire = decision.drop === 'drop' && msgClass === 'memory';
+    if (decision.drop !== undefined && !lostOnWire) {
       this.c.plannedDrops++;
       this.remember(link, seq, { state: 'planned_drop' });
       if (link.unsentDrops.length < PLANNED_DROPS_PIGGYBACK_MAX) link.unsentDrops.push(seq);
@@ -452,6 +461,12 @@ export class StartedNatsTransport {
       if (dup !== undefined) this.traceHeaders.set(dup, h);
     }
     if (dup !== undefined) this.c.duplicatesInjected++;
+    if (lostOnWire) {
+      this.c.lostOnWire++;
+      this.remember(link, seq, { state: 'sent', bytes });
+      this.armProbe();
+      return;
+    }
     if (decision.delayMs <= 0 && decision.reorder === undefined) {
       this.remember(link, seq, { state: 'sent', bytes });
       this.transmit(dst, bytes, dup);

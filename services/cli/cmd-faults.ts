@@ -3,7 +3,7 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { err, out } from './command.js';
 import { UsageError, UserError } from '../stdx/index.js';
-import { loadFaultPlan, type FaultPlan } from '../bus/fault-plan.js';
+import { checkFaultPlanCores, loadFaultPlan, type FaultPlan } from '../bus/fault-plan.js';
 import { encodeControlMsg } from '../bus/codec.js';
 import { faultsSubject } from '../bus/nats-transport.js';
 import { checkRunId } from './cmd-run.js';
@@ -78,8 +78,11 @@ export const faultsCommand: Command = {
       throw new UserError(`cannot connect to NATS at ${redactNatsUrls(servers, ', ')}: ${(e as Error).message}`);
     }
     try {
+      // Where the run is, and how many cores it has: a plan naming a core it lacks is refused
+      // before anything is sent.
+      const where = await ask(nc, runId, encodeControlMsg({ kind: 'statusRequest', fields: { runId, generation: 0, wave: 0 } }), a.flags.timeout, servers);
+      if (typeof where.cores === 'number') checkFaultPlanCores(String(a.positionals.PLAN), plan, where.cores);
       if (a.flags.fromNow === true) {
-        const where = await ask(nc, runId, encodeControlMsg({ kind: 'statusRequest', fields: { runId, generation: 0, wave: 0 } }), a.flags.timeout, servers);
         if (!(Number(where.generation) > 0)) throw new UserError(`run ${runId} runs no machine right now (between machines, or not started): nothing to count from`);
         plan = shiftPlan(plan, Number(where.at_ms) + FROM_NOW_MARGIN_MS);
       }

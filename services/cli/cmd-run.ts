@@ -6,7 +6,7 @@ import { UsageError } from '../stdx/index.js';
 import { resolveScenario } from '../sim/index.js';
 import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
-import { loadFaultPlan, processFaultsOf } from '../bus/fault-plan.js';
+import { checkFaultPlanCores, loadFaultPlan, processFaultsOf } from '../bus/fault-plan.js';
 import { isRunId } from '../bus/nats-transport.js';
 import { distTicksPerSecond, runScenarioDistributed, type RunVerdict } from '../controller/run-scenario.js';
 import { PPC_MSG_NAMES } from '../kernel/index.js';
@@ -56,6 +56,7 @@ export const runCommand: Command = {
       throw new UsageError(`--cores ${a.flags.cores}: scenario ${scenario.name} runs on ${scenario.machine}, which has ${n} cores; omit --cores or pick a scenario with that machine`);
     }
     const plan = a.flags.faults !== undefined ? loadFaultPlan(a.flags.faults) : undefined;
+    if (plan !== undefined) checkFaultPlanCores(String(a.flags.faults), plan, n);
     const f = a.flags;
     if (f.sample !== undefined && f.traceFile === undefined && f.otlp === undefined) throw new UsageError('--sample needs --trace-file or --otlp');
     if (f.traceFile !== undefined) checkWritable(f.traceFile);

@@ -938,7 +938,7 @@ export class StartedController {
     try {
       const c = decodeControlMsg(m.data);
       // `ipiscope faults --from-now` asks where the run is before it shifts the plan's times.
-      if (c.kind === 'statusRequest') answer = { ok: true, run: this.runId, generation: this.running, at_ms: this.runAtMs() };
+      if (c.kind === 'statusRequest') answer = { ok: true, run: this.runId, generation: this.running, at_ms: this.runAtMs(), cores: this.ncores };
       else if (c.kind === 'faultPlanUpdate') answer = this.takeFaultPlan(Number(c.fields.planVersion ?? 0), String(c.fields.faultPlanJson));
       else return;
     } catch (e) {

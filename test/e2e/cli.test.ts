@@ -128,6 +128,32 @@ test('litmus: with no valid run there is no verdict; --instr-max lets a longer l
   assert.equal(o.hits, 3);
 });
 
+test('run --faults: a plan naming a core the machine lacks is refused with its line before anything starts', () => {
+  const dir = testTempDir('ipiscope-e2e-');
+  const plan = join(dir, 'beyond.yaml');
+  writeFileSync(plan, 'version: 1\nfaults:\n  - { type: latency, latency_ms: 1 }\n  - { type: drop, dst: 42, probability: 0.1 }\n');
+  const r = ipiscope('run', 'pingpong', '--duration', '2s', '--faults', plan);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /beyond\.yaml:4: faults\[1\] \(drop\)\.dst: core 42 does not exist; the run has 4 cores \(0-3\)/);
+  assert.doesNotMatch(r.stderr, /core processes/, 'no process was started');
+});
+
+test('run --faults drop on memory traffic: lost on the wire, repaired, the machine goes on (never wedged and judged ok)', () => {
+  const dir = testTempDir('ipiscope-e2e-');
+  const plan = join(dir, 'drop.yaml');
+  writeFileSync(plan, 'version: 1\nfaults:\n  - { type: drop, class: memory, probability: 0.1 }\n');
+  const r = ipiscope('run', 'pingpong', '--ipis', '100', '--duration', '60s', '--faults', plan, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { verdict: string; end_reason: string; ipis_handled: number; bus: Record<string, number>; faults_injected: Record<string, number> };
+  assert.equal(v.verdict, 'ok');
+  assert.equal(v.end_reason, 'ipis');
+  assert.ok(v.ipis_handled >= 100);
+  assert.ok((v.faults_injected.drop ?? 0) > 10, `drops injected: ${JSON.stringify(v.faults_injected)}`);
+  assert.equal(v.bus.lostOnWire, v.faults_injected.drop, 'every dropped memory message was lost on the wire only');
+  assert.equal(v.bus.repairedByRetransmit, v.bus.lostOnWire, 'and came by repair');
+  assert.equal(v.bus.plannedDrops ?? 0, 0);
+});
+
 test('litmus and run: a NATS nobody serves, or --nats without the nats mode, is a clear error (exit 2)', () => {
   const l = ipiscope('litmus', '--mode', 'nats', '--nats', 'nats://127.0.0.1:9', 'test/litmus/MP.litmus', '--runs', '2');
   assert.equal(l.status, 2);

@@ -84,6 +84,13 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.match(refused.stderr, /bad\.yaml/);
     assert.match(refused.stderr, /probability/);
 
+    // A plan naming a core the run lacks (pingpong: 4 cores): refused with its line, nothing sent.
+    const beyond = join(dir, 'beyond.yaml');
+    writeFileSync(beyond, 'faults:\n  - { type: latency, latency_ms: 1 }\n  - { type: pause, core: 99, at_ms: 0, duration_ms: 100 }\n');
+    const nope = ipiscope('faults', runId, beyond, '--nats', url);
+    assert.equal(nope.status, 2, nope.stderr);
+    assert.match(nope.stderr, /beyond\.yaml:3: faults\[1\] \(pause\)\.core: core 99 does not exist; the run has 4 cores \(0-3\)/);
+
     const unknown = ipiscope('faults', 'no-such-run', plan, '--nats', url);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /no run no-such-run listens/);
