@@ -452,7 +452,7 @@ export class StartedController {
     const secret = natsUrlsHaveCredentials(servers);
     const child = spawn(
       process.execPath,
-      [...coreNodeFlags(this.opts.preloadTracing === true), coreMainPath(), '--run', this.runId, '--core', String(core), ...(secret ? [] : ['--nats', servers.join(',')]), '--seed', String(this.opts.seed ?? 0), ...(this.opts.preloadTracing === true ? ['--preload-tracing'] : [])],
+      [...coreNodeFlags(this.opts.preloadTracing === true), coreMainPath(), '--run', this.runId, '--core', String(core), ...(secret ? [] : ['--nats', servers.join(',')]), '--seed', String(this.opts.seed ?? 0), '--watch-parent', 'yes', ...(this.opts.preloadTracing === true ? ['--preload-tracing'] : [])],
       { stdio: ['pipe', 'ignore', 'pipe'], ...(secret ? { env: { ...process.env, IPISCOPE_NATS: servers.join(',') } } : {}) },
     );
     liveCores.add(child);

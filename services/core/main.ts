@@ -1,14 +1,16 @@
 /**
  * Entry point of a core process:
  *
- *     node dist/services/core/main.js --run RUN --core N --nats URL[,URL...] [--seed S] [--preload-tracing]
+ *     node dist/services/core/main.js --run RUN --core N --nats URL[,URL...] [--seed S] [--preload-tracing] [--watch-parent yes]
  *
  * `--nats` may be left out for `IPISCOPE_NATS` (how a controller hands over URLs with credentials,
  * `nats://user:password@host:port`, which a command line would show to every local user).
  *
  * It registers with the controller on the run's control subject and waits for StartRun. It ends
- * on StopRun{exit}, on SIGTERM/SIGINT, and when its parent goes away (stdin closes, or the parent
- * pid changes), so a crashed controller never leaves it behind.
+ * on StopRun{exit} and on SIGTERM/SIGINT. A core the controller spawned (`--watch-parent yes`)
+ * also ends when its parent goes away (stdin closes, or the parent pid changes), so a crashed
+ * controller never leaves it behind; a core started by hand or by a container runtime for a run
+ * that adopts it does not watch its stdin or parent (it may be started detached, with no stdin).
  */
 import { CoreProcess } from './core-process.js';
 import { loadCoreTracing } from './core-tracing.js';
@@ -49,13 +51,20 @@ const end = (code: number): void => {
   void started.shutdown(code).then(() => process.exit(code));
 };
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => end(0));
-if (flag('watch-stdin') !== 'no') {
-  process.stdin.on('end', () => end(3));
-  process.stdin.on('close', () => end(3));
+// `--watch-stdin no` (older compose files) is the default now; `--watch-stdin yes` is an alias.
+const watchParent = flag('watch-parent') ?? flag('watch-stdin') ?? 'no';
+if (watchParent !== 'yes' && watchParent !== 'no') fail(`--watch-parent takes yes or no, got ${watchParent}`);
+if (watchParent === 'yes') {
+  const orphaned = (why: string): void => {
+    process.stderr.write(`ipiscope core ${core}: ${why}: the controller that started this process is gone; exiting\n`);
+    end(3);
+  };
+  process.stdin.on('end', () => orphaned('stdin closed'));
+  process.stdin.on('close', () => orphaned('stdin closed'));
   process.stdin.resume();
+  setInterval(() => {
+    if (process.ppid !== parentPid) orphaned(`parent ${parentPid} went away`);
+  }, 500).unref();
 }
-setInterval(() => {
-  if (process.ppid !== parentPid) end(3);
-}, 500).unref();
 const code = await started.exited;
 process.exit(code);

@@ -87,7 +87,8 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
   const isolated = privateDirsWork(ctlTmp, coreTmp);
   if (!isolated) process.stderr.write('adopt test: no mount namespaces here (not root, or no unshare): the cores share the controller\'s file system\n');
   const startCore = (n: number): void => {
-    const argv = [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--watch-stdin', 'no', '--preload-tracing'];
+    // Started detached (no stdin, as a container runtime does): a core that is adopted watches no parent.
+    const argv = [coreMain, '--run', runId, '--core', String(n), '--nats', url, '--seed', '1', '--preload-tracing'];
     const env = { ...process.env, TMPDIR: coreTmp };
     cores.set(n, isolated
       ? spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', PRIVATE_DIRS, 'core', ctlTmp, coreTmp, process.execPath, ...argv], { stdio: 'ignore', env })

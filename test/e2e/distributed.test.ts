@@ -174,3 +174,31 @@ test('Ctrl-C during a run leaves no core process, no nats-server and no temporar
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('a controller killed outright (SIGKILL) leaves no core process behind: spawned cores watch their parent', { timeout: 120_000 }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-tmp-'));
+  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, 'run', 'pingpong', '--ipis', '0', '--duration', '60s'], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp },
+  });
+  const pid = child.pid as number;
+  let cores: number[] = [];
+  const deadline0 = Date.now() + 60_000;
+  while (cores.length < 4 && Date.now() < deadline0) {
+    await new Promise((r) => setTimeout(r, 100));
+    cores = childrenOf(pid, 'services/core/main.js');
+  }
+  assert.equal(cores.length, 4, 'four core processes run');
+  const nats = childrenOf(pid, 'nats-server');
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  await exited;
+  try {
+    const deadline = Date.now() + 5000;
+    while (cores.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(cores.filter(alive), [], 'the cores saw their parent go and exited');
+  } finally {
+    // The private nats-server has no such guard (it is not ours): the test ends it.
+    for (const p of [...cores, ...nats]) if (alive(p)) process.kill(p, 'SIGKILL');
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
