@@ -161,6 +161,9 @@ export const simCommand: Command = {
       out('');
       out(`verdict: ${r.verdict.toUpperCase()}  (IPIs sent ${r.ipis_sent}, handled ${r.ipis_handled}, ignored ${r.ignored.length}; ` +
         `${r.emulated_seconds.toFixed(3)} emulated s, ${r.wall_ms} ms wall)`);
+      if (r.verdict === 'ok' && r.end_reason === 'ticks-max') {
+        out(`ok means: no IPI was ignored and no CPU hung in the ${r.emulated_seconds.toFixed(1)} emulated s that ran (the tick limit, --ticks-max ${r.ticks}); a rare race may need a longer run or many seeds (--seeds)`);
+      }
       if (r.explanation.trim() !== '') out(r.explanation.trimEnd());
       for (const i of r.ignored) if (traceIds.has(i.ipi_id)) out(`ignored IPI ${i.ipi_id}: trace ${traceIds.get(i.ipi_id)}`);
       if (trace !== undefined) {

@@ -31,6 +31,7 @@ import { busPolicyOf } from '../sim/scenario.js';
 import { DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { HopTicks } from '../core/run-core.js';
 import { Controller, DRAIN_TIMEOUT_MS } from './controller.js';
+import { TICKS_MAX_FOR_GOAL } from '../sim/run-sim.js';
 import type { DrainOutcome, EndReason, FaultPlanUpdateNote, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
 import { redactNatsUrls } from '../bus/nats-url.js';
 
@@ -244,7 +245,9 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
         // The kernel's soft-lockup threshold (2 x watchdog_thresh), as the detectors of `sim`.
         hangSteps: Math.floor(softLockupSecs(o.scenario.detectors) * tps),
         durationMs: o.durationMs,
-        stepsMax: o.scenario.limits.ticksMax,
+        // A distributed run is bounded by --duration (and --ipis); a scenario's bound on emulated
+        // time is for `sim`, where a run costs no wall time to speak of.
+        stepsMax: Math.max(o.scenario.limits.ticksMax, TICKS_MAX_FOR_GOAL),
         ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
         // Paced, a step costs wall time: the drain settles on emulated time (PACED_DRAIN_SETTLE_TICKS,
         // still far more than any path to a demux) and may take 40,000 ticks of wall time.

@@ -32,9 +32,10 @@ export type Action =
   /** smp_call_function_many(mask, func, info, wait) — TLB flush / THP serialisation. */
   | { a: 'crosscall'; targets: number[]; wait: boolean }
   /** try_to_wake_up of a task that belongs to another CPU; `wait`: block until it has run. */
-  | { a: 'wake'; task: number; wait: boolean }
+  | { a: 'wake'; task: number; wait: boolean; checkOnline?: true }
   /** tick_broadcast: TICK_BROADCAST IPIs to CPUs whose decrementer is stopped in idle. */
-  | { a: 'broadcast'; targets: number[] }
+  /** `checkOnline` (a machine where CPUs go offline): senders read cpu_online first. */
+  | { a: 'broadcast'; targets: number[]; checkOnline?: true }
   /** Sleep (idle, napping) for a while. */
   | { a: 'sleep'; ticks: number }
   /** Go offline (cpu_down -> pnv_smp_cpu_kill_self) and stay there. */
@@ -142,6 +143,10 @@ function* perform(k: Kernel, wl: Workload, self: number, act: Action): KFn<boole
       return true;
     case 'wake': {
       const p = k.tasks[act.task] as TaskNode;
+      // A dying CPU's tasks move to online ones (migrate_tasks); the model's tasks stay pinned,
+      // so a task of an offline CPU is left alone. A plain read, as the kernel's cpu_online()
+      // test: a CPU going down right now is still seen online (the 2015 window).
+      if (act.checkOnline === true && p.cpu !== self && (yield* READ_ONCE(k.cpuOnline[p.cpu] as number)) === 0) return true;
       const woke = yield* try_to_wake_up(k, self, p);
       if (woke && act.wait) {
         // The waker sleeps uninterruptibly until p has run (a completion p signals).
@@ -158,7 +163,13 @@ function* perform(k: Kernel, wl: Workload, self: number, act: Action): KFn<boole
       return true;
     }
     case 'broadcast':
-      for (const t of act.targets) yield* smp_muxed_ipi_message_pass(k, self, t, PPC_MSG.TICK_BROADCAST);
+      // tick_broadcast_oneshot_mask holds only CPUs that are online (a dying CPU leaves it,
+      // tick_shutdown_broadcast); a plain read of cpu_online stands for the mask, stale in the
+      // window while the CPU goes down.
+      for (const t of act.targets) {
+        if (act.checkOnline === true && (yield* READ_ONCE(k.cpuOnline[t] as number)) === 0) continue;
+        yield* smp_muxed_ipi_message_pass(k, self, t, PPC_MSG.TICK_BROADCAST);
+      }
       return true;
     case 'sleep':
       yield* idleOnce(k, self, act.ticks);

@@ -24,6 +24,9 @@ export class StressWorkload implements Workload {
   private readonly broadcastPool: number[];
   private readonly rng: Random[];
   private readonly offlineAt = new Map<number, number>();
+  /** CPUs go offline in this scenario: wake-ups and broadcasts check cpu_online first (only then,
+   * so the memory traffic of other scenarios, and their seeds' histories, are unchanged). */
+  private readonly hotplug: boolean;
   private readonly now: (cpu: number) => number;
   stopped = false;
 
@@ -76,6 +79,7 @@ export class StressWorkload implements Workload {
     if (s.workload.offline) {
       for (const c of parseCpuList(s.workload.offline.cpus)) this.offlineAt.set(c, s.workload.offline.atTicks);
     }
+    this.hotplug = this.offlineAt.size > 0;
   }
 
   csdPairs(): Array<[number, number]> {
@@ -152,14 +156,14 @@ export class StressWorkload implements Workload {
         }
         if (cand.length === 0) return { a: 'compute', ticks: between(w.computeTicks) };
         const t = cand[rng.int(cand.length)] as number;
-        return { a: 'wake', task: this.taskOfCpu[t] as number, wait: w.wakeWait };
+        return { a: 'wake', task: this.taskOfCpu[t] as number, wait: w.wakeWait, ...(this.hotplug ? { checkOnline: true as const } : {}) };
       }
       case 'broadcast': {
         const tpc = this.topo.threadsPerCore;
         const core = Math.floor(cpu / tpc);
         const sib = this.broadcastPool.filter((c) => c !== cpu && Math.floor(c / tpc) === core);
         if (sib.length === 0) return { a: 'compute', ticks: between(w.computeTicks) };
-        return { a: 'broadcast', targets: [sib[rng.int(sib.length)] as number] };
+        return { a: 'broadcast', targets: [sib[rng.int(sib.length)] as number], ...(this.hotplug ? { checkOnline: true as const } : {}) };
       }
       default: {
         const never: never = kind;

@@ -13,6 +13,10 @@ test('offline-doorbell-2015: v4.0 without 755563bc79c7 storms, v4.0 does not', (
   }
   const good = runSim(s, { kernel: 'v4.0', seed: 1, ticksMax: 60_000 });
   assert.equal(good.verdict, 'ok');
+  // Senders check cpu_online, as the kernel does: the fixed kernel leaves unhandled only the few
+  // IPIs that raced with their target going down (not hundreds sent to offline CPUs), each marked.
+  assert.ok(good.ignored.length <= 10, `${good.ignored.length} IPIs never handled on the fixed kernel`);
+  assert.ok(good.ignored.every((i) => i.target_offline === true), JSON.stringify(good.ignored));
 });
 
 test('pingpong: console and /proc/interrupts', () => {
@@ -28,4 +32,17 @@ test('pingpong: console and /proc/interrupts', () => {
 
 test('scenario files: errors name the file, line and field', () => {
   assert.throws(() => parseScenarioText('name: x\nmachine: power8\nworkload:\n  crossCallPeers: -1\n', 'my.yaml'), /my\.yaml:4: .*field workload\.crossCallPeers/);
+});
+
+test('the fixed kernels end by the scenario\'s bound on time (not 50M ticks), and say so; an IPI goal is not cut by it', () => {
+  const s = resolveScenario('host-ipi-2019');
+  assert.equal(s.limits.ticksMax, 600_000);
+  assert.equal(resolveScenario('wake-list-2012').limits.ticksMax, 1_200_000);
+  const r = runSim(s, { kernel: 'v5.4', seed: 3 });
+  assert.equal(r.verdict, 'ok');
+  assert.equal(r.end_reason, 'ticks-max');
+  assert.equal(r.ticks, 600_000);
+  assert.match(r.explanation, /still waiting for a call in flight \(not hung\)/);
+  const g = runSim(s, { kernel: 'v5.4', seed: 3, ipis: 50 });
+  assert.equal(g.end_reason, 'ipis');
 });
