@@ -283,8 +283,25 @@ function interestingCpus(k: Kernel, stuck: SimResult['stuck'], ignored: IgnoredI
 function explain(r: SimResult, k: Kernel): string {
   const out: string[] = [];
   out.push(`${r.scenario} on ${r.kernel}, seed ${r.seed}: ${r.verdict.toUpperCase()} after ${r.emulated_seconds.toFixed(3)} emulated s.`);
-  // On an ok run the waits at the end are calls in flight, not hangs: said once, before them.
-  if (r.verdict === 'ok' && r.stuck.length > 0) out.push(`At the end, ${r.stuck.length} CPU${r.stuck.length === 1 ? ' was' : 's were'} still waiting for a call in flight (not hung):`);
+  for (const l of r.lockups) {
+    if (l.kind === 'hung-task') {
+      out.push(`Task ${l.comm}:${l.pid} of CPU ${l.cpu} was blocked for more than ${l.seconds} s (hung task): its waker sleeps until it has run, and it never ran.`);
+      if ((r.marks['scheduler_ipi: wake_list empty, nothing to do'] ?? 0) > 0) {
+        out.push(
+          `Its wake-up queued it on CPU ${l.cpu}'s wake_list and sent a RESCHEDULE, but scheduler_ipi() on CPU ${l.cpu} read the list empty ` +
+            "(a stale read: before 9fb1b36ca123 nothing orders the waker's llist_add before its message store, nor the demux's read of the message before the read of the list), " +
+            'so the task stays TASK_WAKING, and no later wake-up sends an IPI for it: the list is not empty.',
+        );
+      }
+    } else if (l.kind === 'soft-lockup') {
+      out.push(`CPU ${l.cpu} was stuck for ${l.seconds} s (soft lockup)${l.where !== undefined ? ` in ${l.where}` : ''}${l.waitingFor !== undefined ? `, waiting for CPU ${l.waitingFor}` : ''}.`);
+    } else {
+      out.push(`CPU ${l.cpu}: RCU stall after ${l.seconds} s.`);
+    }
+  }
+  // Waits of less than a second at the end are calls in flight, not what hung: said once, before them.
+  const inFlight = r.stuck.every((x) => x.since_seconds < 1);
+  if (r.stuck.length > 0 && (r.verdict === 'ok' || inFlight)) out.push(`At the end, ${r.stuck.length} CPU${r.stuck.length === 1 ? ' was' : 's were'} still waiting for a call in flight (not hung):`);
   for (const s of r.stuck) {
     out.push(`CPU ${s.cpu} spins in ${s.where} waiting for CPU ${s.waiting_for} for ${s.since_seconds.toFixed(1)} s.`);
   }

@@ -46,3 +46,11 @@ test('the fixed kernels end by the scenario\'s bound on time (not 50M ticks), an
   const g = runSim(s, { kernel: 'v5.4', seed: 3, ipis: 50 });
   assert.equal(g.end_reason, 'ipis');
 });
+
+test('wake-list-2012 on v3.5: the verdict explains the hung task (the stale wake_list read), not only the calls in flight', () => {
+  const r = runSim(resolveScenario('wake-list-2012'), { kernel: 'v3.5', seed: 3 });
+  assert.equal(r.verdict, 'hang');
+  assert.match(r.explanation, /Task worker:\d+ of CPU \d+ was blocked for more than 20 s \(hung task\)/);
+  assert.match(r.explanation, /scheduler_ipi\(\) on CPU \d+ read the list empty/);
+  assert.match(r.explanation, /still waiting for a call in flight \(not hung\)/);
+});
