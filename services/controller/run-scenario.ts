@@ -235,7 +235,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   }).start();
   let g: GenerationResult;
   try {
-    o.log?.(`run ${ctl.runId} on NATS ${redactNatsUrls(ctl.servers)}: ${n} core processes; change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${redactNatsUrls(ctl.servers)}\``);
+    o.log?.(`run ${ctl.runId} on NATS ${redactNatsUrls(ctl.servers)} (${n} core processes); change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${redactNatsUrls(ctl.servers)}\``);
     o.onStarted?.(ctl.pids);
     const tps = distTicksPerSecond(o.scenario);
     g = await ctl.runGeneration(spec, {
