@@ -12,8 +12,19 @@ import { DEFAULT_POLICY } from '../machine/index.js';
 import type { MemoryPolicy } from '../machine/index.js';
 import { DEFAULT_BUS_POLICY } from './world.js';
 
+/**
+ * Bound on a cpulist: the CPUs it may name (0 to this - 1) and how many. A cpulist is expanded into
+ * an array, and "0-999999999" would not fit in memory; no machine has more CPUs than this.
+ */
+export const CPULIST_CPUS_MAX = 65_536;
+
 /** A CPU list in the kernel's cpulist syntax: "0-3,8,10-11", or an array of numbers. */
-const cpuList = z.union([z.string().regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, 'a cpulist like "0-3,8"'), z.array(z.number().int().nonnegative())]);
+const cpuList = z
+  .union([z.string().regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, 'a cpulist like "0-3,8"'), z.array(z.number().int().nonnegative())])
+  .superRefine((v, ctx) => {
+    const r = expandCpuList(v);
+    if ('problem' in r) ctx.addIssue({ code: z.ZodIssueCode.custom, message: r.problem });
+  });
 
 const mix = z
   .object({
@@ -147,19 +158,33 @@ export const scenarioSchema = z
 export type Scenario = z.infer<typeof scenarioSchema>;
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 
-export function parseCpuList(v: string | number[], field = 'cpulist'): number[] {
-  if (Array.isArray(v)) return [...v];
-  const out: number[] = [];
-  for (const part of v.split(',')) {
-    const p = part.trim();
-    if (p === '') continue;
-    const [a, b] = p.split('-').map((x) => Number(x.trim()));
-    if (a === undefined || !Number.isInteger(a)) throw new UsageError(`${field}: bad cpulist "${v}"`);
-    const hi = b === undefined ? a : b;
-    if (hi < a) throw new UsageError(`${field}: range ${p} goes backwards`);
-    for (let c = a; c <= hi; c++) out.push(c);
+/** The CPUs of a cpulist, in the order given, or what is wrong with it (within the bound above). */
+function expandCpuList(v: string | readonly number[]): { cpus: number[] } | { problem: string } {
+  const cpus: number[] = [];
+  const parts = Array.isArray(v) ? v.map((c) => ({ text: String(c), lo: c, hi: c })) : [];
+  if (typeof v === 'string') {
+    for (const part of v.split(',')) {
+      const text = part.trim();
+      if (text === '') continue;
+      const [lo, hi] = text.split('-').map((x) => Number(x.trim()));
+      if (lo === undefined || !Number.isInteger(lo) || (hi !== undefined && !Number.isInteger(hi))) return { problem: `bad cpulist "${v}"` };
+      parts.push({ text, lo, hi: hi ?? lo });
+    }
   }
-  return out;
+  for (const { text, lo, hi } of parts) {
+    if (hi < lo) return { problem: `range ${text} goes backwards` };
+    if (hi >= CPULIST_CPUS_MAX) return { problem: `${lo === hi ? 'CPU' : 'range'} ${text} goes beyond the ${CPULIST_CPUS_MAX} CPUs a cpulist may name (0-${CPULIST_CPUS_MAX - 1})` };
+    if (cpus.length + (hi - lo + 1) > CPULIST_CPUS_MAX) return { problem: `names more than ${CPULIST_CPUS_MAX} CPUs` };
+    for (let c = lo; c <= hi; c++) cpus.push(c);
+  }
+  return { cpus };
+}
+
+/** The CPUs of a cpulist; UsageError naming `field` when it is malformed or beyond the bound. */
+export function parseCpuList(v: string | readonly number[], field = 'cpulist'): number[] {
+  const r = expandCpuList(v);
+  if ('problem' in r) throw new UsageError(`${field}: ${r.problem}`);
+  return r.cpus;
 }
 
 export function memoryPolicyOf(s: Scenario): MemoryPolicy {

@@ -1,7 +1,7 @@
 // Goal: scenario files load from YAML; a bad file is an error naming the file, line and field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadScenarioFile, runSim } from '../../../services/sim/index.js';
+import { loadScenarioFile, parseCpuList, parseScenarioText, runSim } from '../../../services/sim/index.js';
 
 const dir = 'test/fixtures/scenarios';
 
@@ -24,4 +24,15 @@ test('an unknown field names the file and the enclosing field', () => {
 
 test('a missing file is an error naming the file', () => {
   assert.throws(() => loadScenarioFile(`${dir}/no-such.yaml`), /no-such\.yaml.*cannot read scenario file/);
+});
+
+test('a cpulist is bounded: a range beyond 65536 CPUs is refused with the field, not expanded', () => {
+  const text = 'name: huge\nmachine: power9\nworkload:\n  hostCpus: "0-999999999"\n';
+  assert.throws(() => parseScenarioText(text, 'huge.yaml'), {
+    name: 'InputError',
+    message: /^huge\.yaml:4: .*field workload\.hostCpus: .*999999999.*65536/,
+  });
+  assert.throws(() => parseScenarioText('name: a\nmachine: power9\nworkload:\n  wakePool: [0, 70000]\n', 'a.yaml'), { message: /^a\.yaml:4: .*field workload\.wakePool: .*70000/ });
+  assert.throws(() => parseCpuList('0-999999999', 'workload.hostCpus'), { name: 'UsageError', message: /^workload\.hostCpus: .*65536/ });
+  assert.deepEqual(parseCpuList('0-3, 8,10-11'), [0, 1, 2, 3, 8, 10, 11]);
 });
