@@ -5,9 +5,11 @@
  * field.
  */
 import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import { yaml } from '../stdx/yaml.js';
 import { z } from 'zod';
-import { InputError, UsageError } from '../stdx/index.js';
+import { assert, InputError, UsageError } from '../stdx/index.js';
+import { lineOfJsonError } from '../stdx/json-error.js';
 import { DEFAULT_POLICY } from '../machine/index.js';
 import type { MemoryPolicy } from '../machine/index.js';
 import { DEFAULT_BUS_POLICY } from './world.js';
@@ -325,35 +327,85 @@ export function builtinScenarioNames(): string[] {
   return Object.keys(BUILTINS);
 }
 
-/** Validates a scenario value; `file` names the source in errors. */
-export function parseScenarioValue(value: unknown, file = 'scenario', lineOf?: (path: (string | number)[]) => number | undefined): Scenario {
-  const r = scenarioSchema.safeParse(value);
-  if (r.success) return r.data;
-  const first = r.error.issues[0];
-  const problems = r.error.issues.map((i) => {
-    const field = i.path.join('.') || '(top level)';
-    const line = lineOf?.(i.path);
-    return `${line !== undefined ? `line ${line}: ` : ''}field ${field}: ${i.message}`;
-  });
-  throw new InputError(file, first ? lineOf?.(first.path) : undefined, problems.join('; '));
+/** The line of the field at `path` (of its key, in a mapping), or of its nearest enclosing one. */
+export type LineOf = (path: readonly (string | number)[]) => number | undefined;
+
+/** A problem of a scenario: the field (its path) and what is wrong; `at` is a more precise path
+ * for the line (an element of a list), when there is one. */
+interface Problem {
+  path: readonly (string | number)[];
+  at?: readonly (string | number)[];
+  detail: string;
 }
 
+/**
+ * InputError for the problems: the first by line is the error, the others follow on lines of
+ * their own, compiler style, each with its file and line.
+ */
+function fail(file: string, problems: readonly Problem[], lineOf: LineOf | undefined): never {
+  const located = problems
+    .map((p) => ({ p, line: lineOf?.(p.at ?? p.path) }))
+    .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  const text = (p: Problem): string => `field ${p.path.join('.') || '(top level)'}: ${p.detail}`;
+  const [first, ...rest] = located;
+  assert(first !== undefined, 'fail() needs a problem');
+  const more = rest.map(({ p, line }) => `\n${file}${line !== undefined ? `:${line}` : ''}: ${text(p)}`);
+  throw new InputError(file, first.line, text(first.p) + more.join(''));
+}
+
+/** Validates a scenario value; `file` names the source in errors, `lineOf` the line of a field. */
+export function parseScenarioValue(value: unknown, file = 'scenario', lineOf?: LineOf): Scenario {
+  const r = scenarioSchema.safeParse(value);
+  if (r.success) return r.data;
+  fail(
+    file,
+    r.error.issues.map((i) => ({
+      path: i.path,
+      // An unknown key is reported at its own line, not at its mapping's.
+      ...(i.code === z.ZodIssueCode.unrecognized_keys && i.keys[0] !== undefined ? { at: [...i.path, i.keys[0]] } : {}),
+      detail: i.message,
+    })),
+    lineOf,
+  );
+}
+
+/** Parses a scenario file's text: JSON when `file` ends in .json, else YAML. */
 export function parseScenarioText(text: string, file: string): Scenario {
-  const { LineCounter, parseDocument } = yaml();
+  const isJson = extname(file).toLowerCase() === '.json';
+  let value: unknown;
+  if (isJson) {
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new InputError(file, lineOfJsonError(text, e), `not valid JSON: ${(e as Error).message.replace(/\r?\n/g, '\\n')}`);
+    }
+  }
+  // JSON is YAML 1.2: the YAML document gives the lines of fields in both syntaxes.
+  const { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
-    throw new InputError(file, e.linePos?.[0]?.line, `not valid YAML: ${e.message.split('\n')[0]}`);
+  const yamlError = doc.errors[0];
+  if (yamlError !== undefined) {
+    throw new InputError(file, lc.linePos(yamlError.pos[0]).line, `not valid ${isJson ? 'JSON' : 'YAML'}: ${yamlError.message.split('\n')[0]}`);
   }
-  const lineOf = (path: (string | number)[]): number | undefined => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
+  const lineAt = (node: unknown): number | undefined => (isNode(node) && node.range ? lc.linePos(node.range[0]).line : undefined);
+  const lineOf: LineOf = (path) => {
+    let node: unknown = doc.contents;
+    let line = lineAt(node);
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+        if (pair === undefined) break;
+        line = lineAt(pair.key) ?? line;
+        node = pair.value;
+      } else if (isSeq(node) && typeof key === 'number' && node.items[key] !== undefined) {
+        node = node.items[key];
+        line = lineAt(node) ?? line;
+      } else break;
     }
-    return undefined;
+    return line;
   };
-  return parseScenarioValue(doc.toJS(), file, lineOf);
+  return parseScenarioValue(isJson ? value : doc.toJS(), file, lineOf);
 }
 
 export function loadScenarioFile(path: string): Scenario {
