@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { assert, InputError, UsageError } from '../stdx/index.js';
 import { lineOfJsonError } from '../stdx/json-error.js';
 import { DEFAULT_POLICY } from '../machine/index.js';
-import type { MemoryPolicy } from '../machine/index.js';
+import type { MemoryPolicy, Topology } from '../machine/index.js';
+import { resolveMachine } from '../machine/topology.js';
 import { DEFAULT_BUS_POLICY } from './world.js';
 
 /**
@@ -38,7 +39,10 @@ const mix = z
   })
   .strict();
 
-const range = z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]);
+/** Ticks [min, max], drawn uniformly. */
+const range = z
+  .tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])
+  .refine(([min, max]) => min <= max, ([min, max]) => ({ message: `[${min}, ${max}] goes backwards: give [min, max] with min <= max` }));
 
 export const scenarioSchema = z
   .object({
@@ -353,10 +357,95 @@ function fail(file: string, problems: readonly Problem[], lineOf: LineOf | undef
   throw new InputError(file, first.line, text(first.p) + more.join(''));
 }
 
-/** Validates a scenario value; `file` names the source in errors, `lineOf` the line of a field. */
+/** "0-3,8" for [0, 1, 2, 3, 8] (ascending, distinct). */
+function formatCpuList(cpus: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; ) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === (cpus[j] as number) + 1) j++;
+    parts.push(i === j ? `${cpus[i]}` : `${cpus[i]}-${cpus[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+/**
+ * What the scenario's CPU lists say against its machine (`topo`) and against each other: every
+ * CPU exists, a CPU runs one vCPU of one guest or host load, guests have distinct names, CPU 0
+ * stays online. The workload asserts the same; here a user gets the field and the line.
+ */
+function cpuProblems(s: Scenario, topo: Topology): Problem[] {
+  const problems: Problem[] = [];
+  type CpuList = Scenario['workload']['hostCpus'];
+  // The line of a CPU: its element in a list, the field in a cpulist string.
+  const at = (v: CpuList, path: readonly (string | number)[], cpu: number): readonly (string | number)[] =>
+    Array.isArray(v) ? [...path, v.indexOf(cpu)] : path;
+  const w = s.workload;
+  const lists: Array<{ path: readonly (string | number)[]; v: CpuList }> = [
+    ...s.guests.map((g, i) => ({ path: ['guests', i, 'cpus'], v: g.cpus })),
+    { path: ['workload', 'hostCpus'], v: w.hostCpus },
+    ...(w.crossCallPool !== undefined ? [{ path: ['workload', 'crossCallPool'], v: w.crossCallPool }] : []),
+    ...(w.wakePool !== undefined ? [{ path: ['workload', 'wakePool'], v: w.wakePool }] : []),
+    ...(w.broadcastPool !== undefined ? [{ path: ['workload', 'broadcastPool'], v: w.broadcastPool }] : []),
+    ...(w.offline !== undefined ? [{ path: ['workload', 'offline', 'cpus'], v: w.offline.cpus }] : []),
+  ];
+  const cpuCountOfMachine = topo.sockets * topo.coresPerSocket * topo.threadsPerCore;
+  for (const { path, v } of lists) {
+    const missing = parseCpuList(v).filter((c) => c >= cpuCountOfMachine);
+    if (missing.length === 0) continue;
+    const shown = [...new Set(missing)].sort((a, b) => a - b);
+    problems.push({
+      path,
+      at: at(v, path, missing[0] as number),
+      detail: `${shown.length === 1 ? `CPU ${shown[0]} does not exist` : `CPUs ${formatCpuList(shown)} do not exist`} on ${topo.name} (CPUs 0-${cpuCountOfMachine - 1})`,
+    });
+  }
+  const guestOfCpu = new Map<number, string>();
+  const guestIndexOfName = new Map<string, number>();
+  s.guests.forEach((g, i) => {
+    const path = ['guests', i, 'cpus'];
+    const first = guestIndexOfName.get(g.name);
+    if (first !== undefined) problems.push({ path: ['guests', i, 'name'], detail: `guest ${g.name} is defined twice (guests.${first} is ${g.name} too)` });
+    else guestIndexOfName.set(g.name, i);
+    const mine = new Set<number>();
+    for (const c of parseCpuList(g.cpus)) {
+      const other = guestOfCpu.get(c);
+      const clash = mine.has(c) ? `CPU ${c} is listed twice (a CPU runs one vCPU)` : other !== undefined ? `CPU ${c} is already a vCPU of guest ${other}` : undefined;
+      if (clash !== undefined) {
+        problems.push({ path, at: at(g.cpus, path, c), detail: clash });
+        break;
+      }
+      mine.add(c);
+    }
+    for (const c of mine) if (!guestOfCpu.has(c)) guestOfCpu.set(c, g.name);
+  });
+  const hostPath = ['workload', 'hostCpus'];
+  const vcpu = parseCpuList(w.hostCpus).find((c) => guestOfCpu.has(c));
+  if (vcpu !== undefined) {
+    problems.push({ path: hostPath, at: at(w.hostCpus, hostPath, vcpu), detail: `CPU ${vcpu} is a vCPU of guest ${guestOfCpu.get(vcpu)} (a CPU runs host load or a vCPU, not both)` });
+  }
+  if (w.offline !== undefined) {
+    const offline = new Set(parseCpuList(w.offline.cpus));
+    if (offline.has(0)) {
+      const every = offline.size >= cpuCountOfMachine;
+      problems.push({ path: ['workload', 'offline', 'cpus'], at: at(w.offline.cpus, ['workload', 'offline', 'cpus'], 0), detail: `CPU 0 cannot go offline${every ? ', and here every CPU would' : ''}; leave it out` });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Validates a scenario value and checks it against its machine; `file` names the source in
+ * errors, `lineOf` the line of a field. A scenario that passes runs on its machine: every CPU it
+ * names exists, each CPU has one role.
+ */
 export function parseScenarioValue(value: unknown, file = 'scenario', lineOf?: LineOf): Scenario {
   const r = scenarioSchema.safeParse(value);
-  if (r.success) return r.data;
+  if (r.success) {
+    const problems = cpuProblems(r.data, resolveMachine(r.data.machine));
+    if (problems.length > 0) fail(file, problems, lineOf);
+    return r.data;
+  }
   fail(
     file,
     r.error.issues.map((i) => ({

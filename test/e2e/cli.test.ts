@@ -210,3 +210,19 @@ test('sim --trace-file into a directory that does not exist: a usage error befor
   assert.match(r.stderr, /cannot open trace file \/nonexistent-ipiscope-dir\/t\.jsonl/);
   assert.equal(r.stdout, '', 'nothing ran');
 });
+
+test('a scenario file naming CPUs its machine lacks: sim, sim --seeds and run refuse it before anything starts, with file, line and field (exit 2)', () => {
+  const dir = testTempDir('ipiscope-e2e-scenario-');
+  const file = join(dir, 's.yaml');
+  writeFileSync(file, 'name: s\nmachine: power9\nkernel: v5.3\nworkload:\n  hostCpus: "0-3,200"\n');
+  const message = `${file}:5: field workload.hostCpus: CPU 200 does not exist on power9 (CPUs 0-15)`;
+  for (const args of [['sim', file, '--seed', '1'], ['sim', file, '--seeds', '1-2'], ['run', file, '--duration', '5s']]) {
+    const t0 = Date.now();
+    const r = ipiscope(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, `ipiscope ${args[0]}: ${message}\n`, args.join(' '));
+    assert.equal(r.stdout, '', `${args.join(' ')}: nothing ran`);
+    // `run` refuses before it starts a nats-server or a core process (a start takes seconds).
+    assert.ok(Date.now() - t0 < 10_000, `${args.join(' ')} took ${Date.now() - t0} ms`);
+  }
+});
