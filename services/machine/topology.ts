@@ -437,13 +437,18 @@ export function parseMachineText(text: string, file: string): Topology {
   return topology;
 }
 
+/** Whether `spec` names a machine file, not a preset (see `resolveMachine`). */
+export function isMachineFile(spec: string): boolean {
+  return !isPresetName(spec) && (spec.includes('/') || /\.(ya?ml|json)$/i.test(spec));
+}
+
 /**
  * A preset name or the path of a machine file. Paths are recognised by a `/` or a `.yaml`,
  * `.yml` or `.json` suffix, so a mistyped preset gets a preset suggestion, not ENOENT.
  */
 export function resolveMachine(spec: string): Topology {
   if (isPresetName(spec)) return getPreset(spec);
-  if (spec.includes('/') || /\.(ya?ml|json)$/i.test(spec)) return loadMachineFile(spec);
+  if (isMachineFile(spec)) return loadMachineFile(spec);
   throw new UsageError(
     `unknown machine "${spec}"${suggestion(spec, presetNames())}: give a preset ` +
       `(${presetNames().join(', ')}) or the path of a machine file (.yaml, .yml or .json)`,

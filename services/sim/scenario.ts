@@ -5,14 +5,15 @@
  * field.
  */
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { yaml } from '../stdx/yaml.js';
 import { z } from 'zod';
-import { assert, InputError, UsageError } from '../stdx/index.js';
+import { assert, InputError, UsageError, UserError } from '../stdx/index.js';
 import { lineOfJsonError } from '../stdx/json-error.js';
 import { DEFAULT_POLICY } from '../machine/index.js';
 import type { MemoryPolicy, Topology } from '../machine/index.js';
-import { resolveMachine } from '../machine/topology.js';
+import { isMachineFile, resolveMachine } from '../machine/topology.js';
+import { isVersionName, versionNames } from '../kernel/index.js';
 import { DEFAULT_BUS_POLICY } from './world.js';
 
 /**
@@ -434,17 +435,37 @@ function cpuProblems(s: Scenario, topo: Topology): Problem[] {
   return problems;
 }
 
+/** Where a scenario value comes from: the line of a field, and the directory of its file. */
+export interface ScenarioSource {
+  lineOf?: LineOf;
+  /** A relative machine file path is taken from here (default: the current directory). */
+  dir?: string;
+}
+
 /**
- * Validates a scenario value and checks it against its machine; `file` names the source in
- * errors, `lineOf` the line of a field. A scenario that passes runs on its machine: every CPU it
- * names exists, each CPU has one role.
+ * Validates a scenario value and checks it against its kernel version and its machine; `file`
+ * names the source in errors. A scenario that passes runs: its kernel exists, its machine can be
+ * read, every CPU it names exists, each CPU has one role. A machine file path comes back absolute
+ * when `source.dir` is given, so that whoever runs the scenario finds it.
  */
-export function parseScenarioValue(value: unknown, file = 'scenario', lineOf?: LineOf): Scenario {
+export function parseScenarioValue(value: unknown, file = 'scenario', source: ScenarioSource = {}): Scenario {
+  const { lineOf } = source;
   const r = scenarioSchema.safeParse(value);
   if (r.success) {
-    const problems = cpuProblems(r.data, resolveMachine(r.data.machine));
+    const s = r.data;
+    const machine = source.dir !== undefined && isMachineFile(s.machine) ? resolvePath(source.dir, s.machine) : s.machine;
+    const problems: Problem[] = [];
+    if (!isVersionName(s.kernel)) problems.push({ path: ['kernel'], detail: `unknown kernel "${s.kernel}"; valid kernels are ${versionNames().join(', ')}` });
+    let topo: Topology | undefined;
+    try {
+      topo = resolveMachine(machine);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      problems.push({ path: ['machine'], detail: e.message });
+    }
+    if (topo !== undefined) problems.push(...cpuProblems(s, topo));
     if (problems.length > 0) fail(file, problems, lineOf);
-    return r.data;
+    return { ...s, machine };
   }
   fail(
     file,
@@ -494,7 +515,7 @@ export function parseScenarioText(text: string, file: string): Scenario {
     }
     return line;
   };
-  return parseScenarioValue(isJson ? value : doc.toJS(), file, lineOf);
+  return parseScenarioValue(isJson ? value : doc.toJS(), file, { lineOf, dir: dirname(file) });
 }
 
 export function loadScenarioFile(path: string): Scenario {

@@ -5,6 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseScenarioText, parseScenarioValue, resolveScenario, builtinScenarioNames } from '../../../services/sim/index.js';
 import { InputError } from '../../../services/stdx/index.js';
+import { resolveMachine } from '../../../services/machine/topology.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { testTempDir } from '../../harness/temp.js';
 
 /** A power9 (16 CPUs) scenario with `lines` appended; line 3 is the first appended line. */
 function scenario(...lines: string[]): string {
@@ -67,4 +71,36 @@ test('a scenario value (no file) is checked the same way; the built-in scenarios
     message: 'value: field workload.hostCpus: CPU 32 does not exist on power8 (CPUs 0-31)',
   });
   for (const name of builtinScenarioNames()) assert.equal(resolveScenario(name).name, name);
+});
+
+test('an unknown kernel in a scenario file names the file, line and field', () => {
+  refused(scenario('kernel: v9.9'), /^s\.yaml:3: field kernel: unknown kernel "v9\.9"; valid kernels are v3\.5, /);
+});
+
+test('a machine file is found relative to the scenario file; one that cannot be read names the scenario file', () => {
+  const dir = testTempDir('ipiscope-scenario-machine-');
+  mkdirSync(join(dir, 'machines'));
+  mkdirSync(join(dir, 'scenarios'));
+  writeFileSync(join(dir, 'machines', 'p9-2c.yaml'), 'name: p9-2c\ncpuModel: power9\nsockets: 1\ncoresPerSocket: 2\nthreadsPerCore: 4\n');
+  const write = (name: string, machine: string, hostCpus = '0-7'): string => {
+    const file = join(dir, 'scenarios', name);
+    writeFileSync(file, `name: ${name}\nmachine: ${machine}\nworkload:\n  hostCpus: "${hostCpus}"\n`);
+    return file;
+  };
+  // Relative to the scenario's directory, whatever the current one; absolute paths and presets as they are.
+  const relative = resolveScenario(write('rel.yaml', '../machines/p9-2c.yaml'));
+  assert.equal(relative.machine, join(dir, 'machines', 'p9-2c.yaml'));
+  assert.equal(resolveMachine(relative.machine).name, 'p9-2c');
+  assert.equal(resolveScenario(write('abs.yaml', join(dir, 'machines', 'p9-2c.yaml'))).machine, join(dir, 'machines', 'p9-2c.yaml'));
+  assert.equal(resolveScenario(write('preset.yaml', 'power9')).machine, 'power9');
+  // Checked against that machine: 8 CPUs.
+  const eight = write('eight.yaml', '../machines/p9-2c.yaml', '0-8');
+  assert.throws(() => resolveScenario(eight), { message: `${eight}:4: field workload.hostCpus: CPU 8 does not exist on p9-2c (CPUs 0-7)` });
+  const missing = write('missing.yaml', 'p9-4c.yaml');
+  assert.throws(() => resolveScenario(missing), {
+    name: 'InputError',
+    message: `${missing}:2: field machine: ${join(dir, 'scenarios', 'p9-4c.yaml')}: cannot read machine file: no such file`,
+  });
+  const typo = write('typo.yaml', 'powr9');
+  assert.throws(() => resolveScenario(typo), { name: 'InputError', message: new RegExp(`^${typo}:2: field machine: unknown machine "powr9" \\(did you mean power9\\?\\)`) });
 });
