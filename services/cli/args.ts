@@ -33,8 +33,9 @@ export type FlagSpec =
       min?: number;
       max?: number;
     })
-  /** Absent means false unless `default: true`; `--no-flag` sets false. */
-  | (FlagCommon & { type: 'boolean'; default?: boolean })
+  /** Absent means false unless `default: true`; `--no-flag` sets false. `optional`: absent is
+   * undefined, for a switch whose default is someone else's (a scenario's). */
+  | (FlagCommon & { type: 'boolean'; default?: boolean; optional?: boolean })
   /** `30s`, `500ms`, `2m`, `1m30s`, units ns us ms s m h; the value is in milliseconds. */
   | (FlagCommon & { type: 'duration'; default?: string; required?: boolean })
   | (FlagCommon & {
@@ -72,15 +73,17 @@ type BaseValue<F> = F extends { type: 'string' }
       ? V
       : never;
 
-export type FlagValue<F> = F extends { type: 'boolean' }
-  ? boolean
-  : F extends { type: 'strings' }
-    ? string[]
-    : F extends { default: unknown }
-      ? BaseValue<F>
-      : F extends { required: true }
+export type FlagValue<F> = F extends { type: 'boolean'; optional: true }
+  ? boolean | undefined
+  : F extends { type: 'boolean' }
+    ? boolean
+    : F extends { type: 'strings' }
+      ? string[]
+      : F extends { default: unknown }
         ? BaseValue<F>
-        : BaseValue<F> | undefined;
+        : F extends { required: true }
+          ? BaseValue<F>
+          : BaseValue<F> | undefined;
 
 export type FlagValues<S extends ArgsSpec> = { [K in keyof S['flags']]: FlagValue<S['flags'][K]> };
 
@@ -379,7 +382,7 @@ function expected(flag: FlagSpec): string {
 function defaultOf(key: string, flag: FlagSpec): unknown {
   switch (flag.type) {
     case 'boolean':
-      return flag.default ?? false;
+      return flag.optional === true ? undefined : (flag.default ?? false);
     case 'strings':
       return [];
     case 'duration':
@@ -449,6 +452,9 @@ function checkSpec(spec: ArgsSpec): void {
         flag.default === undefined || flag.values.includes(flag.default),
         `${key}: default "${flag.default}" is not one of its values`,
       );
+    }
+    if (flag.type === 'boolean') {
+      assert(flag.optional !== true || flag.default === undefined, `${key}: an optional boolean has no default`);
     }
     if (flag.type === 'duration' && flag.default !== undefined) {
       assert(parseDurationMs(flag.default) !== undefined, `${key}: bad default duration`);

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandList } from '../../services/cli/main.js';
 import { testTempDir } from '../harness/temp.js';
+import { resolveScenario, runSim } from '../../services/sim/index.js';
 
 const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 
@@ -225,4 +226,29 @@ test('a scenario file naming CPUs its machine lacks: sim, sim --seeds and run re
     // `run` refuses before it starts a nats-server or a core process (a start takes seconds).
     assert.ok(Date.now() - t0 < 10_000, `${args.join(' ')} took ${Date.now() - t0} ms`);
   }
+});
+
+test('sim --no-demux-read-relaxed turns the scenario\'s ablation off, --demux-read-relaxed on; unset keeps the scenario\'s', () => {
+  const last = (r: { status: number; stdout: string; stderr: string }): Record<string, unknown> => {
+    assert.equal(r.status, 0, r.stderr);
+    const { wall_ms: _w, ...v } = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    return v;
+  };
+  const inProcess = (name: string, demuxReadRelaxed: boolean): Record<string, unknown> => {
+    const { console: _c, proc_interrupts: _p, explanation: _e, wall_ms: _w, ...v } = runSim(resolveScenario(name), { kernel: 'v5.3', seed: 37, demuxReadRelaxed });
+    return JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
+  };
+  const args = ['--kernel', 'v5.3', '--seed', '37', '--json'];
+  const clearOn = inProcess('host-ipi-2019-clear', true);
+  const clearOff = inProcess('host-ipi-2019-clear', false);
+  assert.notDeepEqual(clearOn, clearOff, 'seed 37 runs differently with and without the ablation');
+  assert.deepEqual(last(ipiscope('sim', 'host-ipi-2019-clear', ...args)), clearOn);
+  assert.deepEqual(last(ipiscope('sim', 'host-ipi-2019-clear', ...args, '--no-demux-read-relaxed')), clearOff);
+  assert.deepEqual(last(ipiscope('sim', 'host-ipi-2019', ...args, '--demux-read-relaxed')), { ...inProcess('host-ipi-2019', true) });
+  // A swarm's workers get the same switch.
+  const swarm = ipiscope('sim', 'host-ipi-2019-clear', '--kernel', 'v5.3', '--seeds', '37', '--no-demux-read-relaxed', '--json');
+  assert.equal(swarm.status, 0, swarm.stderr);
+  const seed = JSON.parse(swarm.stdout.split('\n')[0] as string) as Record<string, unknown>;
+  assert.equal(seed.ipis_sent, clearOff.ipis_sent);
+  assert.equal(seed.ticks, clearOff.ticks);
 });

@@ -226,3 +226,19 @@ test('formatHelp lists arguments and flags with defaults, env and repeats', () =
     ].join('\n'),
   );
 });
+
+test('an optional boolean is undefined when absent: --x sets true, --no-x false', () => {
+  const tri = { flags: { relaxed: { type: 'boolean', optional: true, help: 'ablation (default: the scenario\'s)' } } } as const satisfies ArgsSpec;
+  const values = (argv: string[]): boolean | undefined => {
+    const r = parseArgs(argv, tri);
+    assert.equal(r.help, false);
+    if (r.help) throw new Error('unreachable');
+    r.flags.relaxed satisfies boolean | undefined;
+    return r.flags.relaxed;
+  };
+  assert.equal(values([]), undefined);
+  assert.equal(values(['--relaxed']), true);
+  assert.equal(values(['--no-relaxed']), false);
+  assert.equal(values(['--relaxed=false']), false);
+  assert.match(formatHelp('x', tri), /--\[no-\]relaxed +ablation \(default: the scenario's\)\n/);
+});
