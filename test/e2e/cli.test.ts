@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandList } from '../../services/cli/main.js';
@@ -251,4 +252,21 @@ test('sim --no-demux-read-relaxed turns the scenario\'s ablation off, --demux-re
   const seed = JSON.parse(swarm.stdout.split('\n')[0] as string) as Record<string, unknown>;
   assert.equal(seed.ipis_sent, clearOff.ipis_sent);
   assert.equal(seed.ticks, clearOff.ticks);
+});
+
+test('a reader that stops early (| head -1): the CLI exits quietly, no EPIPE stack trace, status 141 as for SIGPIPE', async () => {
+  // As `ipiscope sim host-ipi-2019 --kernel v5.3 --seeds 1-3 --jobs 1 | head -1`: the pipe is
+  // closed after the first line, and the next seed's line (seconds later) meets it closed.
+  const child = spawn(process.execPath, [bin, 'sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seeds', '1-3', '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (stdout.includes('\n')) child.stdout.destroy();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [status] = (await once(child, 'exit')) as [number | null];
+  assert.match(stdout, /^seed +1 +HANG/);
+  assert.equal(stderr, '');
+  assert.equal(status, 141);
 });
