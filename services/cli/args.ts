@@ -21,6 +21,12 @@ interface FlagCommon {
   env?: string;
   /** Name of the value in `--help` (`--seed <n>`); defaults to the type. */
   metavar?: string;
+  /**
+   * Flags (keys) that take this one's place, as `--seeds` takes `--seed`'s: the two are not given
+   * together, and when one of them is on the command line this flag's environment variable is
+   * neither read nor checked (the flag it would default is not used).
+   */
+  conflicts?: readonly string[];
 }
 
 export type FlagSpec =
@@ -197,10 +203,16 @@ export function parseArgs<const S extends ArgsSpec>(
     i++;
   }
 
+  const replacedBy = (key: string): string | undefined => conflictsOf(spec, key).find((other) => given.has(other));
+  for (const key of Object.keys(spec.flags)) {
+    const other = given.has(key) ? replacedBy(key) : undefined;
+    if (other !== undefined) throw new UsageError(`give ${label(key)} or ${label(other)}, not both`);
+  }
+
   const flags: Record<string, unknown> = {};
   for (const [key, flag] of Object.entries(spec.flags)) {
     const texts = given.get(key);
-    const fromEnv = flag.env !== undefined ? options.env?.[flag.env] : undefined;
+    const fromEnv = flag.env !== undefined && replacedBy(key) === undefined ? options.env?.[flag.env] : undefined;
     if (texts !== undefined) {
       flags[key] =
         flag.type === 'strings' ? texts : convert(label(key), flag, texts[0] as string);
@@ -456,6 +468,9 @@ function checkSpec(spec: ArgsSpec): void {
     if (flag.type === 'boolean') {
       assert(flag.optional !== true || flag.default === undefined, `${key}: an optional boolean has no default`);
     }
+    for (const other of flag.conflicts ?? []) {
+      assert(other !== key && Object.hasOwn(spec.flags, other), `${key}: conflicts with an unknown flag "${other}"`);
+    }
     if (flag.type === 'duration' && flag.default !== undefined) {
       assert(parseDurationMs(flag.default) !== undefined, `${key}: bad default duration`);
     }
@@ -466,6 +481,13 @@ function checkSpec(spec: ArgsSpec): void {
     firstOptional === -1 || named.slice(firstOptional).every((p) => p.required !== true),
     'a required positional cannot follow an optional one',
   );
+}
+
+/** The flags `key` conflicts with, declared on either side, in spec order. */
+function conflictsOf(spec: ArgsSpec, key: string): string[] {
+  return Object.entries(spec.flags)
+    .filter(([other, flag]) => (spec.flags[key]?.conflicts ?? []).includes(other) || (flag.conflicts ?? []).includes(key))
+    .map(([other]) => other);
 }
 
 function flagName(key: string): string {

@@ -270,3 +270,17 @@ test('a reader that stops early (| head -1): the CLI exits quietly, no EPIPE sta
   assert.equal(stderr, '');
   assert.equal(status, 141);
 });
+
+test('IPISCOPE_SEED is --seed\'s default: not read, nor checked, when --seeds is given', () => {
+  const run = (env: Record<string, string>, ...args: string[]) => {
+    const r = spawnSync(process.execPath, [bin, 'sim', 'pingpong', '--ipis', '50', '--json', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  const swarm = run({ IPISCOPE_SEED: '-3' }, '--seeds', '1');
+  assert.equal(swarm.status, 0, swarm.stderr);
+  assert.equal((JSON.parse(swarm.stdout.split('\n')[0] as string) as { seed: number }).seed, 1);
+  const one = run({ IPISCOPE_SEED: '-3' });
+  assert.equal(one.status, 2);
+  assert.match(one.stderr, /IPISCOPE_SEED: must be an integer >= 0 \(got "-3"\)/);
+  assert.equal((JSON.parse(run({ IPISCOPE_SEED: '4' }).stdout.trim().split('\n').pop() as string) as { seed: number }).seed, 4);
+});
