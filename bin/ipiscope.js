@@ -10,5 +10,6 @@ if (!existsSync(entry)) {
   process.stderr.write('ipiscope is not built yet: run `npm install` (or `npm run build`) in ' + root + '\n');
   process.exit(2);
 }
-const { main } = await import(entry);
+const { main, exitQuietlyOnBrokenPipe } = await import(entry);
+exitQuietlyOnBrokenPipe();
 process.exitCode = await main(process.argv.slice(2));

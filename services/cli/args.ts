@@ -21,6 +21,12 @@ interface FlagCommon {
   env?: string;
   /** Name of the value in `--help` (`--seed <n>`); defaults to the type. */
   metavar?: string;
+  /**
+   * Flags (keys) that take this one's place, as `--seeds` takes `--seed`'s: the two are not given
+   * together, and when one of them is on the command line this flag's environment variable is
+   * neither read nor checked (the flag it would default is not used).
+   */
+  conflicts?: readonly string[];
 }
 
 export type FlagSpec =
@@ -33,8 +39,9 @@ export type FlagSpec =
       min?: number;
       max?: number;
     })
-  /** Absent means false unless `default: true`; `--no-flag` sets false. */
-  | (FlagCommon & { type: 'boolean'; default?: boolean })
+  /** Absent means false unless `default: true`; `--no-flag` sets false. `optional`: absent is
+   * undefined, for a switch whose default is someone else's (a scenario's). */
+  | (FlagCommon & { type: 'boolean'; default?: boolean; optional?: boolean })
   /** `30s`, `500ms`, `2m`, `1m30s`, units ns us ms s m h; the value is in milliseconds. */
   | (FlagCommon & { type: 'duration'; default?: string; required?: boolean })
   | (FlagCommon & {
@@ -72,15 +79,17 @@ type BaseValue<F> = F extends { type: 'string' }
       ? V
       : never;
 
-export type FlagValue<F> = F extends { type: 'boolean' }
-  ? boolean
-  : F extends { type: 'strings' }
-    ? string[]
-    : F extends { default: unknown }
-      ? BaseValue<F>
-      : F extends { required: true }
+export type FlagValue<F> = F extends { type: 'boolean'; optional: true }
+  ? boolean | undefined
+  : F extends { type: 'boolean' }
+    ? boolean
+    : F extends { type: 'strings' }
+      ? string[]
+      : F extends { default: unknown }
         ? BaseValue<F>
-        : BaseValue<F> | undefined;
+        : F extends { required: true }
+          ? BaseValue<F>
+          : BaseValue<F> | undefined;
 
 export type FlagValues<S extends ArgsSpec> = { [K in keyof S['flags']]: FlagValue<S['flags'][K]> };
 
@@ -194,10 +203,16 @@ export function parseArgs<const S extends ArgsSpec>(
     i++;
   }
 
+  const replacedBy = (key: string): string | undefined => conflictsOf(spec, key).find((other) => given.has(other));
+  for (const key of Object.keys(spec.flags)) {
+    const other = given.has(key) ? replacedBy(key) : undefined;
+    if (other !== undefined) throw new UsageError(`give ${label(key)} or ${label(other)}, not both`);
+  }
+
   const flags: Record<string, unknown> = {};
   for (const [key, flag] of Object.entries(spec.flags)) {
     const texts = given.get(key);
-    const fromEnv = flag.env !== undefined ? options.env?.[flag.env] : undefined;
+    const fromEnv = flag.env !== undefined && replacedBy(key) === undefined ? options.env?.[flag.env] : undefined;
     if (texts !== undefined) {
       flags[key] =
         flag.type === 'strings' ? texts : convert(label(key), flag, texts[0] as string);
@@ -379,7 +394,7 @@ function expected(flag: FlagSpec): string {
 function defaultOf(key: string, flag: FlagSpec): unknown {
   switch (flag.type) {
     case 'boolean':
-      return flag.default ?? false;
+      return flag.optional === true ? undefined : (flag.default ?? false);
     case 'strings':
       return [];
     case 'duration':
@@ -450,6 +465,12 @@ function checkSpec(spec: ArgsSpec): void {
         `${key}: default "${flag.default}" is not one of its values`,
       );
     }
+    if (flag.type === 'boolean') {
+      assert(flag.optional !== true || flag.default === undefined, `${key}: an optional boolean has no default`);
+    }
+    for (const other of flag.conflicts ?? []) {
+      assert(other !== key && Object.hasOwn(spec.flags, other), `${key}: conflicts with an unknown flag "${other}"`);
+    }
     if (flag.type === 'duration' && flag.default !== undefined) {
       assert(parseDurationMs(flag.default) !== undefined, `${key}: bad default duration`);
     }
@@ -460,6 +481,13 @@ function checkSpec(spec: ArgsSpec): void {
     firstOptional === -1 || named.slice(firstOptional).every((p) => p.required !== true),
     'a required positional cannot follow an optional one',
   );
+}
+
+/** The flags `key` conflicts with, declared on either side, in spec order. */
+function conflictsOf(spec: ArgsSpec, key: string): string[] {
+  return Object.entries(spec.flags)
+    .filter(([other, flag]) => (spec.flags[key]?.conflicts ?? []).includes(other) || (flag.conflicts ?? []).includes(key))
+    .map(([other]) => other);
 }
 
 function flagName(key: string): string {

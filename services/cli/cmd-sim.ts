@@ -1,4 +1,4 @@
-import { parseArgs, formatHelp, givenOnCommandLine } from './args.js';
+import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out } from './command.js';
 import { UsageError } from '../stdx/index.js';
@@ -21,12 +21,12 @@ const spec = {
     kernel: { type: 'string', help: `kernel version: ${versionNames().join(' | ')} (default: the scenario's)` },
     patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
     revert: { type: 'strings', help: 'take this commit out of the version (repeatable), as git revert would' },
-    seed: { type: 'int', min: 0, env: 'IPISCOPE_SEED', help: "seed (default: the scenario's)" },
+    seed: { type: 'int', min: 0, env: 'IPISCOPE_SEED', conflicts: ['seeds'], help: "seed (default: the scenario's; IPISCOPE_SEED is ignored with --seeds)" },
     seeds: { type: 'string', help: 'swarm: run every seed of this list (e.g. 1-1000 or 1-10,42), a line per seed and a summary; with --expect, exit 1 if any seed differs' },
     jobs: { type: 'int', min: 1, max: 256, help: 'swarm: worker threads (default: the CPUs this process may use)' },
     ipis: { type: 'int', min: 1, help: 'run until this many IPIs were handled (or a hang)' },
     ticksMax: { type: 'int', min: 1, help: 'bound on emulated time, in ticks' },
-    demuxReadRelaxed: { type: 'boolean', help: 'ablation: the demux reads the message word unfenced (2019 scenario 2)' },
+    demuxReadRelaxed: { type: 'boolean', optional: true, help: "ablation: the demux reads the message word unfenced (2019 scenario 2); --no-demux-read-relaxed turns it off (default: the scenario's)" },
     traceFile: { type: 'string', help: 'write every span as OTLP/JSON, one export request per line (for ipiscope analyze)' },
     otlp: { type: 'string', help: 'also send the spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
     sample: { type: 'number', min: 0, max: 1, help: 'fraction of IPIs traced (default 1)' },
@@ -108,7 +108,6 @@ export const simCommand: Command = {
     const scenario = resolveScenario(String(a.positionals.SCENARIO));
     if (f.jobs !== undefined && f.seeds === undefined) throw new UsageError('--jobs: only with --seeds (a swarm)');
     if (f.seeds !== undefined) {
-      if (givenOnCommandLine(argv, 'seed')) throw new UsageError('give --seed or --seeds, not both');
       if (f.traceFile !== undefined || f.otlp !== undefined) throw new UsageError('--seeds: a swarm is not traced; trace one seed of it with --seed N --trace-file F');
     }
     const simOpts = {
@@ -118,7 +117,7 @@ export const simCommand: Command = {
       ...(f.seed !== undefined ? { seed: f.seed } : {}),
       ...(f.ipis !== undefined ? { ipis: f.ipis } : {}),
       ...(f.ticksMax !== undefined ? { ticksMax: f.ticksMax } : {}),
-      ...(f.demuxReadRelaxed ? { demuxReadRelaxed: true } : {}),
+      ...(f.demuxReadRelaxed !== undefined ? { demuxReadRelaxed: f.demuxReadRelaxed } : {}),
     };
     if (f.seeds !== undefined) {
       const seeds = parseSeedList(f.seeds);

@@ -45,6 +45,26 @@ function help(): string {
   return lines.join('\n');
 }
 
+/** The exit status of a process killed by SIGPIPE (128 + 13), as a shell reports it. */
+export const EXIT_BROKEN_PIPE = 141;
+
+function onOutputError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+  throw e;
+}
+
+/**
+ * A reader that stops early (`ipiscope sim ... | head -1`) closes the pipe, and the next write
+ * fails with EPIPE, an unhandled 'error' event with a stack trace. Instead the process exits at
+ * once, quietly, with the status of the other commands of a pipeline killed by SIGPIPE; the exit
+ * hooks still stop child processes. Called once by the entry point (bin/ipiscope.js).
+ */
+export function exitQuietlyOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (!stream.listeners('error').includes(onOutputError)) stream.on('error', onOutputError);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

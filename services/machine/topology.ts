@@ -12,6 +12,7 @@ import type { Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { assert, assertNever } from '../stdx/assert.js';
 import { InputError, UsageError } from '../stdx/errors.js';
+import { lineOfJsonError } from '../stdx/json-error.js';
 import { CPU_MODELS } from './topology-types.js';
 import type { CpuModel, Topology } from './topology-types.js';
 import { editDistance } from '../stdx/edit-distance.js';
@@ -326,15 +327,7 @@ export function parseMachineText(text: string, file: string): Topology {
     try {
       JSON.parse(text);
     } catch (err) {
-      // V8 reports a position (Node 20) or a line (Node 22) on most syntax errors.
-      const position = /position (\d+)/.exec(String(err));
-      const lineMatch = /\(line (\d+) column \d+\)/.exec(String(err));
-      const line = position
-        ? lineOfOffset(text, Number(position[1]))
-        : lineMatch
-          ? Number(lineMatch[1])
-          : undefined;
-      throw new InputError(file, line, `invalid JSON: ${(err as Error).message}`);
+      throw new InputError(file, lineOfJsonError(text, err), `invalid JSON: ${(err as Error).message}`);
     }
   }
   // JSON is valid YAML 1.2; the YAML parser gives us source positions for both syntaxes.
@@ -444,13 +437,18 @@ export function parseMachineText(text: string, file: string): Topology {
   return topology;
 }
 
+/** Whether `spec` names a machine file, not a preset (see `resolveMachine`). */
+export function isMachineFile(spec: string): boolean {
+  return !isPresetName(spec) && (spec.includes('/') || /\.(ya?ml|json)$/i.test(spec));
+}
+
 /**
  * A preset name or the path of a machine file. Paths are recognised by a `/` or a `.yaml`,
  * `.yml` or `.json` suffix, so a mistyped preset gets a preset suggestion, not ENOENT.
  */
 export function resolveMachine(spec: string): Topology {
   if (isPresetName(spec)) return getPreset(spec);
-  if (spec.includes('/') || /\.(ya?ml|json)$/i.test(spec)) return loadMachineFile(spec);
+  if (isMachineFile(spec)) return loadMachineFile(spec);
   throw new UsageError(
     `unknown machine "${spec}"${suggestion(spec, presetNames())}: give a preset ` +
       `(${presetNames().join(', ')}) or the path of a machine file (.yaml, .yml or .json)`,
@@ -474,12 +472,6 @@ function showValue(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return String(v);
-}
-
-function lineOfOffset(text: string, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
 }
 
 /** `; did you mean "x"?` when one candidate is within a small edit distance, else ''. */

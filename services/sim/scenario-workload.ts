@@ -56,9 +56,9 @@ export class StressWorkload implements Workload {
       this.comms[c] = { comm: 'stress', pid: pid++ };
     }
     const active = this.roles.map((r, c) => (r === 'idle' ? -1 : c)).filter((c) => c >= 0);
-    const pool = s.workload.crossCallPool !== undefined ? parseCpuList(s.workload.crossCallPool) : active;
-    this.wakePool = s.workload.wakePool !== undefined ? parseCpuList(s.workload.wakePool) : active;
-    this.broadcastPool = s.workload.broadcastPool !== undefined ? parseCpuList(s.workload.broadcastPool) : [];
+    const pool = s.workload.crossCallPool !== undefined ? parseCpuList(s.workload.crossCallPool, 'workload.crossCallPool') : active;
+    this.wakePool = s.workload.wakePool !== undefined ? parseCpuList(s.workload.wakePool, 'workload.wakePool') : active;
+    this.broadcastPool = s.workload.broadcastPool !== undefined ? parseCpuList(s.workload.broadcastPool, 'workload.broadcastPool') : [];
     this.rng = Array.from({ length: ncpus }, (_, c) => new Random(seed, `workload/${c}`));
     const pick = new Random(seed, 'workload/plan');
     this.peers = Array.from({ length: ncpus }, (_, c) => {
@@ -77,7 +77,7 @@ export class StressWorkload implements Workload {
       this.tasks.push({ comm: this.roles[c] === 'vcpu' ? `kworker/${c}:1` : 'worker', cpu: c });
     }
     if (s.workload.offline) {
-      for (const c of parseCpuList(s.workload.offline.cpus)) this.offlineAt.set(c, s.workload.offline.atTicks);
+      for (const c of parseCpuList(s.workload.offline.cpus, 'workload.offline.cpus')) this.offlineAt.set(c, s.workload.offline.atTicks);
     }
     this.hotplug = this.offlineAt.size > 0;
   }

@@ -5,15 +5,30 @@
  * field.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, extname, resolve as resolvePath } from 'node:path';
 import { yaml } from '../stdx/yaml.js';
 import { z } from 'zod';
-import { InputError, UsageError } from '../stdx/index.js';
+import { assert, InputError, UsageError, UserError } from '../stdx/index.js';
+import { lineOfJsonError } from '../stdx/json-error.js';
 import { DEFAULT_POLICY } from '../machine/index.js';
-import type { MemoryPolicy } from '../machine/index.js';
+import type { MemoryPolicy, Topology } from '../machine/index.js';
+import { isMachineFile, resolveMachine } from '../machine/topology.js';
+import { isVersionName, versionNames } from '../kernel/index.js';
 import { DEFAULT_BUS_POLICY } from './world.js';
 
+/**
+ * Bound on a cpulist: the CPUs it may name (0 to this - 1) and how many. A cpulist is expanded into
+ * an array, and "0-999999999" would not fit in memory; no machine has more CPUs than this.
+ */
+export const CPULIST_CPUS_MAX = 65_536;
+
 /** A CPU list in the kernel's cpulist syntax: "0-3,8,10-11", or an array of numbers. */
-const cpuList = z.union([z.string().regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, 'a cpulist like "0-3,8"'), z.array(z.number().int().nonnegative())]);
+const cpuList = z
+  .union([z.string().regex(/^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/, 'a cpulist like "0-3,8"'), z.array(z.number().int().nonnegative())])
+  .superRefine((v, ctx) => {
+    const r = expandCpuList(v);
+    if ('problem' in r) ctx.addIssue({ code: z.ZodIssueCode.custom, message: r.problem });
+  });
 
 const mix = z
   .object({
@@ -25,7 +40,10 @@ const mix = z
   })
   .strict();
 
-const range = z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]);
+/** Ticks [min, max], drawn uniformly. */
+const range = z
+  .tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])
+  .refine(([min, max]) => min <= max, ([min, max]) => ({ message: `[${min}, ${max}] goes backwards: give [min, max] with min <= max` }));
 
 export const scenarioSchema = z
   .object({
@@ -147,19 +165,33 @@ export const scenarioSchema = z
 export type Scenario = z.infer<typeof scenarioSchema>;
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 
-export function parseCpuList(v: string | number[], field = 'cpulist'): number[] {
-  if (Array.isArray(v)) return [...v];
-  const out: number[] = [];
-  for (const part of v.split(',')) {
-    const p = part.trim();
-    if (p === '') continue;
-    const [a, b] = p.split('-').map((x) => Number(x.trim()));
-    if (a === undefined || !Number.isInteger(a)) throw new UsageError(`${field}: bad cpulist "${v}"`);
-    const hi = b === undefined ? a : b;
-    if (hi < a) throw new UsageError(`${field}: range ${p} goes backwards`);
-    for (let c = a; c <= hi; c++) out.push(c);
+/** The CPUs of a cpulist, in the order given, or what is wrong with it (within the bound above). */
+function expandCpuList(v: string | readonly number[]): { cpus: number[] } | { problem: string } {
+  const cpus: number[] = [];
+  const parts = Array.isArray(v) ? v.map((c) => ({ text: String(c), lo: c, hi: c })) : [];
+  if (typeof v === 'string') {
+    for (const part of v.split(',')) {
+      const text = part.trim();
+      if (text === '') continue;
+      const [lo, hi] = text.split('-').map((x) => Number(x.trim()));
+      if (lo === undefined || !Number.isInteger(lo) || (hi !== undefined && !Number.isInteger(hi))) return { problem: `bad cpulist "${v}"` };
+      parts.push({ text, lo, hi: hi ?? lo });
+    }
   }
-  return out;
+  for (const { text, lo, hi } of parts) {
+    if (hi < lo) return { problem: `range ${text} goes backwards` };
+    if (hi >= CPULIST_CPUS_MAX) return { problem: `${lo === hi ? 'CPU' : 'range'} ${text} goes beyond the ${CPULIST_CPUS_MAX} CPUs a cpulist may name (0-${CPULIST_CPUS_MAX - 1})` };
+    if (cpus.length + (hi - lo + 1) > CPULIST_CPUS_MAX) return { problem: `names more than ${CPULIST_CPUS_MAX} CPUs` };
+    for (let c = lo; c <= hi; c++) cpus.push(c);
+  }
+  return { cpus };
+}
+
+/** The CPUs of a cpulist; UsageError naming `field` when it is malformed or beyond the bound. */
+export function parseCpuList(v: string | readonly number[], field = 'cpulist'): number[] {
+  const r = expandCpuList(v);
+  if ('problem' in r) throw new UsageError(`${field}: ${r.problem}`);
+  return r.cpus;
 }
 
 export function memoryPolicyOf(s: Scenario): MemoryPolicy {
@@ -307,35 +339,190 @@ export function builtinScenarioNames(): string[] {
   return Object.keys(BUILTINS);
 }
 
-/** Validates a scenario value; `file` names the source in errors. */
-export function parseScenarioValue(value: unknown, file = 'scenario', lineOf?: (path: (string | number)[]) => number | undefined): Scenario {
-  const r = scenarioSchema.safeParse(value);
-  if (r.success) return r.data;
-  const first = r.error.issues[0];
-  const problems = r.error.issues.map((i) => {
-    const field = i.path.join('.') || '(top level)';
-    const line = lineOf?.(i.path);
-    return `${line !== undefined ? `line ${line}: ` : ''}field ${field}: ${i.message}`;
-  });
-  throw new InputError(file, first ? lineOf?.(first.path) : undefined, problems.join('; '));
+/** The line of the field at `path` (of its key, in a mapping), or of its nearest enclosing one. */
+export type LineOf = (path: readonly (string | number)[]) => number | undefined;
+
+/** A problem of a scenario: the field (its path) and what is wrong; `at` is a more precise path
+ * for the line (an element of a list), when there is one. */
+interface Problem {
+  path: readonly (string | number)[];
+  at?: readonly (string | number)[];
+  detail: string;
 }
 
+/**
+ * InputError for the problems: the first by line is the error, the others follow on lines of
+ * their own, compiler style, each with its file and line.
+ */
+function fail(file: string, problems: readonly Problem[], lineOf: LineOf | undefined): never {
+  const located = problems
+    .map((p) => ({ p, line: lineOf?.(p.at ?? p.path) }))
+    .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  const text = (p: Problem): string => `field ${p.path.join('.') || '(top level)'}: ${p.detail}`;
+  const [first, ...rest] = located;
+  assert(first !== undefined, 'fail() needs a problem');
+  const more = rest.map(({ p, line }) => `\n${file}${line !== undefined ? `:${line}` : ''}: ${text(p)}`);
+  throw new InputError(file, first.line, text(first.p) + more.join(''));
+}
+
+/** "0-3,8" for [0, 1, 2, 3, 8] (ascending, distinct). */
+function formatCpuList(cpus: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; ) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === (cpus[j] as number) + 1) j++;
+    parts.push(i === j ? `${cpus[i]}` : `${cpus[i]}-${cpus[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+/**
+ * What the scenario's CPU lists say against its machine (`topo`) and against each other: every
+ * CPU exists, a CPU runs one vCPU of one guest or host load, guests have distinct names, CPU 0
+ * stays online. The workload asserts the same; here a user gets the field and the line.
+ */
+function cpuProblems(s: Scenario, topo: Topology): Problem[] {
+  const problems: Problem[] = [];
+  type CpuList = Scenario['workload']['hostCpus'];
+  // The line of a CPU: its element in a list, the field in a cpulist string.
+  const at = (v: CpuList, path: readonly (string | number)[], cpu: number): readonly (string | number)[] =>
+    Array.isArray(v) ? [...path, v.indexOf(cpu)] : path;
+  const w = s.workload;
+  const lists: Array<{ path: readonly (string | number)[]; v: CpuList }> = [
+    ...s.guests.map((g, i) => ({ path: ['guests', i, 'cpus'], v: g.cpus })),
+    { path: ['workload', 'hostCpus'], v: w.hostCpus },
+    ...(w.crossCallPool !== undefined ? [{ path: ['workload', 'crossCallPool'], v: w.crossCallPool }] : []),
+    ...(w.wakePool !== undefined ? [{ path: ['workload', 'wakePool'], v: w.wakePool }] : []),
+    ...(w.broadcastPool !== undefined ? [{ path: ['workload', 'broadcastPool'], v: w.broadcastPool }] : []),
+    ...(w.offline !== undefined ? [{ path: ['workload', 'offline', 'cpus'], v: w.offline.cpus }] : []),
+  ];
+  const cpuCountOfMachine = topo.sockets * topo.coresPerSocket * topo.threadsPerCore;
+  for (const { path, v } of lists) {
+    const missing = parseCpuList(v).filter((c) => c >= cpuCountOfMachine);
+    if (missing.length === 0) continue;
+    const shown = [...new Set(missing)].sort((a, b) => a - b);
+    problems.push({
+      path,
+      at: at(v, path, missing[0] as number),
+      detail: `${shown.length === 1 ? `CPU ${shown[0]} does not exist` : `CPUs ${formatCpuList(shown)} do not exist`} on ${topo.name} (CPUs 0-${cpuCountOfMachine - 1})`,
+    });
+  }
+  const guestOfCpu = new Map<number, string>();
+  const guestIndexOfName = new Map<string, number>();
+  s.guests.forEach((g, i) => {
+    const path = ['guests', i, 'cpus'];
+    const first = guestIndexOfName.get(g.name);
+    if (first !== undefined) problems.push({ path: ['guests', i, 'name'], detail: `guest ${g.name} is defined twice (guests.${first} is ${g.name} too)` });
+    else guestIndexOfName.set(g.name, i);
+    const mine = new Set<number>();
+    for (const c of parseCpuList(g.cpus)) {
+      const other = guestOfCpu.get(c);
+      const clash = mine.has(c) ? `CPU ${c} is listed twice (a CPU runs one vCPU)` : other !== undefined ? `CPU ${c} is already a vCPU of guest ${other}` : undefined;
+      if (clash !== undefined) {
+        problems.push({ path, at: at(g.cpus, path, c), detail: clash });
+        break;
+      }
+      mine.add(c);
+    }
+    for (const c of mine) if (!guestOfCpu.has(c)) guestOfCpu.set(c, g.name);
+  });
+  const hostPath = ['workload', 'hostCpus'];
+  const vcpu = parseCpuList(w.hostCpus).find((c) => guestOfCpu.has(c));
+  if (vcpu !== undefined) {
+    problems.push({ path: hostPath, at: at(w.hostCpus, hostPath, vcpu), detail: `CPU ${vcpu} is a vCPU of guest ${guestOfCpu.get(vcpu)} (a CPU runs host load or a vCPU, not both)` });
+  }
+  if (w.offline !== undefined) {
+    const offline = new Set(parseCpuList(w.offline.cpus));
+    if (offline.has(0)) {
+      const every = offline.size >= cpuCountOfMachine;
+      problems.push({ path: ['workload', 'offline', 'cpus'], at: at(w.offline.cpus, ['workload', 'offline', 'cpus'], 0), detail: `CPU 0 cannot go offline${every ? ', and here every CPU would' : ''}; leave it out` });
+    }
+  }
+  return problems;
+}
+
+/** Where a scenario value comes from: the line of a field, and the directory of its file. */
+export interface ScenarioSource {
+  lineOf?: LineOf;
+  /** A relative machine file path is taken from here (default: the current directory). */
+  dir?: string;
+}
+
+/**
+ * Validates a scenario value and checks it against its kernel version and its machine; `file`
+ * names the source in errors. A scenario that passes runs: its kernel exists, its machine can be
+ * read, every CPU it names exists, each CPU has one role. A machine file path comes back absolute
+ * when `source.dir` is given, so that whoever runs the scenario finds it.
+ */
+export function parseScenarioValue(value: unknown, file = 'scenario', source: ScenarioSource = {}): Scenario {
+  const { lineOf } = source;
+  const r = scenarioSchema.safeParse(value);
+  if (r.success) {
+    const s = r.data;
+    const machine = source.dir !== undefined && isMachineFile(s.machine) ? resolvePath(source.dir, s.machine) : s.machine;
+    const problems: Problem[] = [];
+    if (!isVersionName(s.kernel)) problems.push({ path: ['kernel'], detail: `unknown kernel "${s.kernel}"; valid kernels are ${versionNames().join(', ')}` });
+    let topo: Topology | undefined;
+    try {
+      topo = resolveMachine(machine);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      problems.push({ path: ['machine'], detail: e.message });
+    }
+    if (topo !== undefined) problems.push(...cpuProblems(s, topo));
+    if (problems.length > 0) fail(file, problems, lineOf);
+    return { ...s, machine };
+  }
+  fail(
+    file,
+    r.error.issues.map((i) => ({
+      path: i.path,
+      // An unknown key is reported at its own line, not at its mapping's.
+      ...(i.code === z.ZodIssueCode.unrecognized_keys && i.keys[0] !== undefined ? { at: [...i.path, i.keys[0]] } : {}),
+      detail: i.message,
+    })),
+    lineOf,
+  );
+}
+
+/** Parses a scenario file's text: JSON when `file` ends in .json, else YAML. */
 export function parseScenarioText(text: string, file: string): Scenario {
-  const { LineCounter, parseDocument } = yaml();
+  const isJson = extname(file).toLowerCase() === '.json';
+  let value: unknown;
+  if (isJson) {
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new InputError(file, lineOfJsonError(text, e), `not valid JSON: ${(e as Error).message.replace(/\r?\n/g, '\\n')}`);
+    }
+  }
+  // JSON is YAML 1.2: the YAML document gives the lines of fields in both syntaxes.
+  const { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0] as { message: string; linePos?: Array<{ line: number }> };
-    throw new InputError(file, e.linePos?.[0]?.line, `not valid YAML: ${e.message.split('\n')[0]}`);
+  const yamlError = doc.errors[0];
+  if (yamlError !== undefined) {
+    throw new InputError(file, lc.linePos(yamlError.pos[0]).line, `not valid ${isJson ? 'JSON' : 'YAML'}: ${yamlError.message.split('\n')[0]}`);
   }
-  const lineOf = (path: (string | number)[]): number | undefined => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node && typeof node === 'object' && node.range) return lc.linePos(node.range[0]).line;
+  const lineAt = (node: unknown): number | undefined => (isNode(node) && node.range ? lc.linePos(node.range[0]).line : undefined);
+  const lineOf: LineOf = (path) => {
+    let node: unknown = doc.contents;
+    let line = lineAt(node);
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+        if (pair === undefined) break;
+        line = lineAt(pair.key) ?? line;
+        node = pair.value;
+      } else if (isSeq(node) && typeof key === 'number' && node.items[key] !== undefined) {
+        node = node.items[key];
+        line = lineAt(node) ?? line;
+      } else break;
     }
-    return undefined;
+    return line;
   };
-  return parseScenarioValue(doc.toJS(), file, lineOf);
+  return parseScenarioValue(isJson ? value : doc.toJS(), file, { lineOf, dir: dirname(file) });
 }
 
 export function loadScenarioFile(path: string): Scenario {

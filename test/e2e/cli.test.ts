@@ -4,11 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandList } from '../../services/cli/main.js';
 import { testTempDir } from '../harness/temp.js';
+import { resolveScenario, runSim } from '../../services/sim/index.js';
 
 const bin = join(process.cwd(), 'bin', 'ipiscope.js');
 
@@ -235,4 +237,76 @@ test('sim --trace-file into a directory that does not exist: a usage error befor
   assert.equal(r.status, 2);
   assert.match(r.stderr, /cannot open trace file \/nonexistent-ipiscope-dir\/t\.jsonl/);
   assert.equal(r.stdout, '', 'nothing ran');
+});
+
+test('a scenario file naming CPUs its machine lacks: sim, sim --seeds and run refuse it before anything starts, with file, line and field (exit 2)', () => {
+  const dir = testTempDir('ipiscope-e2e-scenario-');
+  const file = join(dir, 's.yaml');
+  writeFileSync(file, 'name: s\nmachine: power9\nkernel: v5.3\nworkload:\n  hostCpus: "0-3,200"\n');
+  const message = `${file}:5: field workload.hostCpus: CPU 200 does not exist on power9 (CPUs 0-15)`;
+  for (const args of [['sim', file, '--seed', '1'], ['sim', file, '--seeds', '1-2'], ['run', file, '--duration', '5s']]) {
+    const t0 = Date.now();
+    const r = ipiscope(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, `ipiscope ${args[0]}: ${message}\n`, args.join(' '));
+    assert.equal(r.stdout, '', `${args.join(' ')}: nothing ran`);
+    // `run` refuses before it starts a nats-server or a core process (a start takes seconds).
+    assert.ok(Date.now() - t0 < 10_000, `${args.join(' ')} took ${Date.now() - t0} ms`);
+  }
+});
+
+test('sim --no-demux-read-relaxed turns the scenario\'s ablation off, --demux-read-relaxed on; unset keeps the scenario\'s', () => {
+  const last = (r: { status: number; stdout: string; stderr: string }): Record<string, unknown> => {
+    assert.equal(r.status, 0, r.stderr);
+    const { wall_ms: _w, ...v } = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    return v;
+  };
+  const inProcess = (name: string, demuxReadRelaxed: boolean): Record<string, unknown> => {
+    const { console: _c, proc_interrupts: _p, explanation: _e, wall_ms: _w, ...v } = runSim(resolveScenario(name), { kernel: 'v5.3', seed: 37, demuxReadRelaxed });
+    return JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
+  };
+  const args = ['--kernel', 'v5.3', '--seed', '37', '--json'];
+  const clearOn = inProcess('host-ipi-2019-clear', true);
+  const clearOff = inProcess('host-ipi-2019-clear', false);
+  assert.notDeepEqual(clearOn, clearOff, 'seed 37 runs differently with and without the ablation');
+  assert.deepEqual(last(ipiscope('sim', 'host-ipi-2019-clear', ...args)), clearOn);
+  assert.deepEqual(last(ipiscope('sim', 'host-ipi-2019-clear', ...args, '--no-demux-read-relaxed')), clearOff);
+  assert.deepEqual(last(ipiscope('sim', 'host-ipi-2019', ...args, '--demux-read-relaxed')), { ...inProcess('host-ipi-2019', true) });
+  // A swarm's workers get the same switch.
+  const swarm = ipiscope('sim', 'host-ipi-2019-clear', '--kernel', 'v5.3', '--seeds', '37', '--no-demux-read-relaxed', '--json');
+  assert.equal(swarm.status, 0, swarm.stderr);
+  const seed = JSON.parse(swarm.stdout.split('\n')[0] as string) as Record<string, unknown>;
+  assert.equal(seed.ipis_sent, clearOff.ipis_sent);
+  assert.equal(seed.ticks, clearOff.ticks);
+});
+
+test('a reader that stops early (| head -1): the CLI exits quietly, no EPIPE stack trace, status 141 as for SIGPIPE', async () => {
+  // As `ipiscope sim host-ipi-2019 --kernel v5.3 --seeds 1-3 --jobs 1 | head -1`: the pipe is
+  // closed after the first line, and the next seed's line (seconds later) meets it closed.
+  const child = spawn(process.execPath, [bin, 'sim', 'host-ipi-2019', '--kernel', 'v5.3', '--seeds', '1-3', '--jobs', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (stdout.includes('\n')) child.stdout.destroy();
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [status] = (await once(child, 'exit')) as [number | null];
+  assert.match(stdout, /^seed +1 +HANG/);
+  assert.equal(stderr, '');
+  assert.equal(status, 141);
+});
+
+test('IPISCOPE_SEED is --seed\'s default: not read, nor checked, when --seeds is given', () => {
+  const run = (env: Record<string, string>, ...args: string[]) => {
+    const r = spawnSync(process.execPath, [bin, 'sim', 'pingpong', '--ipis', '50', '--json', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  const swarm = run({ IPISCOPE_SEED: '-3' }, '--seeds', '1');
+  assert.equal(swarm.status, 0, swarm.stderr);
+  assert.equal((JSON.parse(swarm.stdout.split('\n')[0] as string) as { seed: number }).seed, 1);
+  const one = run({ IPISCOPE_SEED: '-3' });
+  assert.equal(one.status, 2);
+  assert.match(one.stderr, /IPISCOPE_SEED: must be an integer >= 0 \(got "-3"\)/);
+  assert.equal((JSON.parse(run({ IPISCOPE_SEED: '4' }).stdout.trim().split('\n').pop() as string) as { seed: number }).seed, 4);
 });

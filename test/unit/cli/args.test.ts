@@ -226,3 +226,43 @@ test('formatHelp lists arguments and flags with defaults, env and repeats', () =
     ].join('\n'),
   );
 });
+
+test('an optional boolean is undefined when absent: --x sets true, --no-x false', () => {
+  const tri = { flags: { relaxed: { type: 'boolean', optional: true, help: 'ablation (default: the scenario\'s)' } } } as const satisfies ArgsSpec;
+  const values = (argv: string[]): boolean | undefined => {
+    const r = parseArgs(argv, tri);
+    assert.equal(r.help, false);
+    if (r.help) throw new Error('unreachable');
+    r.flags.relaxed satisfies boolean | undefined;
+    return r.flags.relaxed;
+  };
+  assert.equal(values([]), undefined);
+  assert.equal(values(['--relaxed']), true);
+  assert.equal(values(['--no-relaxed']), false);
+  assert.equal(values(['--relaxed=false']), false);
+  assert.match(formatHelp('x', tri), /--\[no-\]relaxed +ablation \(default: the scenario's\)\n/);
+});
+
+test('conflicting flags: not both on the command line, and the environment does not stand in for a flag the other replaces', () => {
+  const swarm = {
+    flags: {
+      seed: { type: 'int', min: 0, env: 'IPISCOPE_SEED', conflicts: ['seeds'], help: 'one seed' },
+      seeds: { type: 'string', help: 'a list of seeds' },
+    },
+  } as const satisfies ArgsSpec;
+  const flags = (argv: string[], env: Record<string, string>) => {
+    const r = parseArgs(argv, swarm, { env });
+    if (r.help) throw new Error('unreachable');
+    return r.flags;
+  };
+  // --seeds replaces --seed: IPISCOPE_SEED is neither read nor checked.
+  assert.deepEqual(flags(['--seeds', '1-3'], { IPISCOPE_SEED: '-3' }), { seed: undefined, seeds: '1-3' });
+  assert.deepEqual(flags(['--seeds', '1-3'], { IPISCOPE_SEED: '5' }), { seed: undefined, seeds: '1-3' });
+  // Without --seeds it is --seed's value, and checked as such.
+  assert.equal(flags([], { IPISCOPE_SEED: '5' }).seed, 5);
+  assert.throws(() => flags([], { IPISCOPE_SEED: '-3' }), { name: 'UsageError', message: 'IPISCOPE_SEED: must be an integer >= 0 (got "-3")' });
+  for (const argv of [['--seed', '1', '--seeds', '2'], ['--seeds=2', '--seed=1']]) {
+    assert.throws(() => flags(argv, {}), { name: 'UsageError', message: 'give --seed or --seeds, not both' });
+  }
+  assert.throws(() => parseArgs([], { flags: { a: { type: 'boolean', conflicts: ['b'], help: 'a' } } }), AssertionError);
+});
