@@ -1,8 +1,8 @@
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out } from './command.js';
-import { UsageError } from '../stdx/index.js';
 import { resolveScenario, bisect } from '../sim/index.js';
+import { parseSeedList } from '../sim/swarm.js';
 import { versionNames } from '../kernel/index.js';
 
 const spec = {
@@ -12,7 +12,7 @@ const spec = {
   flags: {
     good: { type: 'string', required: true, help: `a kernel version whose verdict is the reference (${versionNames().join(' | ')})` },
     bad: { type: 'string', required: true, help: 'the kernel version that behaves differently' },
-    seeds: { type: 'string', default: '1,2,3', help: 'comma-separated seeds run at each step (any non-ok verdict counts)' },
+    seeds: { type: 'string', default: '1,2,3', help: 'seeds run at each step, as sim --seeds takes them (e.g. 1-3,7; any non-ok verdict counts)' },
     ticksMax: { type: 'int', min: 1, help: 'bound on emulated time per run, in ticks' },
     json: { type: 'boolean', help: 'print the result as one JSON line' },
   },
@@ -30,10 +30,8 @@ export const bisectCommand: Command = {
       out(formatHelp('ipiscope bisect', spec));
       return 0;
     }
-    const seeds = a.flags.seeds.split(',').map((s) => Number(s.trim()));
-    if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0)) {
-      throw new UsageError(`--seeds ${a.flags.seeds}: expected comma-separated non-negative integers`);
-    }
+    // The same seed lists as `sim --seeds` (ranges too); an empty entry is an error, never seed 0.
+    const seeds = parseSeedList(a.flags.seeds, 10_000);
     const scenario = resolveScenario(String(a.positionals.SCENARIO));
     const r = bisect(scenario, {
       good: a.flags.good,

@@ -1,6 +1,6 @@
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
-import { out } from './command.js';
+import { err, out } from './command.js';
 import { UsageError } from '../stdx/index.js';
 import { resolveScenario, runSim, builtinScenarioNames } from '../sim/index.js';
 import type { SimResult } from '../sim/index.js';
@@ -125,15 +125,25 @@ export const simCommand: Command = {
       return swarm(String(a.positionals.SCENARIO), scenario.name, scenario.clock.ticksPerSecond, seeds, swarmOpts, f.jobs, f.json === true, f.expect);
     }
     const traced = f.traceFile !== undefined || f.otlp !== undefined;
-    const r = traced
-      ? (
-          await runSimTraced(scenario, simOpts, {
-            ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}),
-            ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}),
-            ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}),
-          })
-        ).result
-      : runSim(scenario, simOpts);
+    if (f.sample !== undefined && !traced) throw new UsageError('--sample needs --trace-file or --otlp');
+    if (f.otlp !== undefined && !URL.canParse(f.otlp)) throw new UsageError(`--otlp ${f.otlp} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
+    let spansDropped = 0;
+    let r;
+    if (traced) {
+      const t = await runSimTraced(scenario, simOpts, {
+        ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}),
+        ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}),
+        ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}),
+      });
+      r = t.result;
+      // The verdict is the machine's; the trace is not whole when an exporter failed: say so.
+      spansDropped = t.stats.spanCountDropped;
+      if (spansDropped > 0) {
+        err(`warning: ${spansDropped} of ${t.stats.spanCount} spans were not delivered${f.otlp !== undefined ? ` to ${f.otlp} (is a collector listening there?)` : ''}; the trace is incomplete, the verdict is not affected`);
+      }
+    } else {
+      r = runSim(scenario, simOpts);
+    }
     // The span file judged by the analyzer, as `ipiscope analyze` would: each ignored IPI's trace
     // id (the link into Jaeger or the report), and the cross-check with the machine's ground truth.
     let trace: RunTraceJudgement | undefined;
@@ -145,6 +155,7 @@ export const simCommand: Command = {
     }
     if (f.json) {
       const v = verdictJson(r);
+      if (spansDropped > 0) (v as Record<string, unknown>).trace_spans_dropped = spansDropped;
       if (trace !== undefined) {
         v.ignored = r.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
         v.trace = trace;

@@ -3,7 +3,7 @@
  * the verdict changes (from the good version's verdict), with every run it made.
  */
 import { UsageError } from '../stdx/index.js';
-import { PATCHES, isVersionName, patchesOfVersion } from '../kernel/index.js';
+import { PATCHES, isVersionName, patchesOfVersion, versionNames } from '../kernel/index.js';
 import type { Patch } from '../kernel/index.js';
 import type { Scenario } from './scenario.js';
 import { resolveMachine } from '../machine/topology.js';
@@ -57,6 +57,9 @@ export function platformPatches(s: Scenario): string[] {
 }
 
 export function bisect(s: Scenario, o: BisectOptions): BisectResult {
+  for (const [flag, v] of [['--good', o.good], ['--bad', o.bad]] as const) {
+    if (!isVersionName(v)) throw new UsageError(`${flag} ${v} is not a kernel version; give one of ${versionNames().join(', ')}`);
+  }
   if (!isVersionName(o.good) || !isVersionName(o.bad)) throw new UsageError('bisect: --good and --bad must be kernel versions');
   const platform = platformPatches(s);
   const withPlatform = (cs: string[]): string[] => PATCHES.map((p) => p.commit as string).filter((c) => cs.includes(c) || platform.includes(c));

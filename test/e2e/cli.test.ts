@@ -77,6 +77,13 @@ test('bad flags and commands are usage errors that name the problem', () => {
   const u = ipiscope('frobnicate');
   assert.equal(u.status, 2);
   assert.match(u.stderr, /unknown command 'frobnicate'/);
+  // bisect: seed lists as sim takes them (an empty entry is an error, not seed 0); versions named.
+  const b = ipiscope('bisect', 'host-ipi-2019', '--good', 'v5.4', '--bad', 'v5.3', '--seeds', '1,,2');
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /--seeds "1,,2": "" is not a seed or a range/);
+  const g = ipiscope('bisect', 'host-ipi-2019', '--good', 'v9', '--bad', 'v5.3');
+  assert.equal(g.status, 2);
+  assert.match(g.stderr, /--good v9 is not a kernel version; give one of v3\.5, v3\.6/);
 });
 
 test('litmus --mode nats: each run a machine of real core processes over a private nats-server; Forbidden never, SB relaxed', () => {
@@ -154,6 +161,19 @@ test('run --faults drop on memory traffic: lost on the wire, repaired, the machi
   assert.equal(v.bus.lostOnWire, v.faults_injected.drop, 'every dropped memory message was lost on the wire only');
   assert.equal(v.bus.repairedByRetransmit, v.bus.lostOnWire, 'and came by repair');
   assert.equal(v.bus.plannedDrops ?? 0, 0);
+});
+
+test('sim: --sample without tracing is refused; spans an OTLP endpoint never took are reported, the verdict stands', () => {
+  const s = ipiscope('sim', 'pingpong', '--sample', '0.5');
+  assert.equal(s.status, 2);
+  assert.match(s.stderr, /--sample needs --trace-file or --otlp/);
+  // Port 9 (discard) on loopback: nothing listens, every export fails.
+  const r = ipiscope('sim', 'pingpong', '--ipis', '30', '--otlp', 'http://127.0.0.1:9/v1/traces', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: (\d+) of \1 spans were not delivered to http:\/\/127\.0\.0\.1:9\/v1\/traces/);
+  const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+  assert.equal(v.verdict, 'ok');
+  assert.ok((v.trace_spans_dropped as number) > 0);
 });
 
 test('litmus and run: a NATS nobody serves, or --nats without the nats mode, is a clear error (exit 2)', () => {
