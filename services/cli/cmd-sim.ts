@@ -20,7 +20,7 @@ const spec = {
   flags: {
     kernel: { type: 'string', help: `kernel version: ${versionNames().join(' | ')} (default: the scenario's)` },
     patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
-    revert: { type: 'strings', help: 'take this commit out of the version (repeatable), as git revert would' },
+    revert: { type: 'strings', help: 'take this commit out of the version, as git revert would' },
     seed: { type: 'int', min: 0, env: 'IPISCOPE_SEED', conflicts: ['seeds'], help: "seed (default: the scenario's; IPISCOPE_SEED is ignored with --seeds)" },
     seeds: { type: 'string', help: 'swarm: run every seed of this list (e.g. 1-1000 or 1-10,42), a line per seed and a summary; with --expect, exit 1 if any seed differs' },
     jobs: { type: 'int', min: 1, max: 256, help: 'swarm: worker threads (default: the CPUs this process may use)' },
@@ -81,7 +81,7 @@ async function swarm(
   else {
     const counts = Object.entries(sum.verdicts).map(([v, n]) => `${n} ${v}`).join(', ');
     out('');
-    out(`swarm: ${name} on ${sum.kernel}, ${sum.seeds} seeds on ${used} workers: ${counts}; ${(wallMs / 1000).toFixed(1)} s wall, ${sum.seeds_per_minute} seeds/min`);
+    out(`swarm: ${name} on ${sum.kernel}, ${sum.seeds} seeds on ${used} worker${used === 1 ? '' : 's'}: ${counts}; ${(wallMs / 1000).toFixed(1)} s wall, ${sum.seeds_per_minute} seeds/min`);
     out(`  emulated s at the end: min ${sum.emulated_seconds.min}, median ${sum.emulated_seconds.median}, max ${sum.emulated_seconds.max}; IPIs handled: median ${sum.ipis_handled.median}`);
     if (sum.first_ignored_seconds !== undefined) {
       out(`  first ignored IPI ordered at (emulated s): min ${sum.first_ignored_seconds.min}, median ${sum.first_ignored_seconds.median}, max ${sum.first_ignored_seconds.max}`);
