@@ -22,11 +22,13 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  SamplingDecision,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import type {
   ReadableSpan,
   Sampler,
+  SamplingResult,
   Span,
   SpanExporter,
   SpanProcessor,
@@ -43,7 +45,7 @@ import type { PackedChunk } from './event-pack.js';
 import type { TraceWorkerReply, TraceWorkerRequest } from './trace-worker.js';
 import { SeededIdGenerator } from './seeded-ids.js';
 import { SpanFileExporter } from './span-file-exporter.js';
-import { SCOPE_NAME, SERVICE_NAME } from './semconv.js';
+import { SCOPE_NAME, SERVICE_NAME, SPAN } from './semconv.js';
 
 /** 2019-09-11T22:31:55Z, the date of 3a83f677a6ee: the epoch of virtual (sim) timestamps. */
 export const SIM_EPOCH_S = 1_568_241_115;
@@ -160,6 +162,23 @@ export class SimSpanProcessor implements SpanProcessor {
   }
 }
 
+/**
+ * Samples IPI traces by ratio, but always keeps the run span: it carries the run's end tick and
+ * thresholds, and the analyzer takes a trace without it for one cut short.
+ */
+class RunSpanSampler implements Sampler {
+  constructor(private readonly inner: Sampler) {}
+
+  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
+    if (args[2] === SPAN.run) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    return this.inner.shouldSample(...args);
+  }
+
+  toString(): string {
+    return `RunSpanSampler{${this.inner.toString()}}`;
+  }
+}
+
 /** Virtual time: `SIM_EPOCH_S` plus `tick * nsPerTick`, split so no precision is lost. */
 function simTime(tick: number, nsPerTick: number): HrTime {
   const ns = Math.round(tick * nsPerTick);
@@ -263,7 +282,7 @@ export function createTracing(opts: TracingOptions): Tracing {
   const sampler: Sampler =
     ratio >= 1
       ? new AlwaysOnSampler()
-      : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+      : new RunSpanSampler(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }));
   const ids = sim ? new SeededIdGenerator(opts.seed ?? 1) : undefined;
   const providers: BasicTracerProvider[] = [];
   let spanCount = 0;
