@@ -11,16 +11,19 @@ import {
   startOtlpReceiver,
 } from '../analyzer/index.js';
 import type { Analysis, SpanRecord } from '../analyzer/index.js';
+import { InputError } from '../stdx/index.js';
 
 const spec = {
   summary:
     'Judges every IPI of a run from its OpenTelemetry spans alone: handled, handled late, or ignored, ' +
     'with the root cause and the interleaving of each ignored one. Reads a span file (one OTLP/JSON ' +
-    'export request per line, as --trace-file writes) or listens for OTLP/HTTP on loopback.',
+    'export request per line, as --trace-file writes) or listens for OTLP/HTTP on loopback. Exit status: ' +
+    '0 when every IPI was judged handled, 1 when one was ignored, 2 when the verdict cannot be trusted ' +
+    '(skipped lines, a trace cut short before its run span: see "errors") or for a file with no spans.',
   flags: {
     json: {
       type: 'boolean',
-      help: 'print verdicts as JSON; the last line is {"ipis", "ignored": [...], "late": [...]}',
+      help: 'print verdicts as JSON; the last line is {"ipis", "ignored": [...], "late": [...], "errors": [...], "complete"}',
     },
     listen: {
       type: 'int',
@@ -79,6 +82,7 @@ export const analyzeCommand: Command = {
       ...(f.settleTicks !== undefined ? { settleTicks: f.settleTicks } : {}),
     };
     let spans: SpanRecord[];
+    let inputErrors: string[] = [];
     if (f.listen !== undefined) {
       if (a.rest.length > 0) {
         err('ipiscope analyze: give either a span FILE or --listen PORT, not both');
@@ -92,16 +96,13 @@ export const analyzeCommand: Command = {
         );
         return 2;
       }
-      const file = a.rest[0] as string;
-      const r = await readSpanFile(file);
-      for (const e of r.errors.slice(0, 10)) err(`ipiscope analyze: ${e.message} (line skipped)`);
-      if (r.errors.length + r.errorCountDropped > 10)
-        err(
-          `ipiscope analyze: ${r.errors.length + r.errorCountDropped - 10} more bad lines skipped`,
-        );
+      const r = await readSpanInput(a.rest[0] as string);
+      for (const e of r.errors.slice(0, 10)) err(`ipiscope analyze: ${e}`);
+      if (r.errors.length > 10) err(`ipiscope analyze: ${r.errors.length - 10} more (all of them in --json)`);
       spans = r.spans;
+      inputErrors = r.errors;
     }
-    const an = analyzeSpans(spans, opts);
+    const an = analyzeSpans(spans, { ...opts, inputErrors });
     if (f.report !== undefined) writeReport(f.report, an, opts.jaegerUrl);
     if (f.json) {
       for (const i of an.judged.ignored) {
@@ -128,15 +129,38 @@ export const analyzeCommand: Command = {
           incomplete: s.incomplete,
           hung: s.hung,
           errors: s.errors,
+          complete: s.complete,
         }),
       );
     } else {
       out(formatAnalysis(an, opts));
     }
-    if (an.summary.ignored.length > 0) return 1;
-    return an.summary.errors.length > 0 ? 2 : 0;
+    // A damaged input (skipped lines, a trace cut short) gives no verdict, whatever was judged.
+    if (an.summary.errors.length > 0) return 2;
+    return an.summary.ignored.length > 0 ? 1 : 0;
   },
 };
+
+/**
+ * The spans of one span file, and its skipped lines as `file:line: reason (line skipped)`. A file
+ * without a single span is not a trace at all: an input error.
+ */
+async function readSpanInput(file: string): Promise<{ spans: SpanRecord[]; errors: string[] }> {
+  const r = await readSpanFile(file);
+  const bad = r.errors.length + r.errorCountDropped;
+  if (r.spans.length === 0) {
+    const what =
+      r.lineCountGood + bad === 0
+        ? 'it is empty'
+        : bad === 0
+          ? r.lineCountGood === 1 ? 'its one line holds no span' : `none of its ${r.lineCountGood} lines holds a span`
+          : `none of its lines holds a span (${bad} could not be read, the first: ${r.errors[0]?.detail ?? '?'})`;
+    throw new InputError(file, undefined, `no spans to judge: ${what}. A span file holds OTLP/JSON export requests, one per line, as --trace-file writes`);
+  }
+  const errors = r.errors.map((e) => `${e.message} (line skipped)`);
+  if (r.errorCountDropped > 0) errors.push(`${file}: ${r.errorCountDropped} more bad lines skipped`);
+  return { spans: r.spans, errors };
+}
 
 function writeReport(path: string, an: Analysis, jaegerUrl: string | undefined): void {
   try {

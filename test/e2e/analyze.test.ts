@@ -110,7 +110,7 @@ test('analyze FILE --json: the last line is the verdict contract; exit 1 when IP
   assert.match(text.stdout, /STORE DEFERRED DUE TO RE-ORDERING/);
 });
 
-test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported by number', async () => {
+test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported by number and gives no clean verdict', async () => {
   const dir = testTempDir('ipiscope-analyze-');
   const f = join(dir, 'pp.jsonl');
   const { result } = await runSimTraced(
@@ -119,16 +119,70 @@ test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported 
     { traceFile: f },
   );
   assert.deepEqual(result.ignored, []);
+  const clean = analyze(f, '--json');
+  assert.equal(clean.status, 0, clean.stderr);
   writeFileSync(f, readFileSync(f, 'utf8') + '{"resourceSpans": [{"scopeSpans": 7}]}\n');
   const r = analyze(f, '--json');
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.status, 2, 'a damaged input is no clean verdict');
   assert.match(r.stderr, /pp\.jsonl:\d+: .*scopeSpans/);
   const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
     ipis: number;
     ignored: unknown[];
+    errors: string[];
+    complete: boolean;
   };
   assert.equal(last.ipis, result.ipis_sent);
   assert.deepEqual(last.ignored, []);
+  assert.equal(last.errors.length, 1);
+  assert.match(last.errors[0]!, /pp\.jsonl:\d+: .*scopeSpans.*\(line skipped\)$/);
+  assert.equal(last.complete, true);
+});
+
+test('analyze: a file with no spans (empty, foreign JSON, no line readable) is an input error naming it, exit 2', () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const files: Array<[string, string, RegExp]> = [
+    ['empty.jsonl', '', /it is empty/],
+    ['foreign.json', '{"foo":[1,2,3]}\n', /its one line holds no span/],
+    ['garbage.jsonl', 'garbage\n[1,2,3]\n', /none of its lines holds a span \(2 could not be read/],
+  ];
+  for (const [name, text, why] of files) {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    const r = analyze(f, '--json');
+    assert.equal(r.status, 2, `${name}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `${name}: no summary`);
+    assert.match(r.stderr, new RegExp(`^ipiscope analyze: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no spans to judge: `, 'm'));
+    assert.match(r.stderr, why, name);
+  }
+});
+
+test('analyze: a span file cut short says the trace is incomplete, lists the cut line, exit 2; the whole file exits 1', async () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const mem = new InMemorySpanExporter();
+  const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, settleTicks: 1000, exporter: mem });
+  const s = script('message-store-deferred');
+  s.play(t.observer!);
+  await t.shutdown({ tickEnd: s.tick });
+  // One span per line, the run span (written last) on the last line.
+  const text = mem.getFinishedSpans().map((x) => writeSpanFileLine(encodeOtlpJson([spanRecordOf(x)]))).join('');
+  const whole = join(dir, 'whole.jsonl');
+  writeFileSync(whole, text);
+  assert.equal(analyze(whole, '--json').status, 1, 'the whole file has an ignored IPI');
+  let cutAt = Math.floor(text.length / 2);
+  if (text[cutAt - 1] === '\n') cutAt += 10;
+  const cutLine = text.slice(0, cutAt).split('\n').length;
+  const half = join(dir, 'half.jsonl');
+  writeFileSync(half, text.slice(0, cutAt));
+  const r = analyze(half, '--json');
+  assert.equal(r.status, 2, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { complete: boolean; errors: string[] };
+  assert.equal(last.complete, false);
+  assert.equal(last.errors.length, 2, last.errors.join('\n'));
+  assert.ok(last.errors[0]!.startsWith(`${half}:${cutLine}: `) && last.errors[0]!.endsWith('(line skipped)'), last.errors[0]);
+  assert.match(last.errors[1]!, /^the trace is incomplete: no run span/);
+  const human = analyze(half);
+  assert.equal(human.status, 2);
+  assert.match(human.stdout, /^INCOMPLETE TRACE: /m);
 });
 
 function post(
