@@ -16,9 +16,9 @@ import { InputError } from '../stdx/index.js';
 const spec = {
   summary:
     'Judges every IPI of a run from its OpenTelemetry spans alone: handled, handled late, or ignored, ' +
-    'with the root cause and the interleaving of each ignored one. Reads a span file (one OTLP/JSON ' +
-    'export request per line, as --trace-file writes) or listens for OTLP/HTTP on loopback. Exit status: ' +
-    '0 when every IPI was judged handled, 1 when one was ignored, 2 when the verdict cannot be trusted ' +
+    'with the root cause and the interleaving of each ignored one. Reads span files (one OTLP/JSON ' +
+    'export request per line, as --trace-file writes; several are one trace) or listens for OTLP/HTTP ' +
+    'on loopback. Exit status: 0 when no IPI was ignored, 1 when one was, 2 when the verdict cannot be trusted ' +
     '(skipped lines, a trace cut short before its run span: see "errors") or for a file with no spans.',
   flags: {
     json: {
@@ -61,7 +61,10 @@ const spec = {
       help: 'largest OTLP request accepted with --listen',
     },
   },
-  rest: { name: 'FILE', help: 'span file (JSON Lines of OTLP/JSON export requests)' },
+  rest: {
+    name: 'FILE',
+    help: 'span file (JSON Lines of OTLP/JSON export requests); several (e.g. one per core process) are judged together as one trace',
+  },
 } as const;
 
 export const analyzeCommand: Command = {
@@ -82,7 +85,7 @@ export const analyzeCommand: Command = {
       ...(f.settleTicks !== undefined ? { settleTicks: f.settleTicks } : {}),
     };
     let spans: SpanRecord[];
-    let inputErrors: string[] = [];
+    const inputErrors: string[] = [];
     if (f.listen !== undefined) {
       if (a.rest.length > 0) {
         err('ipiscope analyze: give either a span FILE or --listen PORT, not both');
@@ -90,17 +93,21 @@ export const analyzeCommand: Command = {
       }
       spans = await listen(f.listen, f.host, f.maxBodyBytes, !!f.json);
     } else {
-      if (a.rest.length !== 1) {
+      if (a.rest.length === 0) {
         err(
-          'ipiscope analyze: give one span file (e.g. ipiscope analyze run.spans.jsonl), or --listen PORT',
+          'ipiscope analyze: give one or more span files (e.g. ipiscope analyze run.spans.jsonl), or --listen PORT',
         );
         return 2;
       }
-      const r = await readSpanInput(a.rest[0] as string);
-      for (const e of r.errors.slice(0, 10)) err(`ipiscope analyze: ${e}`);
-      if (r.errors.length > 10) err(`ipiscope analyze: ${r.errors.length - 10} more (all of them in --json)`);
-      spans = r.spans;
-      inputErrors = r.errors;
+      // Several files (e.g. one per core process) are one trace: their spans are judged together.
+      spans = [];
+      for (const file of a.rest) {
+        const r = await readSpanInput(file);
+        for (const s of r.spans) spans.push(s);
+        inputErrors.push(...r.errors);
+      }
+      for (const e of inputErrors.slice(0, 10)) err(`ipiscope analyze: ${e}`);
+      if (inputErrors.length > 10) err(`ipiscope analyze: ${inputErrors.length - 10} more (all of them in --json)`);
     }
     const an = analyzeSpans(spans, { ...opts, inputErrors });
     if (f.report !== undefined) writeReport(f.report, an, opts.jaegerUrl);

@@ -185,6 +185,24 @@ test('analyze: a span file cut short says the trace is incomplete, lists the cut
   assert.match(human.stdout, /^INCOMPLETE TRACE: /m);
 });
 
+test('analyze FILE FILE: the span files of two core processes are judged together as one trace', async () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const files = [0, 1].map((core) => join(dir, `core-${core}.jsonl`));
+  const ts = files.map((traceFile, core) =>
+    createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, settleTicks: 1000, traceFile }),
+  );
+  const s = script('clear-deferred');
+  for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
+  for (const t of ts) await t.shutdown({ tickEnd: s.tick });
+  const r = analyze(...files, '--json');
+  assert.equal(r.status, 1, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: Array<{ ipi_id: string }>; errors: string[]; complete: boolean };
+  assert.equal(last.ipis, 2);
+  assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.deepEqual(last.errors, []);
+  assert.equal(last.complete, true);
+});
+
 function post(
   url: string,
   body: Uint8Array,
