@@ -604,16 +604,21 @@ function runEndMissing(runs: readonly SpanRecord[], events: readonly SpanMachine
     return `no run span (${SPAN.run}, written when the run ends): the spans stop before the end of the run (a file cut short, a run still under way, or a core process that died)`;
   }
   if (runs.some((r) => r.attributes['emu.run.whole_machine'] !== false)) return undefined;
+  // Live, every core process writes its own: each core of the machine (its run spans say how many)
+  // and each core whose events are here must have one.
   const ended = new Set<number>();
+  let cores = 0;
   for (const r of runs) {
     const core = num(r.attributes[ATTR.core]);
     if (core !== undefined) ended.add(core);
+    cores = Math.max(cores, num(r.attributes[ATTR.runCores]) ?? 0);
   }
   const cut = new Set<number>();
+  for (let c = 0; c < cores; c++) if (!ended.has(c)) cut.add(c);
   for (const r of events) if (!ended.has(r.ev.core)) cut.add(r.ev.core);
   if (cut.size === 0) return undefined;
   const list = [...cut].sort((a, b) => a - b);
-  return `no run span (${SPAN.run}) of core${list.length > 1 ? 's' : ''} ${list.join(', ')}, whose events are in the spans: each core process writes its own when the run ends, so their spans stop before the end of the run`;
+  return `no run span (${SPAN.run}) of core${list.length > 1 ? 's' : ''} ${list.join(', ')}: each core process writes its own when the run ends, so the spans of ${list.length > 1 ? 'these cores' : 'this core'} stop before the end of the run, or are not there at all`;
 }
 
 /** Where a handled IPI's latency went; `perCoreClocks`: only parts measured on one core's clock. */

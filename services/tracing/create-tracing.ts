@@ -66,6 +66,10 @@ export interface TracingOptions {
   locationNames?: readonly string[];
   /** Threads per core of the topology. */
   threadsPerCore: number;
+  /** Live: this process's core and the machine's core count (on its run span: the analyzer then
+   * knows whose run spans are missing). */
+  core?: number;
+  cores?: number;
   /** Sim: seed of the span ids (use the run's seed). */
   seed?: number | string;
   /** Sim: nanoseconds per tick (1e9 / ticksPerSecond). Default 50,000 (20,000 ticks/s). */
@@ -320,6 +324,8 @@ export function createTracing(opts: TracingOptions): Tracing {
     settleTicks: opts.settleTicks ?? Math.round(1e9 / nsPerTick),
     wholeMachine: sim,
     threadsPerCore: opts.threadsPerCore,
+    ...(opts.core !== undefined ? { core: opts.core } : {}),
+    ...(opts.cores !== undefined ? { cores: opts.cores } : {}),
   });
   let done = false;
   return {

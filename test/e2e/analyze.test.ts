@@ -189,7 +189,7 @@ test('analyze FILE FILE: the span files of two core processes are judged togethe
   const dir = testTempDir('ipiscope-analyze-');
   const files = [0, 1].map((core) => join(dir, `core-${core}.jsonl`));
   const ts = files.map((traceFile, core) =>
-    createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, settleTicks: 1000, traceFile }),
+    createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, core, cores: 2, settleTicks: 1000, traceFile }),
   );
   const s = script('clear-deferred');
   for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
@@ -201,6 +201,10 @@ test('analyze FILE FILE: the span files of two core processes are judged togethe
   assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
   assert.deepEqual(last.errors, []);
   assert.equal(last.complete, true);
+  // Without core 1's file the trace is incomplete: core 0's run span says the machine has 2 cores.
+  const one = analyze(files[0]!, '--json');
+  assert.equal(one.status, 2, one.stderr);
+  assert.match(one.stdout, /"the trace is incomplete: no run span \(ipiscope\.run\) of core 1: /);
 });
 
 function post(

@@ -160,7 +160,7 @@ test('a trace without its run span stops before the end of the run: said so, nev
 test('a distributed trace: each core process writes its own run span, and a missing one names its core', async () => {
   const mems = [new InMemorySpanExporter(), new InMemorySpanExporter()];
   const ts = mems.map((m, core) =>
-    createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, exporter: m }),
+    createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, core, cores: 2, exporter: m }),
   );
   const s = script('clean');
   for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
@@ -169,7 +169,15 @@ test('a distributed trace: each core process writes its own run span, and a miss
   assert.equal(spans.filter((x) => x.name === 'ipiscope.run').length, 2);
   assert.equal(judgeSpans(spans).cutShort, undefined);
   const noCore1 = spans.filter((x) => !(x.name === 'ipiscope.run' && x.attributes['emu.core'] === 1));
-  assert.match(judgeSpans(noCore1).cutShort ?? '', /of core 1, whose events are in the spans/);
+  assert.match(judgeSpans(noCore1).cutShort ?? '', /no run span \(ipiscope\.run\) of core 1: /);
+  // A core process whose spans are not there at all: its run span says how many cores to expect.
+  const onlyCore0 = mems[0]!.getFinishedSpans().map(spanRecordOf);
+  assert.equal(onlyCore0.find((x) => x.name === 'ipiscope.run')?.attributes['emu.run.cores'], 2);
+  assert.match(judgeSpans(onlyCore0).cutShort ?? '', /no run span \(ipiscope\.run\) of core 1: /);
+  // Spans of an older ipiscope, whose run spans do not count the cores: those of the cores seen.
+  const old = spans.map((x) => (x.name === 'ipiscope.run' ? { ...x, attributes: { ...x.attributes, 'emu.run.cores': undefined as never } } : x));
+  assert.equal(judgeSpans(old).cutShort, undefined);
+  assert.match(judgeSpans(old.filter((x) => !(x.name === 'ipiscope.run' && x.attributes['emu.core'] === 1))).cutShort ?? '', /of core 1: /);
 });
 
 test('every store event carries the logical clock and its coherence version', async () => {
