@@ -12,6 +12,7 @@ import {
 } from '../analyzer/index.js';
 import type { Analysis, SpanRecord } from '../analyzer/index.js';
 import { InputError } from '../stdx/index.js';
+import { checkOutputFile } from './output-file.js';
 
 const spec = {
   summary:
@@ -84,6 +85,8 @@ export const analyzeCommand: Command = {
       ...(f.lateTicks !== undefined ? { lateTicks: f.lateTicks } : {}),
       ...(f.settleTicks !== undefined ? { settleTicks: f.settleTicks } : {}),
     };
+    // Before any span is read or received: a report that cannot be written is a usage error now.
+    if (f.report !== undefined) checkOutputFile('--report', f.report);
     let spans: SpanRecord[];
     const inputErrors: string[] = [];
     if (f.listen !== undefined) {
@@ -110,7 +113,7 @@ export const analyzeCommand: Command = {
       if (inputErrors.length > 10) err(`ipiscope analyze: ${inputErrors.length - 10} more (all of them in --json)`);
     }
     const an = analyzeSpans(spans, { ...opts, inputErrors });
-    if (f.report !== undefined) writeReport(f.report, an, opts.jaegerUrl);
+    const reportFailed = f.report !== undefined && !writeReport(f.report, an, opts.jaegerUrl);
     if (f.json) {
       for (const i of an.judged.ignored) {
         out(
@@ -143,7 +146,7 @@ export const analyzeCommand: Command = {
       out(formatAnalysis(an, opts));
     }
     // A damaged input (skipped lines, a trace cut short) gives no verdict, whatever was judged.
-    if (an.summary.errors.length > 0) return 2;
+    if (an.summary.errors.length > 0 || reportFailed) return 2;
     return an.summary.ignored.length > 0 ? 1 : 0;
   },
 };
@@ -169,11 +172,14 @@ async function readSpanInput(file: string): Promise<{ spans: SpanRecord[]; error
   return { spans: r.spans, errors };
 }
 
-function writeReport(path: string, an: Analysis, jaegerUrl: string | undefined): void {
+/** Writes the report; says whether it could (the path was checked before, but disks fill up). */
+function writeReport(path: string, an: Analysis, jaegerUrl: string | undefined): boolean {
   try {
     writeFileSync(path, renderReportHtml(an, jaegerUrl !== undefined ? { jaegerUrl } : {}));
+    return true;
   } catch (e) {
     err(`ipiscope analyze: cannot write report ${path} (${(e as Error).message})`);
+    return false;
   }
 }
 

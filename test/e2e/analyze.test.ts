@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -205,6 +205,33 @@ test('analyze FILE FILE: the span files of two core processes are judged togethe
   const one = analyze(files[0]!, '--json');
   assert.equal(one.status, 2, one.stderr);
   assert.match(one.stdout, /"the trace is incomplete: no run span \(ipiscope\.run\) of core 1: /);
+});
+
+test('analyze --report in a directory that cannot be written: a usage error before any span is read, exit 2', async () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const f = await syntheticFile(dir);
+  const notDir = join(dir, 'a-file');
+  writeFileSync(notDir, '');
+  const cases: Array<[string, RegExp]> = [
+    ['/nonexistent-ipiscope-dir/r.html', /--report \/nonexistent-ipiscope-dir\/r\.html: the directory \/nonexistent-ipiscope-dir does not exist/],
+    [join(notDir, 'r.html'), /is not a directory/],
+    [dir, /is a directory; give a file path/],
+  ];
+  for (const [report, why] of cases) {
+    const r = analyze(f, '--json', '--report', report);
+    assert.equal(r.status, 2, `${report}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `${report}: nothing judged`);
+    assert.match(r.stderr, why);
+  }
+  // Checked before the spans are read: an empty span file is not even looked at.
+  const empty = join(dir, 'empty.jsonl');
+  writeFileSync(empty, '');
+  const r = analyze(empty, '--report', '/nonexistent-ipiscope-dir/r.html');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--report/);
+  assert.doesNotMatch(r.stderr, /no spans/);
+  assert.equal(existsSync('/nonexistent-ipiscope-dir'), false, 'no directory made');
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('probe')), [], 'nothing left behind');
 });
 
 function post(
