@@ -212,7 +212,7 @@ type HeaderCore = Omit<CoreRecord, 'inbox' | 'inboxFile'> & { inboxAt: [number, 
  * from its inbox file or written from memory. Atomic: a temporary file renamed into place.
  */
 export function writeRecordFile(file: string, rec: RunRecord): void {
-  mkdirSync(dirname(file), { recursive: true });
+  // The directory is not made here: it is the user's path (`run --record` checks it before the run).
   const cores = [...rec.cores].sort((a, b) => a.core - b.core);
   const inline = new Map<number, Buffer>();
   const header: HeaderCore[] = [];

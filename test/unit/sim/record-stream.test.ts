@@ -135,6 +135,17 @@ test('a truncated or corrupt record is an InputError naming the file, the core a
   }
 });
 
+test('a record is written into an existing directory only: none is made for it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
+  try {
+    const file = join(dir, 'missing', 'deeper', 'run.json');
+    assert.throws(() => writeRecordFile(file, recordOf([{ core: 0, endStep: 10, sendBase: {}, inbox: entries(0, 3) }])), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+    assert.equal(existsSync(join(dir, 'missing')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('ReplayLinks: a message taken is checked against what its sender sent again, by link seq and content', () => {
   const rec = recordOf([
     { core: 0, endStep: 100, sendBase: { '1': 10 }, inbox: [] },
