@@ -21,7 +21,7 @@ const spec = {
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'replay a recorded distributed run in one process and check it bit for bit',
-  example: 'ipiscope replay runs/pingpong.json',
+  example: 'ipiscope replay pingpong.rec',
   spec,
   async run(argv) {
     const a = parseArgs(argv, spec, { env: process.env });

@@ -43,7 +43,7 @@ const spec = {
 export const runCommand: Command = {
   name: 'run',
   summary: 'run a scenario distributed: one process per core over NATS',
-  example: 'ipiscope run pingpong --ipis 200 --record runs/pingpong.json --json',
+  example: 'ipiscope run pingpong --ipis 200 --record pingpong.rec --json',
   spec,
   async run(argv) {
     const a = parseArgs(argv, spec, { env: process.env });
