@@ -32,7 +32,11 @@ export interface AnalyzeSummary {
   ignored: AnalyzeSummaryIpi[];
   late: AnalyzeSummaryIpi[];
   hung: Array<{ cpu: number; where: string; waiting_for: number; trace_id: string }>;
+  /** Why the judgement is not to be trusted whole: the input's skipped lines (`file:line:
+   * reason`), a trace cut short, checker errors. Empty for a clean verdict. */
   errors: string[];
+  /** The spans reach the end of the run (every run span is there). */
+  complete: boolean;
   spans: number;
 }
 
@@ -44,6 +48,9 @@ export interface Analysis {
 export interface AnalyzeOptions extends JudgeOptions {
   /** Jaeger UI base URL: verdicts carry `<url>/trace/<trace_id>`. */
   jaegerUrl?: string;
+  /** What was wrong with the input before the spans were judged (a span file's skipped lines,
+   * `file:line: reason`): listed first in `errors`. */
+  inputErrors?: readonly string[];
 }
 
 export function analyzeSpans(spans: readonly SpanRecord[], opts: AnalyzeOptions = {}): Analysis {
@@ -78,11 +85,20 @@ export function analyzeSpans(spans: readonly SpanRecord[], opts: AnalyzeOptions 
       ...link(i.trace_id),
     })),
     hung: ex.hangs(),
-    errors: judged.errors,
+    errors: [
+      ...(opts.inputErrors ?? []),
+      ...(judged.cutShort !== undefined
+        ? [`the trace is incomplete: ${judged.cutShort}; its IPIs are judged only as far as the spans go, which is no verdict on the run`]
+        : []),
+      ...judged.errors,
+    ],
+    complete: judged.cutShort === undefined,
     spans: spans.length,
   };
   return { judged, summary };
 }
+
+const ERRORS_SHOWN_MAX = 10;
 
 /** Human-readable verdict lines. */
 export function formatAnalysis(a: Analysis, opts: { jaegerUrl?: string } = {}): string {
@@ -92,6 +108,8 @@ export function formatAnalysis(a: Analysis, opts: { jaegerUrl?: string } = {}): 
     `${s.ipis} IPIs from ${s.spans} spans: ${s.handled} handled, ${s.late.length} late, ${s.ignored.length} ignored, ` +
       `${s.pending} pending at the end, ${s.incomplete} incomplete (spans missing).`,
   );
+  if (!s.complete)
+    out.push(wrap(`INCOMPLETE TRACE: ${a.judged.cutShort ?? ''}. The IPIs are judged only as far as the spans go: this is no verdict on the run.`, 98, ''));
   const ignoredById = new Map<string, IpiRecord>(a.judged.ignored.map((i) => [i.ipi_id, i]));
   for (const i of s.ignored) {
     const rec = ignoredById.get(i.ipi_id);
@@ -127,7 +145,9 @@ export function formatAnalysis(a: Analysis, opts: { jaegerUrl?: string } = {}): 
         `HUNG: CPU ${h.cpu} spins in ${h.where} waiting for CPU ${h.waiting_for} (trace ${h.trace_id}${opts.jaegerUrl ? ` ${opts.jaegerUrl.replace(/\/$/, '')}/trace/${h.trace_id}` : ''})`,
       );
   }
-  for (const e of s.errors.slice(0, 5)) out.push(`error: ${e}`);
+  if (s.errors.length > 0) out.push('');
+  for (const e of s.errors.slice(0, ERRORS_SHOWN_MAX)) out.push(`error: ${e}`);
+  if (s.errors.length > ERRORS_SHOWN_MAX) out.push(`... and ${s.errors.length - ERRORS_SHOWN_MAX} more errors (all of them in --json)`);
   return out.join('\n');
 }
 

@@ -116,6 +116,8 @@ export interface Judged {
   lateTicks: number;
   /** Checker errors (a run the checker lost faith in). */
   errors: string[];
+  /** Why the spans do not reach the end of the run (a run span is missing), or undefined. */
+  cutShort: string | undefined;
   /** Span events that looked like machine events but could not be rebuilt. */
   eventCountBad: number;
   eventCountDuplicate: number;
@@ -356,6 +358,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
     if (t !== undefined && (runTickEnd === undefined || t > runTickEnd)) runTickEnd = t;
   }
   const tickEnd = opts.tickEnd ?? runTickEnd ?? tickMax;
+  const cutShort = runEndMissing(runs, events);
   const settleTicks =
     opts.settleTicks ?? num(run?.attributes[ATTR.runSettleTicks]) ?? DEFAULT_TICKS;
   const lateTicks = opts.lateTicks ?? num(run?.attributes['emu.run.late_ticks']) ?? DEFAULT_TICKS;
@@ -584,9 +587,38 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
     settleTicks,
     lateTicks,
     errors,
+    cutShort,
     eventCountBad: bad,
     eventCountDuplicate: duplicate,
   };
+}
+
+/**
+ * Why the spans stop before the run's end, or undefined when they reach it. The run span is the
+ * last span a run writes (one for the whole machine in `sim`, one per core process live), so a
+ * file cut short, a run still under way or a core process that died leaves it out; without it an
+ * IPI whose handling was cut off would be judged on a made-up end.
+ */
+function runEndMissing(runs: readonly SpanRecord[], events: readonly SpanMachineEvent[]): string | undefined {
+  if (runs.length === 0) {
+    return `no run span (${SPAN.run}, written when the run ends): the spans stop before the end of the run (a file cut short, a run still under way, or a core process that died)`;
+  }
+  if (runs.some((r) => r.attributes['emu.run.whole_machine'] !== false)) return undefined;
+  // Live, every core process writes its own: each core of the machine (its run spans say how many)
+  // and each core whose events are here must have one.
+  const ended = new Set<number>();
+  let cores = 0;
+  for (const r of runs) {
+    const core = num(r.attributes[ATTR.core]);
+    if (core !== undefined) ended.add(core);
+    cores = Math.max(cores, num(r.attributes[ATTR.runCores]) ?? 0);
+  }
+  const cut = new Set<number>();
+  for (let c = 0; c < cores; c++) if (!ended.has(c)) cut.add(c);
+  for (const r of events) if (!ended.has(r.ev.core)) cut.add(r.ev.core);
+  if (cut.size === 0) return undefined;
+  const list = [...cut].sort((a, b) => a - b);
+  return `no run span (${SPAN.run}) of core${list.length > 1 ? 's' : ''} ${list.join(', ')}: each core process writes its own when the run ends, so the spans of ${list.length > 1 ? 'these cores' : 'this core'} stop before the end of the run, or are not there at all`;
 }
 
 /** Where a handled IPI's latency went; `perCoreClocks`: only parts measured on one core's clock. */

@@ -26,12 +26,15 @@ export function renderReportHtml(a: Analysis, opts: ReportOptions = {}): string 
   const title = opts.title ?? 'ipiscope run report';
   const j = a.judged;
   const s = a.summary;
-  const verdict =
-    s.ignored.length > 0
-      ? `LOST: ${s.ignored.length} IPI${s.ignored.length === 1 ? '' : 's'} ignored`
+  const lost = `${s.ignored.length} IPI${s.ignored.length === 1 ? '' : 's'} ignored`;
+  const verdict = !s.complete
+    ? `INCOMPLETE: the spans stop before the end of the run, no verdict (${lost} so far; see the errors)`
+    : s.ignored.length > 0
+      ? `LOST: ${lost}`
       : s.errors.length > 0
         ? 'UNKNOWN: the spans cannot be judged (see the errors)'
         : 'OK: every IPI handled';
+  const good = s.ignored.length === 0 && s.errors.length === 0;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
@@ -44,7 +47,8 @@ table{border-collapse:collapse;font:12px monospace}td,th{border:1px solid #ccc;p
 .legend span{display:inline-block;margin-right:14px}
 </style></head><body>
 <h1>${esc(title)}</h1>
-<p class="verdict ${s.ignored.length > 0 ? 'bad' : 'good'}" id="verdict">${esc(verdict)}</p>
+<p class="verdict ${good ? 'good' : 'bad'}" id="verdict">${esc(verdict)}</p>
+${s.errors.length > 0 ? `<ul id="errors">${s.errors.slice(0, 50).map((e) => `<li>${esc(e)}</li>`).join('')}</ul>${s.errors.length > 50 ? `<p>... and ${s.errors.length - 50} more errors.</p>` : ''}` : ''}
 <p>${s.ipis} IPIs from ${s.spans} spans: ${s.handled} handled, ${s.late.length} late, ${s.ignored.length} ignored,
 ${s.pending} pending, ${s.incomplete} incomplete. Run end tick ${j.tickEnd}; settle ${j.settleTicks} ticks.</p>
 <h2>Lamport diagram</h2>

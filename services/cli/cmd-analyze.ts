@@ -11,16 +11,20 @@ import {
   startOtlpReceiver,
 } from '../analyzer/index.js';
 import type { Analysis, SpanRecord } from '../analyzer/index.js';
+import { InputError } from '../stdx/index.js';
+import { checkOutputFile } from './output-file.js';
 
 const spec = {
   summary:
     'Judges every IPI of a run from its OpenTelemetry spans alone: handled, handled late, or ignored, ' +
-    'with the root cause and the interleaving of each ignored one. Reads a span file (one OTLP/JSON ' +
-    'export request per line, as --trace-file writes) or listens for OTLP/HTTP on loopback.',
+    'with the root cause and the interleaving of each ignored one. Reads span files (one OTLP/JSON ' +
+    'export request per line, as --trace-file writes; several are one trace) or listens for OTLP/HTTP ' +
+    'on loopback. Exit status: 0 when no IPI was ignored, 1 when one was, 2 when the verdict cannot be trusted ' +
+    '(skipped lines, a trace cut short before its run span: see "errors") or for a file with no spans.',
   flags: {
     json: {
       type: 'boolean',
-      help: 'print verdicts as JSON; the last line is {"ipis", "ignored": [...], "late": [...]}',
+      help: 'print verdicts as JSON; the last line is {"ipis", "ignored": [...], "late": [...], "errors": [...], "complete"}',
     },
     listen: {
       type: 'int',
@@ -58,7 +62,10 @@ const spec = {
       help: 'largest OTLP request accepted with --listen',
     },
   },
-  rest: { name: 'FILE', help: 'span file (JSON Lines of OTLP/JSON export requests)' },
+  rest: {
+    name: 'FILE',
+    help: 'span file (JSON Lines of OTLP/JSON export requests); several (e.g. one per core process) are judged together as one trace',
+  },
 } as const;
 
 export const analyzeCommand: Command = {
@@ -78,7 +85,10 @@ export const analyzeCommand: Command = {
       ...(f.lateTicks !== undefined ? { lateTicks: f.lateTicks } : {}),
       ...(f.settleTicks !== undefined ? { settleTicks: f.settleTicks } : {}),
     };
+    // Before any span is read or received: a report that cannot be written is a usage error now.
+    if (f.report !== undefined) checkOutputFile('--report', f.report);
     let spans: SpanRecord[];
+    const inputErrors: string[] = [];
     if (f.listen !== undefined) {
       if (a.rest.length > 0) {
         err('ipiscope analyze: give either a span FILE or --listen PORT, not both');
@@ -86,23 +96,24 @@ export const analyzeCommand: Command = {
       }
       spans = await listen(f.listen, f.host, f.maxBodyBytes, !!f.json);
     } else {
-      if (a.rest.length !== 1) {
+      if (a.rest.length === 0) {
         err(
-          'ipiscope analyze: give one span file (e.g. ipiscope analyze run.spans.jsonl), or --listen PORT',
+          'ipiscope analyze: give one or more span files (e.g. ipiscope analyze run.spans.jsonl), or --listen PORT',
         );
         return 2;
       }
-      const file = a.rest[0] as string;
-      const r = await readSpanFile(file);
-      for (const e of r.errors.slice(0, 10)) err(`ipiscope analyze: ${e.message} (line skipped)`);
-      if (r.errors.length + r.errorCountDropped > 10)
-        err(
-          `ipiscope analyze: ${r.errors.length + r.errorCountDropped - 10} more bad lines skipped`,
-        );
-      spans = r.spans;
+      // Several files (e.g. one per core process) are one trace: their spans are judged together.
+      spans = [];
+      for (const file of a.rest) {
+        const r = await readSpanInput(file);
+        for (const s of r.spans) spans.push(s);
+        inputErrors.push(...r.errors);
+      }
+      for (const e of inputErrors.slice(0, 10)) err(`ipiscope analyze: ${e}`);
+      if (inputErrors.length > 10) err(`ipiscope analyze: ${inputErrors.length - 10} more (all of them in --json)`);
     }
-    const an = analyzeSpans(spans, opts);
-    if (f.report !== undefined) writeReport(f.report, an, opts.jaegerUrl);
+    const an = analyzeSpans(spans, { ...opts, inputErrors });
+    const reportFailed = f.report !== undefined && !writeReport(f.report, an, opts.jaegerUrl);
     if (f.json) {
       for (const i of an.judged.ignored) {
         out(
@@ -128,21 +139,47 @@ export const analyzeCommand: Command = {
           incomplete: s.incomplete,
           hung: s.hung,
           errors: s.errors,
+          complete: s.complete,
         }),
       );
     } else {
       out(formatAnalysis(an, opts));
     }
-    if (an.summary.ignored.length > 0) return 1;
-    return an.summary.errors.length > 0 ? 2 : 0;
+    // A damaged input (skipped lines, a trace cut short) gives no verdict, whatever was judged.
+    if (an.summary.errors.length > 0 || reportFailed) return 2;
+    return an.summary.ignored.length > 0 ? 1 : 0;
   },
 };
 
-function writeReport(path: string, an: Analysis, jaegerUrl: string | undefined): void {
+/**
+ * The spans of one span file, and its skipped lines as `file:line: reason (line skipped)`. A file
+ * without a single span is not a trace at all: an input error.
+ */
+async function readSpanInput(file: string): Promise<{ spans: SpanRecord[]; errors: string[] }> {
+  const r = await readSpanFile(file);
+  const bad = r.errors.length + r.errorCountDropped;
+  if (r.spans.length === 0) {
+    const what =
+      r.lineCountGood + bad === 0
+        ? 'it is empty'
+        : bad === 0
+          ? r.lineCountGood === 1 ? 'its one line holds no span' : `none of its ${r.lineCountGood} lines holds a span`
+          : `none of its lines holds a span (${bad} could not be read, the first: ${r.errors[0]?.detail ?? '?'})`;
+    throw new InputError(file, undefined, `no spans to judge: ${what}. A span file holds OTLP/JSON export requests, one per line, as --trace-file writes`);
+  }
+  const errors = r.errors.map((e) => `${e.message} (line skipped)`);
+  if (r.errorCountDropped > 0) errors.push(`${file}: ${r.errorCountDropped} more bad lines skipped`);
+  return { spans: r.spans, errors };
+}
+
+/** Writes the report; says whether it could (the path was checked before, but disks fill up). */
+function writeReport(path: string, an: Analysis, jaegerUrl: string | undefined): boolean {
   try {
     writeFileSync(path, renderReportHtml(an, jaegerUrl !== undefined ? { jaegerUrl } : {}));
+    return true;
   } catch (e) {
     err(`ipiscope analyze: cannot write report ${path} (${(e as Error).message})`);
+    return false;
   }
 }
 

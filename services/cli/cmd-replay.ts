@@ -3,6 +3,8 @@ import type { Command } from './command.js';
 import { out } from './command.js';
 import { litmusOutcome } from '../sim/replay.js';
 import { inputsOf, readRecordFile } from '../sim/record-stream.js';
+import type { RunRecord } from '../sim/replay.js';
+import { AssertionError, InputError } from '../stdx/index.js';
 import { judgeIgnored, verdictOf } from '../controller/run-scenario.js';
 import type { TimeScale } from '../controller/run-scenario.js';
 import { replayRun } from '../core/index.js';
@@ -21,7 +23,7 @@ const spec = {
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'replay a recorded distributed run in one process and check it bit for bit',
-  example: 'ipiscope replay runs/pingpong.json',
+  example: 'ipiscope replay pingpong.rec',
   spec,
   async run(argv) {
     const a = parseArgs(argv, spec, { env: process.env });
@@ -31,42 +33,64 @@ export const replayCommand: Command = {
     }
     const file = String(a.positionals.FILE);
     const rec = readRecordFile(file);
-    const r = replayRun(rec);
-    let verdictSame = true;
-    let verdict: Record<string, unknown> = {};
-    if (rec.spec.kind === 'scenario') {
-      const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string; drained?: boolean; hang_wait?: HangWait; time_scale?: TimeScale };
-      // What the run saw live (the hang's wait, the cores' lag behind a paced clock) is taken from
-      // the record; everything else is recomputed.
-      const v = judgeIgnored(rec, r.finals, verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason, recorded.drained === true, recorded.hang_wait, recorded.time_scale?.lag));
-      verdict = v as unknown as Record<string, unknown>;
-      // Records made before ignored IPIs were named by their 2019 interleaving have no such field.
-      const recordedIgnored = ((rec.verdict as { ignored?: Array<Record<string, unknown>> }).ignored ?? []);
-      const named = recordedIgnored.some((i) => 'interleaving' in i);
-      const compared = named ? v : { ...v, ignored: v.ignored.map(({ interleaving: _i, ...rest }) => rest) };
-      verdictSame = JSON.stringify(compared) === JSON.stringify(rec.verdict);
-    } else {
-      verdict = { outcome: litmusOutcome(rec.spec, r.finals).key };
-    }
-    const same = r.mismatches.length === 0 && r.divergences.length === 0 && verdictSame;
-    // Before stop 10 a core's Lamport clock advanced only for the events an observer took: the
-    // clocks in such a record's messages disagree with the replay's, and the ignored-IPI judgement
-    // (events of all cores merged in Lamport order) could see a write's version before its store.
-    const note = rec.spec.kind === 'scenario' && rec.lamport !== 1 && !verdictSame
-      ? 'this record was made before Lamport clocks advanced without an observer; its run was judged on events merged against causality, and the judgement differs'
-      : undefined;
-    if (a.flags.json) {
-      out(JSON.stringify({ same, final_memory_same: r.mismatches.length === 0, verdict_same: verdictSame, ...(note !== undefined ? { note } : {}), divergences: r.divergences, mismatches: r.mismatches, verdict: { ...verdict, console: undefined } }));
-    } else {
-      if (typeof verdict.console === 'string') out(verdict.console.trimEnd());
-      out(`replay of ${file}: ${rec.cores.length} cores, ${rec.cores.reduce((s, c) => s + inputsOf(c), 0)} recorded inputs`);
-      out(`final memory and core state: ${r.mismatches.length === 0 ? 'identical' : 'DIFFERENT'}`);
-      for (const m of r.mismatches) out(`  ${m}`);
-      out(`verdict and console: ${verdictSame ? 'identical' : 'DIFFERENT'}`);
-      if (note !== undefined) out(`note: ${note}`);
-      out(`divergences: ${r.divergences.length === 0 ? 'none' : r.divergences.length}`);
-      for (const d of r.divergences) out(`  ${d}`);
-    }
-    return same ? 0 : 1;
+    return replayed(file, () => compare(file, rec, a.flags.json === true));
   },
 };
+
+/**
+ * Runs `body`, the replay of the record `file`. The record was checked as it was read, but only a
+ * replay shows that its inputs fit its spec: a machine fed inputs it never asked for (a changed
+ * seed, an edited message) trips one of its invariants. That is the record's fault, not a bug of
+ * this process: an InputError, never a stack trace nor a verdict.
+ */
+function replayed(file: string, body: () => number): number {
+  try {
+    return body();
+  } catch (e) {
+    if (e instanceof AssertionError || e instanceof TypeError || e instanceof RangeError) {
+      throw new InputError(file, undefined, `the record does not replay: ${e instanceof AssertionError ? '' : `${(e as Error).name}: `}${(e as Error).message} (a corrupt record, or one made by another version)`);
+    }
+    throw e;
+  }
+}
+
+/** Replays `rec` and prints how it compares with what it recorded; the exit status. */
+function compare(file: string, rec: RunRecord, json: boolean): number {
+  const r = replayRun(rec);
+  let verdictSame = true;
+  let verdict: Record<string, unknown> = {};
+  if (rec.spec.kind === 'scenario') {
+    const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string; drained?: boolean; hang_wait?: HangWait; time_scale?: TimeScale };
+    // What the run saw live (the hang's wait, the cores' lag behind a paced clock) is taken from
+    // the record; everything else is recomputed.
+    const v = judgeIgnored(rec, r.finals, verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason, recorded.drained === true, recorded.hang_wait, recorded.time_scale?.lag));
+    verdict = v as unknown as Record<string, unknown>;
+    // Records made before ignored IPIs were named by their 2019 interleaving have no such field.
+    const recordedIgnored = ((rec.verdict as { ignored?: Array<Record<string, unknown>> }).ignored ?? []);
+    const named = recordedIgnored.some((i) => 'interleaving' in i);
+    const compared = named ? v : { ...v, ignored: v.ignored.map(({ interleaving: _i, ...rest }) => rest) };
+    verdictSame = JSON.stringify(compared) === JSON.stringify(rec.verdict);
+  } else {
+    verdict = { outcome: litmusOutcome(rec.spec, r.finals).key };
+  }
+  const same = r.mismatches.length === 0 && r.divergences.length === 0 && verdictSame;
+  // Before stop 10 a core's Lamport clock advanced only for the events an observer took: the
+  // clocks in such a record's messages disagree with the replay's, and the ignored-IPI judgement
+  // (events of all cores merged in Lamport order) could see a write's version before its store.
+  const note = rec.spec.kind === 'scenario' && rec.lamport !== 1 && !verdictSame
+    ? 'this record was made before Lamport clocks advanced without an observer; its run was judged on events merged against causality, and the judgement differs'
+    : undefined;
+  if (json) {
+    out(JSON.stringify({ same, final_memory_same: r.mismatches.length === 0, verdict_same: verdictSame, ...(note !== undefined ? { note } : {}), divergences: r.divergences, mismatches: r.mismatches, verdict: { ...verdict, console: undefined } }));
+  } else {
+    if (typeof verdict.console === 'string') out(verdict.console.trimEnd());
+    out(`replay of ${file}: ${rec.cores.length} cores, ${rec.cores.reduce((s, c) => s + inputsOf(c), 0)} recorded inputs`);
+    out(`final memory and core state: ${r.mismatches.length === 0 ? 'identical' : 'DIFFERENT'}`);
+    for (const m of r.mismatches) out(`  ${m}`);
+    out(`verdict and console: ${verdictSame ? 'identical' : 'DIFFERENT'}`);
+    if (note !== undefined) out(`note: ${note}`);
+    out(`divergences: ${r.divergences.length === 0 ? 'none' : r.divergences.length}`);
+    for (const d of r.divergences) out(`  ${d}`);
+  }
+  return same ? 0 : 1;
+}

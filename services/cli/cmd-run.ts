@@ -3,6 +3,7 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
 import { UsageError } from '../stdx/index.js';
+import { checkOutputFile } from './output-file.js';
 import { resolveScenario } from '../sim/index.js';
 import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
@@ -42,7 +43,7 @@ const spec = {
 export const runCommand: Command = {
   name: 'run',
   summary: 'run a scenario distributed: one process per core over NATS',
-  example: 'ipiscope run pingpong --ipis 200 --record runs/pingpong.json --json',
+  example: 'ipiscope run pingpong --ipis 200 --record pingpong.rec --json',
   spec,
   async run(argv) {
     const a = parseArgs(argv, spec, { env: process.env });
@@ -60,6 +61,7 @@ export const runCommand: Command = {
     const f = a.flags;
     if (f.sample !== undefined && f.traceFile === undefined && f.otlp === undefined) throw new UsageError('--sample needs --trace-file or --otlp');
     if (f.traceFile !== undefined) checkWritable(f.traceFile);
+    if (f.record !== undefined) checkOutputFile('--record', f.record);
     if (f.otlp !== undefined && !URL.canParse(f.otlp)) throw new UsageError(`--otlp ${f.otlp} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
     const traced = f.traceFile !== undefined || f.otlp !== undefined;
     if (f.runId !== undefined) checkRunId(f.runId);
@@ -101,7 +103,7 @@ export const runCommand: Command = {
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
       if (traced) rest.ignored = v.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
-      out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory }));
+      out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory, ...(r.live.record_error !== undefined ? { record_error: r.live.record_error } : {}) }));
     } else {
       out(v.console.trimEnd());
       for (const l of verdictLines(v, { processes: r.live.processes, wallMs: r.live.wall_ms, emulatedSeconds, traceIds })) out(l);
@@ -112,11 +114,15 @@ export const runCommand: Command = {
       const injected = Object.entries(r.live.faults_injected).filter(([, n]) => n > 0);
       if (injected.length > 0) out(`faults injected: ${injected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);
-      if (a.flags.record !== undefined) out(`record: ${a.flags.record} (replay with: ipiscope replay ${a.flags.record})`);
+      if (a.flags.record !== undefined && r.live.record_error === undefined) out(`record: ${a.flags.record} (replay with: ipiscope replay ${a.flags.record})`);
       if (trace !== undefined) {
         out(`trace: ${trace.file} (${trace.spans} spans from ${trace.parts} core processes${trace.missing.length > 0 ? `, cores ${trace.missing.join(',')} missing` : ''}); ` +
           `analyzer: ${trace.ipis} IPIs, ${trace.ignored.length} ignored, ${trace.agrees ? 'the same set as the run' : `differs from the run (only run: ${trace.only_run.join(' ') || 'none'}; only trace: ${trace.only_trace.join(' ') || 'none'})`}`);
       }
+    }
+    if (r.live.record_error !== undefined) {
+      err(`ipiscope run: cannot write the record ${a.flags.record ?? ''} (${r.live.record_error}); the verdict above stands, the record is lost`);
+      return 2;
     }
     return v.verdict === 'ok' ? 0 : v.verdict === 'invalid' ? 2 : 1;
   },

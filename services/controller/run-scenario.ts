@@ -130,6 +130,8 @@ export interface RunScenarioResult {
     core_memory: Record<string, number>;
     /** Traced runs: the merged span file. */
     trace?: TraceOutcome;
+    /** Why the record file could not be written (the verdict stands; the record is lost). */
+    record_error?: string;
   };
 }
 
@@ -279,7 +281,16 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   }
   verdict = judgeIgnored(record, g.finals, verdict);
   record.verdict = verdict as unknown as Record<string, unknown>;
-  if (o.recordFile !== undefined) writeRecord(o.recordFile, record);
+  let recordError: string | undefined;
+  if (o.recordFile !== undefined) {
+    // The path was checked before the run, but a disk fills up: the verdict is not lost with it.
+    try {
+      writeRecord(o.recordFile, record);
+    } catch (e) {
+      if (!(e instanceof Error && 'code' in e)) throw e;
+      recordError = e.message;
+    }
+  }
   const msgs = g.counters.bus_delivered ?? 0;
   const handled = verdict.ipis_handled;
   return {
@@ -293,6 +304,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
       wait_steps_max: g.waitStepsMax,
       core_memory: pick(g.counters, 'mem_'),
       ...(g.trace !== undefined ? { trace: g.trace } : {}),
+      ...(recordError !== undefined ? { record_error: recordError } : {}),
     },
   };
 }

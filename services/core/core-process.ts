@@ -537,7 +537,7 @@ export class StartedCoreProcess {
     } else if (loop.recordDir !== '') files.inbox = join(loop.recordDir, `gen-${gen}-core-${this.core}.inbox.jsonl`);
     let tracing: CoreTracing | null = null;
     try {
-      tracing = CoreTracing.start(tracingJson, this.core, topo.threadsPerCore);
+      tracing = CoreTracing.start(tracingJson, this.core, topo.threadsPerCore, coreCount(topo));
     } catch (e) {
       this.invalidReason ||= `core ${this.core}: tracing: ${(e as Error).message}`;
     }

@@ -55,7 +55,7 @@ export class CoreTracing {
    * UsageError) when the options are bad or the span file cannot be opened; call
    * `loadCoreTracing` first.
    */
-  static start(tracingJson: string, core: number, threadsPerCore: number): CoreTracing | null {
+  static start(tracingJson: string, core: number, threadsPerCore: number, cores: number): CoreTracing | null {
     if (tracingJson === '') return null;
     if (mod === null) throw new Error('loadCoreTracing() must run before a traced generation starts');
     const o = JSON.parse(tracingJson) as CoreTracingOptions;
@@ -64,6 +64,8 @@ export class CoreTracing {
       mode: 'live',
       serviceInstanceId: `core-${core}`,
       threadsPerCore,
+      core,
+      cores,
       ...(o.traceFile !== undefined ? { traceFile: o.traceFile } : {}),
       ...(o.otlpUrl !== undefined ? { otlpUrl: o.otlpUrl } : {}),
       ...(o.sampleRatio !== undefined ? { sampleRatio: o.sampleRatio } : {}),

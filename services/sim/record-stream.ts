@@ -77,12 +77,66 @@ export class InboxWriter {
 
 const READ_BLOCK = 1 << 20;
 
+/** What a core's recorded inputs must be: see `InboxChecker`. */
+export interface InboxCheck {
+  core: number;
+  endStep: number;
+  /** The count the record's header gives, when it gives one. */
+  inputs?: number;
+  /** The machine's core count, when known. */
+  cores?: number;
+}
+
+/**
+ * Checks a core's inputs as they are read, before replay takes any of them: a core takes inputs
+ * between its steps, so their steps never go back and never pass its end step, and each comes
+ * from another core of the machine; and there are as many as the header says. A record that
+ * breaks this was damaged (or edited) after the run: an InputError naming the file, the core and
+ * the entry, where the replay would have tripped an assertion or, worse, replayed.
+ */
+class InboxChecker {
+  private stepLast = 0;
+  private count = 0;
+
+  constructor(
+    private readonly c: InboxCheck,
+    private readonly file: string,
+  ) {}
+
+  entries(es: readonly InboxEntry[], where: string): void {
+    const { core, endStep, cores } = this.c;
+    for (let i = 0; i < es.length; i++) {
+      const [step, src] = es[i] as InboxEntry;
+      const at = `${where}, entry ${i} (input ${this.count + i + 1} of the core)`;
+      if (!Number.isInteger(step) || step < 0) throw this.error(`${at}: step ${step} is not a step number`);
+      if (step < this.stepLast) throw this.error(`${at}: step ${step} comes before step ${this.stepLast} of the input before it: the inputs are out of step order`);
+      if (step > endStep) throw this.error(`${at}: step ${step} is after the core's end step ${endStep}`);
+      if (!Number.isInteger(src) || src < 0 || (cores !== undefined && src >= cores) || src === core) {
+        throw this.error(`${at}: sent by core ${src}, which is not another core of this ${cores ?? '?'}-core machine`);
+      }
+      this.stepLast = step;
+    }
+    this.count += es.length;
+  }
+
+  end(what: string): void {
+    if (this.c.inputs !== undefined && this.count !== this.c.inputs) {
+      throw this.error(`${what}: ${this.count} inputs, where the header says ${this.c.inputs}`);
+    }
+  }
+
+  private error(detail: string): InputError {
+    return new InputError(this.file, undefined, `${detail} (a corrupt record, or one made by another version)`);
+  }
+}
+
 /**
  * The chunks of an inbox stream, one at a time. `what` names the stream in errors (a record file
  * and a core): a truncated section or a line that is not a chunk of entries is an InputError that
- * says which byte and which line.
+ * says which byte and which line; with `check`, so is an input out of place (see `InboxChecker`).
  */
-export function* readInboxChunks(src: InboxFile, what: string): Generator<InboxEntry[]> {
+export function* readInboxChunks(src: InboxFile, what: string, check?: InboxCheck): Generator<InboxEntry[]> {
+  const checker = check !== undefined ? new InboxChecker(check, src.path) : undefined;
   let fd: number;
   try {
     fd = openSync(src.path, 'r');
@@ -107,11 +161,15 @@ export function* readInboxChunks(src: InboxFile, what: string): Generator<InboxE
         carry = [];
         start = nl + 1;
         line++;
-        yield parseChunk(text, src.path, `${what}, line ${line} of its inputs`);
+        const where = `${what}, line ${line} of its inputs`;
+        const chunk = parseChunk(text, src.path, where);
+        checker?.entries(chunk, where);
+        yield chunk;
       }
       if (start < n) carry.push(Buffer.from(got.subarray(start)));
     }
     if (carry.length > 0) throw new InputError(src.path, undefined, `${what}: the last line of its inputs is cut off (no newline at byte ${end})`);
+    checker?.end(what);
   } finally {
     closeSync(fd);
   }
@@ -124,6 +182,11 @@ function parseChunk(text: string, file: string, where: string): InboxEntry[] {
   } catch (e) {
     throw new InputError(file, undefined, `${where}: not JSON: ${(e as Error).message}`);
   }
+  return entriesOf(v, file, where);
+}
+
+/** `v` as inbox entries, each checked for its shape. */
+function entriesOf(v: unknown, file: string, where: string): InboxEntry[] {
   if (!Array.isArray(v)) throw new InputError(file, undefined, `${where}: not an array of inbox entries`);
   for (let i = 0; i < v.length; i++) {
     const e: unknown = v[i];
@@ -137,10 +200,21 @@ function parseChunk(text: string, file: string, where: string): InboxEntry[] {
   return v as InboxEntry[];
 }
 
-/** A core record's inputs, chunk by chunk, wherever they are (inline or on disk). */
-export function inboxChunks(cr: CoreRecord, what = `core ${cr.core}`): Iterable<InboxEntry[]> {
+/**
+ * A core record's inputs, chunk by chunk, wherever they are (inline or on disk). Read from disk,
+ * they are checked as they come (`InboxChecker`; `cores`: the machine's core count, when known);
+ * inline ones were checked when their file was read, or were made in this process.
+ */
+export function inboxChunks(cr: CoreRecord, what = `core ${cr.core}`, cores?: number): Iterable<InboxEntry[]> {
   if (cr.inbox !== undefined) return [cr.inbox];
-  if (cr.inboxFile !== undefined) return readInboxChunks(cr.inboxFile, what);
+  if (cr.inboxFile !== undefined) {
+    return readInboxChunks(cr.inboxFile, what, {
+      core: cr.core,
+      endStep: cr.endStep,
+      ...(cr.inputs !== undefined ? { inputs: cr.inputs } : {}),
+      ...(cores !== undefined ? { cores } : {}),
+    });
+  }
   return [];
 }
 
@@ -212,7 +286,7 @@ type HeaderCore = Omit<CoreRecord, 'inbox' | 'inboxFile'> & { inboxAt: [number, 
  * from its inbox file or written from memory. Atomic: a temporary file renamed into place.
  */
 export function writeRecordFile(file: string, rec: RunRecord): void {
-  mkdirSync(dirname(file), { recursive: true });
+  // The directory is not made here: it is the user's path (`run --record` checks it before the run).
   const cores = [...rec.cores].sort((a, b) => a.core - b.core);
   const inline = new Map<number, Buffer>();
   const header: HeaderCore[] = [];
@@ -316,8 +390,14 @@ export function readRecordFile(file: string): RunRecord {
   if (!Array.isArray(r.cores) || r.spec === undefined || r.topology === undefined || !Array.isArray(r.finals)) {
     throw new InputError(file, 1, 'the record lacks its spec, topology, cores or final states');
   }
+  const coreCount = checkHeaderCores(file, r.cores, r.topology);
   if (r.version === 1) {
-    for (const c of r.cores) if (!Array.isArray(c.inbox)) throw new InputError(file, 1, `core ${String(c.core)}: no inbox`);
+    for (const c of r.cores) {
+      if (!Array.isArray(c.inbox)) throw new InputError(file, 1, `core ${String(c.core)}: no inbox`);
+      const where = `core ${String(c.core)}, its inbox`;
+      const checker = new InboxChecker({ core: c.core as number, endStep: c.endStep as number, ...(coreCount !== undefined ? { cores: coreCount } : {}) }, file);
+      checker.entries(entriesOf(c.inbox, file, where), where);
+    }
     return { ...(r as unknown as RunRecord), version: RECORD_VERSION };
   }
   const cores: CoreRecord[] = r.cores.map((c) => {
@@ -332,6 +412,31 @@ export function readRecordFile(file: string): RunRecord {
     return { ...meta, inboxFile: { path: file, at: headerBytes + at[0], bytes: at[1] } };
   });
   return { ...(r as unknown as RunRecord), version: RECORD_VERSION, cores };
+}
+
+/**
+ * The header's cores, checked before anything is replayed: each a core of the machine, once, with
+ * an end step, and a drain step (the step its workload stopped at) no later than it. Returns the
+ * machine's core count.
+ */
+function checkHeaderCores(file: string, cores: ReadonlyArray<Partial<CoreRecord> & { drainStep?: unknown }>, topology: unknown): number | undefined {
+  const t = topology as { sockets?: unknown; coresPerSocket?: unknown };
+  const n = typeof t.sockets === 'number' && typeof t.coresPerSocket === 'number' ? t.sockets * t.coresPerSocket : undefined;
+  const bad = (detail: string): InputError => new InputError(file, 1, `${detail}: the record is inconsistent (a corrupt record, or one made by another version)`);
+  const seen = new Set<number>();
+  for (const c of cores) {
+    const id = c.core;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || (n !== undefined && id >= n)) throw bad(`core ${String(id)} is not a core of this ${n ?? '?'}-core machine`);
+    if (seen.has(id)) throw bad(`core ${id} has two sections`);
+    seen.add(id);
+    const end = c.endStep;
+    if (typeof end !== 'number' || !Number.isInteger(end) || end < 0) throw bad(`core ${id}: end step ${String(end)} is not a step number`);
+    const drain = c.drainStep;
+    if (drain !== undefined && (typeof drain !== 'number' || !Number.isInteger(drain) || drain < 0)) throw bad(`core ${id}: drain step ${String(drain)} is not a step number`);
+    if (typeof drain === 'number' && drain > end) throw bad(`core ${id}: drain step ${drain} after the end step ${end}`);
+    if (c.inputs !== undefined && (!Number.isInteger(c.inputs) || c.inputs < 0)) throw bad(`core ${id}: ${String(c.inputs)} inputs is not a count`);
+  }
+  return n;
 }
 
 /** A record with every core's inputs in memory (small records: tests, tampering, litmus). */

@@ -466,7 +466,7 @@ export function replayCores(
       stopWorkload();
       stopped = true;
     };
-    const inbox = new InboxCursor(inboxChunks(cr));
+    const inbox = new InboxCursor(inboxChunks(cr, `core ${id}`, coreCount(rec.topology)));
     const takeDue = (): void => {
       while (inbox.peekStep() === d.step) {
         const [step, src, seq, msg] = inbox.next();

@@ -22,11 +22,13 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  SamplingDecision,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import type {
   ReadableSpan,
   Sampler,
+  SamplingResult,
   Span,
   SpanExporter,
   SpanProcessor,
@@ -43,7 +45,7 @@ import type { PackedChunk } from './event-pack.js';
 import type { TraceWorkerReply, TraceWorkerRequest } from './trace-worker.js';
 import { SeededIdGenerator } from './seeded-ids.js';
 import { SpanFileExporter } from './span-file-exporter.js';
-import { SCOPE_NAME, SERVICE_NAME } from './semconv.js';
+import { SCOPE_NAME, SERVICE_NAME, SPAN } from './semconv.js';
 
 /** 2019-09-11T22:31:55Z, the date of 3a83f677a6ee: the epoch of virtual (sim) timestamps. */
 export const SIM_EPOCH_S = 1_568_241_115;
@@ -64,6 +66,10 @@ export interface TracingOptions {
   locationNames?: readonly string[];
   /** Threads per core of the topology. */
   threadsPerCore: number;
+  /** Live: this process's core and the machine's core count (on its run span: the analyzer then
+   * knows whose run spans are missing). */
+  core?: number;
+  cores?: number;
   /** Sim: seed of the span ids (use the run's seed). */
   seed?: number | string;
   /** Sim: nanoseconds per tick (1e9 / ticksPerSecond). Default 50,000 (20,000 ticks/s). */
@@ -157,6 +163,23 @@ export class SimSpanProcessor implements SpanProcessor {
   async shutdown(): Promise<void> {
     await this.forceFlush();
     for (const e of [...this.syncExporters, ...this.asyncExporters]) await e.shutdown();
+  }
+}
+
+/**
+ * Samples IPI traces by ratio, but always keeps the run span: it carries the run's end tick and
+ * thresholds, and the analyzer takes a trace without it for one cut short.
+ */
+class RunSpanSampler implements Sampler {
+  constructor(private readonly inner: Sampler) {}
+
+  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
+    if (args[2] === SPAN.run) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    return this.inner.shouldSample(...args);
+  }
+
+  toString(): string {
+    return `RunSpanSampler{${this.inner.toString()}}`;
   }
 }
 
@@ -263,7 +286,7 @@ export function createTracing(opts: TracingOptions): Tracing {
   const sampler: Sampler =
     ratio >= 1
       ? new AlwaysOnSampler()
-      : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+      : new RunSpanSampler(new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }));
   const ids = sim ? new SeededIdGenerator(opts.seed ?? 1) : undefined;
   const providers: BasicTracerProvider[] = [];
   let spanCount = 0;
@@ -301,6 +324,8 @@ export function createTracing(opts: TracingOptions): Tracing {
     settleTicks: opts.settleTicks ?? Math.round(1e9 / nsPerTick),
     wholeMachine: sim,
     threadsPerCore: opts.threadsPerCore,
+    ...(opts.core !== undefined ? { core: opts.core } : {}),
+    ...(opts.cores !== undefined ? { cores: opts.cores } : {}),
   });
   let done = false;
   return {

@@ -59,6 +59,10 @@ export interface IpiTraceObserverOptions {
   wholeMachine: boolean;
   /** Threads per core (maps a bus message's (core, thread) to a CPU). */
   threadsPerCore: number;
+  /** Live: this process's core and the machine's core count, written on its run span so that a
+   * reader knows every core's run span to expect (a core with no event of its own too). */
+  core?: number;
+  cores?: number;
 }
 
 interface Ipi {
@@ -950,7 +954,8 @@ export class IpiTraceObserver implements MachineObserver {
           'emu.run.ipis_ignored': ignoredCount,
           'emu.run.whole_machine': this.opts.wholeMachine,
           // A core of its own (distributed): its clock is the one its run_tick_end is on.
-          ...(this.opts.wholeMachine || this.coreSeen < 0 ? {} : { [ATTR.core]: this.coreSeen }),
+          ...(this.opts.wholeMachine || (this.opts.core ?? this.coreSeen) < 0 ? {} : { [ATTR.core]: this.opts.core ?? this.coreSeen }),
+          ...(this.opts.wholeMachine || this.opts.cores === undefined ? {} : { [ATTR.runCores]: this.opts.cores }),
           'emu.run.late_ticks': this.opts.lateTicks,
           'emu.run.waits_short': this.waitsShort,
         },

@@ -64,6 +64,8 @@ export const ATTR = {
   runMessageLocs: 'emu.run.message_locs',
   runIpisTraced: 'emu.run.ipis_traced',
   runSpansDropped: 'emu.run.spans_dropped',
+  /** Live: the machine's core count (each core process writes a run span of its own). */
+  runCores: 'emu.run.cores',
 } as const;
 
 export const SPAN = {

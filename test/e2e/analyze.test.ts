@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -110,7 +110,7 @@ test('analyze FILE --json: the last line is the verdict contract; exit 1 when IP
   assert.match(text.stdout, /STORE DEFERRED DUE TO RE-ORDERING/);
 });
 
-test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported by number', async () => {
+test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported by number and gives no clean verdict', async () => {
   const dir = testTempDir('ipiscope-analyze-');
   const f = join(dir, 'pp.jsonl');
   const { result } = await runSimTraced(
@@ -119,16 +119,119 @@ test('analyze: a traced v5.4 pingpong run is clean; a bad file line is reported 
     { traceFile: f },
   );
   assert.deepEqual(result.ignored, []);
+  const clean = analyze(f, '--json');
+  assert.equal(clean.status, 0, clean.stderr);
   writeFileSync(f, readFileSync(f, 'utf8') + '{"resourceSpans": [{"scopeSpans": 7}]}\n');
   const r = analyze(f, '--json');
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.status, 2, 'a damaged input is no clean verdict');
   assert.match(r.stderr, /pp\.jsonl:\d+: .*scopeSpans/);
   const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
     ipis: number;
     ignored: unknown[];
+    errors: string[];
+    complete: boolean;
   };
   assert.equal(last.ipis, result.ipis_sent);
   assert.deepEqual(last.ignored, []);
+  assert.equal(last.errors.length, 1);
+  assert.match(last.errors[0]!, /pp\.jsonl:\d+: .*scopeSpans.*\(line skipped\)$/);
+  assert.equal(last.complete, true);
+});
+
+test('analyze: a file with no spans (empty, foreign JSON, no line readable) is an input error naming it, exit 2', () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const files: Array<[string, string, RegExp]> = [
+    ['empty.jsonl', '', /it is empty/],
+    ['foreign.json', '{"foo":[1,2,3]}\n', /its one line holds no span/],
+    ['garbage.jsonl', 'garbage\n[1,2,3]\n', /none of its lines holds a span \(2 could not be read/],
+  ];
+  for (const [name, text, why] of files) {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    const r = analyze(f, '--json');
+    assert.equal(r.status, 2, `${name}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `${name}: no summary`);
+    assert.match(r.stderr, new RegExp(`^ipiscope analyze: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: no spans to judge: `, 'm'));
+    assert.match(r.stderr, why, name);
+  }
+});
+
+test('analyze: a span file cut short says the trace is incomplete, lists the cut line, exit 2; the whole file exits 1', async () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const mem = new InMemorySpanExporter();
+  const t = createTracing({ mode: 'sim', locationNames: locationNames(), threadsPerCore: TPC, settleTicks: 1000, exporter: mem });
+  const s = script('message-store-deferred');
+  s.play(t.observer!);
+  await t.shutdown({ tickEnd: s.tick });
+  // One span per line, the run span (written last) on the last line.
+  const text = mem.getFinishedSpans().map((x) => writeSpanFileLine(encodeOtlpJson([spanRecordOf(x)]))).join('');
+  const whole = join(dir, 'whole.jsonl');
+  writeFileSync(whole, text);
+  assert.equal(analyze(whole, '--json').status, 1, 'the whole file has an ignored IPI');
+  let cutAt = Math.floor(text.length / 2);
+  if (text[cutAt - 1] === '\n') cutAt += 10;
+  const cutLine = text.slice(0, cutAt).split('\n').length;
+  const half = join(dir, 'half.jsonl');
+  writeFileSync(half, text.slice(0, cutAt));
+  const r = analyze(half, '--json');
+  assert.equal(r.status, 2, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { complete: boolean; errors: string[] };
+  assert.equal(last.complete, false);
+  assert.equal(last.errors.length, 2, last.errors.join('\n'));
+  assert.ok(last.errors[0]!.startsWith(`${half}:${cutLine}: `) && last.errors[0]!.endsWith('(line skipped)'), last.errors[0]);
+  assert.match(last.errors[1]!, /^the trace is incomplete: no run span/);
+  const human = analyze(half);
+  assert.equal(human.status, 2);
+  assert.match(human.stdout, /^INCOMPLETE TRACE: /m);
+});
+
+test('analyze FILE FILE: the span files of two core processes are judged together as one trace', async () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const files = [0, 1].map((core) => join(dir, `core-${core}.jsonl`));
+  const ts = files.map((traceFile, core) =>
+    createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, core, cores: 2, settleTicks: 1000, traceFile }),
+  );
+  const s = script('clear-deferred');
+  for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
+  for (const t of ts) await t.shutdown({ tickEnd: s.tick });
+  const r = analyze(...files, '--json');
+  assert.equal(r.status, 1, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { ipis: number; ignored: Array<{ ipi_id: string }>; errors: string[]; complete: boolean };
+  assert.equal(last.ipis, 2);
+  assert.deepEqual(last.ignored.map((i) => i.ipi_id), [`${S}:1`]);
+  assert.deepEqual(last.errors, []);
+  assert.equal(last.complete, true);
+  // Without core 1's file the trace is incomplete: core 0's run span says the machine has 2 cores.
+  const one = analyze(files[0]!, '--json');
+  assert.equal(one.status, 2, one.stderr);
+  assert.match(one.stdout, /"the trace is incomplete: no run span \(ipiscope\.run\) of core 1: /);
+});
+
+test('analyze --report in a directory that cannot be written: a usage error before any span is read, exit 2', async () => {
+  const dir = testTempDir('ipiscope-analyze-');
+  const f = await syntheticFile(dir);
+  const notDir = join(dir, 'a-file');
+  writeFileSync(notDir, '');
+  const cases: Array<[string, RegExp]> = [
+    ['/nonexistent-ipiscope-dir/r.html', /--report \/nonexistent-ipiscope-dir\/r\.html: the directory \/nonexistent-ipiscope-dir does not exist/],
+    [join(notDir, 'r.html'), /is not a directory/],
+    [dir, /is a directory; give a file path/],
+  ];
+  for (const [report, why] of cases) {
+    const r = analyze(f, '--json', '--report', report);
+    assert.equal(r.status, 2, `${report}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `${report}: nothing judged`);
+    assert.match(r.stderr, why);
+  }
+  // Checked before the spans are read: an empty span file is not even looked at.
+  const empty = join(dir, 'empty.jsonl');
+  writeFileSync(empty, '');
+  const r = analyze(empty, '--report', '/nonexistent-ipiscope-dir/r.html');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--report/);
+  assert.doesNotMatch(r.stderr, /no spans/);
+  assert.equal(existsSync('/nonexistent-ipiscope-dir'), false, 'no directory made');
+  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('probe')), [], 'nothing left behind');
 });
 
 function post(

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandList } from '../../services/cli/main.js';
 import { testTempDir } from '../harness/temp.js';
@@ -250,6 +250,27 @@ test('sim --trace-file --json: the ignored IPI carries its trace id, and the ana
   const a = ipiscope('analyze', file, '--json');
   const an = JSON.parse(a.stdout.trim().split('\n').pop() as string) as { ignored: Array<{ ipi_id: string; trace_id: string }> };
   assert.deepEqual(an.ignored.map((i) => [i.ipi_id, i.trace_id]), v.ignored.map((i) => [i.ipi_id, i.trace_id]));
+});
+
+test('run --record where it cannot be written: a usage error naming the path before anything starts, exit 2, no directory made', () => {
+  const dir = testTempDir('ipiscope-cli-record-');
+  const file = join(dir, 'a-file');
+  writeFileSync(file, '');
+  const cases: Array<[string, RegExp]> = [
+    [join(file, 'r.rec'), /--record \S+a-file\/r\.rec: \S+a-file is not a directory/],
+    ['/nonexistent-ipiscope-dir/sub/r.rec', /--record \/nonexistent-ipiscope-dir\/sub\/r\.rec: the directory \/nonexistent-ipiscope-dir\/sub does not exist/],
+    // Node's recursive mkdir never returns on /proc: the controller spun there after the run.
+    ['/proc/nope/r.rec', /--record \/proc\/nope\/r\.rec: the directory \/proc\/nope does not exist/],
+    [dir, /--record \S+ is a directory/],
+  ];
+  for (const [rec, why] of cases) {
+    const r = spawnSync(process.execPath, [bin, 'run', 'pingpong', '--ipis', '20', '--duration', '20s', '--record', rec], { encoding: 'utf8', timeout: 90_000, killSignal: 'SIGKILL' });
+    assert.equal(r.status, 2, `${rec}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+    assert.equal(r.stdout, '', `${rec}: nothing ran`);
+  }
+  assert.equal(existsSync('/nonexistent-ipiscope-dir'), false, 'the missing directory was not made');
 });
 
 test('sim --trace-file into a directory that does not exist: a usage error before the run, exit 2', () => {

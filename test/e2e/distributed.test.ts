@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { inputsOf, loadInboxes, readRecordFile, writeRecordFile } from '../../services/sim/record-stream.js';
+import type { InboxEntry, RunRecord } from '../../services/sim/replay.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -120,6 +121,60 @@ test('a tampered record is reported as a divergence, not replayed silently', { t
     const q = lastJson(p.stdout);
     assert.equal(q.same, false);
     assert.ok((q.divergences as string[]).length > 0, p.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a corrupt record is an input error naming the file and the place, exit 2: never a stack trace, never the same', { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
+  try {
+    const rec = join(dir, 'pp.rec');
+    const r = cli(['run', 'pingpong', '--ipis', '20', '--record', rec, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const bin = join(process.cwd(), 'bin', 'ipiscope.js');
+    const replay = (file: string): { status: number | null; stdout: string; stderr: string } => {
+      const p = spawnSync(process.execPath, [bin, 'replay', file, '--json'], { encoding: 'utf8', timeout: 180_000 });
+      return { status: p.status, stdout: p.stdout, stderr: p.stderr };
+    };
+    assert.equal(replay(rec).status, 0, 'the record as written replays');
+    type Core = RunRecord['cores'][number] & { drainStep?: number };
+    const corrupt = (name: string, edit: (r: RunRecord & { cores: Core[] }) => void): string => {
+      const record = loadInboxes(readRecordFile(rec)) as RunRecord & { cores: Core[] };
+      edit(record);
+      const file = join(dir, `${name}.rec`);
+      writeRecordFile(file, record);
+      return file;
+    };
+    const core = (rc: RunRecord & { cores: Core[] }, id: number): Core & { inbox: InboxEntry[] } => rc.cores.find((c) => c.core === id) as Core & { inbox: InboxEntry[] };
+    const cases: Array<[string, (r: RunRecord & { cores: Core[] }) => void, RegExp]> = [
+      ['out-of-order', (rc) => {
+        const inbox = core(rc, 0).inbox;
+        const k = inbox.findIndex((e, i) => i >= inbox.length / 2 && (inbox[i - 1]?.[0] ?? 0) > 0);
+        (inbox[k] as InboxEntry)[0] = (inbox[k - 1] as InboxEntry)[0] - 1;
+      }, /core 0, line \d+ of its inputs, entry \d+ \(input \d+ of the core\): step \d+ comes before step \d+ of the input before it/],
+      ['past-the-end', (rc) => {
+        const c = core(rc, 1);
+        (c.inbox[c.inbox.length - 1] as InboxEntry)[0] = c.endStep + 10;
+      }, /core 1, line \d+ of its inputs, entry \d+ \(input \d+ of the core\): step \d+ is after the core's end step \d+/],
+      ['end-lowered', (rc) => {
+        const c = core(rc, 0);
+        assert.ok(c.drainStep !== undefined && c.drainStep > 0, 'a drained run');
+        c.endStep = c.drainStep - 1;
+      }, /:1: core 0: drain step \d+ after the end step \d+: the record is inconsistent/],
+      ['seed', (rc) => {
+        (rc.spec as { seed: number }).seed += 1;
+      }, /: the record does not replay: .* \(a corrupt record, or one made by another version\)$/m],
+    ];
+    for (const [name, edit, why] of cases) {
+      const file = corrupt(name, edit);
+      const p = replay(file);
+      assert.equal(p.status, 2, `${name}: ${p.stdout}\n${p.stderr}`);
+      assert.ok(p.stderr.startsWith(`ipiscope replay: ${file}`), `${name}: names the file: ${p.stderr}`);
+      assert.match(p.stderr, why, name);
+      assert.doesNotMatch(p.stderr, /^\s+at /m, `${name}: no stack trace`);
+      assert.doesNotMatch(p.stdout, /"same":true/, name);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

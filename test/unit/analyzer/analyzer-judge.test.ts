@@ -14,6 +14,7 @@ import {
   analyzeSpans,
   decodeOtlpJson,
   encodeOtlpJson,
+  formatAnalysis,
   judgeSpans,
   rebuildEvents,
 } from '../../../services/analyzer/index.js';
@@ -139,6 +140,44 @@ test('out of order, duplicated and truncated batches: same verdicts, never a gue
   assert.equal(jc.ignored.length, 0);
   // Only half the spans: no throw.
   judgeSpans(spans.slice(0, Math.floor(spans.length / 2)));
+});
+
+test('a trace without its run span stops before the end of the run: said so, never a clean verdict', async () => {
+  const { spans } = await spansOf('clean');
+  const whole = analyzeSpans(spans);
+  assert.equal(whole.summary.complete, true);
+  assert.deepEqual(whole.summary.errors, []);
+  const cut = analyzeSpans(spans.filter((s) => s.name !== 'ipiscope.run'));
+  assert.equal(cut.summary.complete, false);
+  assert.match(cut.judged.cutShort ?? '', /no run span \(ipiscope\.run/);
+  assert.equal(cut.summary.errors.length, 1);
+  assert.match(cut.summary.errors[0]!, /^the trace is incomplete: .*no verdict on the run$/);
+  assert.match(formatAnalysis(cut), /^INCOMPLETE TRACE: /m);
+  // Input problems found before judging come first.
+  assert.deepEqual(analyzeSpans(spans, { inputErrors: ['f:3: bad (line skipped)'] }).summary.errors, ['f:3: bad (line skipped)']);
+});
+
+test('a distributed trace: each core process writes its own run span, and a missing one names its core', async () => {
+  const mems = [new InMemorySpanExporter(), new InMemorySpanExporter()];
+  const ts = mems.map((m, core) =>
+    createTracing({ mode: 'live', locationNames: locationNames(), threadsPerCore: TPC, serviceInstanceId: `core-${core}`, core, cores: 2, exporter: m }),
+  );
+  const s = script('clean');
+  for (const ev of s.events) ts[ev.core]!.observer!.event(ev);
+  for (const t of ts) await t.shutdown({ tickEnd: s.tick });
+  const spans = mems.flatMap((m) => m.getFinishedSpans().map(spanRecordOf));
+  assert.equal(spans.filter((x) => x.name === 'ipiscope.run').length, 2);
+  assert.equal(judgeSpans(spans).cutShort, undefined);
+  const noCore1 = spans.filter((x) => !(x.name === 'ipiscope.run' && x.attributes['emu.core'] === 1));
+  assert.match(judgeSpans(noCore1).cutShort ?? '', /no run span \(ipiscope\.run\) of core 1: /);
+  // A core process whose spans are not there at all: its run span says how many cores to expect.
+  const onlyCore0 = mems[0]!.getFinishedSpans().map(spanRecordOf);
+  assert.equal(onlyCore0.find((x) => x.name === 'ipiscope.run')?.attributes['emu.run.cores'], 2);
+  assert.match(judgeSpans(onlyCore0).cutShort ?? '', /no run span \(ipiscope\.run\) of core 1: /);
+  // Spans of an older ipiscope, whose run spans do not count the cores: those of the cores seen.
+  const old = spans.map((x) => (x.name === 'ipiscope.run' ? { ...x, attributes: { ...x.attributes, 'emu.run.cores': undefined as never } } : x));
+  assert.equal(judgeSpans(old).cutShort, undefined);
+  assert.match(judgeSpans(old.filter((x) => !(x.name === 'ipiscope.run' && x.attributes['emu.core'] === 1))).cutShort ?? '', /of core 1: /);
 });
 
 test('every store event carries the logical clock and its coherence version', async () => {

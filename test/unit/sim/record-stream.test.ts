@@ -15,6 +15,9 @@ import { InboxCursor, InboxWriter, inboxChunks, inputsOf, loadInboxes, msgHash, 
 import { ReplayLinks } from '../../../services/sim/replay.js';
 import type { InboxEntry, RunRecord } from '../../../services/sim/replay.js';
 
+/** An end step past every entry `entries` makes (a core takes its inputs up to its end step). */
+const END = 1_000_000;
+
 function entries(core: number, n: number): InboxEntry[] {
   const out: InboxEntry[] = [];
   for (let i = 0; i < n; i++) out.push([i * 3 + core, (core + 1) % 4, i + 1, { t: 'write', loc: i % 17, value: i * 7, version: i, clock: i + core } as unknown as CoreMsg]);
@@ -39,7 +42,7 @@ test('an inbox streamed by InboxWriter and a record written from it read back en
       const e = entries(core, core === 1 ? 0 : INBOX_CHUNK * 2 + 37 + core);
       want.set(core, e);
       if (core === 2) {
-        cores.push({ core, endStep: 10, sendBase: { '0': 5 }, inbox: e });
+        cores.push({ core, endStep: END, sendBase: { '0': 5 }, inbox: e });
         continue;
       }
       const w = new InboxWriter(join(dir, `c${core}`, 'inbox.jsonl'));
@@ -48,7 +51,7 @@ test('an inbox streamed by InboxWriter and a record written from it read back en
       const f = w.close();
       assert.equal(w.close().bytes, f.bytes, 'close is idempotent');
       assert.equal(statSync(f.path).size, f.bytes);
-      cores.push({ core, endStep: 10, sendBase: {}, inboxFile: f, inputs: e.length });
+      cores.push({ core, endStep: END, sendBase: {}, inboxFile: f, inputs: e.length });
     }
     // The writer's own file, read as a stream, chunk by chunk.
     const c0 = cores.find((c) => c.core === 0);
@@ -98,7 +101,7 @@ test('a truncated or corrupt record is an InputError naming the file, the core a
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
   try {
     const file = join(dir, 'run.json');
-    writeRecordFile(file, recordOf([{ core: 0, endStep: 10, sendBase: {}, inbox: entries(0, INBOX_CHUNK + 5) }, { core: 1, endStep: 10, sendBase: {}, inbox: entries(1, 50) }]));
+    writeRecordFile(file, recordOf([{ core: 0, endStep: END, sendBase: {}, inbox: entries(0, INBOX_CHUNK + 5) }, { core: 1, endStep: END, sendBase: {}, inbox: entries(1, 50) }]));
     const whole = readFileSync(file);
     // Cut inside core 1's section: the header says more than the file holds.
     truncateSync(file, whole.length - 10);
@@ -130,6 +133,69 @@ test('a truncated or corrupt record is an InputError naming the file, the core a
     assert.throws(() => readRecordFile(file), /record version 9; this ipiscope reads versions 1 and 2/);
     assert.throws(() => readRecordFile(join(dir, 'nope.json')), (e: unknown) => e instanceof InputError && /cannot read the record/.test(e.message));
     assert.ok(existsSync(file));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('inputs out of place are an InputError naming the file, the core, the line and the entry, before replay takes them', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
+  try {
+    const file = join(dir, 'run.json');
+    const read = (cores: RunRecord['cores'], edit: (rec: RunRecord) => void = () => {}): (() => unknown) => {
+      const rec = recordOf(cores);
+      writeRecordFile(file, rec);
+      // Edit the header as a person with a text editor would: sections stay where they are.
+      const [head, ...rest] = readFileSync(file, 'utf8').split('\n');
+      const h = JSON.parse(head as string) as RunRecord;
+      edit(h);
+      writeFileSync(file, [JSON.stringify(h), ...rest].join('\n'));
+      return () => {
+        const r = readRecordFile(file);
+        for (const c of r.cores) for (const _ of inboxChunks(c, `core ${c.core}`, 4)) void _;
+      };
+    };
+    const err = (re: RegExp) => (e: unknown): boolean => e instanceof InputError && e.message.startsWith(file) && re.test(e.message) && /a corrupt record/.test(e.message);
+    // A step that goes back, in the second line of core 0's section.
+    const back = entries(0, INBOX_CHUNK + 5);
+    (back[INBOX_CHUNK + 1] as InboxEntry)[0] = 2;
+    assert.throws(read([{ core: 0, endStep: END, sendBase: {}, inbox: back }]), err(/core 0, line 2 of its inputs, entry 1 \(input 514 of the core\): step 2 comes before step \d+ of the input before it: the inputs are out of step order/));
+    // Inputs after the end step (the header's end step lowered).
+    assert.throws(read([{ core: 1, endStep: END, sendBase: {}, inbox: entries(1, 50) }], (h) => { (h.cores[0] as { endStep: number }).endStep = 100; }), err(/core 1, line 1 of its inputs, entry 34 \(input 35 of the core\): step 103 is after the core's end step 100/));
+    // From a core the machine does not have, or from itself.
+    const far = entries(0, 5);
+    (far[3] as InboxEntry)[1] = 7;
+    assert.throws(read([{ core: 0, endStep: END, sendBase: {}, inbox: far }]), err(/entry 3 \(input 4 of the core\): sent by core 7, which is not another core of this 4-core machine/));
+    const self = entries(2, 5);
+    (self[0] as InboxEntry)[1] = 2;
+    assert.throws(read([{ core: 2, endStep: END, sendBase: {}, inbox: self }]), err(/sent by core 2, which is not another core/));
+    // Fewer inputs than the header says.
+    assert.throws(read([{ core: 0, endStep: END, sendBase: {}, inbox: entries(0, 5) }], (h) => { (h.cores[0] as { inputs: number }).inputs = 6; }), err(/core 0: 5 inputs, where the header says 6/));
+    // The header alone: checked when the file is read.
+    const drained = (h: RunRecord): void => { Object.assign(h.cores[0] as object, { drainStep: 500, endStep: 400 }); };
+    assert.throws(read([{ core: 0, endStep: END, sendBase: {}, inbox: [] }], drained), (e: unknown) => e instanceof InputError && e.line === 1 && /core 0: drain step 500 after the end step 400: the record is inconsistent/.test(e.message));
+    const twice = (h: RunRecord): void => { (h.cores[1] as { core: number }).core = 0; };
+    assert.throws(read([{ core: 0, endStep: END, sendBase: {}, inbox: [] }, { core: 1, endStep: END, sendBase: {}, inbox: [] }], twice), /core 0 has two sections/);
+    const beyond = (h: RunRecord): void => { (h.cores[0] as { core: number }).core = 4; };
+    assert.throws(read([{ core: 0, endStep: END, sendBase: {}, inbox: [] }], beyond), /core 4 is not a core of this 4-core machine/);
+    // Version 1: every input is in the header line, so all of it is checked when the file is read.
+    const v1 = entries(0, 10);
+    (v1[6] as InboxEntry)[0] = 0;
+    writeFileSync(file, JSON.stringify({ ...recordOf([{ core: 0, endStep: END, sendBase: {}, inbox: v1 }]), version: 1 }) + '\n');
+    assert.throws(() => readRecordFile(file), err(/core 0, its inbox, entry 6 \(input 7 of the core\): step 0 comes before step 15/));
+    // And the good ones read back.
+    read([{ core: 0, endStep: END, sendBase: {}, inbox: entries(0, INBOX_CHUNK + 5) }, { core: 3, endStep: END, sendBase: {}, inbox: entries(3, 5) }])();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a record is written into an existing directory only: none is made for it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
+  try {
+    const file = join(dir, 'missing', 'deeper', 'run.json');
+    assert.throws(() => writeRecordFile(file, recordOf([{ core: 0, endStep: 10, sendBase: {}, inbox: entries(0, 3) }])), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+    assert.equal(existsSync(join(dir, 'missing')), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -69,9 +69,10 @@ test('tracing off: no observer at all', async () => {
   await t.shutdown();
 });
 
-test('sampling: a ratio of 0 records no IPI trace, 1 records every one', async () => {
+test('sampling: a ratio of 0 records no IPI trace, 1 records every one; the run span is always kept', async () => {
   for (const [ratio, expectIpis] of [
     [0, false],
+    [0.5, undefined],
     [1, true],
   ] as const) {
     const mem = new InMemorySpanExporter();
@@ -86,7 +87,10 @@ test('sampling: a ratio of 0 records no IPI trace, 1 records every one', async (
     s.play(t.observer!);
     await t.shutdown({ tickEnd: s.tick });
     const ipiSpans = mem.getFinishedSpans().filter((x) => x.attributes['emu.ipi.id'] !== undefined);
-    assert.equal(ipiSpans.length > 0, expectIpis, `ratio ${ratio}`);
+    if (expectIpis !== undefined) assert.equal(ipiSpans.length > 0, expectIpis, `ratio ${ratio}`);
+    // The analyzer takes a trace without its run span for one cut short.
+    const runs = mem.getFinishedSpans().filter((x) => x.name === 'ipiscope.run');
+    assert.equal(runs.length, 1, `ratio ${ratio}: the run span is kept`);
   }
 });
 
