@@ -67,9 +67,14 @@ export function exitQuietlyOnBrokenPipe(): void {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    // No command: a usage error, its text where errors go.
+    err(help());
+    return 2;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     out(help());
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   const cmd = commands.find((c) => c.name === name);
   if (cmd === undefined) {

@@ -28,6 +28,11 @@ test('ipiscope --help lists every subcommand with an example', () => {
     assert.match(r.stdout, new RegExp(`^  ${c.name} `, 'm'), `${c.name} missing from --help`);
     assert.ok(r.stdout.includes(c.example), `example of ${c.name} missing`);
   }
+  // No command at all is a usage error: the help goes where errors go.
+  const none = ipiscope();
+  assert.equal(none.status, 2);
+  assert.equal(none.stdout, '');
+  assert.match(none.stderr, /^Usage: ipiscope <command>/m);
 });
 
 test('litmus --json: one object per test per line, with the contract fields, byte-identical per seed', () => {

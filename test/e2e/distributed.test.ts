@@ -199,7 +199,8 @@ function alive(pid: number): boolean {
   }
 }
 
-test('Ctrl-C during a run leaves no core process, no nats-server and no temporary directory behind', { timeout: 120_000 }, async () => {
+/** A 60 s pingpong run in a child process with a temp dir of its own, once its 4 cores run. */
+async function runningPingpong(): Promise<{ child: ChildProcess; tmp: string; cores: number[]; nats: number[] }> {
   // The run's own temp dir, so that what it leaves can be seen (its record directory, the server's).
   const tmp = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-tmp-'));
   const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, 'run', 'pingpong', '--ipis', '0', '--duration', '60s'], {
@@ -213,7 +214,11 @@ test('Ctrl-C during a run leaves no core process, no nats-server and no temporar
     cores = childrenOf(pid, 'services/core/main.js');
   }
   assert.equal(cores.length, 4, 'four core processes run');
-  const nats = childrenOf(pid, 'nats-server');
+  return { child, tmp, cores, nats: childrenOf(pid, 'nats-server') };
+}
+
+test('Ctrl-C during a run leaves no core process, no nats-server and no temporary directory behind', { timeout: 120_000 }, async () => {
+  const { child, tmp, cores, nats } = await runningPingpong();
   assert.equal(nats.length, 1, 'the run started its private nats-server');
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   child.kill('SIGINT');
@@ -231,19 +236,7 @@ test('Ctrl-C during a run leaves no core process, no nats-server and no temporar
 });
 
 test('a controller killed outright (SIGKILL) leaves no core process behind: spawned cores watch their parent', { timeout: 120_000 }, async () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-tmp-'));
-  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, 'run', 'pingpong', '--ipis', '0', '--duration', '60s'], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp },
-  });
-  const pid = child.pid as number;
-  let cores: number[] = [];
-  const deadline0 = Date.now() + 60_000;
-  while (cores.length < 4 && Date.now() < deadline0) {
-    await new Promise((r) => setTimeout(r, 100));
-    cores = childrenOf(pid, 'services/core/main.js');
-  }
-  assert.equal(cores.length, 4, 'four core processes run');
-  const nats = childrenOf(pid, 'nats-server');
+  const { child, tmp, cores, nats } = await runningPingpong();
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGKILL');
   await exited;
