@@ -77,7 +77,11 @@ export class Explainer {
       let l = this.byTrace.get(s.traceId);
       if (l === undefined) this.byTrace.set(s.traceId, (l = []));
       l.push(s);
-      if (s.name === 'csd_lock_wait' && s.attributes[ATTR.waitOutcome] === 'hung') {
+      // A wait that began less than the settle time before the end is a call in flight, not a
+      // hang (the rule for ignored IPIs); after a drain (settle 0) every open wait is one.
+      const since = num(s.events[0]?.attributes[ATTR.tick]);
+      const endOf = j.tickEnd;
+      if (s.name === 'csd_lock_wait' && s.attributes[ATTR.waitOutcome] === 'hung' && (since === undefined || endOf - since >= j.settleTicks)) {
         const w = {
           cpu: num(s.attributes[ATTR.cpu]) ?? -1,
           where: 'csd_lock_wait',

@@ -37,6 +37,9 @@ const ROLE_NONE = 0;
 const ROLE_MSG = 1;
 const ROLE_HOST_IPI = 2;
 const ROLE_CSD = 3;
+/** call_single_queue[c]: only the senders' llist_add (cmpxchg) matters, to know whom a wait on
+ * the caller's one stack csd is for when the call sent no IPI (the queue was not empty). */
+const ROLE_QUEUE = 4;
 
 const CSD_FLAG_LOCK = 1;
 /** A csd_lock_wait shorter than this many polls (one cpu_relax) gets no span, only a count. */
@@ -170,6 +173,12 @@ export function locationRoles(names: readonly string[]): LocationRoles {
       roleCpu[loc] = Number(m[1]);
       continue;
     }
+    m = /^call_single_queue\[(\d+)\]$/.exec(name);
+    if (m) {
+      role[loc] = ROLE_QUEUE;
+      roleCpu[loc] = Number(m[1]);
+      continue;
+    }
     m = /^cfd\[(\d+)\]\.csd\[(\d+)\]\.flags$/.exec(name) ?? /^csd_stack\[(\d+)\]\.flags$/.exec(name);
     if (m) {
       role[loc] = ROLE_CSD;
@@ -190,9 +199,9 @@ export function spanBuilderReads(ev: MachineEvent, role: Uint8Array): boolean {
     case 'load':
     case 'store':
     case 'version':
-      return role[ev.loc] !== ROLE_NONE;
+      return role[ev.loc] !== ROLE_NONE && role[ev.loc] !== ROLE_QUEUE;
     case 'rmw':
-      return role[ev.loc] === ROLE_MSG;
+      return role[ev.loc] === ROLE_MSG || (role[ev.loc] === ROLE_QUEUE && ev.op === 'cmpxchg');
     case 'barrier':
       return ev.kind === 'sync' ? ev.phase === 'end' : ev.kind === 'msgsync';
     case 'tp':
@@ -230,6 +239,8 @@ export class IpiTraceObserver implements MachineObserver {
   private readonly waits = new Map<number, Wait>();
   private readonly lastIpiTo = new Map<number, Ipi>();
   private readonly lastIpiFrom = new Map<number, Ipi>();
+  /** The CPU each CPU last queued a cross-call on (call_single_queue). */
+  private readonly lastQueuedTo = new Map<number, number>();
   private tracked = 0;
   tickMax = 0;
   ipisTraced = 0;
@@ -269,6 +280,17 @@ export class IpiTraceObserver implements MachineObserver {
         this.onVersion(ev);
         return;
       case 'rmw':
+        if (this.role[ev.loc] === ROLE_QUEUE) {
+          // A cross-call queued on that CPU (llist_add): what the caller's stack csd waits for.
+          // A "wait" of this CPU that has not outlasted a relax began with the caller's own read
+          // of the csd it had just locked (to set CSD_FLAG_SYNCHRONOUS), not with a poll: forget it.
+          if (this.roleCpu[ev.loc] !== ev.cpu) {
+            this.lastQueuedTo.set(ev.cpu, this.roleCpu[ev.loc] as number);
+            const w = this.waits.get(ev.cpu);
+            if (w !== undefined && w.span === null) this.waits.delete(ev.cpu);
+          }
+          return;
+        }
         this.onRmw(ev);
         return;
       case 'barrier':
@@ -830,8 +852,11 @@ export class IpiTraceObserver implements MachineObserver {
     let target = this.roleTarget[ev.loc] as number;
     let ipi: Ipi | null = null;
     if (target < 0) {
-      ipi = this.lastIpiFrom.get(ev.cpu) ?? null;
-      target = ipi?.target ?? -1;
+      // The stack csd of smp_call_function_single: the CPU the call was queued on. Its IPI is the
+      // caller's own, or, when the queue was not empty and none was sent, the last one to it.
+      target = this.lastQueuedTo.get(ev.cpu) ?? this.lastIpiFrom.get(ev.cpu)?.target ?? -1;
+      const own = this.lastIpiFrom.get(ev.cpu);
+      ipi = own !== undefined && own.target === target ? own : target >= 0 ? (this.lastIpiTo.get(target) ?? null) : null;
     } else {
       ipi = this.lastIpiTo.get(target) ?? null;
     }
@@ -931,6 +956,9 @@ export class IpiTraceObserver implements MachineObserver {
       }
     }
     for (const [cpu, w] of this.waits.entries()) {
+      // One or two locked reads just before the end tell nothing (the first may be the caller's
+      // own read of the csd it has just locked): no wait, no span.
+      if (w.polls < WAIT_SPAN_POLLS_MIN) continue;
       const span = this.waitSpan(w);
       span.setAttribute(ATTR.waitPolls, w.polls);
       span.setAttribute(ATTR.waitOutcome, 'hung');

@@ -178,3 +178,19 @@ test('host-ipi-2019 v5.4: every late IPI says where its time went, and the parts
   assert.equal(summaryLate.length, late.length);
   assert.ok(summaryLate.every((l) => l.parts !== undefined && / on CPU \d+ before its (doorbell|MFRR write) left/.test(l.cause)));
 });
+
+test('host-ipi-2019 v5.3: the analyzer\'s hung CPUs are the machine\'s waits older than the settle time, each waiting for the CPU the machine names', async () => {
+  const mem = new InMemorySpanExporter();
+  const s = resolveScenario('host-ipi-2019');
+  const { result } = await runSimTraced(s, { kernel: 'v5.3', seed: 3 }, { exporter: mem });
+  assert.equal(result.verdict, 'hang');
+  const a = analyzeSpans(mem.getFinishedSpans().map(spanRecordOf));
+  const settle = s.limits.settleSecs;
+  const machine = result.stuck.filter((x) => x.since_seconds >= settle).map((x) => `${x.cpu}->${x.waiting_for}`).sort();
+  const spans = a.summary.hung.map((h) => `${h.cpu}->${h.waiting_for}`).sort();
+  // Before: waits on the caller's stack csd were charged to its last IPI's target (a RESCHEDULE
+  // to another CPU), the caller's own read of a csd it had just locked counted as a wait, and a
+  // wait begun just before the end was a hang.
+  assert.ok(machine.length >= 5, `seed 3 has CPUs hung for more than ${settle} s: ${machine.join(' ')}`);
+  assert.deepEqual(spans, machine);
+});
