@@ -53,7 +53,7 @@ export const scenarioSchema = z
     machine: z.string().min(1),
     /** Kernel version (v3.5 ... v5.4); flags may override. */
     kernel: z.string().default('v5.3'),
-    seed: z.number().int().nonnegative().default(1),
+    seed: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER, 'a seed is at most 2^53-1 (a larger one would be rounded)').default(1),
     /** KVM-HV loaded (host_ipi meaningful). */
     kvm: z.boolean().default(true),
     ablations: z.object({ demuxReadRelaxed: z.boolean().default(false) }).strict().default({}),
@@ -431,6 +431,9 @@ function cpuProblems(s: Scenario, topo: Topology): Problem[] {
   const vcpu = parseCpuList(w.hostCpus).find((c) => guestOfCpu.has(c));
   if (vcpu !== undefined) {
     problems.push({ path: hostPath, at: at(w.hostCpus, hostPath, vcpu), detail: `CPU ${vcpu} is a vCPU of guest ${guestOfCpu.get(vcpu)} (a CPU runs host load or a vCPU, not both)` });
+  }
+  if (!s.kvm && s.guests.length > 0) {
+    problems.push({ path: ['kvm'], detail: `guests need KVM: the scenario has ${s.guests.length} guest${s.guests.length === 1 ? '' : 's'} and kvm: false (drop the guests, or set kvm: true)` });
   }
   if (w.offline !== undefined) {
     const offline = new Set(parseCpuList(w.offline.cpus));

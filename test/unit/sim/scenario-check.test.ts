@@ -104,3 +104,8 @@ test('a machine file is found relative to the scenario file; one that cannot be 
   const typo = write('typo.yaml', 'powr9');
   assert.throws(() => resolveScenario(typo), { name: 'InputError', message: new RegExp(`^${typo}:2: field machine: unknown machine "powr9" \\(did you mean power9\\?\\)`) });
 });
+
+test('guests without KVM, and a seed a double cannot hold, are refused', () => {
+  refused(scenario('kvm: false', 'guests:', '  - { name: A, cpus: "1-2" }'), /^s\.yaml:3: field kvm: guests need KVM/);
+  refused(scenario('seed: 99999999999999999999'), /^s\.yaml:3: field seed: a seed is at most 2\^53-1/);
+});
