@@ -950,11 +950,13 @@ export interface ConditionVerdict {
 /** herd's verdict on the test's condition under ppc.cat. */
 export function checkCondition(test: LitmusTest, opts: AllowedOptions = {}): ConditionVerdict {
   const result = allowedStates(test, opts);
-  const sat = result.states.filter((s) => evalCondition(test, test.condition, s)).length;
+  // herd's `filter`: the executions whose final state fails it are not judged.
+  const judged = test.filter === undefined ? result.states : result.states.filter((s) => evalCondition(test, test.filter as CondExpr, s));
+  const sat = judged.filter((s) => evalCondition(test, test.condition, s)).length;
   const quantifierHolds =
     test.quantifier === 'exists' ? sat > 0
     : test.quantifier === '~exists' ? sat === 0
-    : sat === result.states.length;
+    : sat === judged.length;
   return { verdict: sat > 0 ? 'Allowed' : 'Forbidden', quantifierHolds, satisfyingStateCount: sat, result };
 }
 

@@ -121,6 +121,7 @@ function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: s
     locations,
     condition: `${test.quantifier} (${conditionText(test.condition)})`,
     invalid: r.invalid,
+    ...(test.filter !== undefined ? { filter: conditionText(test.filter), filtered: r.filtered ?? 0 } : {}),
     verdict: litmusVerdict(test, r),
     ...(r.invalidReason !== undefined ? { invalid_reason: r.invalidReason } : {}),
   };
@@ -130,7 +131,7 @@ function printJson(test: LitmusTest, r: LitmusResult, placement: string, seed: s
 /** herd's verdict line: `Ok` when the runs satisfy the condition's quantifier, else `No`; with no
  * valid run there is nothing to judge. */
 export function litmusVerdict(test: LitmusTest, r: LitmusResult): 'Ok' | 'No' | 'Undetermined' {
-  const valid = r.runs - r.invalid;
+  const valid = r.runs - r.invalid - (r.filtered ?? 0);
   if (valid === 0) return 'Undetermined';
   const observed = r.hits > 0;
   if (test.quantifier === 'exists') return observed ? 'Ok' : 'No';
@@ -142,13 +143,14 @@ function printText(test: LitmusTest, r: LitmusResult): void {
   out(`Test ${r.name}`);
   out(`States ${Object.keys(r.outcomes).length}`);
   for (const [state, n] of Object.entries(r.outcomes)) out(`${String(n).padStart(9)} : ${state}`);
-  const neg = r.runs - r.invalid - r.hits;
+  const neg = r.runs - r.invalid - (r.filtered ?? 0) - r.hits;
   out(litmusVerdict(test, r));
   out(`Witnesses`);
   out(`Positive: ${r.hits}, Negative: ${neg}`);
   out(`Condition ${test.quantifier} (${conditionText(test.condition)})`);
-  const obs = r.runs === r.invalid ? 'Undetermined' : r.hits === 0 ? 'Never' : neg === 0 ? 'Always' : 'Sometimes';
+  const obs = r.runs === r.invalid + (r.filtered ?? 0) ? 'Undetermined' : r.hits === 0 ? 'Never' : neg === 0 ? 'Always' : 'Sometimes';
   out(`Observation ${r.name} ${obs} ${r.hits} ${neg}`);
+  if (test.filter !== undefined) out(`Filter ${conditionText(test.filter)}: ${r.filtered ?? 0} runs left out`);
   if (r.invalid > 0) out(`Invalid runs: ${r.invalid} (${r.invalidReason ?? 'unknown reason'}); they are not counted above`);
   out('');
 }

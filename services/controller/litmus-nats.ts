@@ -46,6 +46,7 @@ export async function runLitmusNats(test: LitmusTest, text: string, opts: Litmus
   const states = new Map<string, Map<string, number>>();
   let hits = 0;
   let invalid = 0;
+  let filtered = 0;
   let invalidReason: string | undefined;
   try {
     const master = new Random(opts.seed, `litmus/${test.name}/${opts.placement}`);
@@ -75,6 +76,10 @@ export async function runLitmusNats(test: LitmusTest, text: string, opts: Litmus
         invalidReason = o.invalid;
         continue;
       }
+      if (o.filtered) {
+        filtered++;
+        continue;
+      }
       outcomes.set(o.key, (outcomes.get(o.key) ?? 0) + 1);
       if (o.hit) hits++;
       if (!states.has(o.key)) states.set(o.key, o.state);
@@ -85,6 +90,7 @@ export async function runLitmusNats(test: LitmusTest, text: string, opts: Litmus
   const sorted: Record<string, number> = {};
   for (const k of [...outcomes.keys()].sort()) sorted[k] = outcomes.get(k) as number;
   const res: LitmusResult = { name: test.name, runs: opts.runs, hits, outcomes: sorted, invalid, states };
+  if (test.filter !== undefined) res.filtered = filtered;
   if (invalidReason !== undefined) res.invalidReason = invalidReason;
   return res;
 }

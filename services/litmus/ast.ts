@@ -96,6 +96,8 @@ export interface LitmusTest {
   threads: LitmusThread[];
   quantifier: Quantifier;
   condition: CondExpr;
+  /** herd's `filter`: runs whose final state fails it are left out (counted as filtered). */
+  filter?: CondExpr;
   /** Extra variables from a `locations [...]` clause, shown in the final state. */
   observed: ObsVar[];
 }

@@ -216,7 +216,7 @@ class Parser {
     this.initBlock();
     this.threadTable();
     this.bindSymbolicRegisters();
-    const { quantifier, condition } = this.conditionSection();
+    const { quantifier, condition, filter } = this.conditionSection();
     if (this.locations.length > LITMUS_LOCATIONS_MAX) {
       throw this.fail(1, `the test names ${this.locations.length} locations, more than the ${LITMUS_LOCATIONS_MAX} ipiscope gives addresses to.`);
     }
@@ -231,6 +231,7 @@ class Parser {
       threads: this.threads,
       quantifier,
       condition,
+      ...(filter !== undefined ? { filter } : {}),
       observed: this.observed,
     };
   }
@@ -888,14 +889,22 @@ class Parser {
     return tok;
   }
 
-  private conditionSection(): { quantifier: Quantifier; condition: CondExpr } {
+  private conditionSection(): { quantifier: Quantifier; condition: CondExpr; filter?: CondExpr } {
     this.tokenize();
     const withLocations = this.peekText() === 'locations';
     if (withLocations) this.locationsClause();
+    // herd's `filter PROP`: executions whose final state fails it are left out before the
+    // condition is judged.
+    let filter: CondExpr | undefined;
+    if (this.peekText() === 'filter') {
+      this.tokPos++;
+      filter = this.prop();
+      if (this.peekText() === ';') this.tokPos++;
+    }
     const tok = this.peek();
     // herd reads a test that only lists `locations [...]` as `forall true`: it observes, it claims nothing.
     // So does it a test with no condition at all.
-    if (tok === undefined) return { quantifier: 'forall', condition: { kind: 'true' } };
+    if (tok === undefined) return { quantifier: 'forall', condition: { kind: 'true' }, ...(filter !== undefined ? { filter } : {}) };
     let quantifier: Quantifier;
     switch (tok.text) {
       case 'exists':
@@ -920,6 +929,7 @@ class Parser {
       case 'locations':
         throw this.fail(tok.line, 'a test has at most one `locations [...]` clause.');
       case 'filter':
+        throw this.fail(tok.line, 'a test has at most one `filter`, before the final condition.');
       case 'observed':
       case 'cases':
       case 'with':
@@ -947,7 +957,7 @@ class Parser {
               '(combine propositions with `/\\` or `\\/`).',
       );
     }
-    return { quantifier, condition };
+    return { quantifier, condition, ...(filter !== undefined ? { filter } : {}) };
   }
 
   /** `locations [x; 0:r1; y int;]`: extra variables to show in the final state. */

@@ -42,6 +42,8 @@ export interface LitmusResult {
   /** Runs that could not complete (a thread looped past the bound); they are not in `outcomes`. */
   invalid: number;
   invalidReason?: string;
+  /** Runs left out by the test's `filter` (not in `outcomes`, not counted by `hits`). */
+  filtered?: number;
   /** Full final states (every register and location) of each distinct outcome, for checkers. */
   states?: Map<string, Map<string, number>>;
 }
@@ -281,6 +283,7 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
   const states = new Map<string, Map<string, number>>();
   let hits = 0;
   let invalid = 0;
+  let filtered = 0;
   let invalidReason: string | undefined;
   const master = new Random(opts.seed, `litmus/${test.name}/${opts.placement}`);
   for (let run = 0; run < opts.runs; run++) {
@@ -323,6 +326,10 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
       const val = (results[v.thread] as ThreadResult).regs.get(v.reg) ?? 0;
       return shownValue(val, locNames);
     };
+    if (test.filter !== undefined && !evalProp(test.filter, lookup)) {
+      filtered++;
+      continue;
+    }
     const key = formatState(c.vars, lookup);
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     if (evalProp(test.condition, lookup)) hits++;
@@ -338,6 +345,7 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
   const sorted: Record<string, number> = {};
   for (const k of [...outcomes.keys()].sort()) sorted[k] = outcomes.get(k) as number;
   const res: LitmusResult = { name: test.name, runs: opts.runs, hits, outcomes: sorted, invalid, states };
+  if (test.filter !== undefined) res.filtered = filtered;
   if (invalidReason !== undefined) res.invalidReason = invalidReason;
   return res;
 }

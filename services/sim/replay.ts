@@ -211,6 +211,8 @@ function buildLitmusCore(
 export interface LitmusOutcome {
   key: string;
   hit: boolean;
+  /** Left out by the test's `filter`. */
+  filtered: boolean;
   /** Why the run does not count (a thread looped past its bound), or undefined. */
   invalid: string | undefined;
   state: Map<string, number>;
@@ -248,6 +250,7 @@ export function litmusOutcome(spec: LitmusSpec, finals: CoreFinal[]): LitmusOutc
   return {
     key,
     hit: evalProp(test.condition, lookup),
+    filtered: test.filter !== undefined && !evalProp(test.filter, lookup),
     invalid: timedOut ? `a thread ran past ${spec.instrMax} instructions (a loop that never exits, or one longer than --instr-max)` : undefined,
     state,
   };

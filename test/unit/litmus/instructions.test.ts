@@ -175,3 +175,25 @@ forall (0:r3=4 /\\ 0:r4=-3 /\\ 0:r5=-3 /\\ 0:r6=21 /\\ 0:r7=-35 /\\ 0:r8=-8 /\\ 
   assert.equal(none.quantifier, 'forall');
   assert.deepEqual(none.condition, { kind: 'true' });
 });
+
+test('herd\'s filter: runs whose final state fails it are left out, in the emulator and in the checker', () => {
+  const mp = (reader: string[]): string =>
+    'PPC MP+filter\n{ 0:r2=x; 0:r4=y; 1:r2=y; 1:r4=x; }\n P0 | P1 ;\n' +
+    [` li r1,1 | ${reader[0]} ;`, ` stw r1,0(r2) | ${reader[1]} ;`, ` lwsync | ${reader[2] ?? ''} ;`, ' stw r1,0(r4) | ;'].join('\n') +
+    '\nfilter (1:r1=1)\nexists (1:r3=0)\n';
+  // No dependency on the reader's side: among runs that saw y=1, some still see x=0 (allowed).
+  const po = parseLitmus(mp(['lwz r1,0(r2)', 'lwz r3,0(r4)']), 'po.litmus');
+  assert.ok(po.filter !== undefined);
+  const r = runLitmus(po, { runs: 3000, seed: 1, placement: 'cores' });
+  assert.ok((r.filtered ?? 0) > 0 && (r.filtered ?? 0) < 3000, `filtered ${r.filtered}`);
+  assert.equal(Object.values(r.outcomes).reduce((a, b) => a + b, 0) + (r.filtered ?? 0), 3000);
+  assert.ok(Object.keys(r.outcomes).every((k) => /^1:r3=[01];$/.test(k)));
+  assert.equal(checkCondition(po).verdict, 'Allowed');
+  // An address dependency orders the reads: with the filter, the condition is Forbidden, never seen.
+  const addr = parseLitmus(mp(['lwz r1,0(r2)', 'xor r5,r1,r1', 'lwzx r3,r5,r4']), 'addr.litmus');
+  assert.equal(checkCondition(addr).verdict, 'Forbidden');
+  const ra = runLitmus(addr, { runs: 3000, seed: 2, placement: 'cores' });
+  assert.equal(ra.hits, 0);
+  assert.ok((ra.outcomes['1:r3=1;'] ?? 0) > 0, 'runs that pass the filter exist');
+  assert.throws(() => parseLitmus(mp(['lwz r1,0(r2)', 'lwz r3,0(r4)']).replace('exists (1:r3=0)', 'filter (1:r3=0)'), 'f2.litmus'), /f2\.litmus:\d+: a test has at most one `filter`/);
+});

@@ -499,10 +499,10 @@ const MALFORMED: Array<{ what: string; text: string; line: number; detail: RegEx
     detail: /unexpected `\$ 1:r3=0\)` in the condition/,
   },
   {
-    what: 'filter clause',
-    text: withLine(9, 'filter (1:r1=1)\nexists'),
-    line: 9,
-    detail: /`filter` clauses are not supported/,
+    what: 'two filter clauses',
+    text: withLine(9, 'filter (1:r1=1)\nfilter (1:r1=0)\nexists'),
+    line: 10,
+    detail: /a test has at most one `filter`/,
   },
   {
     what: 'unclosed locations',
