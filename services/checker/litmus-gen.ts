@@ -440,9 +440,11 @@ export function instrText(i: Instr): string {
     case 'subf':
     case 'nor':
     case 'mullw':
-      return `${i.op} ${i.rd},${i.ra},${i.rb}`;
+      return `${i.op}${i.rc === true ? '.' : ''} ${i.rd},${i.ra},${i.rb}`;
     case 'neg':
-      return `neg ${i.rd},${i.ra}`;
+      return `neg${i.rc === true ? '.' : ''} ${i.rd},${i.ra}`;
+    case 'andi':
+      return `andi. ${i.rd},${i.rs},${i.imm}`;
     case 'mulli':
       return `mulli ${i.rd},${i.ra},${i.imm}`;
     case 'stw':

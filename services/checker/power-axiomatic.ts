@@ -57,7 +57,7 @@
  */
 import { assert } from '../stdx/assert.js';
 import type { CondExpr, Instr, LitmusTest, LitmusThread, LitmusValue, ObsVar } from '../litmus/ast.js';
-import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, litmusAddr, loadedValue, storedWord } from '../litmus/ast.js';
+import { aluSources, aluValue, branchTaken, cr0Of, recordsCr0, compareWords, CR_EQ, isAlu, isBranch, litmusAddr, loadedValue, storedWord } from '../litmus/ast.js';
 import { EventSet, Rel } from './relation.js';
 
 export interface AllowedOptions {
@@ -332,7 +332,9 @@ function enumerateTraces(
         const src = (r: string): RegVal => (i.op === 'addi' ? readBase(s, r, true) : readReg(s, r));
         let deps = 0n;
         for (const r of aluSources(i)) deps |= src(r).deps;
-        setReg(s, i.rd, aluValue(i, (r) => src(r).v), deps);
+        const v = aluValue(i, (r) => src(r).v);
+        setReg(s, i.rd, v, deps);
+        if (recordsCr0(i)) s.cr[0] = { bits: cr0Of(v), deps };
         continue;
       }
       switch (i.op) {

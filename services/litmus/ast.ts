@@ -24,10 +24,13 @@ export type Instr =
   | { op: 'li'; rd: string; imm: number }
   | { op: 'addi'; rd: string; ra: string; imm: number }
   | { op: 'mr'; rd: string; rs: string }
-  | { op: 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw'; rd: string; ra: string; rb: string }
+  /** `rc`: the record form (`add.`): CR0 gets the result compared with 0. */
+  | { op: 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw'; rd: string; ra: string; rb: string; rc?: true }
   /** neg: 0 - rA; mulli: rA * SI (the low 64 bits). */
-  | { op: 'neg'; rd: string; ra: string }
+  | { op: 'neg'; rd: string; ra: string; rc?: true }
   | { op: 'mulli'; rd: string; ra: string; imm: number }
+  /** andi.: rS AND the 16-bit UI, always recorded in CR0. */
+  | { op: 'andi'; rd: string; rs: string; imm: number; rc: true }
   | { op: 'ori' | 'xori'; rd: string; rs: string; imm: number }
   /** extsw: the low word sign-extended; clrldi: the low 64-n bits kept. */
   | { op: 'extsw'; rd: string; rs: string }
@@ -133,7 +136,7 @@ export function branchTaken(op: CondBranch, bits: number): boolean {
 }
 
 /** The instructions that only compute a register from registers and immediates. */
-export type AluInstr = Extract<Instr, { op: 'li' | 'addi' | 'mr' | 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw' | 'neg' | 'mulli' | 'ori' | 'xori' | 'extsw' | 'clrldi' | 'rlwinm' | 'rlwimi' }>;
+export type AluInstr = Extract<Instr, { op: 'li' | 'addi' | 'mr' | 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw' | 'neg' | 'mulli' | 'andi' | 'ori' | 'xori' | 'extsw' | 'clrldi' | 'rlwinm' | 'rlwimi' }>;
 
 export function isAlu(i: Instr): i is AluInstr {
   switch (i.op) {
@@ -149,6 +152,7 @@ export function isAlu(i: Instr): i is AluInstr {
     case 'mullw':
     case 'neg':
     case 'mulli':
+    case 'andi':
     case 'ori':
     case 'xori':
     case 'extsw':
@@ -171,6 +175,7 @@ export function aluSources(i: AluInstr): string[] {
     case 'mulli':
       return [i.ra];
     case 'mr':
+    case 'andi':
     case 'ori':
     case 'xori':
     case 'extsw':
@@ -270,6 +275,16 @@ export function compareWords(a: number, b: number, unsigned: boolean): number {
   return x < y ? CR_LT : x > y ? CR_GT : CR_EQ;
 }
 
+/** Whether an ALU instruction records its result in CR0 (`add.`, `andi.`). */
+export function recordsCr0(i: AluInstr): boolean {
+  return 'rc' in i && i.rc === true;
+}
+
+/** CR0's bits for a recorded result: the 64-bit result compared, signed, with 0 (SO not kept). */
+export function cr0Of(result: number): number {
+  return result < 0 ? CR_LT : result > 0 ? CR_GT : CR_EQ;
+}
+
 /** The value an ALU instruction writes to `rd` (64-bit, exact); `read` gives registers. */
 export function aluValue(i: AluInstr, read: (r: string) => number): number {
   switch (i.op) {
@@ -285,6 +300,8 @@ export function aluValue(i: AluInstr, read: (r: string) => number): number {
       return exact(Number(BigInt.asUintN(64 - i.n, BigInt(read(i.rs)))), i.op);
     case 'ori':
       return bits64(read(i.rs), i.imm, 'or', i.op);
+    case 'andi':
+      return bits64(read(i.rs), i.imm, 'and', i.op);
     case 'xori':
       return bits64(read(i.rs), i.imm, 'xor', i.op);
     case 'rlwinm':

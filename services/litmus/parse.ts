@@ -66,6 +66,9 @@ function parseValueFor(s: string, kind: ObsVar['kind']): number | undefined {
   return n === undefined || kind === 'reg' ? n : n | 0;
 }
 
+/** The record forms executed: the operation, then CR0 from the result (`stwcx.` is its own). */
+const RECORD_FORMS = new Set(['add.', 'and.', 'or.', 'xor.', 'nor.', 'subf.', 'sub.', 'neg.', 'mullw.', 'andi.']);
+
 /** herd's symbolic registers (`%x0`): any thread that names one gets its own register of that name. */
 const SYMBOLIC_REG_RE = /^%[A-Za-z_]\w*$/;
 
@@ -620,7 +623,10 @@ class Parser {
   /** One instruction; mnemonics are case-insensitive, operands are separated by commas. */
   private instr(text: string, line: number, t: number): Instr {
     const m = /^(\S+)\s*(.*)$/.exec(text)!;
-    const mnem = m[1]!.toLowerCase();
+    const written = m[1]!.toLowerCase();
+    // Record forms (`add.`): the operation, then CR0 from its result compared with 0.
+    const recorded = RECORD_FORMS.has(written);
+    const mnem = recorded ? written.slice(0, -1) : written;
     const ops = m[2]!.trim() === '' ? [] : m[2]!.split(',').map((s) => s.trim());
     const where = `in P${t}, \`${clip(text)}\``;
     const arity = (usage: string, ...counts: number[]): void => {
@@ -741,18 +747,22 @@ class Parser {
       case 'subf':
       case 'nor':
       case 'mullw':
-        arity(`${mnem} rD,rA,rB`, 3);
-        return { op: mnem, rd: reg(ops[0]!), ra: reg(ops[1]!), rb: reg(ops[2]!) };
+        arity(`${written} rD,rA,rB`, 3);
+        return { op: mnem, rd: reg(ops[0]!), ra: reg(ops[1]!), rb: reg(ops[2]!), ...(recorded ? { rc: true as const } : {}) };
       case 'sub':
         // Extended mnemonic: sub rD,rA,rB = subf rD,rB,rA (rA - rB).
-        arity('sub rD,rA,rB', 3);
-        return { op: 'subf', rd: reg(ops[0]!), ra: reg(ops[2]!), rb: reg(ops[1]!) };
+        arity(`${written} rD,rA,rB`, 3);
+        return { op: 'subf', rd: reg(ops[0]!), ra: reg(ops[2]!), rb: reg(ops[1]!), ...(recorded ? { rc: true as const } : {}) };
+      case 'andi':
+        if (!recorded) throw this.fail(line, `${where}: the AND immediate is written \`andi.\`, with its dot (it always sets CR0).`);
+        arity('andi. rA,rS,uimm', 3);
+        return { op: 'andi', rd: reg(ops[0]!), rs: reg(ops[1]!), imm: field(ops[2]!, 0xffff, 'the immediate'), rc: true };
       case 'subi':
         arity('subi rD,rA,imm', 3);
         return { op: 'addi', rd: reg(ops[0]!), ra: base(ops[1]!), imm: -imm(ops[2]!) };
       case 'neg':
-        arity('neg rD,rA', 2);
-        return { op: 'neg', rd: reg(ops[0]!), ra: reg(ops[1]!) };
+        arity(`${written} rD,rA`, 2);
+        return { op: 'neg', rd: reg(ops[0]!), ra: reg(ops[1]!), ...(recorded ? { rc: true as const } : {}) };
       case 'mulli':
         arity('mulli rD,rA,imm', 3);
         return { op: 'mulli', rd: reg(ops[0]!), ra: reg(ops[1]!), imm: imm(ops[2]!) };
@@ -837,7 +847,8 @@ class Parser {
           `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, lis, addi, addis, subi, ` +
             'ori, xori, mr, extsw, rlwinm, rlwimi, slwi, srwi, clrlwi, clrldi, xor, add, and, or, nor, subf, sub, neg, mullw, mulli, ' +
             'stw, stwx, lwz, lwa, lwzx, lwax, lwarx, stwcx., sync (hwsync), lwsync, isync, eieio, nop, cmpw, cmpwi, cmplw, cmplwi, ' +
-            'b, beq, bne, blt, bgt, ble, bge, bnl and bng (record forms such as `add.`, byte, halfword and doubleword accesses are not).',
+            'b, beq, bne, blt, bgt, ble, bge, bnl and bng, and the record forms add., and., or., xor., nor., subf., sub., neg., mullw. and andi. ' +
+            '(byte, halfword and doubleword accesses are not).',
         );
     }
   }

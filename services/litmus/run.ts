@@ -14,7 +14,7 @@ import type { MemoryPolicy, Op, Program, ThreadSoftware, Topology } from '../mac
 import { World } from '../sim/world.js';
 import type { BusPolicy } from '../sim/world.js';
 import type { Instr, LitmusTest, LitmusValue, ObsVar } from './ast.js';
-import { aluSources, aluValue, branchTaken, compareWords, CR_EQ, isAlu, isBranch, describeAddress, litmusAddr, litmusLocIndex, loadedValue, shownValue, storedWord } from './ast.js';
+import { aluSources, aluValue, branchTaken, cr0Of, recordsCr0, compareWords, CR_EQ, isAlu, isBranch, describeAddress, litmusAddr, litmusLocIndex, loadedValue, shownValue, storedWord } from './ast.js';
 import { evalProp, formatState, observedVars } from './outcome.js';
 
 export type Placement = 'cores' | 'smt';
@@ -167,7 +167,9 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         let at = 0;
         for (const r of aluSources(ins)) at = Math.max(at, readyOf(r));
         try {
-          regs.set(ins.rd, aluValue(ins, get));
+          const v = aluValue(ins, get);
+          regs.set(ins.rd, v);
+          if (recordsCr0(ins)) cr[0] = cr0Of(v);
         } catch (e) {
           if (!(e instanceof RangeError)) throw e;
           throw new InputError(c.test.file, c.lines[t]?.[pc - 1], `thread P${t}: ${e.message}`);

@@ -197,3 +197,24 @@ test('herd\'s filter: runs whose final state fails it are left out, in the emula
   assert.ok((ra.outcomes['1:r3=1;'] ?? 0) > 0, 'runs that pass the filter exist');
   assert.throws(() => parseLitmus(mp(['lwz r1,0(r2)', 'lwz r3,0(r4)']).replace('exists (1:r3=0)', 'filter (1:r3=0)'), 'f2.litmus'), /f2\.litmus:\d+: a test has at most one `filter`/);
 });
+
+test('record forms (add., and., andi., neg. ...) set CR0 from the result compared with 0, and carry a control dependency', () => {
+  // 5 & 2 = 0 (EQ: beq taken, r10 stays 0); 5 + -9 = -4 (LT: blt taken, r11 stays 0);
+  // 5 andi. 4 = 4 (GT: bgt taken, r12 stays 0); neg. 0 = 0 (EQ); sub. 5-2 = 3 (GT).
+  const t = parseLitmus(
+    'PPC rc\n{ 0:r1=5; 0:r2=2; 0:r5=-9; 0:r0=0; }\n P0 ;\n and. r3,r1,r2 ;\n beq L1 ;\n li r10,1 ;\n L1: add. r4,r1,r5 ;\n blt L2 ;\n li r11,1 ;\n' +
+      ' L2: andi. r6,r1,4 ;\n bgt L3 ;\n li r12,1 ;\n L3: li r7,0 ;\n neg. r8,r7 ;\n bne L4 ;\n li r13,1 ;\n L4: sub. r9,r1,r2 ;\n ble L5 ;\n li r14,1 ;\n L5: nop ;\n' +
+      'forall (0:r3=0 /\\ 0:r4=-4 /\\ 0:r6=4 /\\ 0:r9=3 /\\ 0:r10=0 /\\ 0:r11=0 /\\ 0:r12=0 /\\ 0:r13=1 /\\ 0:r14=1)\n',
+    'rc.litmus',
+  );
+  assert.equal(runLitmus(t, { runs: 5, seed: 1, placement: 'cores' }).hits, 5);
+  assert.equal(checkCondition(t).quantifierHolds, true, 'the checker agrees');
+  // and. of the loaded value, then a branch and isync: ctrlisync, MP's relaxed outcome forbidden.
+  const mp = parseLitmus(
+    'PPC MP+lwsync+ctrlisync-rc\n{ 0:r2=x; 0:r4=y; 1:r2=y; 1:r4=x; }\n P0 | P1 ;\n li r1,1 | lwz r1,0(r2) ;\n stw r1,0(r2) | and. r9,r1,r1 ;\n lwsync | beq L ;\n stw r1,0(r4) | L: isync ;\n | lwz r3,0(r4) ;\nexists (1:r1=1 /\\ 1:r3=0)\n',
+    'mprc.litmus',
+  );
+  assert.equal(checkCondition(mp).verdict, 'Forbidden');
+  assert.equal(runLitmus(mp, { runs: 3000, seed: 3, placement: 'cores' }).hits, 0);
+  assert.throws(() => parseLitmus('PPC a\n{ }\n P0 ;\n andi r1,r2,1 ;\nexists (0:r1=0)\n', 'a.litmus'), /a\.litmus:4: .*written `andi\.`/);
+});
