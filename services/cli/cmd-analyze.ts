@@ -214,7 +214,7 @@ async function listen(
   const st = receiver.stats();
   await receiver.close();
   err(
-    `ipiscope analyze: ${st.requestCountAccepted} requests, ${st.spanCount} spans accepted, ${st.rejectCount} rejected${live.spanCountDropped > 0 ? `, ${live.spanCountDropped} spans over the bound dropped` : ''}`,
+    `ipiscope analyze: ${st.requestCountAccepted} request${st.requestCountAccepted === 1 ? '' : 's'} accepted (${st.spanCount} spans), ${st.rejectCount} rejected${live.spanCountDropped > 0 ? `, ${live.spanCountDropped} spans over the bound dropped` : ''}`,
   );
   return live.spans;
 }

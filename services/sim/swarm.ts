@@ -99,7 +99,9 @@ export function parseSeedList(text: string, max = 1_000_000): number[] {
 function spread(xs: number[]): { min: number; median: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
   const median = s.length === 0 ? 0 : s.length % 2 === 1 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-  return { min: s[0] ?? 0, median: Math.round(median * 1000) / 1000, max: s[s.length - 1] ?? 0 };
+  // Three decimals, as the per-seed lines print emulated seconds.
+  const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+  return { min: r3(s[0] ?? 0), median: r3(median), max: r3(s[s.length - 1] ?? 0) };
 }
 
 export function summarize(scenario: string, results: SwarmSeedResult[], jobs: number, wallMs: number, ticksPerSecond: number): SwarmSummary {

@@ -398,7 +398,7 @@ test('live tracing exports OTLP/HTTP protobuf to analyze --listen, which judges 
   const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
   child.kill('SIGINT');
   assert.equal(await exited, 1, stderr);
-  assert.match(stderr, /[1-9]\d* spans accepted, 0 rejected/);
+  assert.match(stderr, /[1-9]\d* requests? accepted \([1-9]\d* spans\), 0 rejected/);
   const last = JSON.parse(stdout.trim().split('\n').pop() as string) as {
     ipis: number;
     ignored: Array<{ ipi_id: string; cause: string }>;
