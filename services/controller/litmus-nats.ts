@@ -36,6 +36,9 @@ export interface LitmusNatsOptions {
   locations?: 'broadcast' | 'directory';
 }
 
+/** Wall time (us) an idle core spends per tick it jumps in a litmus run over NATS. */
+export const LITMUS_IDLE_TICK_US = 20;
+
 /** Runs one litmus test `opts.runs` times over NATS; same result type as `runLitmus`. */
 export async function runLitmusNats(test: LitmusTest, text: string, opts: LitmusNatsOptions): Promise<LitmusResult> {
   const { topology } = placementMachine(test.threads.length, opts.placement);
@@ -55,7 +58,11 @@ export async function runLitmusNats(test: LitmusTest, text: string, opts: Litmus
         kind: 'litmus', file: test.file, text, runSeed: master.u32(), placement: opts.placement, instrMax: opts.instrMax ?? 10_000,
         ...(opts.locations === 'directory' ? { locations: 'directory' as const } : {}),
       };
-      const g = await ctl.runGeneration(spec, { end: { kind: 'quiet', timeoutMs: opts.runTimeoutMs ?? 20_000 } });
+      // A thread's start skew and stalls are drawn in ticks, like the simulated bus's delays; with
+      // idle ticks paced at LITMUS_IDLE_TICK_US of wall time they last about as long, relative to
+      // a real hop (a few hundred us), as in sim. Unpaced, every wait was jumped at once and a
+      // thread ran its few instructions long before another core's writes could arrive.
+      const g = await ctl.runGeneration(spec, { end: { kind: 'quiet', timeoutMs: opts.runTimeoutMs ?? 20_000 }, idleTickUs: LITMUS_IDLE_TICK_US, aheadTicksMax: 0 });
       if (g.reason !== 'finished') {
         // Bad input (the test reads no location, say) is the test's error, as in sim mode.
         const bad = inputErrorOf(g.invalidReason);

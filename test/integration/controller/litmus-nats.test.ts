@@ -74,6 +74,18 @@ test('litmus over NATS shows relaxed outcomes (the bus is not sequentially consi
   assert.ok(r.hits > 0, `SB's relaxed outcome is allowed and seen on hardware; 100 runs showed ${JSON.stringify(r.outcomes)}`);
 });
 
+test('litmus over NATS: the threads overlap enough for message passing to be seen out of order (MP, one thread per core)', { timeout: 180_000 }, async () => {
+  // Unpaced, a thread's start skew and stalls were jumped at once: the reader ran its two loads
+  // long before the writer's stores could arrive, and MP showed its relaxed outcome in 1-3 runs of
+  // 2,000. With idle ticks paced (LITMUS_IDLE_TICK_US), about 8 of 300.
+  await using nats = await startTestNats();
+  const file = join(DIR, 'MP.litmus');
+  const text = readFileSync(file, 'utf8');
+  const r = await runLitmusNats(parseLitmus(text, file), text, { runs: 600, seed: 11, placement: 'cores', servers: nats.servers });
+  assert.equal(r.invalid, 0, r.invalidReason);
+  assert.ok(r.hits >= 5, `MP's relaxed outcome over NATS in 600 runs (unpaced: 0-2; paced: about 16): ${JSON.stringify(r.outcomes)}`);
+});
+
 test('a machine cut off in flight leaves nothing behind for the next one on the same processes', { timeout: 120_000 }, async () => {
   await using nats = await startTestNats();
   await using ctl = await new Controller({ servers: nats.servers, cores: 4 }).start();
