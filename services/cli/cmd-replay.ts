@@ -1,7 +1,7 @@
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out } from './command.js';
-import { litmusOutcome } from '../sim/replay.js';
+import { coreCount, litmusOutcome, topologyOf } from '../sim/replay.js';
 import { inputsOf, readRecordFile } from '../sim/record-stream.js';
 import type { RunRecord } from '../sim/replay.js';
 import { AssertionError, InputError } from '../stdx/index.js';
@@ -33,6 +33,20 @@ export const replayCommand: Command = {
     }
     const file = String(a.positionals.FILE);
     const rec = readRecordFile(file);
+    // A run whose core process was killed (a kill or restart fault) recorded no inputs for it:
+    // the other cores took messages it sent, which a replay without it cannot produce. Said so,
+    // instead of a list of divergences that reads like a corrupt record.
+    const n = coreCount(topologyOf(rec.spec));
+    const present = new Set(rec.cores.map((c) => c.core));
+    const missing = Array.from({ length: n }, (_, c) => c).filter((c) => !present.has(c));
+    if (missing.length > 0 && (rec.verdict as { verdict?: string }).verdict === 'invalid') {
+      throw new InputError(
+        file,
+        undefined,
+        `the record is of an invalid run (${String((rec.verdict as { invalid_reason?: string }).invalid_reason ?? 'no reason recorded')}) and holds no inputs of core${missing.length === 1 ? '' : 's'} ${missing.join(', ')}: ` +
+          'a run that lost a core process cannot be replayed',
+      );
+    }
     return replayed(file, () => compare(file, rec, a.flags.json === true));
   },
 };

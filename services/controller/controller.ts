@@ -915,9 +915,15 @@ export class StartedController {
             count(f.kind);
             (c as ChildProcess & { killedOnPurpose?: boolean }).killedOnPurpose = true;
             c.kill('SIGKILL');
+            // Gone now, not when its exit is seen: the end of the run asks no dead process for
+            // its results (it waited the whole stop deadline, 20 s, for one).
+            if (this.children.get(f.core) === c) this.children.delete(f.core);
+            const atMs = Date.now() - baseUnixMs;
             this.processFaultInvalid ||=
-              `core ${f.core} was ${f.kind === 'kill' ? 'killed' : 'killed and restarted'} by the fault plan at ${f.atMs} ms: ` +
-              'a restarted core has lost its threads, its homes and its links, so the run cannot be trusted';
+              `core ${f.core} was ${f.kind === 'kill' ? 'killed' : 'killed and restarted'} by the fault plan ${atMs} ms into the run (its at_ms: ${f.atMs}): ` +
+              (f.kind === 'kill'
+                ? 'its threads, its homes and its links are gone, so the run cannot be trusted'
+                : 'the new process has lost the old one\'s threads, homes and links, so the run cannot be trusted');
             if (f.kind === 'restart') this.spawnCore(f.core);
             this.wake();
           }

@@ -373,7 +373,9 @@ export function verdictOf(
   const con = new Console({ ticksPerSecond: tps });
   const label = resolveKernel({ kernel: spec.kernel }).label;
   con.printk(0, `Linux version ${label} (ipiscope) #1 SMP`);
-  con.printk(0, `scenario ${s.name}: ${finals.length} core processes over NATS, seed ${spec.seed}`);
+  const ncores = coreCount(topologyOf(spec));
+  const lost = ncores - finals.length;
+  con.printk(0, `scenario ${s.name}: ${ncores} core processes over NATS${lost > 0 ? ` (${lost} gave no final state)` : ''}, seed ${spec.seed}`);
   if (isPaced(s)) {
     const us = s.distributed?.tickUs ?? 0;
     con.printk(0, `ipiscope: every core paced to one clock at ${us} us per tick: 1 emulated s = ${tps} ticks = ${Math.round(us * tps) / 1e6} s of wall time`);

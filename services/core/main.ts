@@ -55,15 +55,15 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () =
 const watchParent = flag('watch-parent') ?? flag('watch-stdin') ?? 'no';
 if (watchParent !== 'yes' && watchParent !== 'no') fail(`--watch-parent takes yes or no, got ${watchParent}`);
 if (watchParent === 'yes') {
-  const orphaned = (why: string): void => {
-    process.stderr.write(`ipiscope core ${core}: ${why}: the controller that started this process is gone; exiting\n`);
-    end(3);
-  };
-  process.stdin.on('end', () => orphaned('stdin closed'));
-  process.stdin.on('close', () => orphaned('stdin closed'));
+  // The controller closes our stdin when it is done with us (every normal end): quietly. A parent
+  // that went away without doing so crashed or was killed: that is said.
+  process.stdin.on('end', () => end(3));
+  process.stdin.on('close', () => end(3));
   process.stdin.resume();
   setInterval(() => {
-    if (process.ppid !== parentPid) orphaned(`parent ${parentPid} went away`);
+    if (process.ppid === parentPid || ending) return;
+    process.stderr.write(`ipiscope core ${core}: parent ${parentPid} went away: the controller that started this process is gone; exiting\n`);
+    end(3);
   }, 500).unref();
 }
 const code = await started.exited;
