@@ -97,6 +97,9 @@ export const faultsCommand: Command = {
             : `run ${runId}: fault plan version ${String(answer.version)} taken between machines: its bus rules apply until the next one starts`,
         );
       }
+      if (answer.ok === true && Number(answer.past_due ?? 0) > 0) {
+        err(`warning: ${String(answer.past_due)} of the plan's partitions were over before the run took the plan (${String(answer.at_ms)} ms into it; their at_ms counts from the run's start): they do nothing; --from-now counts from when the run takes the plan`);
+      }
       if (answer.ok === true && Number(answer.process_faults_not_applicable ?? 0) > 0) {
         err(`warning: run ${runId} adopted its core processes, so the plan's ${String(answer.process_faults_not_applicable)} pause/kill/restart faults cannot be carried out; its bus rules apply`);
       }

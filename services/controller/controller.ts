@@ -966,7 +966,12 @@ export class StartedController {
       process_faults_scheduled: p.scheduled, process_faults_not_applicable: p.notApplicable,
     };
     if (this.running > 0) this.faultPlanUpdates.push(note);
-    return { ok: true, run: this.runId, ...note };
+    // Partitions whose whole time has passed when the plan is taken (at_ms counts from the start
+    // of the run) do nothing: said, so that nobody waits for them (`faults --from-now` shifts
+    // them). A process fault that is due is carried out at once instead.
+    const now = this.runAtMs();
+    const pastDue = this.running > 0 ? plan.faults.filter((r) => r.type === 'partition' && r.at_ms + r.heal_after_ms <= now).length : 0;
+    return { ok: true, run: this.runId, ...note, ...(pastDue > 0 ? { past_due: pastDue } : {}) };
   }
 
   /** Ms since the running generation started (0 between generations). */

@@ -73,6 +73,11 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.equal(p.status, 0, p.stderr);
     const pa = JSON.parse(p.stdout) as Record<string, number>;
     assert.ok((pa.at_ms ?? 0) > 0, `taken during the run (${pa.at_ms} ms)`);
+    assert.equal(pa.past_due, undefined, 'shifted to now, the partition is still to come');
+    // The same plan without --from-now: its partition was over long ago, and the answer says so.
+    const late = ipiscope('faults', runId, part, '--nats', url);
+    assert.equal(late.status, 0, late.stderr);
+    assert.match(late.stderr, /warning: 1 of the plan's partitions were over before the run took the plan \(\d+ ms into it/);
 
     // While the run goes on: what must be refused.
     const twin = ipiscope('run', 'pingpong', '--ipis', '0', '--duration', '2s', '--run-id', runId, '--nats', url);
@@ -122,7 +127,7 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.equal(bus.duplicatesUnplannedDropped, 0);
     assert.equal(bus.delivered, bus.sent, 'nothing lost');
     const updates = v.fault_plan_updates as Array<Record<string, number>>;
-    assert.equal(updates.length, 3);
+    assert.equal(updates.length, 4, 'the plan, again, from now, and the late one');
     assert.ok((injected.partition ?? 0) > 0, `the partition held messages: ${JSON.stringify(injected)}`);
     assert.equal(updates[0]?.version, answer.version);
     assert.ok((updates[0]?.at_ms ?? -1) >= 0);
