@@ -103,7 +103,7 @@ export const runCommand: Command = {
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
       if (traced) rest.ignored = v.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
-      out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory, ...(r.live.record_error !== undefined ? { record_error: r.live.record_error } : {}) }));
+      out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, faults_by_link: r.live.faults_by_link, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory, ...(r.live.record_error !== undefined ? { record_error: r.live.record_error } : {}) }));
     } else {
       out(v.console.trimEnd());
       for (const l of verdictLines(v, { processes: r.live.processes, wallMs: r.live.wall_ms, emulatedSeconds, traceIds })) out(l);
@@ -113,6 +113,8 @@ export const runCommand: Command = {
       for (const u of r.live.fault_plan_updates) out(`fault plan version ${u.version} taken live at ${u.at_ms} ms: ${u.rules} rules, ${u.process_faults_scheduled} process faults scheduled${u.process_faults_not_applicable > 0 ? `, ${u.process_faults_not_applicable} not applicable (adopted cores)` : ''}`);
       const injected = Object.entries(r.live.faults_injected).filter(([, n]) => n > 0);
       if (injected.length > 0) out(`faults injected: ${injected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+      const links = Object.entries(r.live.faults_by_link).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (links.length > 0) out(`  by link: ${links.map(([l, kinds]) => `${l} ${Object.entries(kinds).map(([k, n]) => `${k} ${n}`).join(' ')}`).join('; ')}`);
       if (v.invalid_reason !== undefined) out(`invalid: ${v.invalid_reason}`);
       if (a.flags.record !== undefined && r.live.record_error === undefined) out(`record: ${a.flags.record} (replay with: ipiscope replay ${a.flags.record})`);
       if (trace !== undefined) {

@@ -163,6 +163,8 @@ export interface GenerationResult {
   records: CoreRecord[];
   counters: Record<string, number>;
   faultsInjected: Record<string, number>;
+  /** The bus faults injected, by link (`src->dst`) and kind. */
+  faultsByLink: Record<string, Record<string, number>>;
   statusWaves: number;
   /** Per core: the last status it reported. */
   lastStatus: CoreStatus[];
@@ -801,10 +803,16 @@ export class StartedController {
       invalidReason = `only ${finals.length} of ${n} cores returned their final state`;
     }
     for (const [k, v] of Object.entries(counters)) if (k.startsWith('fault_')) this.faultsInjected[k.slice(6)] = v;
+    const faultsByLink: Record<string, Record<string, number>> = {};
+    for (const [k, v] of Object.entries(counters)) {
+      const m = /^faultlink_(\w+)@(.+)$/.exec(k);
+      if (m === null) continue;
+      (faultsByLink[m[2] as string] ??= {})[m[1] as string] = v;
+    }
     finals.sort((a, b) => a.core - b.core);
     records.sort((a, b) => a.core - b.core);
     const out: GenerationResult = {
-      generation: gen, reason, finals, records, counters, faultsInjected: { ...this.faultsInjected }, statusWaves: waves,
+      generation: gen, reason, finals, records, counters, faultsInjected: { ...this.faultsInjected }, faultsByLink, statusWaves: waves,
       lastStatus: last, wallMs: Date.now() - t0, waitStepsMax, endSeenUnixMs, startedUnixMs, faultPlanUpdates: this.faultPlanUpdates,
     };
     if (hangWait !== null) out.hangWait = hangWait;

@@ -111,6 +111,8 @@ export interface RunScenarioResult {
     generation_ms: number;
     bus: Record<string, number>;
     faults_injected: Record<string, number>;
+    /** The bus faults injected, by link (`src->dst`) and kind. */
+    faults_by_link: Record<string, Record<string, number>>;
     /** Fault plans sent live during the run (`ipiscope faults`). */
     fault_plan_updates: FaultPlanUpdateNote[];
     status_waves: number;
@@ -296,7 +298,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   return {
     verdict,
     live: {
-      processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, fault_plan_updates: g.faultPlanUpdates, status_waves: g.statusWaves,
+      processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, faults_by_link: g.faultsByLink, fault_plan_updates: g.faultPlanUpdates, status_waves: g.statusWaves,
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
       ...(g.drain !== undefined ? { drain: g.drain } : {}),
       end_seen_ms: g.endSeenUnixMs - t0,

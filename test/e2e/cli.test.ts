@@ -166,6 +166,10 @@ test('run --faults drop on memory traffic: lost on the wire, repaired, the machi
   assert.equal(v.bus.lostOnWire, v.faults_injected.drop, 'every dropped memory message was lost on the wire only');
   assert.equal(v.bus.repairedByRetransmit, v.bus.lostOnWire, 'and came by repair');
   assert.equal(v.bus.plannedDrops ?? 0, 0);
+  // And by link: pingpong's two links carry them all.
+  const byLink = (v as unknown as { faults_by_link: Record<string, Record<string, number>> }).faults_by_link;
+  assert.deepEqual(Object.keys(byLink).sort(), ['0->1', '1->0']);
+  assert.equal(Object.values(byLink).reduce((a, k) => a + (k.drop ?? 0), 0), v.faults_injected.drop);
 });
 
 test('sim: --sample without tracing is refused; spans an OTLP endpoint never took are reported, the verdict stands', () => {
