@@ -79,9 +79,7 @@ export class Explainer {
       l.push(s);
       // A wait that began less than the settle time before the end is a call in flight, not a
       // hang (the rule for ignored IPIs); after a drain (settle 0) every open wait is one.
-      const since = num(s.events[0]?.attributes[ATTR.tick]);
-      const endOf = j.tickEnd;
-      if (s.name === 'csd_lock_wait' && s.attributes[ATTR.waitOutcome] === 'hung' && (since === undefined || endOf - since >= j.settleTicks)) {
+      if (s.name === 'csd_lock_wait' && s.attributes[ATTR.waitOutcome] === 'hung' && j.tickEnd - (num(s.events[0]?.attributes[ATTR.tick]) ?? -Infinity) >= j.settleTicks) {
         const w = {
           cpu: num(s.attributes[ATTR.cpu]) ?? -1,
           where: 'csd_lock_wait',

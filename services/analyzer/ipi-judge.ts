@@ -450,8 +450,9 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
     }
   }
   // host_ipi set of each IPI: the sender's store to the target's host_ipi in the IPI's trace.
-  const versionOfWid = new Map<number, number>();
-  for (const r of events) if (r.ev.e === 'version') versionOfWid.set(r.ev.wid, r.ev.version);
+  // Each write's ordering at its home: its coherence version and the home's tick.
+  const orderingOf = new Map<number, { version: number; tick: number }>();
+  for (const r of events) if (r.ev.e === 'version') orderingOf.set(r.ev.wid, { version: r.ev.version, tick: r.ev.tick });
   const byTrace = new Map<string, IpiRecord>();
   for (const ipi of ipis.values()) byTrace.set(ipi.trace_id, ipi);
   for (const r of events) {
@@ -464,7 +465,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
     )
       continue;
     ipi.host_ipi_wid = r.ev.wid;
-    ipi.host_ipi_version = versionOfWid.get(r.ev.wid) ?? -1;
+    ipi.host_ipi_version = orderingOf.get(r.ev.wid)?.version ?? -1;
   }
 
   const checker = new IgnoredIpiChecker({ messageLocs });
@@ -557,14 +558,12 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
   if (!perCoreClocks) {
     const late = new Map<string, IpiRecord>();
     for (const ipi of ipis.values()) if (ipi.judgement === 'late' && ipi.send_tick >= 0) late.set(ipi.trace_id, ipi);
-    const orderedAt = new Map<number, number>();
-    for (const r of events) if (r.ev.e === 'version') orderedAt.set(r.ev.wid, r.ev.tick);
     const slow = new Map<IpiRecord, Array<{ loc: string; ticks: number }>>();
     for (const r of events) {
       const ipi = late.get(r.traceId);
       if (ipi === undefined || r.ev.e !== 'store' || r.ev.cpu !== ipi.sender_cpu) continue;
       if (r.ev.tick < ipi.sent_tick || r.ev.tick > ipi.send_tick) continue;
-      const at = orderedAt.get(r.ev.wid);
+      const at = orderingOf.get(r.ev.wid)?.tick;
       if (at === undefined) continue;
       const list = slow.get(ipi) ?? [];
       list.push({ loc: r.locName ?? `location ${r.ev.loc}`, ticks: at - r.ev.tick });

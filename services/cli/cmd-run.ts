@@ -1,4 +1,3 @@
-import { closeSync, openSync } from 'node:fs';
 import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
@@ -60,7 +59,7 @@ export const runCommand: Command = {
     if (plan !== undefined) checkFaultPlanCores(String(a.flags.faults), plan, n);
     const f = a.flags;
     if (f.sample !== undefined && f.traceFile === undefined && f.otlp === undefined) throw new UsageError('--sample needs --trace-file or --otlp');
-    if (f.traceFile !== undefined) checkWritable(f.traceFile);
+    if (f.traceFile !== undefined) checkOutputFile('--trace-file', f.traceFile);
     if (f.record !== undefined) checkOutputFile('--record', f.record);
     if (f.otlp !== undefined && !URL.canParse(f.otlp)) throw new UsageError(`--otlp ${f.otlp} is not a URL; give e.g. http://127.0.0.1:4318/v1/traces`);
     const traced = f.traceFile !== undefined || f.otlp !== undefined;
@@ -161,13 +160,4 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
 /** A run id is one NATS subject token. */
 export function checkRunId(id: string, what = '--run-id'): void {
   if (!isRunId(id) || id.length > 64) throw new UsageError(`${what} ${JSON.stringify(id)}: use 1-64 letters, digits, - or _ (it is one NATS subject token)`);
-}
-
-/** A trace file that cannot be written is a usage error before any process starts. */
-function checkWritable(file: string): void {
-  try {
-    closeSync(openSync(file, 'w'));
-  } catch (e) {
-    throw new UsageError(`cannot write the trace file ${file} (${(e as Error).message}); check the directory exists and is writable`);
-  }
 }

@@ -802,13 +802,17 @@ export class StartedController {
       reason = 'invalid';
       invalidReason = `only ${finals.length} of ${n} cores returned their final state`;
     }
-    for (const [k, v] of Object.entries(counters)) if (k.startsWith('fault_')) this.faultsInjected[k.slice(6)] = v;
+    // The bus faults the cores injected, by link, and their totals by kind.
     const faultsByLink: Record<string, Record<string, number>> = {};
+    const busFaults: Record<string, number> = {};
     for (const [k, v] of Object.entries(counters)) {
       const m = /^faultlink_(\w+)@(.+)$/.exec(k);
       if (m === null) continue;
-      (faultsByLink[m[2] as string] ??= {})[m[1] as string] = v;
+      const [kind, link] = [m[1] as string, m[2] as string];
+      (faultsByLink[link] ??= {})[kind] = v;
+      busFaults[kind] = (busFaults[kind] ?? 0) + v;
     }
+    Object.assign(this.faultsInjected, busFaults);
     finals.sort((a, b) => a.core - b.core);
     records.sort((a, b) => a.core - b.core);
     const out: GenerationResult = {

@@ -633,11 +633,9 @@ export class StartedCoreProcess {
       counters.pace_lagging_cores = ps.behindMs + open > 0 ? 1 : 0;
     }
     for (const [k, v] of Object.entries(st)) if (typeof v === 'number') counters[`bus_${k}`] = v;
-    for (const fc of st.faults) {
-      counters[`fault_${fc.kind}`] = (counters[`fault_${fc.kind}`] ?? 0) + fc.count;
-      // And by link (`faultlink_<kind>@<src>-><dst>`): a link's faults are its sender's decisions.
-      counters[`faultlink_${fc.kind}@${fc.link}`] = (counters[`faultlink_${fc.kind}@${fc.link}`] ?? 0) + fc.count;
-    }
+    // By kind and link (`faultlink_<kind>@<src>-><dst>`): a link's faults are its sender's
+    // decisions; the controller sums them by kind.
+    for (const fc of st.faults) counters[`faultlink_${fc.kind}@${fc.link}`] = (counters[`faultlink_${fc.kind}@${fc.link}`] ?? 0) + fc.count;
     const results: CoreResultsJson = { final, sendBase: g.sendBase, transport: {} };
     if (record !== undefined) results.record = record;
     return { ...base, generation: g.gen, counters, resultsJson: JSON.stringify(results) };

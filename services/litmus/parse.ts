@@ -676,6 +676,8 @@ class Parser {
       }
       return { disp: imm(d[1]!), ra: base(d[2]!) };
     };
+    // The D-form operand after rD/rS: `d(rA)`, or herd's two operands `d,rA`.
+    const dOperand = (): { disp: number; ra: string } => (ops.length === 3 ? { disp: imm(ops[1]!), ra: base(ops[2]!) } : dform(ops[1]!));
     const cr = (s: string): number => {
       const c = /^cr([0-7])$/i.exec(s);
       if (!c) {
@@ -778,7 +780,7 @@ class Parser {
       case 'stw': {
         // stw rS,d(rA), or herd's stw rS,d,rA.
         arity('stw rS,d(rA)', 2, 3);
-        const { disp, ra } = ops.length === 3 ? { disp: imm(ops[1]!), ra: base(ops[2]!) } : dform(ops[1]!);
+        const { disp, ra } = dOperand();
         return { op: 'stw', rs: reg(ops[0]!), disp, ra };
       }
       case 'lwz':
@@ -786,7 +788,7 @@ class Parser {
         // lwa sign-extends the word into the 64-bit register, lwz zero-extends it. herd also
         // writes the D-form as rD,d,rA.
         arity(`${mnem} rD,d(rA)`, 2, 3);
-        const { disp, ra } = ops.length === 3 ? { disp: imm(ops[1]!), ra: base(ops[2]!) } : dform(ops[1]!);
+        const { disp, ra } = dOperand();
         return { op: 'lwz', rd: reg(ops[0]!), disp, ra, ...(mnem === 'lwa' ? { signed: true as const } : {}) };
       }
       case 'lwax':

@@ -145,11 +145,11 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
       const id = idx < 0 ? undefined : locIds[idx];
       if (id === undefined) {
         // (A base register written r0 reads as zero in loads and stores: the rA=0 rule.)
-        const locNames = [...c.locIndex.keys()];
+        const where = describeAddress(addr, [...c.locIndex.keys()]);
         throw new InputError(
           c.test.file,
           c.lines[t]?.[pc - 1],
-          `thread P${t}: ${op} accesses ${litmusLocIndex(addr) < 0 && describeAddress(addr, locNames) !== String(addr) ? describeAddress(addr, locNames) : `address ${addr}`}, which is no location ` +
+          `thread P${t}: ${op} accesses ${where === String(addr) ? `address ${addr}` : where}, which is no location ` +
             '(each location is a word of its own: no offset from one reaches another)',
         );
       }

@@ -854,8 +854,8 @@ export class IpiTraceObserver implements MachineObserver {
     if (target < 0) {
       // The stack csd of smp_call_function_single: the CPU the call was queued on. Its IPI is the
       // caller's own, or, when the queue was not empty and none was sent, the last one to it.
-      target = this.lastQueuedTo.get(ev.cpu) ?? this.lastIpiFrom.get(ev.cpu)?.target ?? -1;
       const own = this.lastIpiFrom.get(ev.cpu);
+      target = this.lastQueuedTo.get(ev.cpu) ?? own?.target ?? -1;
       ipi = own !== undefined && own.target === target ? own : target >= 0 ? (this.lastIpiTo.get(target) ?? null) : null;
     } else {
       ipi = this.lastIpiTo.get(target) ?? null;
