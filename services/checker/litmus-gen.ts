@@ -21,9 +21,10 @@ import { conditionText, obsVarName } from '../litmus/outcome.js';
 
 export type Dir = 'R' | 'W';
 export type ComEdge = 'rf' | 'fr' | 'co';
-export type PoDecoration = 'po' | 'sync' | 'lwsync' | 'eieio' | 'addr' | 'data' | 'ctrl' | 'ctrlisync';
+export type PoDecoration = 'po' | 'sync' | 'lwsync' | 'eieio' | 'isync' | 'addr' | 'data' | 'ctrl' | 'ctrlisync';
 
-export const PO_DECORATIONS: readonly PoDecoration[] = ['po', 'sync', 'lwsync', 'eieio', 'addr', 'data', 'ctrl', 'ctrlisync'];
+/** `isync` is an isync with no branch before it, which orders nothing (only ctrlisync does). */
+export const PO_DECORATIONS: readonly PoDecoration[] = ['po', 'sync', 'lwsync', 'eieio', 'isync', 'addr', 'data', 'ctrl', 'ctrlisync'];
 
 /** One thread of a cycle: a lone write, or two accesses joined by a decorated po edge. */
 export type CycleThread = { kind: 'single' } | { kind: 'pair'; first: Dir; second: Dir; deco: PoDecoration };
@@ -56,6 +57,7 @@ export function decorationFits(deco: PoDecoration, first: Dir, second: Dir): boo
     case 'sync':
     case 'lwsync':
     case 'eieio':
+    case 'isync':
       return true;
     case 'addr':
     case 'ctrl':
@@ -210,6 +212,7 @@ const DIY_DECO: Record<PoDecoration, string> = {
   sync: 'Syncd',
   lwsync: 'LwSyncd',
   eieio: 'Eieiod',
+  isync: 'ISyncd',
   addr: 'DpAddrd',
   data: 'DpDatad',
   ctrl: 'DpCtrld',
@@ -341,6 +344,7 @@ export function cycleToTest(input: Cycle): LitmusTest {
         case 'sync':
         case 'lwsync':
         case 'eieio':
+        case 'isync':
           code.push({ op: t.deco });
           break;
         case 'addr':

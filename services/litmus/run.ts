@@ -134,8 +134,15 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
     // (a load that reads its own store may pass it on that early: store forwarding).
     const ready = new Map<string, number>();
     const storeReady = new Map<number, number>();
-    // The condition register's eight fields (CR_LT | CR_GT | CR_EQ bits).
+    // The condition register's eight fields (CR_LT | CR_GT | CR_EQ bits), and the tick from which
+    // each field's value is known.
     const cr = [0, 0, 0, 0, 0, 0, 0, 0];
+    const crReady = [0, 0, 0, 0, 0, 0, 0, 0];
+    // isync orders later loads only behind the conditional branches before it (ctrlisync, as in
+    // ppc.cat): the tick from which every conditional branch executed so far was resolved, and the
+    // floor that the last isync put under every later load.
+    let branchesReady = 0;
+    let isyncFloor = 0;
     let pc = 0;
     let executed = 0;
     const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
@@ -175,6 +182,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           throw new InputError(c.test.file, c.lines[t]?.[pc - 1], `thread P${t}: ${e.message}`);
         }
         ready.set(ins.rd, at);
+        if (recordsCr0(ins)) crReady[0] = at;
         continue;
       }
       switch (ins.op) {
@@ -185,12 +193,13 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         case 'lwarx': {
           const addr = ins.op === 'lwz' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
           const loc = locOf(addr, ins.op);
-          const depTick = ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
+          const depTick = Math.max(isyncFloor, ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb)));
           const now = yield { k: 'now' };
           let v: number;
           let at = now;
           if (ins.op === 'lwarx') {
-            v = yield { k: 'larx', loc };
+            // A load like the others (ordering nothing by itself), that reserves what it read.
+            v = yield { k: 'larx', loc, floorTick: Math.min(depTick, now) };
           } else {
             const op: Op = depTick < now ? { k: 'ld', loc, floorTick: depTick } : { k: 'ld', loc };
             v = yield op;
@@ -216,19 +225,25 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs)) };
           storeReady.set(loc, Infinity);
           cr[0] = ok === 1 ? CR_EQ : 0;
+          crReady[0] = yield { k: 'now' };
           break;
         }
         case 'sync':
         case 'lwsync':
-        case 'isync':
         case 'eieio':
           yield { k: ins.op };
+          break;
+        case 'isync':
+          // No floor of its own: loads after it wait for the branches before it (and, through
+          // them, for the loads those branches compared).
+          isyncFloor = Math.max(isyncFloor, branchesReady);
           break;
         case 'cmpw':
         case 'cmpwi':
         case 'cmplw':
         case 'cmplwi':
           cr[ins.cr ?? 0] = compareWords(get(ins.ra), ins.op === 'cmpw' || ins.op === 'cmplw' ? get(ins.rb) : ins.imm, ins.op === 'cmplw' || ins.op === 'cmplwi');
+          crReady[ins.cr ?? 0] = ins.op === 'cmpw' || ins.op === 'cmplw' ? Math.max(readyOf(ins.ra), readyOf(ins.rb)) : readyOf(ins.ra);
           break;
         case 'b':
           pc = labels.get(ins.label) as number;
@@ -239,6 +254,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         case 'bgt':
         case 'ble':
         case 'bge':
+          branchesReady = Math.max(branchesReady, crReady[ins.cr ?? 0] as number);
           if (branchTaken(ins.op, cr[ins.cr ?? 0] as number)) pc = labels.get(ins.label) as number;
           break;
         case 'label':

@@ -204,6 +204,8 @@ export class HwThread {
   /** The tick at which the last load was satisfied, and whether it read the thread's own write. */
   lastLoadTick = 0;
   lastLoadOwn = false;
+  /** The version the last load read (-1: the thread's own store, not yet ordered). */
+  lastLoadVersion = 0;
 
   constructor(
     readonly cpu: number,
@@ -438,7 +440,7 @@ export class Core {
         this.enqueueRmw(th, op.loc, op.op, op.a, op.b ?? 0);
         return true;
       case 'larx':
-        this.larx(th, frame, op.loc);
+        this.larx(th, frame, op.loc, op.floorTick);
         return true;
       case 'stcx':
         this.stats.memOps++;
@@ -552,6 +554,11 @@ export class Core {
       this.fetch(th, loc, lane);
       return 0;
     }
+    return this.loadView(th, loc, lane, floorTick);
+  }
+
+  /** A load from the thread's view (or its own queued store), early when the floor allows. */
+  private loadView(th: HwThread, loc: number, lane: number, floorTick: number | undefined): number {
     let word: number;
     let version: number;
     let own = false;
@@ -604,6 +611,7 @@ export class Core {
       }
     }
     th.lastLoadOwn = own;
+    th.lastLoadVersion = version;
     const value = lane < 0 ? word : laneOf(word, lane);
     this.clock++;
     if (this.obsLoad) (this.obs as MachineObserver).event({ e: 'load', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, loc, value, version, own });
@@ -733,7 +741,7 @@ export class Core {
     this.pump(th);
   }
 
-  private larx(th: HwThread, frame: Frame, loc: number): void {
+  private larx(th: HwThread, frame: Frame, loc: number, floorTick: number | undefined): void {
     this.stats.memOps++;
     if (this.present[loc] === 0) {
       // A reservation needs a copy: fetch it first (the stcx. is checked at the home anyway).
@@ -746,6 +754,14 @@ export class Core {
       // Read the reserved value only once our own stores to it are ordered (simple and sound).
       th.larxLoc = loc;
       this.block(th, BK_LARX_DRAIN);
+      return;
+    }
+    if (floorTick !== undefined) {
+      // A load like any other (it may read the view as it was since the floor), that reserves the
+      // version it read: a stcx. after a stale one fails at the home, as a lost reservation.
+      frame.resume = this.loadView(th, loc, -1, floorTick);
+      th.larxLoc = loc;
+      th.larxVersion = th.lastLoadVersion;
       return;
     }
     th.larxLoc = loc;

@@ -13,8 +13,9 @@ export type Op =
   | { k: 'st'; loc: number; value: number; lane?: number }
   /** Atomic read-modify-write performed at the home; returns the old value (stcx: 1 or 0). */
   | { k: 'rmw'; loc: number; op: RmwOp; a: number; b?: number }
-  /** lwarx: load and reserve. */
-  | { k: 'larx'; loc: number }
+  /** lwarx: load and reserve. With `floorTick`, a load like `ld`'s (it may be satisfied early, and
+   * orders no later load); without, later loads are not satisfied before it. */
+  | { k: 'larx'; loc: number; floorTick?: number }
   /** stwcx.: store if the reservation still holds; returns 1 on success, 0 on failure. */
   | { k: 'stcx'; loc: number; value: number }
   | { k: 'sync' }
