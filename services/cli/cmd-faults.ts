@@ -90,7 +90,9 @@ export const faultsCommand: Command = {
       const msg = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: Date.now(), faultPlanJson: JSON.stringify(plan) } });
       const answer = await ask(nc, runId, msg, a.flags.timeout, servers);
       if (a.flags.json) out(JSON.stringify(answer));
-      else if (answer.ok === true) {
+      else if (answer.ok === true && answer.late === true) {
+        out(`run ${runId}: fault plan version ${String(answer.version)} came too late: ${String(answer.error)}`);
+      } else if (answer.ok === true) {
         out(
           Number(answer.generation) > 0
             ? `run ${runId}: fault plan version ${String(answer.version)} taken ${String(answer.at_ms)} ms into the run (${String(answer.rules)} rules, ${String(answer.process_faults_scheduled)} process faults scheduled)`
@@ -104,6 +106,11 @@ export const faultsCommand: Command = {
         err(`warning: run ${runId} adopted its core processes, so the plan's ${String(answer.process_faults_not_applicable)} pause/kill/restart faults cannot be carried out; its bus rules apply`);
       }
       if (answer.ok !== true) throw new UserError(`run ${runId} refused the plan: ${String(answer.error)}`);
+      // Taken, but by a machine that was ending: the plan injected nothing into the run.
+      if (answer.late === true) {
+        err(`warning: run ${runId} was ending when the plan came: no fault of it reaches the run's workload (its bus rules apply to the drain and to a next machine, if any)`);
+        return 1;
+      }
       return 0;
     } finally {
       await nc.close();

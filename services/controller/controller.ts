@@ -71,6 +71,8 @@ export interface ControllerOptions {
   log?: (line: string) => void;
   /** Called when every core has started a generation (its machine runs from now on). */
   onGenerationStarted?: (generation: number) => void;
+  /** Called when a generation's workload has stopped (its drain and gathering follow). */
+  onGenerationEnding?: (generation: number) => void;
   /** Spawned cores load the tracing modules before they register (generations will be traced):
    * loaded at StartRun instead, a late core would be starved by the peers already running. */
   preloadTracing?: boolean;
@@ -728,6 +730,8 @@ export class StartedController {
     } finally {
       endSeenUnixMs = Date.now();
       this.running = 0;
+      this.ending = gen;
+      this.opts.onGenerationEnding?.(gen);
       for (const t of timers) clearTimeout(t);
       for (const core of this.pausedNow) this.children.get(core)?.kill('SIGCONT');
       this.pausedNow.clear();
@@ -823,6 +827,7 @@ export class StartedController {
     if (drain !== undefined) out.drain = drain;
     if (invalidReason !== undefined) out.invalidReason = invalidReason;
     if (o.tracing?.traceFile !== undefined) out.trace = mergeSpanFiles(o.tracing.traceFile, gen, cores);
+    this.ending = 0;
     return out;
   }
 
@@ -881,6 +886,8 @@ export class StartedController {
 
   /** While a generation runs: its number, when it started, and its process-fault timers. */
   private running = 0;
+  /** The generation whose workload has stopped and which is being drained and gathered (0: none). */
+  private ending = 0;
   private genStartUnixMs = 0;
   private genTimers: NodeJS.Timeout[] = [];
   /** Process faults of this generation already scheduled (kind/core/at_ms): a live plan that
@@ -956,7 +963,7 @@ export class StartedController {
     try {
       const c = decodeControlMsg(m.data);
       // `ipiscope faults --from-now` asks where the run is before it shifts the plan's times.
-      if (c.kind === 'statusRequest') answer = { ok: true, run: this.runId, generation: this.running, at_ms: this.runAtMs(), cores: this.ncores };
+      if (c.kind === 'statusRequest') answer = { ok: true, run: this.runId, generation: this.running, at_ms: this.runAtMs(), cores: this.ncores, ...(this.running === 0 && this.ending > 0 ? { ending: this.ending } : {}) };
       else if (c.kind === 'faultPlanUpdate') answer = this.takeFaultPlan(Number(c.fields.planVersion ?? 0), String(c.fields.faultPlanJson));
       else return;
     } catch (e) {
@@ -972,6 +979,15 @@ export class StartedController {
       return { ok: false, run: this.runId, error: `plan version ${version} is not newer than ${this.faultPlanVersion}, so the cores ignore it` };
     }
     this.faultPlanVersion = version;
+    if (this.running === 0 && (this.ending > 0 || this.stopping)) {
+      // Too late for the machine: its workload has stopped (the cores' transports take the bus
+      // rules, for the drain's messages and a next machine, if any). Said, so nobody waits for it.
+      return {
+        ok: true, run: this.runId, version, generation: this.ending, late: true, rules: plan.faults.length,
+        process_faults_scheduled: 0, process_faults_late: processFaultsOf(plan).length,
+        error: `generation ${this.ending} was ending (its workload had stopped): the plan does nothing to it`,
+      };
+    }
     const p = this.running > 0 ? this.scheduleProcessFaults(plan, this.genStartUnixMs) : { scheduled: 0, notApplicable: 0 };
     const note: FaultPlanUpdateNote = {
       version, generation: this.running, at_ms: this.runAtMs(), rules: plan.faults.length,

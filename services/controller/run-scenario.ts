@@ -65,6 +65,8 @@ export interface RunScenarioOptions {
   adoptTimeoutMs?: number;
   /** Called with the controller once the cores run (tests, live fault updates). */
   onStarted?: (pids: number[]) => void;
+  /** Called with the run's id when the workload has stopped (the drain follows). */
+  onEnding?: (runId: string) => void;
   /** Wall-clock bound of the drain (ms; default: the controller's DRAIN_TIMEOUT_MS). */
   drainTimeoutMs?: number;
   /** Trace the run: every core's spans, merged into `traceFile`, and/or sent to `otlpUrl`. */
@@ -236,6 +238,8 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
     ...(o.adopt === true ? { mode: 'adopt' as const, registerTimeoutMs: o.adoptTimeoutMs ?? 60_000 } : {}),
     ...(o.log !== undefined ? { log: o.log } : {}),
     ...(o.trace !== undefined ? { preloadTracing: true } : {}),
+    // (Called during the generation, once `ctl` is set.)
+    ...(o.onEnding !== undefined ? { onGenerationEnding: () => o.onEnding?.(ctl.runId) } : {}),
   }).start();
   let g: GenerationResult;
   try {

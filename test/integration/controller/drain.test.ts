@@ -30,16 +30,39 @@ import type { ScenarioSpec } from '../../../services/sim/replay.js';
 import { replayRun } from '../../../services/core/index.js';
 import { readRecordFile } from '../../../services/sim/record-stream.js';
 import { startTestNats } from '../../harness/nats.js';
+import { connect } from '@nats-io/transport-node';
+import { encodeControlMsg } from '../../../services/bus/codec.js';
+import { faultsSubject } from '../../../services/bus/nats-transport.js';
+import { natsConnectTarget } from '../../../services/bus/nats-url.js';
 
 test('IPIs in flight when the run ends are drained and handled, never ignored; the record replays', { timeout: 120_000 }, async () => {
   await using nats = await startTestNats();
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-drain-'));
   try {
     const file = join(dir, 'pp.json');
+    // A live plan sent once the workload has stopped (the drain holds for the 150 ms latency)
+    // does nothing to the run, and its answer says so instead of "taken".
+    const nc = await connect(natsConnectTarget(nats.servers));
+    let lateAnswer: Promise<Record<string, unknown>> | null = null;
     const r = await runScenarioDistributed({
       scenario: resolveScenario('pingpong'), servers: nats.servers, ipis: 12, durationMs: 60_000, recordFile: file,
       faultPlan: parseFaultPlanValue({ faults: [{ type: 'latency', class: 'ipi', latency_ms: 150 }] }),
+      onEnding: (runId) => {
+        const plan = { faults: [{ type: 'pause', core: 1, at_ms: 0, duration_ms: 100 }] };
+        const msg = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: Date.now(), faultPlanJson: JSON.stringify(plan) } });
+        lateAnswer = nc.request(faultsSubject(runId), msg, { timeout: 5000 }).then((m) => JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
+      },
     });
+    assert.ok(lateAnswer !== null, 'the run said when its workload stopped');
+    const late = await (lateAnswer as Promise<Record<string, unknown>>);
+    await nc.close();
+    assert.equal(late.ok, true);
+    assert.equal(late.late, true, JSON.stringify(late));
+    assert.equal(late.generation, 1);
+    assert.equal(late.process_faults_scheduled, 0);
+    assert.equal(late.process_faults_late, 1);
+    assert.match(String(late.error), /generation 1 was ending/);
+    assert.equal(r.live.faults_injected.pause ?? 0, 0, 'nothing paused');
     const v = r.verdict;
     assert.equal(v.verdict, 'ok', `${v.invalid_reason ?? ''}\n${v.console}`);
     assert.equal(v.end_reason, 'ipis');
