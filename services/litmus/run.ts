@@ -329,6 +329,7 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
       bus: opts.bus ?? draw.bus,
       keepHistory: true,
       startSkewTicksMax: opts.startSkewTicksMax ?? draw.startSkewTicksMax,
+      lwsyncOrdering: 'per-thread',
     });
     const r = world.run({ ticksMax: 10_000_000 });
     if (r.reason !== 'finished' || results.some((x) => x.timedOut)) {

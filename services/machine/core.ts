@@ -14,10 +14,15 @@
  *   visible to each of its threads after an independent, seeded delay.
  * - Stores of one thread to different locations may reach their homes out of program order
  *   (a seeded store delay); stores to one location never pass each other.
- * - lwsync / eieio (cumulative): the thread's later stores are held until its earlier stores and
- *   every write it has seen are visible to every thread (a fence in its store queue). Loads are
- *   not held. This is stronger than POWER's lwsync (it also gives B-cumulativity for free) and
- *   gives up only outcomes such as R+lwsync+sync that hardware was never seen to show.
+ * - lwsync / eieio (cumulative), a fence in the thread's store queue; loads are not held. Two
+ *   orderings (`lwsyncOrdering`):
+ *   - global (the kernel model): the later stores are held until the thread's earlier stores and
+ *     every write it has seen are visible to every thread. Stronger than POWER's lwsync (it also
+ *     gives B-cumulativity for free); gives up outcomes such as R+lwsync+sync;
+ *   - per-thread (litmus tests): the later stores wait only until the earlier ones are ordered at
+ *     their homes, then carry that group as prerequisites: a thread takes them in before it sees
+ *     such a store, and from then on its own stores carry them too (B-cumulativity through the
+ *     threads the barrier reached).
  * - sync: the thread waits until its stores are ordered, then until every core has taken in
  *   everything the thread has seen (its cumulative view); nothing after it runs before that.
  * - Atomics (lwarx/stwcx., xchg, cmpxchg) succeed at the home against the latest write.
@@ -92,6 +97,17 @@ export interface CoreOptions {
   keepHistory?: boolean;
   /** Idle thread start skew: each thread starts after a seeded delay in [0, startSkewTicksMax]. */
   startSkewTicksMax?: number;
+  /**
+   * How lwsync and eieio order a thread's later stores behind what it has seen (group A):
+   * - `global` (default): the later stores wait until group A is visible to every thread (a
+   *   round of sync messages); stronger than POWER, as the memory contract above says;
+   * - `per-thread`: group A only has to be ordered at its homes; then every later store carries it
+   *   as prerequisites, which each thread takes in before it sees the store, and which a thread
+   *   that saw the store passes on with its own later stores (cumulativity, as barriers propagate
+   *   in POWER's storage subsystem). Outcomes such as R+lwsync+sync become possible. Used for
+   *   litmus tests, whose atomics read no values at the home.
+   */
+  lwsyncOrdering?: 'global' | 'per-thread';
 }
 
 const TS_RUN = 0;
@@ -182,6 +198,11 @@ export class HwThread {
   loadFloor = 0;
   syncSid = 0;
   syncAcksLeft = 0;
+  /** Per-thread lwsync ordering: the prerequisites every later store of this thread carries
+   * (flat [loc, version, value, ...], one entry per location), where each is, and a snapshot. */
+  carry: number[] = [];
+  carryAt: Map<number, number> | null = null;
+  carrySnap: number[] | null = null;
   syncEntries: number[] = [];
   rmwWid = 0;
   rmwIsStcx = false;
@@ -258,6 +279,7 @@ export class Core {
   private readonly syncTargets: Uint8Array;
   private readonly applies = new MinHeap<[HwThread, WriteProp]>();
   private readonly emptyPrereq: number[] = [];
+  private readonly perThreadLwsync: boolean;
   /** Counters, for reports and benchmarks. */
   readonly stats = {
     ops: 0,
@@ -280,6 +302,7 @@ export class Core {
     this.rng = new Random(opts.seed, `core/${opts.id}`);
     this.send = opts.send;
     this.obs = opts.observer ?? null;
+    this.perThreadLwsync = opts.lwsyncOrdering === 'per-thread';
     this.obsVisible = this.obs !== null && !(this.obs.ignores ?? []).includes('visible');
     this.obsLoad = this.obs !== null && !(this.obs.ignores ?? []).includes('load');
     this.ncores = opts.topology.sockets * opts.topology.coresPerSocket;
@@ -673,6 +696,34 @@ export class Core {
       const val = pre[i + 2] as number;
       this.mergeView(th, loc, ver, val, -1);
     }
+    // The barriers behind these prerequisites have reached the thread: its later stores are
+    // ordered after them for every thread too.
+    if (this.perThreadLwsync) this.inherit(th, pre);
+  }
+
+  /** Per-thread lwsync: adds `entries` to what the thread's later stores carry. */
+  private inherit(th: HwThread, entries: number[]): void {
+    const at = (th.carryAt ??= new Map<number, number>());
+    const c = th.carry;
+    for (let i = 0; i < entries.length; i += 3) {
+      const loc = entries[i] as number;
+      const ver = entries[i + 1] as number;
+      const k = at.get(loc);
+      if (k === undefined) {
+        at.set(loc, c.length);
+        c.push(loc, ver, entries[i + 2] as number);
+      } else if (ver > (c[k + 1] as number)) {
+        c[k + 1] = ver;
+        c[k + 2] = entries[i + 2] as number;
+      } else continue;
+      th.carrySnap = null;
+    }
+  }
+
+  /** The prerequisites a store of `th` carries now (a snapshot: messages keep it). */
+  private carryOf(th: HwThread): number[] {
+    if (!this.perThreadLwsync || th.carry.length === 0) return this.emptyPrereq;
+    return (th.carrySnap ??= th.carry.slice());
   }
 
   /** The thread's own latest value for `loc`: its view with its unordered stores laid over it. */
@@ -722,10 +773,11 @@ export class Core {
     const home = this.locs.homes[loc] as number;
     this.clock++;
     th.inflight++;
+    const prereq = this.carryOf(th);
     if (home === this.id) {
-      this.orderWrite(this.id, th.tir, wid, loc, value, lane, this.emptyPrereq, this.clock);
+      this.orderWrite(this.id, th.tir, wid, loc, value, lane, prereq, this.clock);
     } else {
-      this.sendMsg(home, { t: 'wreq', src: this.id, thread: th.tir, wid, loc, value, lane, prereq: this.emptyPrereq, clock: this.clock });
+      this.sendMsg(home, { t: 'wreq', src: this.id, thread: th.tir, wid, loc, value, lane, prereq, clock: this.clock });
     }
   }
 
@@ -815,7 +867,7 @@ export class Core {
         this.clock++;
         const m: RmwReq = {
           t: 'rmwreq', src: this.id, thread: th.tir, wid: e.wid, loc: e.loc, op: e.op, a: e.a, b: e.b,
-          prereq: this.emptyPrereq, clock: this.clock,
+          prereq: this.carryOf(th), clock: this.clock,
         };
         if (home === this.id) this.homeRmw(m);
         else this.sendMsg(home, m);
@@ -828,6 +880,11 @@ export class Core {
   /** Starts propagating a fence; returns true when it completed at once. */
   private fenceStart(th: HwThread, f: Queued): boolean {
     const entries = this.groupA(th);
+    if (this.perThreadLwsync) {
+      // Group A is ordered at its homes (the thread's stores are): the later stores carry it.
+      this.inherit(th, entries);
+      return true;
+    }
     if (entries.length === 0 || this.ncores === 1) {
       this.mergeSyncLocal(entries, th);
       this.globalised(th, entries);

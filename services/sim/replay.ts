@@ -186,6 +186,7 @@ function buildLitmusCore(
     observer,
     keepHistory: true,
     startSkewTicksMax: s.startSkewTicksMax,
+    lwsyncOrdering: 'per-thread',
   });
   const tpc = s.topology.threadsPerCore;
   return {

@@ -132,6 +132,8 @@ export interface WorldOptions {
   observer?: MachineObserver | null;
   keepHistory?: boolean;
   startSkewTicksMax?: number;
+  /** See CoreOptions.lwsyncOrdering. */
+  lwsyncOrdering?: 'global' | 'per-thread';
   /** Called for every message a core takes from the bus (the replay journal). */
   onInbox?: (r: InboxRecord) => void;
   /** Builds the bus instead of the default `SimBus` (e.g. a subclass with extra seeded faults). */
@@ -169,6 +171,7 @@ export class World {
           observer: opts.observer ?? null,
           keepHistory: opts.keepHistory,
           startSkewTicksMax: opts.startSkewTicksMax,
+          lwsyncOrdering: opts.lwsyncOrdering,
         }),
       );
     }

@@ -37,3 +37,14 @@ test('extra litmus tests: sound against the axiomatic model, and complete where 
     if (mustHit.has(t.name)) assert.ok(hits > 0, `${t.name} never produced its allowed outcome`);
   }
 });
+
+test('lwsync orders per thread in litmus tests: R+lwsync+sync shows its allowed outcome, 2+2W+lwsyncs never', () => {
+  const suite = join(process.cwd(), 'test', 'litmus');
+  const r = parseLitmus(readFileSync(join(suite, 'R+lwsync+sync.litmus'), 'utf8'), 'R+lwsync+sync.litmus');
+  assert.equal(checkCondition(r).verdict, 'Allowed');
+  const hit = runLitmus(r, { runs: 20_000, seed: 5, placement: 'cores' });
+  assert.ok(hit.hits > 0, 'R+lwsync+sync never produced: lwsync waits for global visibility again?');
+  for (const [key, state] of hit.states ?? []) assert.ok(isStateAllowed(r, state), `R+lwsync+sync produced forbidden ${key}`);
+  const w = parseLitmus(readFileSync(join(suite, '2+2W+lwsyncs.litmus'), 'utf8'), '2+2W+lwsyncs.litmus');
+  for (const placement of ['cores', 'smt'] as Placement[]) assert.equal(runLitmus(w, { runs: 20_000, seed: 5, placement }).hits, 0);
+});
