@@ -280,6 +280,8 @@ export class Core {
   private readonly applies = new MinHeap<[HwThread, WriteProp]>();
   private readonly emptyPrereq: number[] = [];
   private readonly perThreadLwsync: boolean;
+  /** Whether loads may be satisfied early here (the threads keep their view history). */
+  readonly keepsHistory: boolean;
   /** Counters, for reports and benchmarks. */
   readonly stats = {
     ops: 0,
@@ -303,6 +305,7 @@ export class Core {
     this.send = opts.send;
     this.obs = opts.observer ?? null;
     this.perThreadLwsync = opts.lwsyncOrdering === 'per-thread';
+    this.keepsHistory = opts.keepHistory === true;
     this.obsVisible = this.obs !== null && !(this.obs.ignores ?? []).includes('visible');
     this.obsLoad = this.obs !== null && !(this.obs.ignores ?? []).includes('load');
     this.ncores = opts.topology.sockets * opts.topology.coresPerSocket;

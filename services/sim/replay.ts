@@ -30,7 +30,7 @@ import type { Compiled, Placement, ThreadResult } from '../litmus/run.js';
 import { resolveMachine } from '../machine/topology.js';
 import { Kernel, cpuSoftware, resolveKernel, interruptsJson } from '../kernel/index.js';
 import { StressWorkload } from './scenario-workload.js';
-import { memoryPolicyOf, parseScenarioValue } from './scenario.js';
+import { parseScenarioValue, scenarioCoreMemory } from './scenario.js';
 import type { Scenario } from './scenario.js';
 
 import { RECORD_FORMAT, RECORD_VERSION, InboxCursor, inboxChunks, msgHash } from './record-stream.js';
@@ -285,11 +285,11 @@ function buildScenarioCore(
     topology: topo,
     locations: k.locs,
     seed: spec.seed,
-    policy: memoryPolicyOf(s),
+    // As in sim (early loads, e.g. the 2012 wake_list read, need the view history).
+    ...scenarioCoreMemory(s),
     software: (cpu) => cpuSoftware(k, wl, cpu),
     send,
     observer,
-    startSkewTicksMax: 50,
   });
   const tpc = topo.threadsPerCore;
   const mine = (cpu: number): boolean => Math.floor(cpu / tpc) === id;

@@ -15,7 +15,7 @@ import { HostIpiRaceObserver } from '../checker/host-ipi-race.js';
 import type { HostIpiInterleaving } from '../checker/host-ipi-race.js';
 import { SimBus, World } from './world.js';
 import type { Scenario } from './scenario.js';
-import { busPolicyOf, memoryPolicyOf } from './scenario.js';
+import { busPolicyOf, scenarioCoreMemory } from './scenario.js';
 import { StressWorkload } from './scenario-workload.js';
 
 export interface RunSimOptions {
@@ -163,12 +163,10 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
     locations: k.locs,
     seed,
     software: (cpu) => cpuSoftware(k, wl, cpu),
-    policy: memoryPolicyOf(s),
+    // The same cores as `run`'s (early loads, reader-side reordering, need the view history).
+    ...scenarioCoreMemory(s),
     bus: { delayTicksMin: bus.delayTicksMin, delayTicksMean: bus.delayTicksMean, crossSocketTicks: bus.crossSocketTicks },
     observer,
-    // Early loads (reader-side reordering) need the threads' recent view history.
-    keepHistory: memoryPolicyOf(s).earlyLoadProb > 0,
-    startSkewTicksMax: 50,
     busFactory: (n, cps, sd) => new StallingBus(n, cps, Number(sd), bus),
   });
   world = w;

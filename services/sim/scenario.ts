@@ -198,6 +198,13 @@ export function memoryPolicyOf(s: Scenario): MemoryPolicy {
   return { ...DEFAULT_POLICY, ...s.memory };
 }
 
+/** How a scenario's cores are built, the same in `sim` and in every core process of `run` (and
+ * its replay): the memory policy, the view history early loads need, the start skew. */
+export function scenarioCoreMemory(s: Scenario): { policy: MemoryPolicy; keepHistory: boolean; startSkewTicksMax: number } {
+  const policy = memoryPolicyOf(s);
+  return { policy, keepHistory: policy.earlyLoadProb > 0, startSkewTicksMax: 50 };
+}
+
 export function busPolicyOf(s: Scenario): {
   delayTicksMin: number;
   delayTicksMean: number;

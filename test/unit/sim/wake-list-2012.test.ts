@@ -6,7 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveScenario, runSim } from '../../../services/sim/index.js';
+import { builtinScenarioNames, resolveScenario, runSim } from '../../../services/sim/index.js';
+import { scenarioCoreMemory } from '../../../services/sim/scenario.js';
+import { buildCore } from '../../../services/sim/replay.js';
 
 const EMPTY = 'scheduler_ipi: wake_list empty, nothing to do';
 
@@ -29,4 +31,15 @@ test('wake-list-2012 on v3.6 (the fix) loses no wake-up', () => {
     assert.equal(r.marks[EMPTY] ?? 0, 0, `seed ${seed}`);
     assert.deepEqual(r.ignored, [], `seed ${seed}`);
   }
+});
+
+test('the cores of a distributed run are built as sim builds them: early loads too (the 2012 race needs them)', () => {
+  for (const name of builtinScenarioNames()) {
+    const s = resolveScenario(name);
+    const want = scenarioCoreMemory(s);
+    const spec = { kind: 'scenario' as const, scenario: s, kernel: 'v5.4', patches: [], revert: [], seed: 1 };
+    const built = buildCore(spec, 0, () => undefined, () => 0);
+    assert.equal(built.core.keepsHistory, want.keepHistory, `${name}: a core process ${built.core.keepsHistory ? 'keeps' : 'keeps no'} view history`);
+  }
+  assert.equal(scenarioCoreMemory(resolveScenario('wake-list-2012')).keepHistory, true, 'the 2012 race reads wake_list early');
 });
