@@ -21,7 +21,7 @@ import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import { HostIpiRaceObserver, type HostIpiInterleaving } from '../checker/host-ipi-race.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import type { FaultPlan } from '../bus/fault-plan.js';
-import { coreCount, RECORD_FORMAT, RECORD_VERSION, topologyOf } from '../sim/replay.js';
+import { coreCount, MODEL_VERSION, RECORD_FORMAT, RECORD_VERSION, topologyOf } from '../sim/replay.js';
 import { writeRecordFile } from '../sim/record-stream.js';
 import { replayRun } from '../core/index.js';
 import type { CoreFinal, RunRecord, ScenarioSpec } from '../sim/replay.js';
@@ -277,7 +277,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   const drained = g.drain?.settled === true;
   const record: RunRecord = {
     format: RECORD_FORMAT, version: RECORD_VERSION, runId: ctl.runId, spec, topology,
-    software: { ipiscope: '0.1.0', identity: resolveKernel({ kernel: spec.kernel }).label },
+    software: { ipiscope: '0.1.0', identity: resolveKernel({ kernel: spec.kernel }).label, model: MODEL_VERSION },
     cores: g.records, finals: g.finals, verdict: {}, lamport: 1,
   };
   const lag = isPaced(o.scenario) ? paceLagOf(g.counters, paceOptionsOf(o.scenario).lagTicksMax) : undefined;

@@ -21,6 +21,13 @@ import type { CoreRecord, InboxEntry, RunRecord } from './replay.js';
 export const RECORD_FORMAT = 'ipiscope-record';
 /** Written: 2 (streamed sections). Read: 1 and 2. */
 export const RECORD_VERSION = 2;
+/**
+ * The machine model a record was made with (`software.model`; absent: 1). Raised whenever a
+ * change makes the same inputs give another run (the memory model, the kernel model, the
+ * workload, how cores are built): such a record cannot be replayed bit for bit any more, and
+ * replay says so instead of reporting divergences. 2: kernel core processes keep view history.
+ */
+export const MODEL_VERSION = 2;
 
 /** Entries per line of an inbox stream (a line is about 50 KB: the core's write buffers stay
  * below glibc's mmap threshold, and the reader parses a line at a time). */
@@ -387,6 +394,14 @@ export function readRecordFile(file: string): RunRecord {
   const r = v as Omit<Partial<RunRecord>, 'version' | 'cores'> & { version?: unknown; cores?: Array<Partial<HeaderCore> & Partial<CoreRecord>> };
   if (typeof v !== 'object' || v === null || r.format !== RECORD_FORMAT) throw new InputError(file, 1, `not an ipiscope record (format ${String(r?.format)})`);
   if (r.version !== 1 && r.version !== 2) throw new InputError(file, 1, `record version ${String(r.version)}; this ipiscope reads versions 1 and 2`);
+  const model = (r.software as { model?: unknown } | undefined)?.model ?? 1;
+  if (model !== MODEL_VERSION) {
+    throw new InputError(
+      file, 1,
+      `recorded with machine model ${String(model)}, and this ipiscope runs model ${MODEL_VERSION}: its memory or kernel ` +
+        'model changed since, so the run cannot be replayed bit for bit; record it again with this version',
+    );
+  }
   if (!Array.isArray(r.cores) || r.spec === undefined || r.topology === undefined || !Array.isArray(r.finals)) {
     throw new InputError(file, 1, 'the record lacks its spec, topology, cores or final states');
   }

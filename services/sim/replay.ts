@@ -33,10 +33,10 @@ import { StressWorkload } from './scenario-workload.js';
 import { parseScenarioValue, scenarioCoreMemory } from './scenario.js';
 import type { Scenario } from './scenario.js';
 
-import { RECORD_FORMAT, RECORD_VERSION, InboxCursor, inboxChunks, msgHash } from './record-stream.js';
+import { RECORD_FORMAT, RECORD_VERSION, MODEL_VERSION, InboxCursor, inboxChunks, msgHash } from './record-stream.js';
 import type { InboxFile } from './record-stream.js';
 
-export { RECORD_FORMAT, RECORD_VERSION };
+export { RECORD_FORMAT, RECORD_VERSION, MODEL_VERSION };
 
 /** One litmus run: the test's text (parsed again in every process), the run seed, a placement. */
 export interface LitmusSpec {
@@ -406,7 +406,7 @@ export interface RunRecord {
   spec: MachineSpec;
   topology: Topology;
   /** ipiscope version and the software identity (litmus test or kernel label). */
-  software: { ipiscope: string; identity: string };
+  software: { ipiscope: string; identity: string; model?: number };
   cores: CoreRecord[];
   /** What the distributed run gathered, for the equality check. */
   finals: CoreFinal[];

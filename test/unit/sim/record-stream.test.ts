@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreMsg } from '../../../services/machine/index.js';
 import { InputError } from '../../../services/stdx/index.js';
-import { InboxCursor, InboxWriter, inboxChunks, inputsOf, loadInboxes, msgHash, readRecordFile, writeRecordFile, INBOX_CHUNK, RECORD_VERSION } from '../../../services/sim/record-stream.js';
+import { InboxCursor, InboxWriter, inboxChunks, inputsOf, loadInboxes, msgHash, readRecordFile, writeRecordFile, INBOX_CHUNK, RECORD_VERSION, MODEL_VERSION } from '../../../services/sim/record-stream.js';
 import { ReplayLinks } from '../../../services/sim/replay.js';
 import type { InboxEntry, RunRecord } from '../../../services/sim/replay.js';
 
@@ -29,7 +29,7 @@ function recordOf(cores: RunRecord['cores']): RunRecord {
     format: 'ipiscope-record', version: RECORD_VERSION, runId: 'r1',
     spec: { kind: 'scenario', scenario: {} as never, kernel: 'v5.4', patches: [], revert: [], seed: 1 },
     topology: { sockets: 1, coresPerSocket: 4, threadsPerCore: 2 } as never,
-    software: { ipiscope: '0.1.0', identity: 'test' }, cores, finals: [], verdict: { verdict: 'ok' },
+    software: { ipiscope: '0.1.0', identity: 'test', model: MODEL_VERSION }, cores, finals: [], verdict: { verdict: 'ok' },
   };
 }
 
@@ -92,6 +92,23 @@ test('a version-1 record (one JSON value, inboxes inline) is still read', () => 
     const r = readRecordFile(file);
     assert.equal(r.version, RECORD_VERSION);
     assert.deepEqual(r.cores[0]?.inbox, e);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a record made with another machine model is refused with the reason, not replayed into divergences', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-rec-'));
+  try {
+    const old = join(dir, 'old.json');
+    const rec = recordOf([{ core: 0, endStep: 40, sendBase: {}, inbox: entries(0, 10) }]);
+    // Records from before the model was stamped say nothing: model 1.
+    writeFileSync(old, JSON.stringify({ ...rec, version: 1, software: { ipiscope: '0.1.0', identity: 'test' } }) + '\n');
+    assert.throws(() => readRecordFile(old), (e: Error) =>
+      e instanceof InputError && /old\.json:1: recorded with machine model 1, and this ipiscope runs model \d+: .*record it again/.test(e.message));
+    const ok = join(dir, 'ok.json');
+    writeRecordFile(ok, rec);
+    assert.equal(readRecordFile(ok).software.model, MODEL_VERSION);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
