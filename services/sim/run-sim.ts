@@ -7,7 +7,7 @@ import { assert, AssertionError, MinHeap, Random } from '../stdx/index.js';
 import type { CoreMsg, MachineEvent, MachineObserver } from '../machine/index.js';
 import { ObserverSet } from '../machine/index.js';
 import { resolveMachine } from '../machine/topology.js';
-import { Console, Detectors, Kernel, PPC_MSG_NAMES, cpuSoftware, interruptsJson, procInterrupts, resolveKernel } from '../kernel/index.js';
+import { Console, Detectors, Kernel, PPC_MSG_NAMES, cpuSoftware, interruptsJson, procInterrupts, resolveKernel, softLockupSecs } from '../kernel/index.js';
 import type { Lockup } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
@@ -32,9 +32,17 @@ export interface RunSimOptions {
   observerFor?: (locationNames: readonly string[]) => MachineObserver;
   /** Ablation override (else the scenario's). */
   demuxReadRelaxed?: boolean;
+  /** The kernel's `watchdog_thresh` sysctl (seconds; the soft lockup fires at twice it), else the
+   * scenario's `detectors.watchdogThreshSecs`. */
+  watchdogThreshSecs?: number;
 }
 
 export type Verdict = 'ok' | 'hang' | 'storm' | 'invalid';
+
+/** The scenario with the kernel's `watchdog_thresh` set (sysctl kernel.watchdog_thresh), if given. */
+export function withWatchdogThresh(s: Scenario, secs: number | undefined): Scenario {
+  return secs === undefined ? s : { ...s, detectors: { ...s.detectors, watchdogThreshSecs: secs } };
+}
 
 export interface SimResult {
   verdict: Verdict;
@@ -132,7 +140,8 @@ function nowMs(): number {
 /** The bound on emulated time of a run with an explicit IPI goal (`--ipis`) and no `--ticks-max`. */
 export const TICKS_MAX_FOR_GOAL = 50_000_000;
 
-export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
+export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult {
+  const s = withWatchdogThresh(scenario, opts.watchdogThreshSecs);
   const wallStart = nowMs();
   const seed = opts.seed ?? s.seed;
   const topo = resolveMachine(s.machine);
@@ -215,7 +224,10 @@ export function runSim(s: Scenario, opts: RunSimOptions = {}): SimResult {
       }
     }
   }
-  const chk = checker.result(end, Math.floor(s.limits.settleSecs * tps));
+  // An IPI unconsumed for the settle time is ignored; when a soft lockup ended the run sooner than
+  // that (a low watchdog_thresh), for as long as the lockup took.
+  const settleSecs = verdict === 'hang' ? Math.min(s.limits.settleSecs, softLockupSecs(s.detectors)) : s.limits.settleSecs;
+  const chk = checker.result(end, Math.floor(settleSecs * tps));
   if (chk.errors.length > 0 && verdict !== 'invalid') {
     verdict = 'invalid';
     invalid = `checker: ${chk.errors[0]}`;

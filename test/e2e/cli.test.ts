@@ -89,6 +89,12 @@ test('bad flags and commands are usage errors that name the problem', () => {
   const g = ipiscope('bisect', 'host-ipi-2019', '--good', 'v9', '--bad', 'v5.3');
   assert.equal(g.status, 2);
   assert.match(g.stderr, /--good v9 is not a kernel version; give one of v3\.5, v3\.6/);
+  // watchdog_thresh: the kernel's range of a soft-lockup threshold we can report (1-60 s).
+  for (const cmd of ['sim', 'run']) {
+    const w = ipiscope(cmd, 'host-ipi-2019', '--watchdog-thresh', '0');
+    assert.equal(w.status, 2, `${cmd}: ${w.stderr}`);
+    assert.match(w.stderr, /--watchdog-thresh: must be an integer from 1 to 60 \(got "0"\)/);
+  }
 });
 
 test('litmus --mode nats: each run a machine of real core processes over a private nats-server; Forbidden never, SB relaxed', () => {

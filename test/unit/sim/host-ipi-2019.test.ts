@@ -57,3 +57,18 @@ test('host-ipi-2019-clear on v5.4: the barrier after the clear makes the unfence
     assert.deepEqual(r.ignored, [], `seed ${seed}`);
   }
 });
+
+test('watchdog_thresh 2: the soft lockup is reported after 4 s, with the lost IPI counted; the fixed kernel reports none', () => {
+  const s = resolveScenario('host-ipi-2019');
+  const r = runSim(s, { kernel: 'v5.3', seed: 3, watchdogThreshSecs: 2 });
+  assert.equal(r.verdict, 'hang', r.explanation);
+  const soft = r.lockups.find((l) => l.kind === 'soft-lockup');
+  assert.ok(soft !== undefined && soft.seconds >= 4 && soft.seconds < 6, JSON.stringify(r.lockups));
+  assert.equal(r.ignored.length, 1, 'the lost IPI is counted although the run ended before the 5 s settle time');
+  assert.equal(r.ignored[0]?.interleaving, 'message-late');
+  assert.ok(r.emulated_seconds < 20, `reported at ${r.emulated_seconds} s`);
+  for (const seed of [1, 2]) {
+    const ok = runSim(s, { kernel: 'v5.4', seed, watchdogThreshSecs: 2, ticksMax: 60_000 });
+    assert.equal(ok.verdict, 'ok', `seed ${seed}: ${ok.explanation}`);
+  }
+});
