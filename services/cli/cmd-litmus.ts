@@ -36,7 +36,7 @@ const spec = {
       help: 'sim: the seeded machine in this process; nats: one OS process per emulated core, over NATS (each run a fresh machine on the same processes)',
     },
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated, for --mode nats (default: a private nats-server on a free loopback port)' },
-    instrMax: { type: 'int', default: 10_000, min: 1, max: 100_000_000, help: 'instructions a thread may execute in one run; a run past it is invalid (a loop that never exits, or a longer one)' },
+    instrMax: { type: 'int', min: 1, max: 100_000_000, help: 'instructions a thread may execute in one run; a run past it is invalid (a loop that never exits, or a longer one); default 10000, 200000 with --mode nats (a spinning thread runs thousands of steps while a message crosses the bus)' },
     json: { type: 'boolean', help: 'one JSON object per test per line' },
   },
   rest: { name: 'PATH', help: 'litmus files or directories of them' },
@@ -79,7 +79,7 @@ export const litmusCommand: Command = {
           continue;
         }
         let r: LitmusResult;
-        const instrMax = a.flags.instrMax;
+        const instrMax = a.flags.instrMax ?? (mode === 'nats' ? 200_000 : 10_000);
         if (mode === 'nats') session ??= await new Controller({ cores: coresNeeded, ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}) }).start();
         try {
           r =

@@ -113,6 +113,14 @@ test('litmus --mode nats: each run a machine of real core processes over a priva
   assert.ok((lines[2]?.hits as number) > 0, `SB: the relaxed outcome is allowed and the bus is not SC; 30 runs gave ${JSON.stringify(lines[2]?.outcomes)}`);
 });
 
+test('litmus --mode nats: a thread spinning on a lock while the release crosses the bus stays within the default instruction bound', () => {
+  const r = ipiscope('litmus', '--mode', 'nats', 'test/fixtures/litmus-extra/ATOM-isync-lock.litmus', '--runs', '60', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const o = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+  assert.equal(o.invalid, 0, String(o.invalid_reason));
+  assert.equal(o.hits, 0, 'the lock lost an increment');
+});
+
 test('litmus: a test that accesses no location at run time is an input error in both modes; the next test runs; exit 2', () => {
   const dir = testTempDir('ipiscope-e2e-');
   const bad = join(dir, 'uninit.litmus');
