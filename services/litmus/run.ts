@@ -394,6 +394,8 @@ export function swarmDraw(rng: Random): SwarmDraw {
       storeDelayTicksMax: scale,
       earlyLoadProb: rng.pick([0, 0.2, 0.6]),
       earlyLoadTicksMax: rng.pick([4, scale, 4 * scale]),
+      // Half the draws read as stale as allowed more often (RSW 7 -> 12, IRIW+lwsyncs 5 -> 12 in 10,000).
+      earlyLoadOldestProb: rng.pick([0, 0.7]),
       // Cold copies dropped (directory-tracked locations only): never, at once, or after a while.
       evictIdleTicks: rng.pick([0, 1, scale]),
     },

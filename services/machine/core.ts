@@ -60,6 +60,9 @@ export interface MemoryPolicy {
   earlyLoadProb: number;
   /** How far back (ticks) an early load may be satisfied. */
   earlyLoadTicksMax: number;
+  /** Probability that an early load reads the oldest view it may (else a tick drawn uniformly
+   * between that and now). Absent or 0: always drawn. */
+  earlyLoadOldestProb?: number;
   /**
    * A core drops its copy of a directory-tracked location when a write to it arrives and none of
    * its threads has read it for this many ticks (a line that went cold; the home stops sending it
@@ -611,7 +614,8 @@ export class Core {
       const h = th.history[loc] ?? this.emptyPrereq;
       // A trimmed history cannot say what the view held before its oldest entry.
       const lo2 = h.length >= HISTORY_MAX * 3 ? Math.max(lo, h[0] as number) : lo;
-      const at = lo2 >= this.tick ? this.tick : lo2 + this.rng.int(this.tick - lo2 + 1);
+      const oldest = (this.policy.earlyLoadOldestProb ?? 0) > 0 && this.rng.chance(this.policy.earlyLoadOldestProb ?? 0);
+      const at = lo2 >= this.tick ? this.tick : oldest ? lo2 : lo2 + this.rng.int(this.tick - lo2 + 1);
       word = this.locs.inits[loc] as number;
       version = 0;
       let arrival = 0;
