@@ -9,7 +9,7 @@ import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
 import { checkFaultPlanCores, loadFaultPlan, processFaultsOf } from '../bus/fault-plan.js';
 import { isRunId } from '../bus/nats-transport.js';
-import { distTicksPerSecond, runScenarioDistributed, type RunVerdict } from '../controller/run-scenario.js';
+import { distTicksPerSecond, pacedScenario, runScenarioDistributed, type RunVerdict } from '../controller/run-scenario.js';
 import { PPC_MSG_NAMES } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
@@ -92,7 +92,7 @@ export const runCommand: Command = {
     const v = r.verdict;
     // The emulated time the machine ran (its furthest core, the drain included), on the clock of
     // its detectors: what an `ok` covers.
-    const emulatedSeconds = Math.round((v.steps_max / distTicksPerSecond(scenario)) * 1000) / 1000;
+    const emulatedSeconds = Math.round((v.steps_max / distTicksPerSecond(pacedScenario(scenario, a.flags.tickUs))) * 1000) / 1000;
     // The merged span file judged by the analyzer: trace ids for the verdict, and the cross-check.
     let trace: (RunTraceJudgement & { parts: number; missing: number[] }) | undefined;
     let traceIds = new Map<string, string>();

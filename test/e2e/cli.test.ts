@@ -186,6 +186,14 @@ test('run --faults drop on memory traffic: lost on the wire, repaired, the machi
   assert.equal(Object.values(byLink).reduce((a, k) => a + (k.drop ?? 0), 0), v.faults_injected.drop);
 });
 
+test('run --tick-us: the emulated seconds are counted on the paced clock (the detectors\' one), not the unpaced one', () => {
+  const r = ipiscope('run', 'pingpong', '--tick-us', '1000', '--duration', '2s', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { steps_max: number; emulated_seconds: number; time_scale: { ticks_per_second: number } };
+  assert.equal(v.time_scale.ticks_per_second, 20_000, 'pingpong keeps its own clock when paced');
+  assert.equal(v.emulated_seconds, Math.round((v.steps_max / 20_000) * 1000) / 1000);
+});
+
 test('sim: --sample without tracing is refused; spans an OTLP endpoint never took are reported, the verdict stands', () => {
   const s = ipiscope('sim', 'pingpong', '--sample', '0.5');
   assert.equal(s.status, 2);
