@@ -715,7 +715,14 @@ export class StartedController {
           }
           for (const s of statuses) for (let i = 2; i < s.stuck.length; i += 3) waitStepsMax = Math.max(waitStepsMax, s.stuck[i] as number);
           hangWait = hangSuspected(statuses, waits, end.hangSteps);
-          if (hangWait !== null) reason = 'hang';
+          if (hangWait !== null) {
+            // Said at once: the drain that judges it (wait forever, or late) takes a few seconds more.
+            this.opts.log?.(
+              `hang: CPU ${hangWait.cpu} has spun in csd_lock_wait for CPU ${hangWait.waiting_for} past the soft-lockup threshold, ` +
+                `${((Date.now() - t0) / 1000).toFixed(1)} s into the machine; draining it before the verdict`,
+            );
+            reason = 'hang';
+          }
           else if (end.ipis > 0 && handled >= end.ipis) reason = 'ipis';
           else if (statuses.some((s) => s.step >= end.stepsMax)) reason = 'steps-max';
           else if (Date.now() > deadline) reason = 'duration';

@@ -90,11 +90,14 @@ test('a hang suspected while IPIs are held on the bus is a soft lockup, not a wa
   await using nats = await startTestNats();
   const base = resolveScenario('pingpong');
   const scenario = { ...base, detectors: { ...base.detectors, watchdogThreshSecs: 0.05 } };
+  const logged: string[] = [];
   const r = await runScenarioDistributed({
-    scenario, servers: nats.servers, ipis: 100_000, durationMs: 30_000,
+    scenario, servers: nats.servers, ipis: 100_000, durationMs: 30_000, log: (l) => logged.push(l),
     faultPlan: parseFaultPlanValue({ faults: [{ type: 'latency', src: 1, dst: 0, class: 'ipi', latency_ms: 1500 }] }),
   });
   const v: RunVerdict = r.verdict;
+  // Said when it is seen, before the drain that judges it.
+  assert.ok(logged.some((l) => /^hang: CPU \d+ has spun in csd_lock_wait for CPU \d+ past the soft-lockup threshold, [\d.]+ s into the machine; draining it before the verdict$/.test(l)), logged.join('\n'));
   assert.equal(v.end_reason, 'hang', `${v.invalid_reason ?? ''}\n${v.console}`);
   assert.equal(v.verdict, 'hang');
   assert.equal(v.drained, true);
