@@ -596,6 +596,7 @@ export class StartedController {
   async runGeneration(spec: MachineSpec, o: GenerationOptions): Promise<GenerationResult> {
     const t0 = Date.now();
     const gen = ++this.generation;
+    this.ending = 0;
     const n = coreCount(topologyOf(spec));
     if (n > this.ncores) throw new UserError(`the machine has ${n} cores but only ${this.ncores} core processes run`);
     // Adopted cores were started by someone else (docker compose passes --preload-tracing).
@@ -722,8 +723,7 @@ export class StartedController {
                 `${((Date.now() - t0) / 1000).toFixed(1)} s into the machine; draining it before the verdict`,
             );
             reason = 'hang';
-          }
-          else if (end.ipis > 0 && handled >= end.ipis) reason = 'ipis';
+          } else if (end.ipis > 0 && handled >= end.ipis) reason = 'ipis';
           else if (statuses.some((s) => s.step >= end.stepsMax)) reason = 'steps-max';
           else if (Date.now() > deadline) reason = 'duration';
           else if (sent === received && statuses.every((s) => s.finished && s.quiescent && s.idle)) reason = 'finished';
