@@ -327,9 +327,8 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
       software: (cpu) => byCpu.get(cpu) ?? null,
       policy: opts.policy ?? draw.policy,
       bus: opts.bus ?? draw.bus,
-      keepHistory: true,
+      ...LITMUS_CORE_MEMORY,
       startSkewTicksMax: opts.startSkewTicksMax ?? draw.startSkewTicksMax,
-      lwsyncOrdering: 'per-thread',
     });
     const r = world.run({ ticksMax: 10_000_000 });
     if (r.reason !== 'finished' || results.some((x) => x.timedOut)) {
@@ -368,6 +367,10 @@ export function runLitmus(test: LitmusTest, opts: LitmusRunOptions): LitmusResul
   if (invalidReason !== undefined) res.invalidReason = invalidReason;
   return res;
 }
+
+/** How a litmus machine's cores are built, in `runLitmus` and in every core process of
+ * `--mode nats` alike: early loads (the view history), lwsync ordered per thread. */
+export const LITMUS_CORE_MEMORY = { keepHistory: true, lwsyncOrdering: 'per-thread' } as const;
 
 /**
  * Swarm testing: each run draws its propagation policy from a small menu, so that some runs are

@@ -614,7 +614,8 @@ export class Core {
       const h = th.history[loc] ?? this.emptyPrereq;
       // A trimmed history cannot say what the view held before its oldest entry.
       const lo2 = h.length >= HISTORY_MAX * 3 ? Math.max(lo, h[0] as number) : lo;
-      const oldest = (this.policy.earlyLoadOldestProb ?? 0) > 0 && this.rng.chance(this.policy.earlyLoadOldestProb ?? 0);
+      const oldestProb = this.policy.earlyLoadOldestProb ?? 0;
+      const oldest = oldestProb > 0 && this.rng.chance(oldestProb);
       const at = lo2 >= this.tick ? this.tick : oldest ? lo2 : lo2 + this.rng.int(this.tick - lo2 + 1);
       word = this.locs.inits[loc] as number;
       version = 0;

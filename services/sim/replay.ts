@@ -25,7 +25,7 @@ import type { CoreMsg, MachineObserver, MemoryPolicy, ThreadSoftware, Topology }
 import { parseLitmus, evalProp, formatState } from '../litmus/index.js';
 import type { LitmusTest, ObsVar } from '../litmus/index.js';
 import { shownValue } from '../litmus/ast.js';
-import { compile, litmusSoftware, placementMachine, swarmDraw } from '../litmus/run.js';
+import { compile, LITMUS_CORE_MEMORY, litmusSoftware, placementMachine, swarmDraw } from '../litmus/run.js';
 import type { Compiled, Placement, ThreadResult } from '../litmus/run.js';
 import { resolveMachine } from '../machine/topology.js';
 import { Kernel, cpuSoftware, resolveKernel, interruptsJson } from '../kernel/index.js';
@@ -184,9 +184,8 @@ function buildLitmusCore(
     software: (cpu) => byCpu.get(cpu) ?? null,
     send,
     observer,
-    keepHistory: true,
+    ...LITMUS_CORE_MEMORY,
     startSkewTicksMax: s.startSkewTicksMax,
-    lwsyncOrdering: 'per-thread',
   });
   const tpc = s.topology.threadsPerCore;
   return {

@@ -15,6 +15,7 @@ import { inputsOf, loadInboxes, readRecordFile, writeRecordFile } from '../../se
 import type { InboxEntry, RunRecord } from '../../services/sim/replay.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { testTempDir } from '../harness/temp.js';
 
 const DIST = resolve('dist/services/cli');
 const SCRIPT =
@@ -252,23 +253,19 @@ test('a controller killed outright (SIGKILL) leaves no core process behind: spaw
 });
 
 test('a core killed by the fault plan: invalid with the reason, no wait for the dead process, a record that says it cannot be replayed', { timeout: 120_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
-  try {
-    const plan = join(dir, 'kill.yaml');
-    writeFileSync(plan, 'faults:\n  - { type: kill, core: 1, at_ms: 1500 }\n');
-    const rec = join(dir, 'kill.rec');
-    const r = cli(['run', 'pingpong', '--ipis', '0', '--duration', '10s', '--faults', plan, '--record', rec, '--json']);
-    assert.equal(r.status, 2, r.stderr);
-    const v = lastJson(r.stdout);
-    assert.equal(v.verdict, 'invalid');
-    assert.match(String(v.invalid_reason), /^core 1 was killed by the fault plan \d+ ms into the run \(its at_ms: 1500\): its threads, its homes and its links are gone/);
-    // The stop deadline (20 s) is not spent waiting for the results of the process it killed.
-    assert.ok((v.wall_ms as number) < 20_000, `wall ${String(v.wall_ms)} ms`);
-    // Through the CLI's entry point, which turns the input error into a message and exit 2.
-    const p = spawnSync(process.execPath, [resolve('bin/ipiscope.js'), 'replay', rec], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(p.status, 2, p.stderr);
-    assert.match(p.stderr, /holds no inputs of core 1: a run that lost a core process cannot be replayed/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = testTempDir('ipiscope-e2e-');
+  const plan = join(dir, 'kill.yaml');
+  writeFileSync(plan, 'faults:\n  - { type: kill, core: 1, at_ms: 1500 }\n');
+  const rec = join(dir, 'kill.rec');
+  const r = cli(['run', 'pingpong', '--ipis', '0', '--duration', '10s', '--faults', plan, '--record', rec, '--json']);
+  assert.equal(r.status, 2, r.stderr);
+  const v = lastJson(r.stdout);
+  assert.equal(v.verdict, 'invalid');
+  assert.match(String(v.invalid_reason), /^core 1 was killed by the fault plan \d+ ms into the run \(its at_ms: 1500\): its threads, its homes and its links are gone/);
+  // The stop deadline (20 s) is not spent waiting for the results of the process it killed.
+  assert.ok((v.wall_ms as number) < 20_000, `wall ${String(v.wall_ms)} ms`);
+  // Through the CLI's entry point, which turns the input error into a message and exit 2.
+  const p = spawnSync(process.execPath, [resolve('bin/ipiscope.js'), 'replay', rec], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(p.status, 2, p.stderr);
+  assert.match(p.stderr, /holds no inputs of core 1: a run that lost a core process cannot be replayed/);
 });
