@@ -544,6 +544,9 @@ export class StartedController {
       try {
         return await this.request(core, m, Math.max(1, Math.min(attemptMs, end - Date.now())));
       } catch (e) {
+        if (this.killedNow.has(core)) {
+          throw new Error(`core ${core} was killed by the fault plan while it was asked for ${m.kind}`, { cause: e });
+        }
         if (Date.now() + 20 >= end || this.stopping) {
           throw new Error(`core ${core} did not answer ${m.kind} in ${deadlineMs} ms (${attempt} attempts; last: ${(e as Error).message})`, { cause: e });
         }
@@ -678,7 +681,8 @@ export class StartedController {
             continue;
           }
           reason = 'invalid';
-          invalidReason = `a core stopped answering status requests: ${(e as Error).message}`;
+          // A wave under way when the plan killed a core fails on it: the plan's reason, not this.
+          invalidReason = this.processFaultInvalid || this.twinCore || this.unexpectedExit || `a core stopped answering status requests: ${(e as Error).message}`;
           break;
         }
         last = statuses;
@@ -889,6 +893,8 @@ export class StartedController {
   }
 
   private readonly pausedNow = new Set<number>();
+  /** Cores whose process the fault plan killed (and did not restart): nothing asks them again. */
+  private readonly killedNow = new Set<number>();
   private processFaultInvalid = '';
 
   /** While a generation runs: its number, when it started, and its process-fault timers. */
@@ -951,6 +957,7 @@ export class StartedController {
                 ? 'its threads, its homes and its links are gone, so the run cannot be trusted'
                 : 'the new process has lost the old one\'s threads, homes and links, so the run cannot be trusted');
             if (f.kind === 'restart') this.spawnCore(f.core);
+            else this.killedNow.add(f.core);
             this.wake();
           }
         }, Math.max(0, baseUnixMs + f.atMs - Date.now())),

@@ -269,3 +269,16 @@ test('a core killed by the fault plan: invalid with the reason, no wait for the 
   assert.equal(p.status, 2, p.stderr);
   assert.match(p.stderr, /holds no inputs of core 1: a run that lost a core process cannot be replayed/);
 });
+
+test('a core killed while the controller is asking it for its status: the plan\'s reason, not a core that stopped answering', { timeout: 120_000 }, () => {
+  // The pause holds core 1 from 1,000 ms, so a status wave is waiting on it when the kill comes:
+  // that wave then fails on the dead core (CI saw it once without the pause).
+  const dir = testTempDir('ipiscope-e2e-');
+  const plan = join(dir, 'kill-mid-wave.yaml');
+  writeFileSync(plan, 'faults:\n  - { type: pause, core: 1, at_ms: 1000, duration_ms: 3000 }\n  - { type: kill, core: 1, at_ms: 1500 }\n');
+  const r = cli(['run', 'pingpong', '--ipis', '0', '--duration', '10s', '--faults', plan, '--json']);
+  assert.equal(r.status, 2, r.stderr);
+  const v = lastJson(r.stdout);
+  assert.equal(v.verdict, 'invalid');
+  assert.match(String(v.invalid_reason), /^core 1 was killed by the fault plan \d+ ms into the run \(its at_ms: 1500\)/);
+});
