@@ -149,6 +149,9 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
         `${trace !== undefined ? `; trace ${trace}` : ''}`,
     );
   }
+  for (const x of v.stuck) {
+    if (x.kind === 'hung-task' && x.forever) lines.push(`hung task on CPU ${x.cpu}: ${x.where}, for ${x.since_steps} ticks and for ever (the machine is drained)`);
+  }
   if (v.verdict === 'ok' && (v.end_reason === 'duration' || v.end_reason === 'steps-max')) {
     lines.push(
       v.ignored.length === 0

@@ -18,8 +18,9 @@
  *   spinner runs ahead while the CPU it waits for (or any CPU on the chain of csd locks and
  *   barriers its answer needs) got no CPU time. The slowest busy core is the machine's clock, as
  *   a global virtual time: when even it has run `hangSteps` steps, every CPU has had that much
- *   emulated time to answer, which is what the kernel's soft-lockup watchdog measures.
- *   Then the drain (below), then the final states.
+ *   emulated time to answer, which is what the kernel's soft-lockup watchdog measures. A task
+ *   asleep until a task it woke has run (the hung-task detector's watch) is judged by the same
+ *   rule against `hungSteps`. Then the drain (below), then the final states.
  *
  * The drain (scenario runs): every core stops its workload at its current step (no new actions,
  * so no new IPIs; actions under way finish) and keeps stepping. The generation is settled when two
@@ -84,6 +85,9 @@ export type EndPolicy =
       kind: 'scenario';
       ipis: number;
       hangSteps: number;
+      /** The kernel's hung-task timeout in steps: a task asleep until a task it woke has run,
+       * that long on the machine's clock (as `hangSteps`), ends the run as hung. 0: not watched. */
+      hungSteps?: number;
       durationMs: number;
       stepsMax: number;
       /** Steps every busy core must run between the two quiet waves that settle the drain
@@ -203,8 +207,13 @@ export interface FaultPlanUpdateNote {
   process_faults_not_applicable: number;
 }
 
-/** A csd_lock_wait judged hung: the waiter's own steps, and the slowest busy core's steps since. */
+/**
+ * A wait judged hung: the waiter's own steps, and the slowest busy core's steps since. `kind`:
+ * `soft-lockup` (absent in older records), a CPU spinning in csd_lock_wait for CPU `waiting_for`;
+ * `hung-task`, a task of CPU `cpu` asleep until a task it woke has run on CPU `waiting_for`.
+ */
 export interface HangWait {
+  kind?: 'soft-lockup' | 'hung-task';
   cpu: number;
   waiting_for: number;
   own_steps: number;
@@ -233,6 +242,9 @@ export interface CoreStatus {
   ipisHandled: number;
   ipisSent: number;
   stuck: number[];
+  /** CPUs whose task sleeps until a task it woke has run: flat triples [cpu, the woken task's
+   * CPU, steps slept]. */
+  hung: number[];
   invalidReason: string;
   /** Once draining: the workload's stop step and the per-CPU state the drain judges. */
   drain: { drainStep: number; cpus: Array<{ cpu: number; messageWord: number; irqPending: boolean; inIrq: boolean }> } | null;
@@ -654,6 +666,7 @@ export class StartedController {
     let waves = 0;
     const end = o.end;
     const waits = new Map<string, number[]>();
+    const sleeps = new Map<string, number[]>();
     let hangWait: HangWait | null = null;
     let waitStepsMax = 0;
     let endSeenUnixMs = 0;
@@ -720,10 +733,14 @@ export class StartedController {
           }
           for (const s of statuses) for (let i = 2; i < s.stuck.length; i += 3) waitStepsMax = Math.max(waitStepsMax, s.stuck[i] as number);
           hangWait = hangSuspected(statuses, waits, end.hangSteps);
+          const hungTask = (end.hungSteps ?? 0) > 0 ? hangSuspected(statuses, sleeps, end.hungSteps ?? 0, 'hung-task') : null;
+          hangWait ??= hungTask;
           if (hangWait !== null) {
             // Said at once: the drain that judges it (wait forever, or late) takes a few seconds more.
             this.opts.log?.(
-              `hang: CPU ${hangWait.cpu} has spun in csd_lock_wait for CPU ${hangWait.waiting_for} past the soft-lockup threshold, ` +
+              (hangWait.kind === 'hung-task'
+                ? `hang: a task of CPU ${hangWait.cpu} has slept past the hung-task timeout until a task it woke runs on CPU ${hangWait.waiting_for}, `
+                : `hang: CPU ${hangWait.cpu} has spun in csd_lock_wait for CPU ${hangWait.waiting_for} past the soft-lockup threshold, `) +
                 `${((Date.now() - t0) / 1000).toFixed(1)} s into the machine; draining it before the verdict`,
             );
             reason = 'hang';
@@ -1121,7 +1138,9 @@ function toStatus(m: ControlMsg): CoreStatus {
     core: Number(f.core), step: Number(f.step), sent: Number(f.sent), received: Number(f.received),
     finished: f.finished === true, quiescent: f.quiescent === true, idle: f.idle === true,
     ipisHandled: Number(f.ipisHandled), ipisSent: Number(f.ipisSent),
-    stuck: Array.isArray(f.stuck) ? (f.stuck as unknown[]).map(Number) : [], invalidReason: String(f.invalidReason ?? ''),
+    stuck: Array.isArray(f.stuck) ? (f.stuck as unknown[]).map(Number) : [],
+    hung: Array.isArray(f.hung) ? (f.hung as unknown[]).map(Number) : [],
+    invalidReason: String(f.invalidReason ?? ''),
     drain: typeof f.drainJson === 'string' && f.drainJson !== '' ? (JSON.parse(f.drainJson) as CoreStatus['drain']) : null,
   };
 }
@@ -1143,15 +1162,16 @@ function sameCounts(a: CoreStatus[], b: CoreStatus[]): boolean {
  * entries of ended waits are dropped). An idle core has nothing to do, so it holds nobody back.
  * Returns the longest such wait, or null.
  */
-export function hangSuspected(statuses: CoreStatus[], waits: Map<string, number[]>, hangSteps: number): HangWait | null {
+export function hangSuspected(statuses: CoreStatus[], waits: Map<string, number[]>, hangSteps: number, kind: 'soft-lockup' | 'hung-task' = 'soft-lockup'): HangWait | null {
   const seen = new Set<string>();
   let hang: HangWait | null = null;
   const steps = statuses.map((s) => s.step);
   for (const s of statuses) {
-    for (let i = 0; i + 2 < s.stuck.length; i += 3) {
-      const cpu = s.stuck[i] as number;
-      const target = s.stuck[i + 1] as number;
-      const waited = s.stuck[i + 2] as number;
+    const list = kind === 'soft-lockup' ? s.stuck : s.hung;
+    for (let i = 0; i + 2 < list.length; i += 3) {
+      const cpu = list[i] as number;
+      const target = list[i + 1] as number;
+      const waited = list[i + 2] as number;
       const key = `${cpu}/${target}/${s.step - waited}`;
       seen.add(key);
       let from = waits.get(key);
@@ -1165,7 +1185,7 @@ export function hangSuspected(statuses: CoreStatus[], waits: Map<string, number[
         if (!c.idle) machine = Math.min(machine, c.step - (from[j] ?? c.step));
       });
       if (machine === Infinity) machine = waited;
-      if (machine > hangSteps && (hang === null || waited > hang.own_steps)) hang = { cpu, waiting_for: target, own_steps: waited, machine_steps: machine };
+      if (machine > hangSteps && (hang === null || waited > hang.own_steps)) hang = { kind, cpu, waiting_for: target, own_steps: waited, machine_steps: machine };
     }
   }
   for (const k of [...waits.keys()]) if (!seen.has(k)) waits.delete(k);
@@ -1192,7 +1212,7 @@ export function whyNotQuiet(statuses: CoreStatus[]): string {
 /** The counts two quiet drain waves must agree on (step aside). */
 function sameDrainCounts(a: CoreStatus[], b: CoreStatus[]): boolean {
   const key = (s: CoreStatus): string =>
-    JSON.stringify([s.sent, s.received, s.ipisHandled, s.ipisSent, s.drain?.cpus.map((c) => c.messageWord), s.stuck.filter((_, i) => i % 3 !== 2)]);
+    JSON.stringify([s.sent, s.received, s.ipisHandled, s.ipisSent, s.drain?.cpus.map((c) => c.messageWord), s.stuck.filter((_, i) => i % 3 !== 2), s.hung.filter((_, i) => i % 3 !== 2)]);
   return a.length === b.length && a.every((s, i) => key(s) === key(b[i] as CoreStatus));
 }
 

@@ -88,8 +88,12 @@ export interface RunVerdict {
   ignored: RunIgnoredIpi[];
   lockups: Array<{ kind: string; cpu: number; seconds: number; line: string }>;
   interrupts: Record<string, number[]>;
-  /** CPUs in csd_lock_wait at the end; `forever`: on a drained, quiet machine (it never returns). */
-  stuck: Array<{ cpu: number; where: string; waiting_for: number; since_steps: number; forever: boolean }>;
+  /**
+   * CPUs that wait at the end; `forever`: on a drained, quiet machine (it never returns). `kind`:
+   * `csd_lock_wait`, spinning for CPU `waiting_for`; `hung-task`, a task asleep until a task it woke
+   * has run on CPU `waiting_for` (the 2012 wake_list hang).
+   */
+  stuck: Array<{ kind: 'csd_lock_wait' | 'hung-task'; cpu: number; where: string; waiting_for: number; since_steps: number; forever: boolean }>;
   end_reason: EndReason;
   /** The run was drained before it was judged (false: ended invalid before the drain). */
   drained: boolean;
@@ -252,6 +256,8 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
         ipis: o.ipis ?? o.scenario.limits.ipis,
         // The kernel's soft-lockup threshold (2 x watchdog_thresh), as the detectors of `sim`.
         hangSteps: Math.floor(softLockupSecs(o.scenario.detectors) * tps),
+        // And the hung-task detector's timeout (a task asleep until the task it woke has run).
+        hungSteps: Math.floor(o.scenario.detectors.hungTaskTimeoutSecs * tps),
         durationMs: o.durationMs,
         // A distributed run is bounded by --duration (and --ipis); a scenario's bound on emulated
         // time is for `sim`, where a run costs no wall time to speak of.
@@ -376,6 +382,7 @@ export function verdictOf(
 ): RunVerdict {
   const s = spec.scenario;
   const tps = distTicksPerSecond(s);
+  const hungSecs = s.detectors.hungTaskTimeoutSecs;
   const con = new Console({ ticksPerSecond: tps });
   const label = resolveKernel({ kernel: spec.kernel }).label;
   con.printk(0, `Linux version ${label} (ipiscope) #1 SMP`);
@@ -404,7 +411,7 @@ export function verdictOf(
     }
     for (const st of k.stuck) {
       const since = f.endStep - st.sinceStep;
-      stuck.push({ cpu: st.cpu, where: st.where, waiting_for: st.waitingFor, since_steps: since, forever: drained });
+      stuck.push({ kind: 'csd_lock_wait', cpu: st.cpu, where: st.where, waiting_for: st.waitingFor, since_steps: since, forever: drained });
       if (drained) {
         con.printk(f.endStep, `ipiscope: CPU#${st.cpu} waits in ${st.where} for CPU#${st.waitingFor} forever: the machine is drained and quiet, no interrupt is pending`);
       } else if (since > softLockupSecs(s.detectors) * tps) {
@@ -415,9 +422,27 @@ export function verdictOf(
         lockups.push({ kind: 'soft-lockup', cpu: st.cpu, seconds: secs, line });
       }
     }
+    for (const h of k.hung ?? []) {
+      const since = f.endStep - h.sinceStep;
+      const where = `task ${h.comm}:${h.pid} asleep until the task it woke has run on CPU#${h.taskCpu}`;
+      stuck.push({ kind: 'hung-task', cpu: h.cpu, where, waiting_for: h.taskCpu, since_steps: since, forever: drained });
+      if (drained) {
+        con.printk(f.endStep, `ipiscope: CPU#${h.cpu}'s ${where} sleeps forever: the machine is drained and quiet, no interrupt is pending`);
+      } else if (since > hungSecs * tps && hangWait?.cpu !== h.cpu) {
+        const line = `INFO: task ${h.comm}:${h.pid} blocked for more than ${hungSecs} seconds.`;
+        con.printk(f.endStep, line);
+        lockups.push({ kind: 'hung-task', cpu: h.cpu, seconds: hungSecs, line });
+      }
+    }
   }
   stuck.sort((a, b) => a.cpu - b.cpu);
-  if (hangWait !== undefined) {
+  if (hangWait?.kind === 'hung-task') {
+    // The hung-task detector's words (kernel/hung_task.c); the sleeper's comm:pid when it still sleeps.
+    const h = finals.flatMap((f) => f.kernel?.hung ?? []).find((x) => x.cpu === hangWait.cpu);
+    const line = `INFO: task ${h !== undefined ? `${h.comm}:${h.pid}` : `of CPU#${hangWait.cpu}`} blocked for more than ${hungSecs} seconds.`;
+    con.printk(stepsMax, line);
+    lockups.push({ kind: 'hung-task', cpu: hangWait.cpu, seconds: hungSecs, line });
+  } else if (hangWait !== undefined) {
     // The watchdog's seconds are the machine's: the slowest busy core's steps during the wait.
     const secs = Math.floor(hangWait.machine_steps / tps);
     const line = `watchdog: BUG: soft lockup - CPU#${hangWait.cpu} stuck for ${secs}s! [csd_lock_wait, waiting for CPU#${hangWait.waiting_for}]`;
@@ -430,7 +455,22 @@ export function verdictOf(
   let verdict: RunVerdict['verdict'] = reason === 'hang' || lockups.length > 0 || (drained && stuck.length > 0) ? 'hang' : 'ok';
   if (reason === 'invalid' || reason === 'timeout') verdict = 'invalid';
   if (drained && hangWait !== undefined && !stuck.some((x) => x.cpu === hangWait.cpu)) {
-    con.printk(stepsMax, `ipiscope: CPU#${hangWait.cpu} got its answer during the drain: a soft lockup (its IPI was late), not a wait forever`);
+    con.printk(
+      stepsMax,
+      hangWait.kind === 'hung-task'
+        ? `ipiscope: the task that CPU#${hangWait.cpu}'s task woke ran during the drain: a hung-task report (its wake-up was late), not a sleep forever`
+        : `ipiscope: CPU#${hangWait.cpu} got its answer during the drain: a soft lockup (its IPI was late), not a wait forever`,
+    );
+  }
+  const staleWakeList = finals.reduce((a, f) => a + (f.kernel?.marks['scheduler_ipi: wake_list empty, nothing to do'] ?? 0), 0);
+  if (stuck.some((x) => x.kind === 'hung-task' && x.forever) && staleWakeList > 0) {
+    // As sim explains it (run-sim.ts): the model's own record of the path taken.
+    con.printk(
+      stepsMax,
+      `ipiscope: scheduler_ipi() read its CPU's wake_list empty ${staleWakeList === 1 ? 'once' : `${staleWakeList} times`} while a wake-up had queued a task on it ` +
+        "(a stale read: before 9fb1b36ca123 nothing orders the waker's llist_add before its message store, nor the demux's read of the message before the read of the list); " +
+        'the task stays TASK_WAKING, and no later wake-up sends an IPI for it: the list is not empty',
+    );
   }
   if (verdict === 'invalid') con.printk(stepsMax, `ipiscope: run invalid: ${invalidReason ?? reason}`);
   const v: RunVerdict = {

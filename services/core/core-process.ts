@@ -578,6 +578,8 @@ export class StartedCoreProcess {
     const g = this.g;
     const stuck: number[] = [];
     if (g !== null) for (const s of g.built.stuck()) stuck.push(s.cpu, s.waitingFor, Math.max(0, g.driver.step - s.sinceStep));
+    const hung: number[] = [];
+    if (g !== null) for (const h of g.built.hung()) hung.push(h.cpu, h.taskCpu, Math.max(0, g.driver.step - h.sinceStep));
     return {
       runId: this.opts.runId, core: this.core, generation: g?.gen ?? 0, wave,
       step: g?.driver.step ?? 0, sent: g === null ? 0 : this.transport.sentNotDropped - g.sentBase, received: g?.taken ?? 0,
@@ -585,7 +587,7 @@ export class StartedCoreProcess {
       quiescent: g === null ? true : g.built.core.quiescent,
       idle: this.pending.length === 0 && (g === null || (this.waiting && this.pacer === undefined) || g.stopped),
       ipisHandled: g?.built.ipisHandled() ?? 0, ipisSent: g?.built.ipisSent() ?? 0,
-      stuck, invalidReason: this.invalidReason || this.genInputError || (this.transport.invalid ?? ''),
+      stuck, hung, invalidReason: this.invalidReason || this.genInputError || (this.transport.invalid ?? ''),
       drainJson: g === null || g.drainStep < 0 ? '' : JSON.stringify({ drainStep: g.drainStep, cpus: g.built.drainState() }),
     };
   }

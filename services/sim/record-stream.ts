@@ -26,8 +26,10 @@ export const RECORD_VERSION = 2;
  * change makes the same inputs give another run (the memory model, the kernel model, the
  * workload, how cores are built): such a record cannot be replayed bit for bit any more, and
  * replay says so instead of reporting divergences. 2: kernel core processes keep view history.
+ * 3: the final states report tasks asleep until a task they woke has run, and the verdict judges
+ * them (model 2 said ok of a run with the 2012 wake_list hang in it).
  */
-export const MODEL_VERSION = 2;
+export const MODEL_VERSION = 3;
 
 /** Entries per line of an inbox stream (a line is about 50 KB: the core's write buffers stay
  * below glibc's mmap threshold, and the reader parses a line at a time). */
@@ -399,7 +401,7 @@ export function readRecordFile(file: string): RunRecord {
     throw new InputError(
       file, 1,
       `recorded with machine model ${String(model)}, and this ipiscope runs model ${MODEL_VERSION}: its memory or kernel ` +
-        'model changed since, so the run cannot be replayed bit for bit; record it again with this version',
+        'model, or what its final states report, changed since, so the run cannot be replayed bit for bit; record it again with this version',
     );
   }
   if (!Array.isArray(r.cores) || r.spec === undefined || r.topology === undefined || !Array.isArray(r.finals)) {

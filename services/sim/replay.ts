@@ -75,10 +75,25 @@ export interface CoreFinal {
     ipisSent: number;
     ipisHandled: number;
     stuck: Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }>;
+    /** CPUs whose task sleeps until a task it woke has run (absent when none). */
+    hung?: HungTask[];
     interrupts: Record<string, number[]>;
     marks: Record<string, number>;
   };
   stats: Record<string, number>;
+}
+
+/**
+ * A CPU of the core whose task sleeps uninterruptibly until a task it woke has run (the
+ * scenarios' `wakeWait`): what the kernel's hung-task detector watches. `comm`/`pid` are the
+ * sleeper's; `taskCpu` is the CPU the woken task must run on.
+ */
+export interface HungTask {
+  cpu: number;
+  taskCpu: number;
+  comm: string;
+  pid: number;
+  sinceStep: number;
 }
 
 /** A built core and how to read its final state. */
@@ -93,6 +108,8 @@ export interface BuiltCore {
   final(endStep: number): CoreFinal;
   /** For the stop conditions: CPUs of this core stuck in csd_lock_wait since a step. */
   stuck(): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }>;
+  /** For the stop conditions: CPUs of this core whose task sleeps until a woken task has run. */
+  hung(): HungTask[];
   ipisHandled(): number;
   ipisSent(): number;
 }
@@ -202,6 +219,7 @@ function buildLitmusCore(
       return { core: id, endStep, homes: homesOf(core, s.locations, id), regs, stats: statsOf(core) };
     },
     stuck: () => [],
+    hung: () => [],
     ipisHandled: () => 0,
     ipisSent: () => 0,
   };
@@ -297,6 +315,8 @@ function buildScenarioCore(
       .map((c, cpu) => ({ c, cpu }))
       .filter(({ c, cpu }) => mine(cpu) && c.waitingFor >= 0)
       .map(({ c, cpu }) => ({ cpu, waitingFor: c.waitingFor, sinceStep: c.waitingSince, where: `csd_lock_wait (${c.waitingWhere})` }));
+  const hung = (): HungTask[] =>
+    k.cpus.flatMap((c, cpu) => (mine(cpu) && c.blockedOn !== null ? [{ cpu, taskCpu: c.blockedOn.cpu, comm: c.comm, pid: c.pid, sinceStep: c.blockedSince }] : []));
   return {
     core,
     topology: topo,
@@ -314,11 +334,13 @@ function buildScenarioCore(
         endStep,
         homes: homesOf(core, k.locs, id),
         regs: [],
-        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), interrupts, marks },
+        // \`hung\` only when there is one: records made before it was reported replay the same.
+        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), ...(hung().length > 0 ? { hung: hung() } : {}), interrupts, marks },
         stats: statsOf(core),
       };
     },
     stuck,
+    hung,
     ipisHandled: () => k.ipisHandled,
     ipisSent: () => k.ipisSent,
   };

@@ -32,7 +32,7 @@ test('an ok with an ignored RESCHEDULE: the IPI is listed, nobody waits for it, 
 
 test('a hang: the lost CALL_FUNCTION is listed with its waiter, and no ok caveat', () => {
   const ignored = [{ ipi_id: '119:7', sender_cpu: 119, target_cpu: 121, msg: 0, ordered_tick: 9_628, interleaving: 'message-late' as const }];
-  const stuck = [{ cpu: 119, where: 'csd_lock_wait (smp_call_function_many)', waiting_for: 121, since_steps: 30_000, forever: true }];
+  const stuck = [{ kind: 'csd_lock_wait' as const, cpu: 119, where: 'csd_lock_wait (smp_call_function_many)', waiting_for: 121, since_steps: 30_000, forever: true }];
   const l = verdictLines(verdict({ verdict: 'hang', ignored, stuck }), { processes: 32, wallMs: 1, emulatedSeconds: 40 });
   assert.equal(l.length, 2);
   assert.equal(l[1], 'ignored IPI 119:7: CALL_FUNCTION from CPU 119 to CPU 121, its message ordered at tick 9628 and never consumed; host_ipi overwritten (2019 interleaving: message-late)');

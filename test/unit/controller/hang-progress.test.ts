@@ -14,7 +14,7 @@ import type { CoreStatus } from '../../../services/controller/controller.js';
 
 function status(core: number, step: number, stuck: number[] = [], extra: Partial<CoreStatus> = {}): CoreStatus {
   return {
-    core, step, sent: 0, received: 0, finished: false, quiescent: true, idle: false, ipisHandled: 0, ipisSent: 0, stuck, invalidReason: '',
+    core, step, sent: 0, received: 0, finished: false, quiescent: true, idle: false, ipisHandled: 0, ipisSent: 0, stuck, hung: [], invalidReason: '',
     drain: { drainStep: 0, cpus: [{ cpu: core * 4, messageWord: 0, irqPending: false, inIrq: false }] }, ...extra,
   };
 }
@@ -32,7 +32,21 @@ test('a waiter whose peers got no CPU time is not hung, however long it spun', (
   assert.equal(hangSuspected([status(0, 41_000, [1, 8, 36_000]), status(1, 10_500), status(2, 5000)], waits, HANG), null);
   // Every busy core has run more than HANG steps since the wait was first seen: hung.
   const h = hangSuspected([status(0, 42_000, [1, 8, 37_000]), status(1, 11_001), status(2, 5000)], waits, HANG);
-  assert.deepEqual(h, { cpu: 1, waiting_for: 8, own_steps: 37_000, machine_steps: 1001 });
+  assert.deepEqual(h, { kind: 'soft-lockup', cpu: 1, waiting_for: 8, own_steps: 37_000, machine_steps: 1001 });
+});
+
+test('a task asleep until the task it woke has run is judged by the same rule, on its own list and timeout', () => {
+  const waits = new Map<string, number[]>();
+  const sleeps = new Map<string, number[]>();
+  // CPU 2's task has slept 5,000 of its core's steps for a task of CPU 9: past the hung-task
+  // timeout on its own clock, but core 2 has not run since it was first seen.
+  const first = [status(0, 6000, [], { hung: [2, 9, 5000] }), status(1, 100, [], { idle: true }), status(2, 900)];
+  assert.equal(hangSuspected(first, waits, HANG), null, 'no csd_lock_wait: no soft lockup');
+  assert.equal(hangSuspected(first, sleeps, HANG, 'hung-task'), null, 'core 2 has not run since');
+  const h = hangSuspected([status(0, 7200, [], { hung: [2, 9, 6200] }), status(1, 100, [], { idle: true }), status(2, 1901)], sleeps, HANG, 'hung-task');
+  assert.deepEqual(h, { kind: 'hung-task', cpu: 2, waiting_for: 9, own_steps: 6200, machine_steps: 1001 });
+  // A csd_lock_wait is not a sleeping task.
+  assert.equal(hangSuspected([status(0, 9000, [1, 8, 8000]), status(2, 9000)], new Map(), HANG, 'hung-task'), null);
 });
 
 test('an idle core holds nobody back', () => {
