@@ -57,7 +57,7 @@
  */
 import { assert } from '../stdx/assert.js';
 import type { CondExpr, Instr, LitmusTest, LitmusThread, LitmusValue, ObsVar } from '../litmus/ast.js';
-import { aluSources, aluValue, branchTaken, cr0Of, recordsCr0, compareWords, CR_EQ, isAlu, isBranch, litmusAddr, loadedValue, storedWord } from '../litmus/ast.js';
+import { widthOf, aluSources, aluValue, branchTaken, cr0Of, recordsCr0, compareWords, CR_EQ, isAlu, isBranch, litmusAddr, loadedValue, storedWord } from '../litmus/ast.js';
 import { EventSet, Rel } from './relation.js';
 
 export interface AllowedOptions {
@@ -347,7 +347,7 @@ function enumerateTraces(
         case 'cmplwi': {
           const a = readReg(s, i.ra);
           const b = i.op === 'cmpw' || i.op === 'cmplw' ? readReg(s, i.rb) : { v: i.imm, deps: 0n };
-          s.cr[i.cr ?? 0] = { bits: compareWords(a.v, b.v, i.op === 'cmplw' || i.op === 'cmplwi'), deps: a.deps | b.deps };
+          s.cr[i.cr ?? 0] = { bits: compareWords(a.v, b.v, i.op === 'cmplw' || i.op === 'cmplwi', i.dword === true), deps: a.deps | b.deps };
           break;
         }
         case 'b':
@@ -394,7 +394,7 @@ function enumerateTraces(
           newEvent(s, {
             dir: 'W',
             addr: base.v + off.v,
-            value: storedWord(val.v),
+            value: storedWord(val.v, widthOf(i)),
             exclusive: false,
             addrDeps: base.deps | off.deps,
             dataDeps: val.deps,
@@ -420,7 +420,7 @@ function enumerateTraces(
               dataDeps: 0n,
               rmwRead: -1,
             });
-            setReg(t, i.rd, loadedValue(value, i.op !== 'lwarx' && i.signed === true), 1n << BigInt(idx));
+            setReg(t, i.rd, loadedValue(value, i.op !== 'lwarx' && i.signed === true, widthOf(i)), 1n << BigInt(idx));
             if (i.op === 'lwarx') t.reservation = { addr, readIndex: idx, addrDeps: base.deps | off.deps };
             run(t);
           }
@@ -437,7 +437,7 @@ function enumerateTraces(
             newEvent(t, {
               dir: 'W',
               addr,
-              value: storedWord(val.v),
+              value: storedWord(val.v, widthOf(i)),
               exclusive: true,
               addrDeps: base.deps | off.deps,
               // herd's stwcx. reads the reservation address as data: the lwarx address sources.

@@ -12,7 +12,10 @@ export type LitmusValue = { kind: 'int'; value: number } | { kind: 'addr'; loc: 
  * One instruction of a thread, in the subset of PPC that ipiscope executes.
  *
  * Registers are 64-bit (see `aluValue`), memory words 32-bit: `lwz` of a word 0xffffffff gives
- * 4294967295, `lwa` gives -1, as herd says.
+ * 4294967295, `lwa` gives -1, as herd says. The byte, halfword and doubleword forms (`lbz`, `sth`,
+ * `ld`, `stdcx.`, ...) are the word forms with a `width` (absent: 4): a location holds what its
+ * accesses' width holds, and a test that reaches one location with two widths (mixed-size, a
+ * model of its own) is refused when it runs.
  *
  * Registers are lower-case `r0`..`r31`. The base register `ra` of the forms that apply PPC's
  * rA=0 rule (addi, stw, lwz, stwx, lwzx, lwarx, stwcx.) is the name `"0"` when the file writes `0`
@@ -38,21 +41,30 @@ export type Instr =
   /** Rotate left by `sh`, then keep mask bits `mb`..`me` (IBM numbering, 0 = most significant);
    * rlwimi inserts them into `rd` instead of clearing the rest. */
   | { op: 'rlwinm' | 'rlwimi'; rd: string; rs: string; sh: number; mb: number; me: number }
-  | { op: 'stw'; rs: string; disp: number; ra: string }
-  | { op: 'stwx'; rs: string; ra: string; rb: string }
-  /** `signed`: lwa / lwax, which sign-extend the word (lwz and lwzx zero-extend it). */
-  | { op: 'lwz'; rd: string; disp: number; ra: string; signed?: true }
-  | { op: 'lwzx'; rd: string; ra: string; rb: string; signed?: true }
-  | { op: 'lwarx'; rd: string; ra: string; rb: string }
-  | { op: 'stwcx'; rs: string; ra: string; rb: string }
+  | { op: 'stw'; rs: string; disp: number; ra: string; width?: AccessWidth }
+  | { op: 'stwx'; rs: string; ra: string; rb: string; width?: AccessWidth }
+  /** `signed`: lwa / lwax / lha / lhax, which sign-extend (lwz, lwzx, lhz, lbz zero-extend). */
+  | { op: 'lwz'; rd: string; disp: number; ra: string; signed?: true; width?: AccessWidth }
+  | { op: 'lwzx'; rd: string; ra: string; rb: string; signed?: true; width?: AccessWidth }
+  | { op: 'lwarx'; rd: string; ra: string; rb: string; width?: AccessWidth }
+  | { op: 'stwcx'; rs: string; ra: string; rb: string; width?: AccessWidth }
   | { op: 'sync' | 'lwsync' | 'isync' | 'eieio' }
-  | { op: 'cmpw'; ra: string; rb: string; cr?: number }
-  | { op: 'cmpwi'; ra: string; imm: number; cr?: number }
-  | { op: 'cmplw'; ra: string; rb: string; cr?: number }
-  | { op: 'cmplwi'; ra: string; imm: number; cr?: number }
+  /** `dword`: cmpd, cmpdi, cmpld, cmpldi (the whole 64-bit registers; the others their low words). */
+  | { op: 'cmpw'; ra: string; rb: string; cr?: number; dword?: true }
+  | { op: 'cmpwi'; ra: string; imm: number; cr?: number; dword?: true }
+  | { op: 'cmplw'; ra: string; rb: string; cr?: number; dword?: true }
+  | { op: 'cmplwi'; ra: string; imm: number; cr?: number; dword?: true }
   | { op: 'nop' }
   | { op: 'b' | CondBranch; label: string; cr?: number }
   | { op: 'label'; name: string };
+
+/** Bytes a memory access moves: byte, halfword, word (the default) or doubleword. */
+export type AccessWidth = 1 | 2 | 4 | 8;
+
+/** The width of a memory access instruction (4 when it says none). */
+export function widthOf(i: { width?: AccessWidth }): AccessWidth {
+  return i.width ?? 4;
+}
 
 /** An instruction with the 1-based line of the file it came from (for error messages). */
 export interface SourcedInstr {
@@ -255,23 +267,48 @@ export function shownValue(v: number, locNames: readonly string[]): number | str
   return i >= 0 && locNames[i] !== undefined ? (locNames[i] as string) : v;
 }
 
-/** The word a store writes: the register's low 32 bits, or a location's address whole (a
- * pointer, as herd's symbolic values: `stw r2,0(r4)` with r2=x leaves `p=x`). */
-export function storedWord(reg: number): number {
-  return litmusLocIndex(reg) >= 0 ? reg : reg | 0;
+/** What a store writes: the register's low 32 bits (stw), 16 (sth) or 8 (stb), all of it (std),
+ * or a location's address whole (a pointer, as herd's symbolic values: `stw r2,0(r4)` with r2=x
+ * leaves `p=x`). */
+export function storedWord(reg: number, width: AccessWidth = 4): number {
+  if (litmusLocIndex(reg) >= 0) return reg;
+  switch (width) {
+    case 8:
+      return reg;
+    case 4:
+      return reg | 0;
+    case 2:
+      return reg & 0xffff;
+    case 1:
+      return reg & 0xff;
+  }
 }
 
-/** A loaded word in a register: zero-extended (lwz, lwzx, lwarx) or sign-extended (lwa, lwax);
- * a pointer comes back whole. */
-export function loadedValue(word: number, signed: boolean): number {
+/** A loaded value in a register: zero-extended (lwz, lwzx, lwarx, lhz, lbz) or sign-extended
+ * (lwa, lwax, lha, lhax); a doubleword whole; a pointer comes back whole. */
+export function loadedValue(word: number, signed: boolean, width: AccessWidth = 4): number {
   if (litmusLocIndex(word) >= 0) return word;
-  return signed ? word | 0 : word >>> 0;
+  switch (width) {
+    case 8:
+      return word;
+    case 4:
+      return signed ? word | 0 : word >>> 0;
+    case 2:
+      return signed ? ((word & 0xffff) << 16) >> 16 : word & 0xffff;
+    case 1:
+      return word & 0xff;
+  }
 }
 
-/** The CR field a word compare sets (cmpw, cmpwi signed; cmplw, cmplwi unsigned): its bits.
- * An address is compared whole (its low word says nothing). */
-export function compareWords(a: number, b: number, unsigned: boolean): number {
-  const [x, y] = litmusLocIndex(a) >= 0 || litmusLocIndex(b) >= 0 ? [a, b] : unsigned ? [a >>> 0, b >>> 0] : [a | 0, b | 0];
+/** The CR field a compare sets (cmpw, cmpwi, cmpd, cmpdi signed; cmplw, cmplwi, cmpld, cmpldi
+ * unsigned): its bits. The word forms compare the low words, the doubleword forms the whole
+ * registers. An address is compared whole (its low word says nothing). */
+export function compareWords(a: number, b: number, unsigned: boolean, dword = false): number {
+  let x: number | bigint;
+  let y: number | bigint;
+  if (litmusLocIndex(a) >= 0 || litmusLocIndex(b) >= 0) [x, y] = [a, b];
+  else if (dword) [x, y] = unsigned ? [BigInt.asUintN(64, BigInt(a)), BigInt.asUintN(64, BigInt(b))] : [a, b];
+  else [x, y] = unsigned ? [a >>> 0, b >>> 0] : [a | 0, b | 0];
   return x < y ? CR_LT : x > y ? CR_GT : CR_EQ;
 }
 

@@ -13,6 +13,7 @@
  */
 import { InputError } from '../stdx/index.js';
 import type {
+  AccessWidth,
   CondExpr,
   Instr,
   LitmusTest,
@@ -68,6 +69,19 @@ function parseValueFor(s: string, kind: ObsVar['kind']): number | undefined {
 
 /** The record forms executed: the operation, then CR0 from the result (`stwcx.` is its own). */
 const RECORD_FORMS = new Set(['add.', 'and.', 'or.', 'xor.', 'nor.', 'subf.', 'sub.', 'neg.', 'mullw.', 'andi.']);
+
+/** The byte, halfword and doubleword forms of the memory instructions and the doubleword compares:
+ * the word form they are parsed as, and their width (bytes) or whole-register compare. */
+const SIZED_FORMS: ReadonlyMap<string, { base: string; width?: AccessWidth; dword?: true }> = new Map<string, { base: string; width?: AccessWidth; dword?: true }>([
+  ['stb', { base: 'stw', width: 1 }], ['sth', { base: 'stw', width: 2 }], ['std', { base: 'stw', width: 8 }],
+  ['stbx', { base: 'stwx', width: 1 }], ['sthx', { base: 'stwx', width: 2 }], ['stdx', { base: 'stwx', width: 8 }],
+  ['lbz', { base: 'lwz', width: 1 }], ['lhz', { base: 'lwz', width: 2 }], ['lha', { base: 'lwa', width: 2 }], ['ld', { base: 'lwz', width: 8 }],
+  ['lbzx', { base: 'lwzx', width: 1 }], ['lhzx', { base: 'lwzx', width: 2 }], ['lhax', { base: 'lwax', width: 2 }], ['ldx', { base: 'lwzx', width: 8 }],
+  ['lbarx', { base: 'lwarx', width: 1 }], ['lharx', { base: 'lwarx', width: 2 }], ['ldarx', { base: 'lwarx', width: 8 }],
+  ['stbcx.', { base: 'stwcx.', width: 1 }], ['sthcx.', { base: 'stwcx.', width: 2 }], ['stdcx.', { base: 'stwcx.', width: 8 }],
+  ['cmpd', { base: 'cmpw', dword: true }], ['cmpdi', { base: 'cmpwi', dword: true }],
+  ['cmpld', { base: 'cmplw', dword: true }], ['cmpldi', { base: 'cmplwi', dword: true }],
+]);
 
 /** herd's symbolic registers (`%x0`): any thread that names one gets its own register of that name. */
 const SYMBOLIC_REG_RE = /^%[A-Za-z_]\w*$/;
@@ -698,13 +712,19 @@ class Parser {
       if (n < 0 || n > max) throw this.fail(line, `${where}: ${what} \`${s}\` is out of range 0..${max}.`);
       return n;
     };
-    switch (mnem) {
+    // The byte, halfword and doubleword forms: the word form's operands, with a width (and the
+    // doubleword compares: whole registers).
+    const sized = SIZED_FORMS.get(mnem);
+    const sz = <T extends Instr>(i: T): T =>
+      sized === undefined ? i : ({ ...i, ...(sized.width !== undefined ? { width: sized.width } : {}), ...(sized.dword === true ? { dword: true } : {}) } as T);
+    const base0 = sized?.base ?? mnem;
+    switch (base0) {
       case 'sync':
       case 'lwsync':
       case 'isync':
       case 'eieio':
         arity(mnem, 0);
-        return { op: mnem };
+        return { op: base0 };
       case 'hwsync':
         arity(mnem, 0);
         return { op: 'sync' };
@@ -726,16 +746,16 @@ class Parser {
       case 'ori':
       case 'xori':
         arity(`${mnem} rA,rS,uimm`, 3);
-        return { op: mnem, rd: reg(ops[0]!), rs: reg(ops[1]!), imm: field(ops[2]!, 0xffff, 'the immediate') };
+        return { op: base0, rd: reg(ops[0]!), rs: reg(ops[1]!), imm: field(ops[2]!, 0xffff, 'the immediate') };
       case 'mr':
       case 'extsw':
         arity(`${mnem} rD,rS`, 2);
-        return { op: mnem, rd: reg(ops[0]!), rs: reg(ops[1]!) };
+        return { op: base0, rd: reg(ops[0]!), rs: reg(ops[1]!) };
       case 'rlwinm':
       case 'rlwimi':
         arity(`${mnem} rA,rS,SH,MB,ME`, 5);
         return {
-          op: mnem, rd: reg(ops[0]!), rs: reg(ops[1]!),
+          op: base0, rd: reg(ops[0]!), rs: reg(ops[1]!),
           sh: field(ops[2]!, 31, 'the shift'), mb: field(ops[3]!, 31, 'the mask begin'), me: field(ops[4]!, 31, 'the mask end'),
         };
       case 'clrldi':
@@ -750,7 +770,7 @@ class Parser {
       case 'nor':
       case 'mullw':
         arity(`${written} rD,rA,rB`, 3);
-        return { op: mnem, rd: reg(ops[0]!), ra: reg(ops[1]!), rb: reg(ops[2]!), ...(recorded ? { rc: true as const } : {}) };
+        return { op: base0, rd: reg(ops[0]!), ra: reg(ops[1]!), rb: reg(ops[2]!), ...(recorded ? { rc: true as const } : {}) };
       case 'sub':
         // Extended mnemonic: sub rD,rA,rB = subf rD,rB,rA (rA - rB).
         arity(`${written} rD,rA,rB`, 3);
@@ -779,9 +799,9 @@ class Parser {
       }
       case 'stw': {
         // stw rS,d(rA), or herd's stw rS,d,rA.
-        arity('stw rS,d(rA)', 2, 3);
+        arity(`${mnem} rS,d(rA)`, 2, 3);
         const { disp, ra } = dOperand();
-        return { op: 'stw', rs: reg(ops[0]!), disp, ra };
+        return sz({ op: 'stw', rs: reg(ops[0]!), disp, ra });
       }
       case 'lwz':
       case 'lwa': {
@@ -789,25 +809,28 @@ class Parser {
         // writes the D-form as rD,d,rA.
         arity(`${mnem} rD,d(rA)`, 2, 3);
         const { disp, ra } = dOperand();
-        return { op: 'lwz', rd: reg(ops[0]!), disp, ra, ...(mnem === 'lwa' ? { signed: true as const } : {}) };
+        return sz({ op: 'lwz', rd: reg(ops[0]!), disp, ra, ...(base0 === 'lwa' ? { signed: true as const } : {}) });
       }
       case 'lwax':
-        arity('lwax rD,rA,rB', 3);
-        return { op: 'lwzx', rd: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!), signed: true };
+        arity(`${mnem} rD,rA,rB`, 3);
+        return sz({ op: 'lwzx', rd: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!), signed: true });
       case 'stwx':
-        arity('stwx rS,rA,rB', 3);
-        return { op: 'stwx', rs: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!) };
+        arity(`${mnem} rS,rA,rB`, 3);
+        return sz({ op: 'stwx', rs: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!) });
       case 'lwzx':
       case 'lwarx':
         arity(`${mnem} rD,rA,rB`, 3);
-        return { op: mnem, rd: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!) };
+        return sz({ op: base0, rd: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!) });
       case 'stwcx.':
-        arity('stwcx. rS,rA,rB', 3);
-        return { op: 'stwcx', rs: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!) };
+        arity(`${mnem} rS,rA,rB`, 3);
+        return sz({ op: 'stwcx', rs: reg(ops[0]!), ra: base(ops[1]!), rb: reg(ops[2]!) });
       case 'stwcx':
+      case 'stdcx':
+      case 'sthcx':
+      case 'stbcx':
         throw this.fail(
           line,
-          `${where}: the store-conditional is written \`stwcx.\`, with its dot.`,
+          `${where}: the store-conditional is written \`${mnem}.\`, with its dot.`,
         );
       case 'cmpw':
       case 'cmplw':
@@ -819,10 +842,10 @@ class Parser {
         const ra = reg(ops[ops.length - 2]!);
         const last = ops[ops.length - 1]!;
         const i: Instr =
-          mnem === 'cmpw' || mnem === 'cmplw'
-            ? { op: mnem, ra, rb: reg(last) }
-            : { op: mnem, ra, imm: mnem === 'cmplwi' ? field(last, 0xffff, 'the immediate') : imm(last) };
-        return withCr(i, ops.length === 3 ? cr(ops[0]!) : 0);
+          base0 === 'cmpw' || base0 === 'cmplw'
+            ? { op: base0, ra, rb: reg(last) }
+            : { op: base0, ra, imm: base0 === 'cmplwi' ? field(last, 0xffff, 'the immediate') : imm(last) };
+        return withCr(sz(i), ops.length === 3 ? cr(ops[0]!) : 0);
       }
       case 'b':
         arity('b LABEL', 1);
@@ -837,7 +860,7 @@ class Parser {
       case 'bng': {
         arity(`${mnem} [crN,]LABEL`, 1, 2);
         // bnl (not less) is bge, bng (not greater) is ble.
-        const op = mnem === 'bnl' ? 'bge' : mnem === 'bng' ? 'ble' : mnem;
+        const op = base0 === 'bnl' ? 'bge' : base0 === 'bng' ? 'ble' : base0;
         return withCr(
           { op, label: label(ops[ops.length - 1]!) },
           ops.length === 2 ? cr(ops[0]!) : 0,
@@ -848,9 +871,10 @@ class Parser {
           line,
           `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, lis, addi, addis, subi, ` +
             'ori, xori, mr, extsw, rlwinm, rlwimi, slwi, srwi, clrlwi, clrldi, xor, add, and, or, nor, subf, sub, neg, mullw, mulli, ' +
-            'stw, stwx, lwz, lwa, lwzx, lwax, lwarx, stwcx., sync (hwsync), lwsync, isync, eieio, nop, cmpw, cmpwi, cmplw, cmplwi, ' +
-            'b, beq, bne, blt, bgt, ble, bge, bnl and bng, and the record forms add., and., or., xor., nor., subf., sub., neg., mullw. and andi. ' +
-            '(byte, halfword and doubleword accesses are not).',
+            'stw, stwx, lwz, lwa, lwzx, lwax, lwarx, stwcx., their byte, halfword and doubleword forms (stb, sth, std, lbz, lhz, lha, ld, ' +
+            'the x forms, lbarx, lharx, ldarx, stbcx., sthcx., stdcx.), sync (hwsync), lwsync, isync, eieio, nop, cmpw, cmpwi, cmplw, cmplwi, ' +
+            'cmpd, cmpdi, cmpld, cmpldi, b, beq, bne, blt, bgt, ble, bge, bnl and bng, and the record forms add., and., or., xor., nor., ' +
+            'subf., sub., neg., mullw. and andi. (one location must be reached with one width: mixed-size tests are not).',
         );
     }
   }

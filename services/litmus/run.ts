@@ -13,8 +13,8 @@ import { LocationTable } from '../machine/index.js';
 import type { MemoryPolicy, Op, Program, ThreadSoftware, Topology } from '../machine/index.js';
 import { World } from '../sim/world.js';
 import type { BusPolicy } from '../sim/world.js';
-import type { Instr, LitmusTest, LitmusValue, ObsVar } from './ast.js';
-import { aluSources, aluValue, branchTaken, cr0Of, recordsCr0, compareWords, CR_EQ, isAlu, isBranch, describeAddress, litmusAddr, litmusLocIndex, loadedValue, shownValue, storedWord } from './ast.js';
+import type { AccessWidth, Instr, LitmusTest, LitmusValue, ObsVar } from './ast.js';
+import { widthOf, aluSources, aluValue, branchTaken, cr0Of, recordsCr0, compareWords, CR_EQ, isAlu, isBranch, describeAddress, litmusAddr, litmusLocIndex, loadedValue, shownValue, storedWord } from './ast.js';
 import { evalProp, formatState, observedVars } from './outcome.js';
 
 export type Placement = 'cores' | 'smt';
@@ -59,6 +59,35 @@ export interface Compiled {
   initRegs: Map<string, number>[];
   regNames: string[][];
   vars: ObsVar[];
+  /** The width each location was reached with, and where: every access to one location must
+   * have the same (mixed-size tests are refused). Filled before the runs where the address is
+   * plain (a base register the thread never writes), during them otherwise. */
+  widths: Map<number, { width: AccessWidth; thread: number; line: number }>;
+}
+
+const WIDTH_NAMES: Record<AccessWidth, string> = { 1: 'a byte', 2: 'a halfword', 4: 'a word', 8: 'a doubleword' };
+
+/** Memory access instructions (the ones with a width). */
+function isAccess(i: Instr): i is Extract<Instr, { op: 'lwz' | 'lwzx' | 'stw' | 'stwx' | 'lwarx' | 'stwcx' }> {
+  return i.op === 'lwz' || i.op === 'lwzx' || i.op === 'stw' || i.op === 'stwx' || i.op === 'lwarx' || i.op === 'stwcx';
+}
+
+/** Records that location `idx` is reached with `width` (thread `thread`, file line `line`); a
+ * second width is a mixed-size test, which ipiscope does not run. */
+function noteWidth(c: Pick<Compiled, 'test' | 'locIndex' | 'widths'>, idx: number, width: AccessWidth, thread: number, line: number): void {
+  const seen = c.widths.get(idx);
+  if (seen === undefined) {
+    c.widths.set(idx, { width, thread, line });
+    return;
+  }
+  if (seen.width === width) return;
+  const name = [...c.locIndex.entries()].find(([, i]) => i === idx)?.[0] ?? `#${idx}`;
+  throw new InputError(
+    c.test.file,
+    line,
+    `thread P${thread} reaches ${name} as ${WIDTH_NAMES[width]}, and P${seen.thread} (line ${seen.line}) as ${WIDTH_NAMES[seen.width]}: ` +
+      'mixed-size tests (one location reached with two widths) are not supported',
+  );
 }
 
 export function compile(test: LitmusTest): Compiled {
@@ -111,7 +140,22 @@ export function compile(test: LitmusTest): Compiled {
     initRegs.push(regs);
     regNames.push([...names].sort());
   }
-  return { test, locIndex, code, lines, labels, initRegs, regNames, vars: observedVars(test) };
+  const c: Compiled = { test, locIndex, code, lines, labels, initRegs, regNames, vars: observedVars(test), widths: new Map() };
+  // Accesses whose address is plain: a base register that holds a location from the start and
+  // that the thread never writes (the indexed forms add a register the thread computes, the
+  // address dependency, which is checked when it runs).
+  code.forEach((instrs, t) => {
+    const written = new Set(instrs.flatMap((i) => ('rd' in i ? [i.rd] : [])));
+    instrs.forEach((i, k) => {
+      if (!isAccess(i)) return;
+      const bases = i.op === 'lwz' || i.op === 'stw' ? [i.ra] : [i.ra, i.rb];
+      if (bases.some((r) => written.has(r))) return;
+      const addr = bases.reduce((a, r) => a + (r === '0' ? 0 : initRegs[t]?.get(r) ?? 0), i.op === 'lwz' || i.op === 'stw' ? i.disp : 0);
+      const idx = litmusLocIndex(addr);
+      if (idx >= 0 && locIndex.size > idx) noteWidth(c, idx, widthOf(i), t, lines[t]?.[k] ?? 0);
+    });
+  });
+  return c;
 }
 
 /** The state one run leaves behind: final registers of every thread. */
@@ -160,6 +204,8 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
             '(each location is a word of its own: no offset from one reaches another)',
         );
       }
+      const w = widthOf(code[pc - 1] as { width?: AccessWidth });
+      if (c.widths.get(idx)?.width !== w) noteWidth(c, idx, w, t, c.lines[t]?.[pc - 1] ?? 0);
       return id;
     };
     while (pc < code.length) {
@@ -207,7 +253,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
             at = Math.floor(info / 2);
             if (info % 2 === 1) at = Math.max(depTick, storeReady.get(loc) ?? at);
           }
-          regs.set(ins.rd, loadedValue(v, ins.op !== 'lwarx' && ins.signed === true));
+          regs.set(ins.rd, loadedValue(v, ins.op !== 'lwarx' && ins.signed === true, widthOf(ins)));
           ready.set(ins.rd, at);
           break;
         }
@@ -216,13 +262,13 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const addr = ins.op === 'stw' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
           const loc = locOf(addr, ins.op);
           const addrReady = ins.op === 'stw' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
-          yield { k: 'st', loc, value: storedWord(get(ins.rs)) };
+          yield { k: 'st', loc, value: storedWord(get(ins.rs), widthOf(ins)) };
           storeReady.set(loc, Math.max(addrReady, readyOf(ins.rs)));
           break;
         }
         case 'stwcx': {
           const loc = locOf(get(ins.ra) + get(ins.rb), ins.op);
-          const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs)) };
+          const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs), widthOf(ins)) };
           storeReady.set(loc, Infinity);
           cr[0] = ok === 1 ? CR_EQ : 0;
           crReady[0] = yield { k: 'now' };
@@ -242,7 +288,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         case 'cmpwi':
         case 'cmplw':
         case 'cmplwi':
-          cr[ins.cr ?? 0] = compareWords(get(ins.ra), ins.op === 'cmpw' || ins.op === 'cmplw' ? get(ins.rb) : ins.imm, ins.op === 'cmplw' || ins.op === 'cmplwi');
+          cr[ins.cr ?? 0] = compareWords(get(ins.ra), ins.op === 'cmpw' || ins.op === 'cmplw' ? get(ins.rb) : ins.imm, ins.op === 'cmplw' || ins.op === 'cmplwi', ins.dword === true);
           crReady[ins.cr ?? 0] = ins.op === 'cmpw' || ins.op === 'cmplw' ? Math.max(readyOf(ins.ra), readyOf(ins.rb)) : readyOf(ins.ra);
           break;
         case 'b':

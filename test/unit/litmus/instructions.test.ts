@@ -2,7 +2,8 @@
  * Goal: the instructions and forms of herd's PPC tests beyond the conformance suite compute what
  * POWER computes, in the emulator and in the axiomatic checker alike: 64-bit registers over 32-bit
  * memory words (lwz zero-extends, lwa sign-extends), lis/addis, ori/xori, rlwinm/rlwimi, extsw,
- * clrldi, unsigned compares, nop and hwsync; a header with an alternate name; a test that only
+ * clrldi, unsigned compares, nop and hwsync; byte, halfword and doubleword accesses and the
+ * doubleword compares (a mixed-size test is refused, naming both accesses); a header with an alternate name; a test that only
  * lists `locations`. Values are worked out by hand from the ISA, not taken from another tool.
  */
 import { test } from 'node:test';
@@ -11,6 +12,7 @@ import { parseLitmus } from '../../../services/litmus/index.js';
 import { runLitmus } from '../../../services/litmus/run.js';
 import { allowedStates, checkCondition } from '../../../services/checker/index.js';
 import { wordMask } from '../../../services/litmus/ast.js';
+import { InputError } from '../../../services/stdx/index.js';
 import { conditionText } from '../../../services/litmus/outcome.js';
 
 /** Runs a one-thread test: its only final state, from the emulator and from the checker. */
@@ -34,6 +36,32 @@ function expectState(name: string, init: string, code: string[], observe: string
 test('lwz zero-extends a word into the 64-bit register, lwa and lwax sign-extend it; stores keep the low word', () => {
   expectState('loads', 'x=-1; 0:r1=x; 0:r4=0;', ['lwz r2,0(r1)', 'lwa r3,0(r1)', 'lwax r5,r1,r4', 'extsw r6,r2', 'li r7,-2', 'stw r7,0(r1)'],
     '0:r2; 0:r3; 0:r5; 0:r6; x', '0:r2=4294967295; 0:r3=-1; 0:r5=-1; 0:r6=-1; x=-2;');
+});
+
+test('byte, halfword and doubleword accesses keep their width; the doubleword compares see whole registers', () => {
+  // r12 = 0x0000ffffffffffff (2^48 - 1), r11 = -1: cmpd says GT, cmpld LT (2^64 - 1 unsigned), and
+  // cmpw EQ (both low words are 0xffffffff).
+  expectState('widths', 'x=0; y=0; z=0; 0:r1=x; 0:r2=y; 0:r3=z; 0:r9=0;', [
+    'li r4,0x1ff', 'stb r4,0(r1)', 'lbz r5,0(r1)',
+    'li r6,-2', 'sth r6,0(r2)', 'lhz r7,0(r2)', 'lha r8,0(r2)', 'lhax r15,r2,r9',
+    'li r11,-1', 'clrldi r12,r11,16', 'std r12,0(r3)', 'ld r13,0(r3)', 'ldx r14,r3,r9',
+    'cmpd r12,r11', 'li r20,0', 'ble L1', 'li r20,1', 'L1:',
+    'cmpld r12,r11', 'li r21,0', 'bge L2', 'li r21,1', 'L2:',
+    'cmpw r12,r11', 'li r22,0', 'bne L3', 'li r22,1', 'L3:',
+    'cmpdi r11,-1', 'li r23,0', 'bne L4', 'li r23,1', 'L4:',
+  ], '0:r5; 0:r7; 0:r8; 0:r13; 0:r14; 0:r15; 0:r20; 0:r21; 0:r22; 0:r23; x; y; z',
+  `0:r5=255; 0:r7=65534; 0:r8=-2; 0:r13=${2 ** 48 - 1}; 0:r14=${2 ** 48 - 1}; 0:r15=-2; 0:r20=1; 0:r21=1; 0:r22=1; 0:r23=1; x=255; y=65534; z=${2 ** 48 - 1};`);
+});
+
+test('a location reached with two widths (mixed-size) is refused, naming both accesses', () => {
+  const text = 'PPC MP+mixed\n{ 0:r2=x; 1:r2=x; }\n P0           | P1          ;\n li r1,1      | ld r3,0(r2) ;\n stw r1,0(r2) |             ;\nexists (1:r3=1)\n';
+  const t = parseLitmus(text, 'MP+mixed.litmus');
+  assert.throws(() => runLitmus(t, { runs: 10, seed: 1, placement: 'cores' }), (e: unknown) =>
+    e instanceof InputError && /^MP\+mixed\.litmus:4: thread P1 reaches x as a doubleword, and P0 \(line 5\) as a word: mixed-size tests .* are not supported$/.test(e.message));
+  // An address only known when the thread runs (an address dependency) is checked then.
+  const dep = 'PPC MP+mixed-dep\n{ 0:r2=x; 1:r2=x; 1:r4=0; }\n P0           | P1            ;\n li r1,1      | xor r4,r4,r4  ;\n stw r1,0(r2) | lbzx r3,r2,r4 ;\nexists (1:r3=1)\n';
+  assert.throws(() => runLitmus(parseLitmus(dep, 'dep.litmus'), { runs: 10, seed: 1, placement: 'cores' }), (e: unknown) =>
+    e instanceof InputError && /reaches x as a byte, and P0 \(line 5\) as a word/.test(e.message));
 });
 
 test('x=0xffffffff and x=-1 are the same memory word, and print alike', () => {
