@@ -4,7 +4,7 @@ import { out, err } from './command.js';
 import { UsageError } from '../stdx/index.js';
 import { checkOutputFile } from './output-file.js';
 import { resolveScenario } from '../sim/index.js';
-import { withWatchdogThresh } from '../sim/run-sim.js';
+import { withHungTaskTimeout, withWatchdogThresh } from '../sim/run-sim.js';
 import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
 import { checkFaultPlanCores, loadFaultPlan, processFaultsOf } from '../bus/fault-plan.js';
@@ -26,6 +26,7 @@ const spec = {
     duration: { type: 'duration', default: '30s', help: 'wall-clock bound of the run' },
     ipis: { type: 'int', min: 0, help: 'stop after this many handled IPIs (default: the scenario\'s)' },
     watchdogThresh: { type: 'int', min: 1, max: 60, help: "the kernel's watchdog_thresh sysctl in seconds: a soft lockup is reported, and the run ended, after twice it (default: the scenario's, 10 as in Linux)" },
+    hungTaskTimeout: { type: 'int', min: 1, max: 600, help: "the kernel's hung_task_timeout_secs sysctl: a task asleep uninterruptibly this long is reported hung, and the run ended (default: the scenario's, 120 as in Linux)" },
     tickUs: { type: 'int', min: 0, help: 'pace every core to one wall clock at this many µs per tick, so a bus hop costs a few ticks as in sim (0: unpaced; default: the scenario\'s distributed.tickUs)' },
     nats: { type: 'string', env: 'IPISCOPE_NATS', help: 'NATS URL(s), comma-separated' },
     faults: { type: 'string', help: 'fault plan file (YAML or JSON); change it during the run with `ipiscope faults RUN_ID PLAN`' },
@@ -52,7 +53,7 @@ export const runCommand: Command = {
       out(formatHelp('ipiscope run', spec));
       return 0;
     }
-    const scenario = withWatchdogThresh(resolveScenario(String(a.positionals.SCENARIO)), a.flags.watchdogThresh);
+    const scenario = withHungTaskTimeout(withWatchdogThresh(resolveScenario(String(a.positionals.SCENARIO)), a.flags.watchdogThresh), a.flags.hungTaskTimeout);
     const n = coreCount(resolveMachine(scenario.machine));
     if (a.flags.cores !== undefined && a.flags.cores !== n) {
       throw new UsageError(`--cores ${a.flags.cores}: scenario ${scenario.name} runs on ${scenario.machine}, which has ${n} cores; omit --cores or pick a scenario with that machine`);

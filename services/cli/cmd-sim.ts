@@ -27,6 +27,7 @@ const spec = {
     ipis: { type: 'int', min: 1, help: 'run until this many IPIs were handled (or a hang)' },
     ticksMax: { type: 'int', min: 1, help: 'bound on emulated time, in ticks' },
     watchdogThresh: { type: 'int', min: 1, max: 60, help: "the kernel's watchdog_thresh sysctl in seconds: a soft lockup is reported after twice it (default: the scenario's, 10 as in Linux)" },
+    hungTaskTimeout: { type: 'int', min: 1, max: 600, help: "the kernel's hung_task_timeout_secs sysctl: a task asleep uninterruptibly this long is reported hung (default: the scenario's, 120 as in Linux)" },
     demuxReadRelaxed: { type: 'boolean', optional: true, help: "ablation: the demux reads the message word unfenced (2019 scenario 2); --no-demux-read-relaxed turns it off (default: the scenario's)" },
     traceFile: { type: 'string', help: 'write every span as OTLP/JSON, one export request per line (for ipiscope analyze)' },
     otlp: { type: 'string', help: 'also send the spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
@@ -120,6 +121,7 @@ export const simCommand: Command = {
       ...(f.ticksMax !== undefined ? { ticksMax: f.ticksMax } : {}),
       ...(f.demuxReadRelaxed !== undefined ? { demuxReadRelaxed: f.demuxReadRelaxed } : {}),
       ...(f.watchdogThresh !== undefined ? { watchdogThreshSecs: f.watchdogThresh } : {}),
+      ...(f.hungTaskTimeout !== undefined ? { hungTaskTimeoutSecs: f.hungTaskTimeout } : {}),
     };
     if (f.seeds !== undefined) {
       const seeds = parseSeedList(f.seeds);

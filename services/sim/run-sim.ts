@@ -35,6 +35,9 @@ export interface RunSimOptions {
   /** The kernel's `watchdog_thresh` sysctl (seconds; the soft lockup fires at twice it), else the
    * scenario's `detectors.watchdogThreshSecs`. */
   watchdogThreshSecs?: number;
+  /** The kernel's `hung_task_timeout_secs` sysctl, else the scenario's
+   * `detectors.hungTaskTimeoutSecs`. */
+  hungTaskTimeoutSecs?: number;
 }
 
 export type Verdict = 'ok' | 'hang' | 'storm' | 'invalid';
@@ -137,11 +140,16 @@ function nowMs(): number {
   return Number(process.hrtime.bigint() / 1_000_000n);
 }
 
+/** The scenario with the kernel's `hung_task_timeout_secs` set (sysctl kernel.hung_task_timeout_secs), if given. */
+export function withHungTaskTimeout(s: Scenario, secs: number | undefined): Scenario {
+  return secs === undefined ? s : { ...s, detectors: { ...s.detectors, hungTaskTimeoutSecs: secs } };
+}
+
 /** The bound on emulated time of a run with an explicit IPI goal (`--ipis`) and no `--ticks-max`. */
 export const TICKS_MAX_FOR_GOAL = 50_000_000;
 
 export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult {
-  const s = withWatchdogThresh(scenario, opts.watchdogThreshSecs);
+  const s = withHungTaskTimeout(withWatchdogThresh(scenario, opts.watchdogThreshSecs), opts.hungTaskTimeoutSecs);
   const wallStart = nowMs();
   const seed = opts.seed ?? s.seed;
   const topo = resolveMachine(s.machine);

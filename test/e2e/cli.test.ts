@@ -94,6 +94,9 @@ test('bad flags and commands are usage errors that name the problem', () => {
     const w = ipiscope(cmd, 'host-ipi-2019', '--watchdog-thresh', '0');
     assert.equal(w.status, 2, `${cmd}: ${w.stderr}`);
     assert.match(w.stderr, /--watchdog-thresh: must be an integer from 1 to 60 \(got "0"\)/);
+    const h = ipiscope(cmd, 'wake-list-2012', '--hung-task-timeout', '0');
+    assert.equal(h.status, 2, h.stderr);
+    assert.match(h.stderr, /--hung-task-timeout: must be an integer from 1 to 600 \(got "0"\)/);
   }
 });
 

@@ -23,6 +23,17 @@ test('wake-list-2012 on v3.5 hangs: a wake-up lost to a stale wake_list, reporte
   }
 });
 
+test('hung_task_timeout_secs: the same stale read is reported after 5 s instead of 20', () => {
+  const s = resolveScenario('wake-list-2012');
+  const base = runSim(s, { kernel: 'v3.5', seed: 3, ticksMax: 250_000 });
+  const short = runSim(s, { kernel: 'v3.5', seed: 3, ticksMax: 250_000, hungTaskTimeoutSecs: 5 });
+  assert.equal(short.verdict, 'hang');
+  assert.match(short.console, /INFO: task \S+:\d+ blocked for more than 5 seconds\./);
+  // 15 s earlier, give or take the detectors' sampling period (4 s: the soft watchdog's hrtimer).
+  const earlier = base.emulated_seconds - short.emulated_seconds;
+  assert.ok(earlier >= 11 && earlier <= 19, `${base.emulated_seconds} vs ${short.emulated_seconds}`);
+});
+
 test('wake-list-2012 on v3.6 (the fix) loses no wake-up', () => {
   const s = resolveScenario('wake-list-2012');
   for (const seed of [1, 2]) {
