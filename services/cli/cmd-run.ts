@@ -146,6 +146,7 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
     lines.push(
       `ignored IPI ${i.ipi_id}: ${PPC_MSG_NAMES[i.msg as 0 | 1 | 2 | 3] ?? `msg ${i.msg}`} from CPU ${i.sender_cpu} to CPU ${i.target_cpu}, ` +
         `its message ordered at tick ${i.ordered_tick} and never consumed${v.stuck.some((x) => x.waiting_for === i.target_cpu) ? '' : ' (nobody waits for it)'}` +
+        `${i.target_offline === true ? `; sent while CPU ${i.target_cpu} went offline (it waits for the CPU to come back)` : ''}` +
         `${i.interleaving !== undefined ? `; host_ipi overwritten (2019 interleaving: ${i.interleaving})` : ''}` +
         `${trace !== undefined ? `; trace ${trace}` : ''}`,
     );

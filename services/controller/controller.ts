@@ -88,6 +88,9 @@ export type EndPolicy =
       /** The kernel's hung-task timeout in steps: a task asleep until a task it woke has run,
        * that long on the machine's clock (as `hangSteps`), ends the run as hung. 0: not watched. */
       hungSteps?: number;
+      /** An offline CPU woken more often than this is a storm (the scenario's `stormWakes`): the
+       * run ends, with no drain (a latched doorbell keeps waking it). 0: not watched. */
+      stormWakes?: number;
       durationMs: number;
       stepsMax: number;
       /** Steps every busy core must run between the two quiet waves that settle the drain
@@ -118,7 +121,7 @@ export interface PaceOptions {
   startDelayMs?: number;
 }
 
-export type EndReason = 'finished' | 'ipis' | 'hang' | 'duration' | 'steps-max' | 'timeout' | 'invalid';
+export type EndReason = 'finished' | 'ipis' | 'hang' | 'storm' | 'duration' | 'steps-max' | 'timeout' | 'invalid';
 
 export interface GenerationOptions {
   end: EndPolicy;
@@ -245,6 +248,8 @@ export interface CoreStatus {
   /** CPUs whose task sleeps until a task it woke has run: flat triples [cpu, the woken task's
    * CPU, steps slept]. */
   hung: number[];
+  /** The most wake-ups of one offline CPU of the core. */
+  offlineWakesMax: number;
   invalidReason: string;
   /** Once draining: the workload's stop step and the per-CPU state the drain judges. */
   drain: { drainStep: number; cpus: Array<{ cpu: number; messageWord: number; irqPending: boolean; inIrq: boolean }> } | null;
@@ -744,6 +749,10 @@ export class StartedController {
                 `${((Date.now() - t0) / 1000).toFixed(1)} s into the machine; draining it before the verdict`,
             );
             reason = 'hang';
+          } else if ((end.stormWakes ?? 0) > 0 && statuses.some((s) => s.offlineWakesMax > (end.stormWakes ?? 0))) {
+            const s = statuses.reduce((a, b) => (b.offlineWakesMax > a.offlineWakesMax ? b : a));
+            this.opts.log?.(`storm: an offline CPU of core ${s.core} has woken ${s.offlineWakesMax} times, ${((Date.now() - t0) / 1000).toFixed(1)} s into the machine`);
+            reason = 'storm';
           } else if (end.ipis > 0 && handled >= end.ipis) reason = 'ipis';
           else if (statuses.some((s) => s.step >= end.stepsMax)) reason = 'steps-max';
           else if (Date.now() > deadline) reason = 'duration';
@@ -765,7 +774,8 @@ export class StartedController {
       this.pausedNow.clear();
     }
     let drain: DrainOutcome | undefined;
-    if (end.kind === 'scenario' && reason !== 'invalid' && reason !== 'timeout') {
+    // A storm is not drained: the offline thread's latched doorbell keeps it waking for ever.
+    if (end.kind === 'scenario' && reason !== 'invalid' && reason !== 'timeout' && reason !== 'storm') {
       const d0 = Date.now();
       const r = await this.drainGeneration(gen, cores, end.drainSettleSteps ?? DRAIN_SETTLE_STEPS, end.drainTimeoutMs ?? DRAIN_TIMEOUT_MS, o.statusEveryMs ?? 20);
       waves += r.waves;
@@ -1140,6 +1150,7 @@ function toStatus(m: ControlMsg): CoreStatus {
     ipisHandled: Number(f.ipisHandled), ipisSent: Number(f.ipisSent),
     stuck: Array.isArray(f.stuck) ? (f.stuck as unknown[]).map(Number) : [],
     hung: Array.isArray(f.hung) ? (f.hung as unknown[]).map(Number) : [],
+    offlineWakesMax: Number(f.offlineWakesMax ?? 0),
     invalidReason: String(f.invalidReason ?? ''),
     drain: typeof f.drainJson === 'string' && f.drainJson !== '' ? (JSON.parse(f.drainJson) as CoreStatus['drain']) : null,
   };

@@ -75,11 +75,12 @@ export interface RunScenarioOptions {
 
 
 /** An ignored IPI; with KVM, the 2019 interleaving whose host_ipi overwrite preceded it (as sim names it). */
-export type RunIgnoredIpi = IgnoredIpi & { interleaving?: HostIpiInterleaving };
+/** `target_offline`: the target CPU is offline at the end (the IPI was sent as it went down; as sim says). */
+export type RunIgnoredIpi = IgnoredIpi & { interleaving?: HostIpiInterleaving; target_offline?: true };
 
 /** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
 export interface RunVerdict {
-  verdict: 'ok' | 'hang' | 'invalid';
+  verdict: 'ok' | 'hang' | 'storm' | 'invalid';
   scenario: string;
   seed: number;
   kernel: string;
@@ -258,6 +259,8 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
         hangSteps: Math.floor(softLockupSecs(o.scenario.detectors) * tps),
         // And the hung-task detector's timeout (a task asleep until the task it woke has run).
         hungSteps: Math.floor(o.scenario.detectors.hungTaskTimeoutSecs * tps),
+        // And the storm of wake-ups of an offline thread (the 2015 bug), as sim's storm check.
+        stormWakes: o.scenario.limits.stormWakes,
         durationMs: o.durationMs,
         // A distributed run is bounded by --duration (and --ipis); a scenario's bound on emulated
         // time is for `sim`, where a run costs no wall time to speak of.
@@ -452,7 +455,11 @@ export function verdictOf(
   // A hang: a soft lockup on the machine's clock (what ended the run), or, after a drain, a CPU
   // that waits forever whatever ended the run. Not drained (records of earlier versions): the old
   // step-based rule.
-  let verdict: RunVerdict['verdict'] = reason === 'hang' || lockups.length > 0 || (drained && stuck.length > 0) ? 'hang' : 'ok';
+  // The 2015 storm, as sim says it: an offline thread woken again and again.
+  const storming = finals.flatMap((f) => f.kernel?.offlineWakes ?? []).filter((o) => o.wakes > s.limits.stormWakes).sort((a, b) => a.cpu - b.cpu);
+  for (const o of storming) con.printk(stepsMax, `cpu ${o.cpu}: offline thread woke ${o.wakes} times (SRR1 wake reason not cleared)`);
+  let verdict: RunVerdict['verdict'] =
+    reason === 'storm' || storming.length > 0 ? 'storm' : reason === 'hang' || lockups.length > 0 || (drained && stuck.length > 0) ? 'hang' : 'ok';
   if (reason === 'invalid' || reason === 'timeout') verdict = 'invalid';
   if (drained && hangWait !== undefined && !stuck.some((x) => x.cpu === hangWait.cpu)) {
     con.printk(
@@ -545,7 +552,9 @@ function kernelLocsOf(rec: RunRecord): { ipiMessage: number[]; hostIpi: number[]
  */
 export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
   if (v.verdict === 'invalid') return v;
-  const { ignored, hopTicks, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
+  const { ignored: found, hopTicks, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
+  const offline = new Set(finals.flatMap((f) => f.kernel?.offline ?? []));
+  const ignored = found.map((i): RunIgnoredIpi => (offline.has(i.target_cpu) ? { ...i, target_offline: true } : i));
   if (v.time_scale !== undefined && hopTicks !== undefined) v = { ...v, time_scale: { ...v.time_scale, ...hopStatsOf(hopTicks, (rec.spec as ScenarioSpec).scenario) } };
   if (!v.drained) return { ...v, ignored };
   const fromChecker = new Set(ignored.map((i) => `${i.target_cpu}:${i.msg}`));

@@ -26,8 +26,9 @@ export const RECORD_VERSION = 2;
  * change makes the same inputs give another run (the memory model, the kernel model, the
  * workload, how cores are built): such a record cannot be replayed bit for bit any more, and
  * replay says so instead of reporting divergences. 2: kernel core processes keep view history.
- * 3: the final states report tasks asleep until a task they woke has run, and the verdict judges
- * them (model 2 said ok of a run with the 2012 wake_list hang in it).
+ * 3: the final states report tasks asleep until a task they woke has run, offline threads' wake-ups
+ * and offline CPUs, and the verdict judges them (model 2 said ok of runs with the 2012 wake_list
+ * hang or the 2015 storm in them).
  */
 export const MODEL_VERSION = 3;
 

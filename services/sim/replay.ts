@@ -77,6 +77,10 @@ export interface CoreFinal {
     stuck: Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }>;
     /** CPUs whose task sleeps until a task it woke has run (absent when none). */
     hung?: HungTask[];
+    /** Offline CPUs that woke up, and how often (absent when none did): the 2015 storm. */
+    offlineWakes?: Array<{ cpu: number; wakes: number }>;
+    /** CPUs of the core offline at the end (absent when none). */
+    offline?: number[];
     interrupts: Record<string, number[]>;
     marks: Record<string, number>;
   };
@@ -110,6 +114,8 @@ export interface BuiltCore {
   stuck(): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }>;
   /** For the stop conditions: CPUs of this core whose task sleeps until a woken task has run. */
   hung(): HungTask[];
+  /** For the stop conditions: the most wake-ups of one offline CPU of this core. */
+  offlineWakesMax(): number;
   ipisHandled(): number;
   ipisSent(): number;
 }
@@ -220,6 +226,7 @@ function buildLitmusCore(
     },
     stuck: () => [],
     hung: () => [],
+    offlineWakesMax: () => 0,
     ipisHandled: () => 0,
     ipisSent: () => 0,
   };
@@ -315,6 +322,9 @@ function buildScenarioCore(
       .map((c, cpu) => ({ c, cpu }))
       .filter(({ c, cpu }) => mine(cpu) && c.waitingFor >= 0)
       .map(({ c, cpu }) => ({ cpu, waitingFor: c.waitingFor, sinceStep: c.waitingSince, where: `csd_lock_wait (${c.waitingWhere})` }));
+  const offline = (): number[] => k.cpus.flatMap((c, cpu) => (mine(cpu) && !c.online ? [cpu] : []));
+  const offlineWakes = (): Array<{ cpu: number; wakes: number }> =>
+    k.cpus.flatMap((c, cpu) => (mine(cpu) && c.offlineWakes > 0 ? [{ cpu, wakes: c.offlineWakes }] : []));
   const hung = (): HungTask[] =>
     k.cpus.flatMap((c, cpu) => (mine(cpu) && c.blockedOn !== null ? [{ cpu, taskCpu: c.blockedOn.cpu, comm: c.comm, pid: c.pid, sinceStep: c.blockedSince }] : []));
   return {
@@ -335,12 +345,13 @@ function buildScenarioCore(
         homes: homesOf(core, k.locs, id),
         regs: [],
         // \`hung\` only when there is one: records made before it was reported replay the same.
-        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), ...(hung().length > 0 ? { hung: hung() } : {}), interrupts, marks },
+        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), ...(hung().length > 0 ? { hung: hung() } : {}), ...(offlineWakes().length > 0 ? { offlineWakes: offlineWakes() } : {}), ...(offline().length > 0 ? { offline: offline() } : {}), interrupts, marks },
         stats: statsOf(core),
       };
     },
     stuck,
     hung,
+    offlineWakesMax: () => offlineWakes().reduce((m, o) => Math.max(m, o.wakes), 0),
     ipisHandled: () => k.ipisHandled,
     ipisSent: () => k.ipisSent,
   };
