@@ -81,6 +81,8 @@ export type RunIgnoredIpi = IgnoredIpi & { interleaving?: HostIpiInterleaving; t
 /** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
 export interface RunVerdict {
   verdict: 'ok' | 'hang' | 'storm' | 'invalid';
+  /** CPUs offline at the end and how often each woke while offline (as sim's `offline_wakes`). */
+  offline_wakes: Record<string, number>;
   scenario: string;
   seed: number;
   kernel: string;
@@ -456,7 +458,10 @@ export function verdictOf(
   // that waits forever whatever ended the run. Not drained (records of earlier versions): the old
   // step-based rule.
   // The 2015 storm, as sim says it: an offline thread woken again and again.
-  const storming = finals.flatMap((f) => f.kernel?.offlineWakes ?? []).filter((o) => o.wakes > s.limits.stormWakes).sort((a, b) => a.cpu - b.cpu);
+  const wakes = finals.flatMap((f) => f.kernel?.offlineWakes ?? []);
+  const offlineWakes: Record<string, number> = {};
+  for (const c of finals.flatMap((f) => f.kernel?.offline ?? []).sort((a, b) => a - b)) offlineWakes[String(c)] = wakes.find((o) => o.cpu === c)?.wakes ?? 0;
+  const storming = wakes.filter((o) => o.wakes > s.limits.stormWakes).sort((a, b) => a.cpu - b.cpu);
   for (const o of storming) con.printk(stepsMax, `cpu ${o.cpu}: offline thread woke ${o.wakes} times (SRR1 wake reason not cleared)`);
   let verdict: RunVerdict['verdict'] =
     reason === 'storm' || storming.length > 0 ? 'storm' : reason === 'hang' || lockups.length > 0 || (drained && stuck.length > 0) ? 'hang' : 'ok';
@@ -482,7 +487,7 @@ export function verdictOf(
   if (verdict === 'invalid') con.printk(stepsMax, `ipiscope: run invalid: ${invalidReason ?? reason}`);
   const v: RunVerdict = {
     verdict, scenario: s.name, seed: spec.seed, kernel: label, ipis_sent: sent, ipis_handled: handled, ignored: [],
-    lockups, interrupts, stuck, end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
+    lockups, interrupts, stuck, offline_wakes: offlineWakes, end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
   };
   if (hangWait !== undefined) v.hang_wait = hangWait;
   if (isPaced(s)) v.time_scale = { tick_us: s.distributed?.tickUs ?? 0, ticks_per_second: tps, lag: lag ?? paceLagOf({}, paceOptionsOf(s).lagTicksMax) };

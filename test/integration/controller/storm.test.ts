@@ -49,6 +49,9 @@ test('v3.19: offline threads woken again and again end the run as a storm, said 
     assert.equal(v.end_reason, 'storm');
     assert.equal(v.drained, false, 'a storm is not drained');
     assert.ok(wakesMax > scenario.limits.stormWakes, String(wakesMax));
+    // As sim's verdict: every CPU offline at the end, with how often it woke.
+    assert.deepEqual(Object.keys(v.offline_wakes).map(Number), [1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15]);
+    assert.equal(Math.max(...Object.values(v.offline_wakes)), wakesMax);
     assert.ok(logged.some((l) => /^storm: an offline CPU of core \d has woken \d+ times, [\d.]+ s into the machine$/.test(l)), logged.join('\n'));
     const lines = v.console.split('\n').filter((l) => / offline thread woke \d+ times \(SRR1 wake reason not cleared\)$/.test(l));
     assert.ok(lines.length > 0, v.console);
@@ -74,6 +77,7 @@ test('v4.0 (the fix): no storm; an IPI that met its target going offline is mark
   assert.equal(v.verdict, 'ok', `${v.invalid_reason ?? ''}\n${v.console}`);
   assert.equal(v.end_reason, 'duration');
   assert.doesNotMatch(v.console, /offline thread woke/);
+  assert.ok(Object.values(v.offline_wakes).every((n) => n <= scenario.limits.stormWakes), JSON.stringify(v.offline_wakes));
   // Every ignored IPI is one whose target went offline (it waits for the CPU to come back).
   for (const i of v.ignored) assert.equal(i.target_offline, true, JSON.stringify(i));
 });
