@@ -83,6 +83,10 @@ export interface RunVerdict {
   verdict: 'ok' | 'hang' | 'storm' | 'invalid';
   /** CPUs offline at the end and how often each woke while offline (as sim's `offline_wakes`). */
   offline_wakes: Record<string, number>;
+  /** The kernel's commits applied (as sim's `patches`). */
+  patches: string[];
+  /** How often each named path of the kernel model was taken, over every core (as sim's `marks`). */
+  marks: Record<string, number>;
   scenario: string;
   seed: number;
   kernel: string;
@@ -474,7 +478,7 @@ export function verdictOf(
         : `ipiscope: CPU#${hangWait.cpu} got its answer during the drain: a soft lockup (its IPI was late), not a wait forever`,
     );
   }
-  const staleWakeList = finals.reduce((a, f) => a + (f.kernel?.marks['scheduler_ipi: wake_list empty, nothing to do'] ?? 0), 0);
+  const staleWakeList = marksOf(finals)['scheduler_ipi: wake_list empty, nothing to do'] ?? 0;
   if (stuck.some((x) => x.kind === 'hung-task' && x.forever) && staleWakeList > 0) {
     // As sim explains it (run-sim.ts): the model's own record of the path taken.
     con.printk(
@@ -487,7 +491,7 @@ export function verdictOf(
   if (verdict === 'invalid') con.printk(stepsMax, `ipiscope: run invalid: ${invalidReason ?? reason}`);
   const v: RunVerdict = {
     verdict, scenario: s.name, seed: spec.seed, kernel: label, ipis_sent: sent, ipis_handled: handled, ignored: [],
-    lockups, interrupts, stuck, offline_wakes: offlineWakes, end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
+    lockups, interrupts, stuck, offline_wakes: offlineWakes, patches: spec.patches, marks: marksOf(finals), end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
   };
   if (hangWait !== undefined) v.hang_wait = hangWait;
   if (isPaced(s)) v.time_scale = { tick_us: s.distributed?.tickUs ?? 0, ticks_per_second: tps, lag: lag ?? paceLagOf({}, paceOptionsOf(s).lagTicksMax) };
@@ -538,6 +542,13 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
   if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), hopTicks, messageLocs };
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
   return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), hopTicks, messageLocs };
+}
+
+/** The kernel model's marks summed over the cores, by name. */
+function marksOf(finals: CoreFinal[]): Record<string, number> {
+  const m = new Map<string, number>();
+  for (const f of finals) for (const [k, n] of Object.entries(f.kernel?.marks ?? {})) m.set(k, (m.get(k) ?? 0) + n);
+  return Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** Location ids of ipi_message[cpu] and host_ipi[cpu], by cpu (the kernel's layout, built from the spec alone). */

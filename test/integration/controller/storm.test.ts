@@ -47,6 +47,7 @@ test('v3.19: offline threads woken again and again end the run as a storm, said 
     }
     stormed++;
     assert.equal(v.end_reason, 'storm');
+    assert.ok(!v.patches.includes('755563bc79c7'), v.patches.join(' '));
     assert.equal(v.drained, false, 'a storm is not drained');
     assert.ok(wakesMax > scenario.limits.stormWakes, String(wakesMax));
     // As sim's verdict: every CPU offline at the end, with how often it woke.
@@ -76,6 +77,8 @@ test('v4.0 (the fix): no storm; an IPI that met its target going offline is mark
   const v = r.verdict;
   assert.equal(v.verdict, 'ok', `${v.invalid_reason ?? ''}\n${v.console}`);
   assert.equal(v.end_reason, 'duration');
+  assert.ok(v.patches.includes('755563bc79c7'), v.patches.join(' '));
+  assert.ok(Object.keys(v.marks).length > 0, 'the kernel model\'s marks, summed over the cores');
   assert.doesNotMatch(v.console, /offline thread woke/);
   assert.ok(Object.values(v.offline_wakes).every((n) => n <= scenario.limits.stormWakes), JSON.stringify(v.offline_wakes));
   // Every ignored IPI is one whose target went offline (it waits for the CPU to come back).

@@ -11,7 +11,7 @@ import type { RunVerdict } from '../../../services/controller/run-scenario.js';
 function verdict(over: Partial<RunVerdict>): RunVerdict {
   return {
     verdict: 'ok', scenario: 'host-ipi-2019', seed: 3, kernel: 'v5.3', ipis_sent: 1753, ipis_handled: 1753, ignored: [], lockups: [], interrupts: {},
-    stuck: [], offline_wakes: {}, end_reason: 'duration', drained: true, cores: 32, steps_max: 51_239, console: '', ...over,
+    stuck: [], offline_wakes: {}, patches: [], marks: {}, end_reason: 'duration', drained: true, cores: 32, steps_max: 51_239, console: '', ...over,
   };
 }
 
