@@ -151,6 +151,15 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
         `${trace !== undefined ? `; trace ${trace}` : ''}`,
     );
   }
+  // Paced runs: a bus hop much longer (in ticks) than sim's makes the races rarer than in sim.
+  const hop = v.time_scale?.hop_ticks;
+  const simHop = v.time_scale?.sim_hop_ticks_mean;
+  if (hop !== undefined && simHop !== undefined && hop.messages > 0 && hop.mean > 2 * Math.max(...simHop)) {
+    lines.push(
+      `bus hops cost ${hop.mean} ticks on average (median ${hop.p50}) against sim's ${simHop.join('-')}: the host is short of CPU for this pace, ` +
+        'and races that need a short hop are rarer here than in sim (a slower --tick-us brings the hops back down)',
+    );
+  }
   for (const x of v.stuck) {
     if (x.kind === 'hung-task' && x.forever) lines.push(`hung task on CPU ${x.cpu}: ${x.where}, for ${x.since_steps} ticks and for ever (the machine is drained)`);
   }

@@ -37,3 +37,13 @@ test('a hang: the lost CALL_FUNCTION is listed with its waiter, and no ok caveat
   assert.equal(l.length, 2);
   assert.equal(l[1], 'ignored IPI 119:7: CALL_FUNCTION from CPU 119 to CPU 121, its message ordered at tick 9628 and never consumed; host_ipi overwritten (2019 interleaving: message-late)');
 });
+
+test('a paced run whose bus hops cost far more ticks than sim\'s says that its races are rarer; one near sim\'s says nothing', () => {
+  const scale = (mean: number): Partial<RunVerdict> => ({
+    time_scale: { tick_us: 1000, ticks_per_second: 1000, lag: { lag_ticks_max: 0, lag_ticks_mean: 0, behind_ms: 0, behind_stretch_ms_max: 0, lagging_cores: 0, lag_ticks_limit: 100, catch_up_ms_max: 0, cores_cpu_ms: 0, slices: 0, sleeps: 0 }, hop_ticks: { messages: 1000, mean, p50: Math.round(mean * 0.75), p90: 0, p99: 0, max: 0 }, sim_hop_ticks_mean: [3.5, 5.5] },
+  });
+  const slow = verdictLines(verdict(scale(12.1)), { processes: 32, wallMs: 1, emulatedSeconds: 20 });
+  assert.ok(slow.some((l) => /^bus hops cost 12\.1 ticks on average \(median 9\) against sim's 3\.5-5\.5: .*races that need a short hop are rarer here than in sim/.test(l)), slow.join('\n'));
+  const near = verdictLines(verdict(scale(4.2)), { processes: 4, wallMs: 1, emulatedSeconds: 20 });
+  assert.ok(!near.some((l) => /bus hops cost/.test(l)), near.join('\n'));
+});
