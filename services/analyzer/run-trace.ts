@@ -5,6 +5,7 @@
  * IPI the run found ignored, so the verdict links to its trace.
  */
 import { analyzeSpans } from './analyze.js';
+import type { JudgeOptions } from './ipi-judge.js';
 import { readSpanFile } from './span-file.js';
 
 /** Of the run's `--json` verdict, under `trace`. */
@@ -31,9 +32,10 @@ export interface RunTraceJudgement {
 export async function judgeRunTrace(
   file: string,
   runIgnored: ReadonlyArray<{ ipi_id: string }>,
+  opts: Pick<JudgeOptions, 'settleTicks'> = {},
 ): Promise<{ judgement: RunTraceJudgement; traceIds: Map<string, string> }> {
   const r = await readSpanFile(file);
-  const an = analyzeSpans(r.spans);
+  const an = analyzeSpans(r.spans, opts);
   const traceIds = new Map<string, string>();
   for (const i of an.judged.ipis) traceIds.set(i.ipi_id, i.trace_id);
   const fromTrace = an.summary.ignored.map((i) => i.ipi_id).sort();

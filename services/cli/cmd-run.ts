@@ -98,7 +98,10 @@ export const runCommand: Command = {
     let trace: (RunTraceJudgement & { parts: number; missing: number[] }) | undefined;
     let traceIds = new Map<string, string>();
     if (r.live.trace !== undefined && r.live.trace.file !== '') {
-      const j = await judgeRunTrace(r.live.trace.file, v.ignored);
+      // The cores trace for a drained run (an IPI unconsumed at the end is ignored at once); a run
+      // that was not drained (a storm) is judged with the settle time its verdict used.
+      const paced = pacedScenario(scenario, a.flags.tickUs);
+      const j = await judgeRunTrace(r.live.trace.file, v.ignored, v.drained ? {} : { settleTicks: Math.floor(paced.limits.settleSecs * distTicksPerSecond(paced)) });
       trace = { ...j.judgement, parts: r.live.trace.parts, missing: r.live.trace.missing };
       traceIds = j.traceIds;
     }

@@ -282,3 +282,16 @@ test('a core killed while the controller is asking it for its status: the plan\'
   assert.equal(v.verdict, 'invalid');
   assert.match(String(v.invalid_reason), /^core 1 was killed by the fault plan \d+ ms into the run \(its at_ms: 1500\)/);
 });
+
+test('a traced storm (not drained) is judged by the analyzer with the settle time of its verdict: the same ignored set', { timeout: 120_000 }, () => {
+  // v3.19 storms in about 3 runs of 4 (then it ends at once, not drained); one that does not runs
+  // its 10 s and is drained. Either way the analyzer's set from the spans equals the run's.
+  const dir = testTempDir('ipiscope-e2e-');
+  const r = cli(['run', 'offline-doorbell-2015', '--kernel', 'v3.19', '--duration', '10s', '--trace-file', join(dir, 'storm.spans'), '--json']);
+  const v = lastJson(r.stdout);
+  assert.ok(v.verdict === 'storm' || v.verdict === 'ok', `${r.stderr}\n${String(v.verdict)}`);
+  assert.equal(v.drained, v.verdict !== 'storm');
+  const t = v.trace as { agrees: boolean; only_run: string[]; only_trace: string[]; spans: number };
+  assert.ok(t.spans > 0);
+  assert.equal(t.agrees, true, `only in the run: ${t.only_run.join(' ')}; only in the trace: ${t.only_trace.join(' ')}`);
+});
