@@ -9,7 +9,7 @@ import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
 import { checkFaultPlanCores, loadFaultPlan, processFaultsOf } from '../bus/fault-plan.js';
 import { isRunId } from '../bus/nats-transport.js';
-import { distTicksPerSecond, pacedScenario, runScenarioDistributed, type RunVerdict } from '../controller/run-scenario.js';
+import { distTicksPerSecond, pacedScenario, runScenarioDistributed, scenarioSpecOf, type RunVerdict } from '../controller/run-scenario.js';
 import { PPC_MSG_NAMES } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
@@ -21,6 +21,9 @@ const spec = {
     'Without --nats a private nats-server is started on a free loopback port and stopped at the end.',
   flags: {
     kernel: { type: 'string', help: 'kernel version (v3.5 ... v5.4; default: the scenario\'s)' },
+    patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
+    revert: { type: 'strings', help: 'take this commit out of the version, as git revert would' },
+    demuxReadRelaxed: { type: 'boolean', optional: true, help: "ablation: the demux reads the message word unfenced (2019 scenario 2); --no-demux-read-relaxed turns it off (default: the scenario's)" },
     seed: { type: 'int', min: 0, help: 'seed of the machine and the workload (default: the scenario\'s)' },
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
     duration: { type: 'duration', default: '30s', help: 'wall-clock bound of the run' },
@@ -53,7 +56,12 @@ export const runCommand: Command = {
       out(formatHelp('ipiscope run', spec));
       return 0;
     }
-    const scenario = withHungTaskTimeout(withWatchdogThresh(resolveScenario(String(a.positionals.SCENARIO)), a.flags.watchdogThresh), a.flags.hungTaskTimeout);
+    if (a.flags.kernel !== undefined && a.flags.patches !== undefined) throw new UsageError('give --kernel or --patches, not both');
+    const base = withHungTaskTimeout(withWatchdogThresh(resolveScenario(String(a.positionals.SCENARIO)), a.flags.watchdogThresh), a.flags.hungTaskTimeout);
+    const scenario = a.flags.demuxReadRelaxed === undefined ? base : { ...base, ablations: { ...base.ablations, demuxReadRelaxed: a.flags.demuxReadRelaxed } };
+    const patches = a.flags.patches?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    // Checked here, before any process starts: an unknown commit or a revert of one not in the version.
+    scenarioSpecOf(scenario, a.flags.kernel, a.flags.seed, { ...(patches !== undefined ? { patches } : {}), ...(a.flags.revert.length > 0 ? { revert: a.flags.revert } : {}) });
     const n = coreCount(resolveMachine(scenario.machine));
     if (a.flags.cores !== undefined && a.flags.cores !== n) {
       throw new UsageError(`--cores ${a.flags.cores}: scenario ${scenario.name} runs on ${scenario.machine}, which has ${n} cores; omit --cores or pick a scenario with that machine`);
@@ -76,6 +84,8 @@ export const runCommand: Command = {
     const r = await runScenarioDistributed({
       scenario,
       ...(a.flags.kernel !== undefined ? { kernel: a.flags.kernel } : {}),
+      ...(patches !== undefined ? { patches } : {}),
+      ...(a.flags.revert.length > 0 ? { revert: a.flags.revert } : {}),
       ...(a.flags.seed !== undefined ? { seed: a.flags.seed } : {}),
       ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}),
       ...(a.flags.ipis !== undefined ? { ipis: a.flags.ipis } : {}),

@@ -38,6 +38,10 @@ import { redactNatsUrls } from '../bus/nats-url.js';
 export interface RunScenarioOptions {
   scenario: Scenario;
   kernel?: string;
+  /** As sim's --patches: exactly this patch set instead of the version. */
+  patches?: string[];
+  /** As sim's --revert: commits taken out of the version. */
+  revert?: string[];
   seed?: number;
   servers?: string[];
   /** Spread cores over these server lists (core i uses coreServers[i % n]). */
@@ -155,9 +159,16 @@ export interface RunScenarioResult {
  * resolve `{kernel, patches, revert}`, where a `patches` list (even an empty one) replaces the
  * version, so an empty list would run every version as a kernel without any patch.
  */
-export function scenarioSpecOf(s: Scenario, kernel: string | undefined, seed: number | undefined): ScenarioSpec {
+export function scenarioSpecOf(s: Scenario, kernel: string | undefined, seed: number | undefined, sel: { patches?: string[]; revert?: string[] } = {}): ScenarioSpec {
   const k = kernel ?? s.kernel;
-  return { kind: 'scenario', scenario: s, kernel: k, patches: resolveKernel({ kernel: k }).list(), revert: [], seed: seed ?? s.seed };
+  // As sim's --patches / --revert: a patch list instead of the version, commits taken out of it.
+  const set = resolveKernel({ kernel: k, ...(sel.patches !== undefined ? { patches: sel.patches } : {}), ...(sel.revert !== undefined ? { revert: sel.revert } : {}) });
+  return { kind: 'scenario', scenario: s, kernel: k, patches: set.list(), revert: [], seed: seed ?? s.seed, ...(set.label !== k ? { label: set.label } : {}) };
+}
+
+/** The kernel as the console and the record name it. */
+export function specLabel(spec: ScenarioSpec): string {
+  return spec.label ?? resolveKernel({ kernel: spec.kernel }).label;
 }
 
 /**
@@ -224,7 +235,7 @@ function paceLagOf(c: Record<string, number>, limit: number): PaceLag {
 
 export async function runScenarioDistributed(o: RunScenarioOptions): Promise<RunScenarioResult> {
   o = { ...o, scenario: pacedScenario(o.scenario, o.tickUs) };
-  const spec = scenarioSpecOf(o.scenario, o.kernel, o.seed);
+  const spec = scenarioSpecOf(o.scenario, o.kernel, o.seed, { ...(o.patches !== undefined ? { patches: o.patches } : {}), ...(o.revert !== undefined ? { revert: o.revert } : {}) });
   const topology = topologyOf(spec);
   const n = coreCount(topology);
   const t0 = Date.now();
@@ -292,7 +303,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   const drained = g.drain?.settled === true;
   const record: RunRecord = {
     format: RECORD_FORMAT, version: RECORD_VERSION, runId: ctl.runId, spec, topology,
-    software: { ipiscope: '0.1.0', identity: resolveKernel({ kernel: spec.kernel }).label, model: MODEL_VERSION },
+    software: { ipiscope: '0.1.0', identity: specLabel(spec), model: MODEL_VERSION },
     cores: g.records, finals: g.finals, verdict: {}, lamport: 1,
   };
   const lag = isPaced(o.scenario) ? paceLagOf(g.counters, paceOptionsOf(o.scenario).lagTicksMax) : undefined;
@@ -393,7 +404,7 @@ export function verdictOf(
   const tps = distTicksPerSecond(s);
   const hungSecs = s.detectors.hungTaskTimeoutSecs;
   const con = new Console({ ticksPerSecond: tps });
-  const label = resolveKernel({ kernel: spec.kernel }).label;
+  const label = specLabel(spec);
   con.printk(0, `Linux version ${label} (ipiscope) #1 SMP`);
   const ncores = coreCount(topologyOf(spec));
   const lost = ncores - finals.length;
@@ -555,7 +566,7 @@ function marksOf(finals: CoreFinal[]): Record<string, number> {
 function kernelLocsOf(rec: RunRecord): { ipiMessage: number[]; hostIpi: number[] } {
   const spec = rec.spec as ScenarioSpec;
   const wl = new StressWorkload(spec.scenario, rec.topology, spec.seed, () => 0);
-  const k = new Kernel({ topology: rec.topology, patches: resolveKernel({ kernel: spec.kernel }), csdPairs: wl.csdPairs(), tasks: wl.tasks, kvm: spec.scenario.kvm });
+  const k = new Kernel({ topology: rec.topology, patches: resolveKernel({ kernel: spec.kernel, patches: spec.patches, revert: spec.revert }), csdPairs: wl.csdPairs(), tasks: wl.tasks, kvm: spec.scenario.kvm });
   return { ipiMessage: k.ipiMessage, hostIpi: k.hostIpi };
 }
 

@@ -58,6 +58,9 @@ export interface ScenarioSpec {
   patches: string[];
   revert: string[];
   seed: number;
+  /** The kernel as the console names it, when it is not the version alone (`patches:...`, or
+   * the version with ` -COMMIT` per reverted patch). */
+  label?: string;
 }
 
 export type MachineSpec = LitmusSpec | ScenarioSpec;

@@ -97,6 +97,13 @@ test('bad flags and commands are usage errors that name the problem', () => {
     const h = ipiscope(cmd, 'wake-list-2012', '--hung-task-timeout', '0');
     assert.equal(h.status, 2, h.stderr);
     assert.match(h.stderr, /--hung-task-timeout: must be an integer from 1 to 600 \(got "0"\)/);
+    // The kernel selection of sim, in run too.
+    const kp = ipiscope(cmd, 'pingpong', '--kernel', 'v3.6', '--patches', '9fb1b36ca123');
+    assert.equal(kp.status, 2, kp.stderr);
+    assert.match(kp.stderr, /give --kernel or --patches, not both/);
+    const rv = ipiscope(cmd, 'pingpong', '--kernel', 'v3.5', '--revert', '755563bc79c7');
+    assert.equal(rv.status, 2, rv.stderr);
+    assert.match(rv.stderr, /--revert 755563bc79c7: patch 755563bc79c7 is not in v3\.5/);
   }
 });
 
