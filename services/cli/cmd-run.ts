@@ -26,7 +26,7 @@ const spec = {
     demuxReadRelaxed: { type: 'boolean', optional: true, help: "ablation: the demux reads the message word unfenced (2019 scenario 2); --no-demux-read-relaxed turns it off (default: the scenario's)" },
     seed: { type: 'int', min: 0, help: 'seed of the machine and the workload (default: the scenario\'s)' },
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
-    duration: { type: 'duration', default: '30s', help: 'wall-clock bound of the run' },
+    duration: { type: 'duration', help: "wall-clock bound of the run (default: the scenario's distributed.durationSecs, else 30s; wake-list-2012: 90s)" },
     ipis: { type: 'int', min: 0, help: 'stop after this many handled IPIs (default: the scenario\'s)' },
     watchdogThresh: { type: 'int', min: 1, max: 60, help: "the kernel's watchdog_thresh sysctl in seconds: a soft lockup is reported, and the run ended, after twice it (default: the scenario's, 10 as in Linux)" },
     hungTaskTimeout: { type: 'int', min: 1, max: 600, help: "the kernel's hung_task_timeout_secs sysctl: a task asleep uninterruptibly this long is reported hung, and the run ended (default: the scenario's, 120 as in Linux)" },
@@ -97,7 +97,7 @@ export const runCommand: Command = {
       ...(traced
         ? { trace: { ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}), ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}), ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}) } }
         : {}),
-      durationMs: a.flags.duration,
+      durationMs: a.flags.duration ?? (scenario.distributed?.durationSecs ?? 30) * 1000,
       log: (l) => err(l),
     });
     const v = r.verdict;
