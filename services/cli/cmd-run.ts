@@ -2,6 +2,7 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
 import { UsageError } from '../stdx/index.js';
+import { KERNEL_SELECTION_FLAGS, kernelSelection } from './kernel-flags.js';
 import { checkOutputFile } from './output-file.js';
 import { resolveScenario } from '../sim/index.js';
 import { withHungTaskTimeout, withWatchdogThresh } from '../sim/run-sim.js';
@@ -21,9 +22,7 @@ const spec = {
     'Without --nats a private nats-server is started on a free loopback port and stopped at the end.',
   flags: {
     kernel: { type: 'string', help: 'kernel version (v3.5 ... v5.4; default: the scenario\'s)' },
-    patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
-    revert: { type: 'strings', help: 'take this commit out of the version, as git revert would' },
-    demuxReadRelaxed: { type: 'boolean', optional: true, help: "ablation: the demux reads the message word unfenced (2019 scenario 2); --no-demux-read-relaxed turns it off (default: the scenario's)" },
+    ...KERNEL_SELECTION_FLAGS,
     seed: { type: 'int', min: 0, help: 'seed of the machine and the workload (default: the scenario\'s)' },
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
     duration: { type: 'duration', help: "wall-clock bound of the run (default: the scenario's distributed.durationSecs, else 30s; wake-list-2012: 90s)" },
@@ -56,12 +55,11 @@ export const runCommand: Command = {
       out(formatHelp('ipiscope run', spec));
       return 0;
     }
-    if (a.flags.kernel !== undefined && a.flags.patches !== undefined) throw new UsageError('give --kernel or --patches, not both');
+    const { kernel, ...sel } = kernelSelection(a.flags);
     const base = withHungTaskTimeout(withWatchdogThresh(resolveScenario(String(a.positionals.SCENARIO)), a.flags.watchdogThresh), a.flags.hungTaskTimeout);
     const scenario = a.flags.demuxReadRelaxed === undefined ? base : { ...base, ablations: { ...base.ablations, demuxReadRelaxed: a.flags.demuxReadRelaxed } };
-    const patches = a.flags.patches?.split(',').map((s) => s.trim()).filter((s) => s !== '');
     // Checked here, before any process starts: an unknown commit or a revert of one not in the version.
-    scenarioSpecOf(scenario, a.flags.kernel, a.flags.seed, { ...(patches !== undefined ? { patches } : {}), ...(a.flags.revert.length > 0 ? { revert: a.flags.revert } : {}) });
+    scenarioSpecOf(scenario, kernel, a.flags.seed, sel);
     const n = coreCount(resolveMachine(scenario.machine));
     if (a.flags.cores !== undefined && a.flags.cores !== n) {
       throw new UsageError(`--cores ${a.flags.cores}: scenario ${scenario.name} runs on ${scenario.machine}, which has ${n} cores; omit --cores or pick a scenario with that machine`);
@@ -83,9 +81,8 @@ export const runCommand: Command = {
     }
     const r = await runScenarioDistributed({
       scenario,
-      ...(a.flags.kernel !== undefined ? { kernel: a.flags.kernel } : {}),
-      ...(patches !== undefined ? { patches } : {}),
-      ...(a.flags.revert.length > 0 ? { revert: a.flags.revert } : {}),
+      ...(kernel !== undefined ? { kernel } : {}),
+      ...sel,
       ...(a.flags.seed !== undefined ? { seed: a.flags.seed } : {}),
       ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}),
       ...(a.flags.ipis !== undefined ? { ipis: a.flags.ipis } : {}),
@@ -103,14 +100,14 @@ export const runCommand: Command = {
     const v = r.verdict;
     // The emulated time the machine ran (its furthest core, the drain included), on the clock of
     // its detectors: what an `ok` covers.
-    const emulatedSeconds = Math.round((v.steps_max / distTicksPerSecond(pacedScenario(scenario, a.flags.tickUs))) * 1000) / 1000;
+    const paced = pacedScenario(scenario, a.flags.tickUs);
+    const emulatedSeconds = Math.round((v.steps_max / distTicksPerSecond(paced)) * 1000) / 1000;
     // The merged span file judged by the analyzer: trace ids for the verdict, and the cross-check.
     let trace: (RunTraceJudgement & { parts: number; missing: number[] }) | undefined;
     let traceIds = new Map<string, string>();
     if (r.live.trace !== undefined && r.live.trace.file !== '') {
       // The cores trace for a drained run (an IPI unconsumed at the end is ignored at once); a run
       // that was not drained (a storm) is judged with the settle time its verdict used.
-      const paced = pacedScenario(scenario, a.flags.tickUs);
       const j = await judgeRunTrace(r.live.trace.file, v.ignored, v.drained ? {} : { settleTicks: Math.floor(paced.limits.settleSecs * distTicksPerSecond(paced)) });
       trace = { ...j.judgement, parts: r.live.trace.parts, missing: r.live.trace.missing };
       traceIds = j.traceIds;

@@ -2,6 +2,7 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { err, out } from './command.js';
 import { UsageError } from '../stdx/index.js';
+import { KERNEL_SELECTION_FLAGS, kernelSelection } from './kernel-flags.js';
 import { resolveScenario, runSim, builtinScenarioNames } from '../sim/index.js';
 import type { SimResult } from '../sim/index.js';
 import { versionNames } from '../kernel/index.js';
@@ -19,8 +20,8 @@ const spec = {
     'verdict differs, 2 for an invalid run or a usage error.',
   flags: {
     kernel: { type: 'string', help: `kernel version: ${versionNames().join(' | ')} (default: the scenario's)` },
-    patches: { type: 'string', help: 'comma-separated commit ids: exactly this patch set instead of a version' },
-    revert: { type: 'strings', help: 'take this commit out of the version, as git revert would' },
+    patches: KERNEL_SELECTION_FLAGS.patches,
+    revert: KERNEL_SELECTION_FLAGS.revert,
     seed: { type: 'int', min: 0, env: 'IPISCOPE_SEED', conflicts: ['seeds'], help: "seed (default: the scenario's; IPISCOPE_SEED is ignored with --seeds)" },
     seeds: { type: 'string', help: 'swarm: run every seed of this list (e.g. 1-1000 or 1-10,42), a line per seed and a summary; with --expect, exit 1 if any seed differs' },
     jobs: { type: 'int', min: 1, max: 256, help: 'swarm: worker threads (default: the CPUs this process may use)' },
@@ -28,7 +29,7 @@ const spec = {
     ticksMax: { type: 'int', min: 1, help: 'bound on emulated time, in ticks' },
     watchdogThresh: { type: 'int', min: 1, max: 60, help: "the kernel's watchdog_thresh sysctl in seconds: a soft lockup is reported after twice it (default: the scenario's, 10 as in Linux)" },
     hungTaskTimeout: { type: 'int', min: 1, max: 600, help: "the kernel's hung_task_timeout_secs sysctl: a task asleep uninterruptibly this long is reported hung (default: the scenario's, 120 as in Linux)" },
-    demuxReadRelaxed: { type: 'boolean', optional: true, help: "ablation: the demux reads the message word unfenced (2019 scenario 2); --no-demux-read-relaxed turns it off (default: the scenario's)" },
+    demuxReadRelaxed: KERNEL_SELECTION_FLAGS.demuxReadRelaxed,
     traceFile: { type: 'string', help: 'write every span as OTLP/JSON, one export request per line (for ipiscope analyze)' },
     otlp: { type: 'string', help: 'also send the spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
     sample: { type: 'number', min: 0, max: 1, help: 'fraction of IPIs traced (default 1)' },
@@ -106,16 +107,14 @@ export const simCommand: Command = {
       return 0;
     }
     const f = a.flags;
-    if (f.kernel !== undefined && f.patches !== undefined) throw new UsageError('give --kernel or --patches, not both');
+    const kernel = kernelSelection(f);
     const scenario = resolveScenario(String(a.positionals.SCENARIO));
     if (f.jobs !== undefined && f.seeds === undefined) throw new UsageError('--jobs: only with --seeds (a swarm)');
     if (f.seeds !== undefined) {
       if (f.traceFile !== undefined || f.otlp !== undefined) throw new UsageError('--seeds: a swarm is not traced; trace one seed of it with --seed N --trace-file F');
     }
     const simOpts = {
-      ...(f.kernel !== undefined ? { kernel: f.kernel } : {}),
-      ...(f.patches !== undefined ? { patches: f.patches.split(',').map((s) => s.trim()).filter((s) => s !== '') } : {}),
-      ...(f.revert.length > 0 ? { revert: f.revert } : {}),
+      ...kernel,
       ...(f.seed !== undefined ? { seed: f.seed } : {}),
       ...(f.ipis !== undefined ? { ipis: f.ipis } : {}),
       ...(f.ticksMax !== undefined ? { ticksMax: f.ticksMax } : {}),

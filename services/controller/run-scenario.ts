@@ -78,8 +78,8 @@ export interface RunScenarioOptions {
 }
 
 
-/** An ignored IPI; with KVM, the 2019 interleaving whose host_ipi overwrite preceded it (as sim names it). */
-/** `target_offline`: the target CPU is offline at the end (the IPI was sent as it went down; as sim says). */
+/** An ignored IPI; with KVM, the 2019 interleaving whose host_ipi overwrite preceded it (as sim names it);
+ * `target_offline`: the target CPU is offline at the end (the IPI was sent as it went down; as sim says). */
 export type RunIgnoredIpi = IgnoredIpi & { interleaving?: HostIpiInterleaving; target_offline?: true };
 
 /** The `--json` verdict of `run` (the same keys as `sim`, plus the distributed ones). */
@@ -168,7 +168,7 @@ export function scenarioSpecOf(s: Scenario, kernel: string | undefined, seed: nu
 
 /** The kernel as the console and the record name it. */
 export function specLabel(spec: ScenarioSpec): string {
-  return spec.label ?? resolveKernel({ kernel: spec.kernel }).label;
+  return spec.label ?? spec.kernel;
 }
 
 /**
@@ -489,7 +489,8 @@ export function verdictOf(
         : `ipiscope: CPU#${hangWait.cpu} got its answer during the drain: a soft lockup (its IPI was late), not a wait forever`,
     );
   }
-  const staleWakeList = marksOf(finals)['scheduler_ipi: wake_list empty, nothing to do'] ?? 0;
+  const marks = marksOf(finals);
+  const staleWakeList = marks['scheduler_ipi: wake_list empty, nothing to do'] ?? 0;
   if (stuck.some((x) => x.kind === 'hung-task' && x.forever) && staleWakeList > 0) {
     // As sim explains it (run-sim.ts): the model's own record of the path taken.
     con.printk(
@@ -502,7 +503,7 @@ export function verdictOf(
   if (verdict === 'invalid') con.printk(stepsMax, `ipiscope: run invalid: ${invalidReason ?? reason}`);
   const v: RunVerdict = {
     verdict, scenario: s.name, seed: spec.seed, kernel: label, ipis_sent: sent, ipis_handled: handled, ignored: [],
-    lockups, interrupts, stuck, offline_wakes: offlineWakes, patches: spec.patches, marks: marksOf(finals), end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
+    lockups, interrupts, stuck, offline_wakes: offlineWakes, patches: spec.patches, marks, end_reason: reason, drained, cores: finals.length, steps_max: stepsMax, console: con.text(),
   };
   if (hangWait !== undefined) v.hang_wait = hangWait;
   if (isPaced(s)) v.time_scale = { tick_us: s.distributed?.tickUs ?? 0, ticks_per_second: tps, lag: lag ?? paceLagOf({}, paceOptionsOf(s).lagTicksMax) };

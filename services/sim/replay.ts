@@ -342,19 +342,25 @@ function buildScenarioCore(
       for (const [line, perCpu] of Object.entries(all)) interrupts[line] = perCpu.map((n, cpu) => (mine(cpu) ? n : 0));
       const marks: Record<string, number> = {};
       for (const [m, n] of [...k.marks.counts.entries()].sort()) marks[m] = n;
+      const [sleeping, wakes, down] = [hung(), offlineWakes(), offline()];
       return {
         core: id,
         endStep,
         homes: homesOf(core, k.locs, id),
         regs: [],
-        // \`hung\` only when there is one: records made before it was reported replay the same.
-        kernel: { ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(), ...(hung().length > 0 ? { hung: hung() } : {}), ...(offlineWakes().length > 0 ? { offlineWakes: offlineWakes() } : {}), ...(offline().length > 0 ? { offline: offline() } : {}), interrupts, marks },
+        // The hung tasks, offline wake-ups and offline CPUs only when there are some.
+        kernel: {
+          ipisSent: k.ipisSent, ipisHandled: k.ipisHandled, stuck: stuck(),
+          ...(sleeping.length > 0 ? { hung: sleeping } : {}), ...(wakes.length > 0 ? { offlineWakes: wakes } : {}), ...(down.length > 0 ? { offline: down } : {}),
+          interrupts, marks,
+        },
         stats: statsOf(core),
       };
     },
     stuck,
     hung,
-    offlineWakesMax: () => offlineWakes().reduce((m, o) => Math.max(m, o.wakes), 0),
+    // The kernel's own storm counter: only this core's CPUs run in this process.
+    offlineWakesMax: () => k.offlineWakesMax,
     ipisHandled: () => k.ipisHandled,
     ipisSent: () => k.ipisSent,
   };
