@@ -18,6 +18,8 @@ import type { CoreMsg, RmwOp } from '../machine/msgs.js';
 import { RMW_OPS } from '../machine/msgs.js';
 import { assert, assertNever } from '../stdx/assert.js';
 import { UserError } from '../stdx/errors.js';
+import { FlatCodec, OneofCodec, WireError } from './wire.js';
+import type { WireObject } from './wire.js';
 
 /** Bytes from the bus that are not a well-formed message of the expected schema. */
 export class BusDecodeError extends UserError {
@@ -150,6 +152,8 @@ export function protoDir(): string {
 }
 
 interface Types {
+  /** The hot path (every bus hop): envelopes and machine messages. */
+  wire: { envelope: FlatCodec; memory: OneofCodec; ipi: OneofCodec };
   envelope: protobuf.Type;
   memory: protobuf.Type;
   ipi: protobuf.Type;
@@ -170,6 +174,11 @@ function load(): Types {
   );
   root.resolveAll();
   types = {
+    wire: {
+      envelope: new FlatCodec(root.lookupType('ipiscope.v1.Envelope')),
+      memory: new OneofCodec(root.lookupType('ipiscope.v1.MemoryMessage')),
+      ipi: new OneofCodec(root.lookupType('ipiscope.v1.IpiMessage')),
+    },
     envelope: root.lookupType('ipiscope.v1.Envelope'),
     memory: root.lookupType('ipiscope.v1.MemoryMessage'),
     ipi: root.lookupType('ipiscope.v1.IpiMessage'),
@@ -220,26 +229,28 @@ function checkAll(obj: object, t: string): void {
   }
 }
 
-function decodeWith(type: protobuf.Type, bytes: Uint8Array, what: string): Raw {
+function decodeWith(type: protobuf.Type | FlatCodec | OneofCodec, bytes: Uint8Array, what: string): Raw {
   try {
     return type.decode(bytes) as unknown as Raw;
   } catch (e) {
-    throw new BusDecodeError(what, `malformed protobuf (${(e as Error).message})`, { cause: e });
+    if (type instanceof protobuf.Type || e instanceof WireError) {
+      throw new BusDecodeError(what, `malformed protobuf (${(e as Error).message})`, { cause: e });
+    }
+    throw e;
   }
 }
 
 /** The payload bytes of a machine message (a MemoryMessage or IpiMessage, by its class). */
 export function encodeCoreMsg(msg: CoreMsg): Uint8Array {
-  const t = load();
-  const { t: tag, ...fields } = msg;
-  checkAll(fields, tag);
+  // The wire codec asserts that every number is a safe integer.
+  const w = load().wire;
+  const fields = msg as unknown as WireObject;
   if (msg.t === 'rmwreq') {
     const op = RMW_OPS.indexOf(msg.op) + 1;
     assert(op > 0, `known rmw op ${msg.op}`);
-    return t.memory.encode({ rmwreq: { ...fields, op } }).finish();
+    return w.memory.encode('rmwreq', { ...fields, op });
   }
-  const type = messageClassOf(msg) === 'memory' ? t.memory : t.ipi;
-  return type.encode({ [tag]: fields }).finish();
+  return (messageClassOf(msg) === 'memory' ? w.memory : w.ipi).encode(msg.t, fields);
 }
 
 /** `sharers` is optional in the machine's messages and never empty when present. */
@@ -252,7 +263,7 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
   const t = load();
   const what = `${cls} message`;
   if (cls === 'control') throw new BusDecodeError(what, 'a control payload is not a CoreMsg');
-  const outer = decodeWith(cls === 'memory' ? t.memory : t.ipi, bytes, what);
+  const outer = decodeWith(cls === 'memory' ? t.wire.memory : t.wire.ipi, bytes, what);
   const tag = outer.msg;
   if (typeof tag !== 'string') throw new BusDecodeError(what, 'no message in the payload');
   const m = outer[tag] as Raw;
@@ -324,14 +335,7 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
 const CLASS_TO_WIRE: Record<MessageClass, number> = { memory: 1, ipi: 2, control: 3 };
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  checkEncodable(e.linkSeq, 'envelope.linkSeq');
-  checkEncodable(e.senderEpoch, 'envelope.senderEpoch');
-  checkEncodable(e.probeHighSeq, 'envelope.probeHighSeq');
-  checkEncodable(e.generation ?? 0, 'envelope.generation');
-  checkEncodable(e.ackSeq ?? 0, 'envelope.ackSeq');
-  checkEncodable(e.ackEpoch ?? 0, 'envelope.ackEpoch');
-  assert(e.srcCore >= 0 && e.srcCore <= 0xffffffff, 'envelope.srcCore fits uint32');
-  assert(e.dstCore >= 0 && e.dstCore <= 0xffffffff, 'envelope.dstCore fits uint32');
+  // The wire codec asserts safe integers, and the range of the uint32 fields.
   const wire: Raw = {
     runId: e.runId,
     srcCore: e.srcCore,
@@ -350,12 +354,12 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
     ackEpoch: e.ackEpoch ?? 0,
   };
   if (e.traceparent !== undefined) wire.traceparent = e.traceparent;
-  return load().envelope.encode(wire).finish();
+  return load().wire.envelope.encode(wire);
 }
 
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const what = 'envelope';
-  const m = decodeWith(load().envelope, bytes, what);
+  const m = decodeWith(load().wire.envelope, bytes, what);
   const cls = MESSAGE_CLASSES[toSafe(m.msgClass, what, 'msg_class') - 1];
   if (cls === undefined) throw new BusDecodeError(what, `unknown message class ${String(m.msgClass)}`);
   const payload = m.payload instanceof Uint8Array ? m.payload : new Uint8Array(0);

@@ -20,8 +20,11 @@ import {
   encodeRetransmitReply,
   encodeRetransmitRequest,
   messageClassOf,
+  protoDir,
   type Envelope,
 } from '../../../services/bus/codec.js';
+import protobuf from 'protobufjs';
+import { join } from 'node:path';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 const WID = 7 * 2 ** 32 + 12345;
@@ -104,6 +107,61 @@ test('envelopes round-trip, with and without traceparent', () => {
   const acked = envelope({ ackSeq: 2 ** 41 + 3, ackEpoch: 1_700_000_000_999 });
   assert.deepEqual({ ...decodeEnvelope(encodeEnvelope(acked)), payload: [] }, { ...acked, payload: [] });
   assert.equal('ackSeq' in decodeEnvelope(encodeEnvelope(envelope({ ackSeq: 0, ackEpoch: 9 }))), false);
+});
+
+/** The schemas as protobufjs reads them: the reference the hot-path codec (bus/wire.ts) must match. */
+function reference(): { root: protobuf.Root; memory: protobuf.Type; ipi: protobuf.Type; envelope: protobuf.Type } {
+  const root = new protobuf.Root();
+  const dir = join(protoDir(), 'ipiscope', 'v1');
+  root.loadSync(['envelope.proto', 'memory.proto', 'ipi.proto'].map((f) => join(dir, f)));
+  root.resolveAll();
+  return { root, memory: root.lookupType('ipiscope.v1.MemoryMessage'), ipi: root.lookupType('ipiscope.v1.IpiMessage'), envelope: root.lookupType('ipiscope.v1.Envelope') };
+}
+
+/** A protobufjs object with its Longs as numbers (exact: every sample is a safe integer). */
+function plain(type: protobuf.Type, m: protobuf.Message): Record<string, unknown> {
+  return type.toObject(m, { longs: Number, enums: Number, bytes: Array, oneofs: true }) as Record<string, unknown>;
+}
+
+test('the wire codec writes protobuf that protobufjs reads, and reads what protobufjs writes', () => {
+  const ref = reference();
+  for (const msg of samples) {
+    const cls = messageClassOf(msg);
+    const type = cls === 'memory' ? ref.memory : ref.ipi;
+    const ours = encodeCoreMsg(msg);
+    // protobufjs reads our bytes as the same message...
+    const theirs = plain(type, type.decode(ours));
+    assert.equal(theirs.msg, msg.t);
+    const { t: _t, ...fields } = msg;
+    const want: Record<string, unknown> = msg.t === 'rmwreq' ? { ...fields, op: ['xchg', 'cmpxchg', 'add', 'or', 'andc', 'stcx'].indexOf(msg.op) + 1 } : { ...fields };
+    for (const [k, v] of Object.entries(theirs[msg.t] as Record<string, unknown>)) {
+      assert.deepEqual(v, want[k] ?? (Array.isArray(v) ? [] : 0), `${msg.t}.${k} as protobufjs reads it`);
+    }
+    // ...writes the same bytes for it, and we read protobufjs's bytes back to the sample.
+    const theirBytes = type.encode(type.fromObject({ [msg.t]: want })).finish();
+    assert.deepEqual([...ours], [...theirBytes], `${msg.t}: the same bytes as protobufjs`);
+    assert.deepEqual(decodeCoreMsg(cls, theirBytes), msg);
+  }
+  const env = envelope({ traceparent: '00-ab-cd-01', plannedDrops: [1, 2, MAX], ackSeq: 9, ackEpoch: 4, generation: 3, probeHighSeq: 0 });
+  const theirs = plain(ref.envelope, ref.envelope.decode(encodeEnvelope(env)));
+  assert.equal(theirs.runId, env.runId);
+  assert.equal(theirs.linkSeq, env.linkSeq);
+  assert.equal(theirs.senderEpoch, env.senderEpoch);
+  assert.equal(theirs.traceparent, env.traceparent);
+  assert.deepEqual(theirs.plannedDrops, env.plannedDrops);
+  assert.deepEqual(theirs.payload, [...env.payload]);
+  const back = decodeEnvelope(ref.envelope.encode(ref.envelope.fromObject({ ...env, msgClass: 2 })).finish());
+  assert.deepEqual({ ...back, payload: [...back.payload] }, { ...env, payload: [...env.payload] });
+});
+
+test('the wire codec reads repeated numbers unpacked too, and uint32 fields as their low 32 bits', () => {
+  // wreq (case 1) with prereq (field 7, sint64) as three unpacked varints: 1, -1, 2.
+  const inner = [0x08, 0x03, 0x38, 0x02, 0x38, 0x01, 0x38, 0x04];
+  const msg = decodeCoreMsg('memory', new Uint8Array([0x0a, inner.length, ...inner]));
+  assert.deepEqual(msg, { t: 'wreq', src: 3, thread: 0, wid: 0, loc: 0, value: 0, lane: 0, prereq: [1, -1, 2], clock: 0 });
+  // syncack (case 6) with src (field 1, uint32) = 2^32 + 5 on the wire: protobuf readers keep 5.
+  const ack = [0x08, 0x85, 0x80, 0x80, 0x80, 0x10];
+  assert.deepEqual(decodeCoreMsg('memory', new Uint8Array([0x32, ack.length, ...ack])), { t: 'syncack', src: 5, thread: 0, sid: 0, clock: 0 });
 });
 
 test('retransmit messages and control messages round-trip', () => {
