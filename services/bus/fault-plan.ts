@@ -368,7 +368,7 @@ export class FaultInjector {
   /** Called by whoever carried out a process fault, so that it is counted like the others. */
   recordProcessFault(f: ProcessFault): void {
     const key = `${f.kind}/${f.core}/${f.atMs}`;
-    assert(!this.processDone.has(key), `process fault ${key} carried out once`);
+    assert(!this.processDone.has(key), () => `process fault ${key} carried out once`);
     this.processDone.add(key);
     this.count(f.kind, `core ${f.core}`);
   }

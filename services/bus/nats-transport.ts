@@ -502,7 +502,7 @@ export class StartedNatsTransport {
   transport(): { send(src: number, dst: number, msg: CoreMsg): void } {
     return {
       send: (src, dst, msg) => {
-        assert(src === this.core, `core ${this.core} sends only its own messages`);
+        assert(src === this.core, () => `core ${this.core} sends only its own messages`);
         this.send(dst, msg);
       },
     };

@@ -74,9 +74,9 @@ export function* flush_smp_call_function_queue(k: Kernel, self: number): KFn {
   }
   const list: CsdNode[] = [];
   for (let n = entry; n !== 0; ) {
-    assert(list.length < k.nodes.length, `cpu ${self}: call_single_queue is a cycle`);
+    assert(list.length < k.nodes.length, () => `cpu ${self}: call_single_queue is a cycle`);
     const node = k.node(n);
-    assert('sender' in node, `call_single_queue[${self}] holds a task node`);
+    assert('sender' in node, () => `call_single_queue[${self}] holds a task node`);
     list.push(node);
     n = yield* READ_ONCE(node.next);
   }

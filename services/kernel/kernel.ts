@@ -196,7 +196,7 @@ export class Kernel {
     for (const [s, tgt] of opts.csdPairs) {
       const key = `${s}>${tgt}`;
       if (this.csds.has(key)) continue;
-      assert(s !== tgt, `csd pair ${key}: a CPU does not cross-call itself`);
+      assert(s !== tgt, () => `csd pair ${key}: a CPU does not cross-call itself`);
       this.csds.set(key, addCsd(s, tgt, `cfd[${s}].csd[${tgt}]`));
     }
     for (let c = 0; c < this.ncpus; c++) this.csdStack.push(addCsd(c, -1, `csd_stack[${c}]`));
@@ -221,19 +221,19 @@ export class Kernel {
 
   csd(sender: number, target: number): CsdNode {
     const n = this.csds.get(`${sender}>${target}`);
-    assert(n !== undefined, `no csd for ${sender} -> ${target}: add the pair to the workload plan`);
+    assert(n !== undefined, () => `no csd for ${sender} -> ${target}: add the pair to the workload plan`);
     return n;
   }
 
   node(id: number): CsdNode | TaskNode {
     const n = this.nodes[id];
-    assert(n !== undefined && n !== null, `list node ${id} does not exist`);
+    assert(n !== undefined && n !== null, () => `list node ${id} does not exist`);
     return n;
   }
 
   cpu(c: number): CpuState {
     const s = this.cpus[c];
-    assert(s !== undefined, `cpu ${c} out of range`);
+    assert(s !== undefined, () => `cpu ${c} out of range`);
     return s;
   }
 

@@ -71,7 +71,7 @@ export function* cmpxchg(k: Kernel, loc: number, old: number, value: number): KF
 // spins with plain loads until the word reads 0, then tries again.
 export function* arch_spin_lock(loc: number, token: number): KFn {
   for (let tries = 0; ; tries++) {
-    assert(tries < 1_000_000, `arch_spin_lock: lock ${loc} not acquired after ${tries} tries`);
+    assert(tries < 1_000_000, () => `arch_spin_lock: lock ${loc} not acquired after ${tries} tries`);
     const v = yield { k: 'larx', loc };
     if (v === 0) {
       const ok = yield { k: 'stcx', loc, value: token };

@@ -67,9 +67,9 @@ function* try_to_wake_up_locked(k: Kernel, self: number, p: TaskNode): KFn<boole
 function* sched_ttwu_pending(k: Kernel, self: number): KFn {
   let n = yield* llist_del_all(k, k.wakeList[self] as number);
   for (let len = 0; n !== 0; len++) {
-    assert(len < k.tasks.length, `cpu ${self}: rq->wake_list is longer than the task count (a cycle)`);
+    assert(len < k.tasks.length, () => `cpu ${self}: rq->wake_list is longer than the task count (a cycle)`);
     const p = k.node(n);
-    assert('comm' in p, `wake_list[${self}] holds a csd node`);
+    assert('comm' in p, () => `wake_list[${self}] holds a csd node`);
     n = yield* READ_ONCE(p.next);
     yield* ttwu_do_activate(k, self, p);
   }

@@ -312,7 +312,7 @@ export class Core {
     this.obsVisible = this.obs !== null && !(this.obs.ignores ?? []).includes('visible');
     this.obsLoad = this.obs !== null && !(this.obs.ignores ?? []).includes('load');
     this.ncores = opts.topology.sockets * opts.topology.coresPerSocket;
-    assert(this.id >= 0 && this.id < this.ncores, `core id ${this.id} out of range`);
+    assert(this.id >= 0 && this.id < this.ncores, () => `core id ${this.id} out of range`);
     const n = this.locs.size;
     this.homeVer = new Float64Array(n);
     this.homeVal = new Float64Array(n);
@@ -390,7 +390,7 @@ export class Core {
 
   /** Advance the core to `tick` and run one step of each runnable thread. */
   step(tick: number): void {
-    assert(tick >= this.tick, `core ${this.id}: time went backwards (${tick} < ${this.tick})`);
+    assert(tick >= this.tick, () => `core ${this.id}: time went backwards (${tick} < ${this.tick})`);
     this.tick = tick;
     this.processApplies();
     const threads = this.threads;
@@ -453,7 +453,7 @@ export class Core {
       this.stats.ops++;
       if (this.exec(th, frame, op)) return;
     }
-    assert(false, `cpu ${th.cpu}: more than 1000 zero-cost ops in one step`);
+    assert(false, () => `cpu ${th.cpu}: more than 1000 zero-cost ops in one step`);
   }
 
   /** Executes one op; returns true when it consumed the step. */
@@ -564,7 +564,7 @@ export class Core {
   }
 
   private unblock(th: HwThread, resume: number): void {
-    assert(th.state === TS_BLOCKED, `cpu ${th.cpu}: unblock of a thread that is not blocked`);
+    assert(th.state === TS_BLOCKED, () => `cpu ${th.cpu}: unblock of a thread that is not blocked`);
     th.state = TS_RUN;
     th.block = BK_NONE;
     const frame = th.frames[th.frames.length - 1];
@@ -753,8 +753,8 @@ export class Core {
   private store(th: HwThread, loc: number, value: number, lane: number): void {
     this.stats.memOps++;
     this.stats.stores++;
-    assert(Number.isFinite(value), `store of a non-finite value to ${this.locs.names[loc]}`);
-    assert(lane < LANES_MAX, `byte lane ${lane} out of range`);
+    assert(Number.isFinite(value), () => `store of a non-finite value to ${this.locs.names[loc]}`);
+    assert(lane < LANES_MAX, () => `byte lane ${lane} out of range`);
     const wid = this.newWid();
     th.pending.push({ wid, loc, value, lane });
     th.pendingCount[loc]!++;
@@ -1098,7 +1098,7 @@ export class Core {
 
   /** The home puts a write in coherence order and announces it to every core. */
   private orderWrite(src: number, thread: number, wid: number, loc: number, value: number, lane: number, prereq: number[], clock: number): void {
-    assert(this.locs.homes[loc] === this.id, `write to ${this.locs.names[loc]} sent to a core that is not its home`);
+    assert(this.locs.homes[loc] === this.id, () => `write to ${this.locs.names[loc]} sent to a core that is not its home`);
     const version = (this.homeVer[loc] as number) + 1;
     const word = lane < 0 ? value : mergeLane(this.homeVal[loc] as number, lane, value);
     this.homeVer[loc] = version;
@@ -1119,7 +1119,7 @@ export class Core {
 
   private homeRmw(m: RmwReq): void {
     const loc = m.loc;
-    assert(this.locs.homes[loc] === this.id, `atomic on ${this.locs.names[loc]} sent to a core that is not its home`);
+    assert(this.locs.homes[loc] === this.id, () => `atomic on ${this.locs.names[loc]} sent to a core that is not its home`);
     this.clock = Math.max(this.clock, m.clock) + 1;
     const old = this.homeVal[loc] as number;
     const oldVersion = this.homeVer[loc] as number;
@@ -1201,9 +1201,9 @@ export class Core {
   }
 
   private homeFetch(src: number, thread: number, loc: number): void {
-    assert(this.locs.homes[loc] === this.id, `fetch of ${this.locs.names[loc]} sent to a core that is not its home`);
+    assert(this.locs.homes[loc] === this.id, () => `fetch of ${this.locs.names[loc]} sent to a core that is not its home`);
     const sh = this.sharers[loc];
-    assert(sh !== null && sh !== undefined, `fetch of broadcast location ${this.locs.names[loc]}`);
+    assert(sh !== null && sh !== undefined, () => `fetch of broadcast location ${this.locs.names[loc]}`);
     let list = sh;
     if (!list.includes(src)) {
       // A new array: sharer lists already sent (and kept by their receivers) must not change.
@@ -1263,9 +1263,9 @@ export class Core {
 
   /** A sharer dropped its copy: later writes of the location are no longer sent to it. */
   private homeEvict(src: number, loc: number): void {
-    assert(this.locs.homes[loc] === this.id, `eviction of ${this.locs.names[loc]} sent to a core that is not its home`);
+    assert(this.locs.homes[loc] === this.id, () => `eviction of ${this.locs.names[loc]} sent to a core that is not its home`);
     const sh = this.sharers[loc];
-    assert(sh !== null && sh !== undefined, `eviction of broadcast location ${this.locs.names[loc]}`);
+    assert(sh !== null && sh !== undefined, () => `eviction of broadcast location ${this.locs.names[loc]}`);
     if (!sh.includes(src)) return;
     // A new array: sharer lists already sent (and kept by their receivers) must not change.
     const next = sh.filter((c) => c !== src);
@@ -1276,8 +1276,8 @@ export class Core {
   private rmwResp(r: RmwResp): void {
     if (r.sharers !== undefined && r.home !== this.id) this.learnSharers(r.loc, r.sharers, Math.max(r.version, r.oldVersion));
     const th = this.threads[r.thread] as HwThread;
-    assert(th.state === TS_BLOCKED && th.block === BK_RMW, `cpu ${th.cpu}: atomic answer while not waiting`);
-    assert(r.wid === th.rmwWid, `cpu ${th.cpu}: answer for another atomic`);
+    assert(th.state === TS_BLOCKED && th.block === BK_RMW, () => `cpu ${th.cpu}: atomic answer while not waiting`);
+    assert(r.wid === th.rmwWid, () => `cpu ${th.cpu}: answer for another atomic`);
     if (r.oldPrereq.length > 0) this.mergePrereqAll(th, r.oldPrereq);
     this.mergeView(th, r.loc, r.oldVersion, r.old, -1);
     if (r.version >= 0) this.mergeView(th, r.loc, r.version, r.value, r.wid);
@@ -1330,7 +1330,7 @@ export class Core {
           return;
         }
         const f = th.queue[0];
-        assert(f !== undefined && f.kind === 'fence' && f.fenceSid === msg.sid, `cpu ${th.cpu}: unexpected sync ack`);
+        assert(f !== undefined && f.kind === 'fence' && f.fenceSid === msg.sid, () => `cpu ${th.cpu}: unexpected sync ack`);
         f.acksLeft--;
         assert(f.acksLeft >= 0, 'more fence acks than cores');
         if (f.acksLeft === 0) {
@@ -1374,7 +1374,7 @@ export class Core {
 
   private threadOfCpu(cpu: number): HwThread {
     const tpc = this.topo.threadsPerCore;
-    assert(Math.floor(cpu / tpc) === this.id, `cpu ${cpu} is not on core ${this.id}`);
+    assert(Math.floor(cpu / tpc) === this.id, () => `cpu ${cpu} is not on core ${this.id}`);
     return this.threads[cpu % tpc] as HwThread;
   }
 
@@ -1396,7 +1396,7 @@ export class Core {
   }
 
   private msgsndp(th: HwThread, tir: number, id: number): void {
-    assert(tir >= 0 && tir < this.topo.threadsPerCore, `msgsndp tag ${tir} is not a thread of this core`);
+    assert(tir >= 0 && tir < this.topo.threadsPerCore, () => `msgsndp tag ${tir} is not a thread of this core`);
     const target = this.threads[tir] as HwThread;
     this.clock++;
     this.obs?.event({ e: 'ipi_send', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, via: 'msgsndp', target: target.cpu, id });
@@ -1433,7 +1433,7 @@ export class Core {
   }
 
   private mfrrStore(th: HwThread, cpu: number, priority: number, id: number): void {
-    assert(priority >= 0 && priority <= 0xff, `MFRR priority ${priority} out of range`);
+    assert(priority >= 0 && priority <= 0xff, () => `MFRR priority ${priority} out of range`);
     this.clock++;
     this.obs?.event({ e: 'ipi_send', core: this.id, cpu: th.cpu, clock: this.clock, tick: this.tick, via: 'mfrr', target: cpu, id });
     const core = Math.floor(cpu / this.topo.threadsPerCore);
@@ -1567,7 +1567,7 @@ export class Core {
 
   /** The coherence-latest value of a location homed here. */
   homeValue(loc: number): number {
-    assert(this.locs.homes[loc] === this.id, `${this.locs.names[loc]} is not homed on core ${this.id}`);
+    assert(this.locs.homes[loc] === this.id, () => `${this.locs.names[loc]} is not homed on core ${this.id}`);
     return this.homeVal[loc] as number;
   }
 

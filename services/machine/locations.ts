@@ -25,9 +25,9 @@ export class LocationTable {
    * first read is a miss that fetches the latest write from the home).
    */
   add(name: string, home: number, init = 0, broadcast = false): number {
-    assert(!this.frozen, `location table is frozen; cannot add ${name}`);
-    assert(!this.byName.has(name), `location ${name} added twice`);
-    assert(Number.isInteger(home) && home >= 0, `location ${name}: bad home ${home}`);
+    assert(!this.frozen, () => `location table is frozen; cannot add ${name}`);
+    assert(!this.byName.has(name), () => `location ${name} added twice`);
+    assert(Number.isInteger(home) && home >= 0, () => `location ${name}: bad home ${home}`);
     const id = this.names.length;
     this.names.push(name);
     this.homes.push(home);
@@ -45,7 +45,7 @@ export class LocationTable {
 
   id(name: string): number {
     const id = this.byName.get(name);
-    assert(id !== undefined, `unknown location ${name}`);
+    assert(id !== undefined, () => `unknown location ${name}`);
     return id;
   }
 
@@ -65,8 +65,8 @@ export class LocationTable {
 
 /** Replace byte lane `lane` of `word` with `byte`. */
 export function mergeLane(word: number, lane: number, byte: number): number {
-  assert(lane >= 0 && lane < LANES_MAX, `byte lane ${lane} out of range`);
-  assert(byte >= 0 && byte < 256 && Number.isInteger(byte), `byte value ${byte} out of range`);
+  assert(lane >= 0 && lane < LANES_MAX, () => `byte lane ${lane} out of range`);
+  assert(byte >= 0 && byte < 256 && Number.isInteger(byte), () => `byte value ${byte} out of range`);
   const scale = 2 ** (8 * lane);
   const old = Math.floor(word / scale) % 256;
   return word + (byte - old) * scale;

@@ -90,15 +90,15 @@ export function cpuCount(t: Topology): number {
 }
 
 function assertCpu(t: Topology, cpu: number): void {
-  assert(Number.isInteger(cpu), `cpu ${cpu} is not an integer`);
-  assert(cpu >= 0, `cpu ${cpu} is negative`);
-  assert(cpu < cpuCount(t), `cpu ${cpu} out of range: ${t.name} has ${cpuCount(t)} cpus`);
+  assert(Number.isInteger(cpu), () => `cpu ${cpu} is not an integer`);
+  assert(cpu >= 0, () => `cpu ${cpu} is negative`);
+  assert(cpu < cpuCount(t), () => `cpu ${cpu} out of range: ${t.name} has ${cpuCount(t)} cpus`);
 }
 
 function assertCore(t: Topology, core: number): void {
-  assert(Number.isInteger(core), `core ${core} is not an integer`);
-  assert(core >= 0, `core ${core} is negative`);
-  assert(core < coreCount(t), `core ${core} out of range: ${t.name} has ${coreCount(t)} cores`);
+  assert(Number.isInteger(core), () => `core ${core} is not an integer`);
+  assert(core >= 0, () => `core ${core} is negative`);
+  assert(core < coreCount(t), () => `core ${core} out of range: ${t.name} has ${coreCount(t)} cores`);
 }
 
 export function coreOfCpu(t: Topology, cpu: number): number {
@@ -110,14 +110,14 @@ export function coreOfCpu(t: Topology, cpu: number): number {
 export function threadInCore(t: Topology, cpu: number): number {
   assertCpu(t, cpu);
   const tir = cpu % t.threadsPerCore;
-  assert(tir < DOORBELL_TAG_LIMIT, `tir ${tir} does not fit the 7-bit doorbell tag`);
+  assert(tir < DOORBELL_TAG_LIMIT, () => `tir ${tir} does not fit the 7-bit doorbell tag`);
   return tir;
 }
 
 export function cpuOf(t: Topology, core: number, tir: number): number {
   assertCore(t, core);
-  assert(Number.isInteger(tir) && tir >= 0, `tir ${tir} is not a non-negative integer`);
-  assert(tir < t.threadsPerCore, `tir ${tir} out of range: SMT${t.threadsPerCore}`);
+  assert(Number.isInteger(tir) && tir >= 0, () => `tir ${tir} is not a non-negative integer`);
+  assert(tir < t.threadsPerCore, () => `tir ${tir} out of range: SMT${t.threadsPerCore}`);
   return core * t.threadsPerCore + tir;
 }
 
@@ -136,20 +136,20 @@ export function pirOfCpu(t: Topology, cpu: number): number {
   const socket = Math.floor(core / t.coresPerSocket);
   const coreInSocket = core % t.coresPerSocket;
   const shift = PIR_CORE_SHIFT[t.cpuModel];
-  assert(coreInSocket < coresPerSocketMax(t.cpuModel), `core ${core} overflows the PIR`);
+  assert(coreInSocket < coresPerSocketMax(t.cpuModel), () => `core ${core} overflows the PIR`);
   return (socket << PIR_SOCKET_SHIFT) | (coreInSocket << shift) | threadInCore(t, cpu);
 }
 
 /** Inverse of `pirOfCpu`. A PIR that names no thread of `t` is a model bug (asserted). */
 export function cpuOfPir(t: Topology, pir: number): number {
-  assert(Number.isInteger(pir) && pir >= 0, `pir ${pir} is not a non-negative integer`);
+  assert(Number.isInteger(pir) && pir >= 0, () => `pir ${pir} is not a non-negative integer`);
   const shift = PIR_CORE_SHIFT[t.cpuModel];
   const socket = pir >>> PIR_SOCKET_SHIFT;
   const coreInSocket = (pir & ((1 << PIR_SOCKET_SHIFT) - 1)) >>> shift;
   const tir = pir & ((1 << shift) - 1);
-  assert(socket < t.sockets, `pir ${pir}: socket ${socket} does not exist in ${t.name}`);
-  assert(coreInSocket < t.coresPerSocket, `pir ${pir}: core ${coreInSocket} does not exist`);
-  assert(tir < t.threadsPerCore, `pir ${pir}: thread ${tir} beyond SMT${t.threadsPerCore}`);
+  assert(socket < t.sockets, () => `pir ${pir}: socket ${socket} does not exist in ${t.name}`);
+  assert(coreInSocket < t.coresPerSocket, () => `pir ${pir}: core ${coreInSocket} does not exist`);
+  assert(tir < t.threadsPerCore, () => `pir ${pir}: thread ${tir} beyond SMT${t.threadsPerCore}`);
   return cpuOf(t, socket * t.coresPerSocket + coreInSocket, tir);
 }
 
@@ -245,17 +245,17 @@ function shapeProblems(t: Topology): Problem[] {
 
 /** Asserts that `t` is within the limits a machine file would be checked against. */
 export function assertTopology(t: Topology): void {
-  assert(CPU_MODELS.includes(t.cpuModel), `unknown cpu model ${String(t.cpuModel)}`);
-  assert(Number.isInteger(t.sockets), `sockets ${t.sockets} is not an integer`);
-  assert(t.sockets >= 1 && t.sockets <= SOCKET_COUNT_MAX, `sockets ${t.sockets} out of range`);
-  assert(Number.isInteger(t.coresPerSocket), `coresPerSocket ${t.coresPerSocket} not an integer`);
-  assert(t.coresPerSocket >= 1, `coresPerSocket ${t.coresPerSocket} out of range`);
+  assert(CPU_MODELS.includes(t.cpuModel), () => `unknown cpu model ${String(t.cpuModel)}`);
+  assert(Number.isInteger(t.sockets), () => `sockets ${t.sockets} is not an integer`);
+  assert(t.sockets >= 1 && t.sockets <= SOCKET_COUNT_MAX, () => `sockets ${t.sockets} out of range`);
+  assert(Number.isInteger(t.coresPerSocket), () => `coresPerSocket ${t.coresPerSocket} not an integer`);
+  assert(t.coresPerSocket >= 1, () => `coresPerSocket ${t.coresPerSocket} out of range`);
   assert(
     (THREADS_PER_CORE_VALUES as readonly number[]).includes(t.threadsPerCore),
     `threadsPerCore ${t.threadsPerCore} is not 1, 2, 4 or 8`,
   );
   const problems = shapeProblems(t);
-  assert(problems.length === 0, `${t.name}: ${problems.map((p) => p.detail).join('; ')}`);
+  assert(problems.length === 0, () => `${t.name}: ${problems.map((p) => p.detail).join('; ')}`);
 }
 
 // Machine files.
@@ -385,7 +385,7 @@ export function parseMachineText(text: string, file: string): Topology {
         continue;
       }
       const field = issue.path[0];
-      assert(typeof field === 'string' && field in FIELD_EXPECTED, `issue at ${issue.path}`);
+      assert(typeof field === 'string' && field in FIELD_EXPECTED, () => `issue at ${issue.path}`);
       const got = (raw as Record<string, unknown>)[field];
       issues.push({
         path: issue.path,

@@ -44,13 +44,13 @@ export class StressWorkload implements Workload {
     for (const g of s.guests) {
       const cpus = parseCpuList(g.cpus, `guests.${g.name}.cpus`);
       cpus.forEach((c, v) => {
-        assert(c < ncpus, `guest ${g.name}: cpu ${c} does not exist on ${topo.name}`);
+        assert(c < ncpus, () => `guest ${g.name}: cpu ${c} does not exist on ${topo.name}`);
         this.roles[c] = 'vcpu';
         this.comms[c] = { comm: (g.comm ?? 'CPU %d/KVM').replace('%d', String(v)), pid: pid++ };
       });
     }
     for (const c of parseCpuList(s.workload.hostCpus, 'workload.hostCpus')) {
-      assert(c < ncpus, `workload.hostCpus: cpu ${c} does not exist on ${topo.name}`);
+      assert(c < ncpus, () => `workload.hostCpus: cpu ${c} does not exist on ${topo.name}`);
       if (this.roles[c] === 'vcpu') continue;
       this.roles[c] = 'host';
       this.comms[c] = { comm: 'stress', pid: pid++ };

@@ -97,7 +97,7 @@ export class SimBus implements Transport {
 
   send(src: number, dst: number, msg: CoreMsg): void {
     assert(src !== dst, 'bus message to self');
-    assert(dst >= 0 && dst < this.ncores, `bus message to unknown core ${dst}`);
+    assert(dst >= 0 && dst < this.ncores, () => `bus message to unknown core ${dst}`);
     const p = this.policy;
     let d = p.delayTicksMin + Math.floor(this.rng.exponential(p.delayTicksMean));
     if (Math.floor(src / this.coresPerSocket) !== Math.floor(dst / this.coresPerSocket)) d += p.crossSocketTicks;
