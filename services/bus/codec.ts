@@ -219,7 +219,7 @@ function triples(xs: number[], what: string, field: string): number[] {
 }
 
 function checkEncodable(n: number, field: string): void {
-  assert(Number.isSafeInteger(n), `bus field ${field} must be a safe integer, got ${n}`);
+  assert(Number.isSafeInteger(n), () => `bus field ${field} must be a safe integer, got ${n}`);
 }
 
 function checkAll(obj: object, t: string): void {
@@ -247,7 +247,7 @@ export function encodeCoreMsg(msg: CoreMsg): Uint8Array {
   const fields = msg as unknown as WireObject;
   if (msg.t === 'rmwreq') {
     const op = RMW_OPS.indexOf(msg.op) + 1;
-    assert(op > 0, `known rmw op ${msg.op}`);
+    assert(op > 0, () => `known rmw op ${msg.op}`);
     return w.memory.encode('rmwreq', { ...fields, op });
   }
   return (messageClassOf(msg) === 'memory' ? w.memory : w.ipi).encode(msg.t, fields);

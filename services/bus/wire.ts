@@ -53,13 +53,13 @@ function kindOf(f: protobuf.Field): Kind {
     case 'sint32':
       return f.repeated ? 'packedSint' : 'sint';
     case 'bool':
-      assert(!f.repeated, `${f.fullName}: repeated bool is not used on the bus`);
+      assert(!f.repeated, () => `${f.fullName}: repeated bool is not used on the bus`);
       return 'bool';
     case 'string':
-      assert(!f.repeated, `${f.fullName}: repeated string is not used on the bus`);
+      assert(!f.repeated, () => `${f.fullName}: repeated string is not used on the bus`);
       return 'string';
     case 'bytes':
-      assert(!f.repeated, `${f.fullName}: repeated bytes is not used on the bus`);
+      assert(!f.repeated, () => `${f.fullName}: repeated bytes is not used on the bus`);
       return 'bytes';
     default:
       throw new Error(`${f.fullName}: the wire codec has no ${f.type} fields`);
@@ -111,6 +111,18 @@ function writeTag(id: number, wireType: number): void {
 
 const utf8 = new TextEncoder();
 
+/** The last string written and its bytes: every envelope of a run carries the same run id. */
+let lastString = '';
+let lastStringBytes = new Uint8Array(0);
+
+function stringBytes(s: string): Uint8Array {
+  if (s !== lastString) {
+    lastStringBytes = utf8.encode(s);
+    lastString = s;
+  }
+  return lastStringBytes;
+}
+
 function writeLenPrefixed(id: number, body: () => void): void {
   writeTag(id, LEN);
   // Reserve one length byte, which fits most bodies; move the body when it needs more.
@@ -131,8 +143,8 @@ function writeLenPrefixed(id: number, body: () => void): void {
 }
 
 function checkInt(n: unknown, f: FieldSpec, signed: boolean): number {
-  assert(typeof n === 'number' && Number.isSafeInteger(n), `bus field ${f.name} must be a safe integer, got ${String(n)}`);
-  assert(signed || (n >= 0 && n <= f.max), `bus field ${f.name} holds 0..${f.max}, got ${n}`);
+  assert(typeof n === 'number' && Number.isSafeInteger(n), () => `bus field ${f.name} must be a safe integer, got ${String(n)}`);
+  assert(signed || (n >= 0 && n <= f.max), () => `bus field ${f.name} holds 0..${f.max}, got ${n}`);
   return n;
 }
 
@@ -159,17 +171,19 @@ function writeField(f: FieldSpec, v: unknown): void {
       return;
     case 'string': {
       const s = (v ?? '') as string;
-      assert(typeof s === 'string', `bus field ${f.name} is a string`);
+      assert(typeof s === 'string', () => `bus field ${f.name} is a string`);
       if (s === '' && !f.optional) return;
+      const b = stringBytes(s);
       writeLenPrefixed(f.id, () => {
-        room(s.length * 3);
-        pos += utf8.encodeInto(s, buf.subarray(pos)).written;
+        room(b.length);
+        buf.set(b, pos);
+        pos += b.length;
       });
       return;
     }
     case 'bytes': {
       const b = (v ?? new Uint8Array(0)) as Uint8Array;
-      assert(b instanceof Uint8Array, `bus field ${f.name} is bytes`);
+      assert(b instanceof Uint8Array, () => `bus field ${f.name} is bytes`);
       if (b.length === 0 && !f.optional) return;
       writeLenPrefixed(f.id, () => {
         room(b.length);
@@ -181,7 +195,7 @@ function writeField(f: FieldSpec, v: unknown): void {
     case 'packedUint':
     case 'packedSint': {
       const xs = (v ?? []) as number[];
-      assert(Array.isArray(xs), `bus field ${f.name} is a list`);
+      assert(Array.isArray(xs), () => `bus field ${f.name} is a list`);
       if (xs.length === 0) return;
       const signed = f.kind === 'packedSint';
       writeLenPrefixed(f.id, () => {
@@ -281,6 +295,21 @@ class Reader {
 
 const utf8Decoder = new TextDecoder('utf-8');
 
+/** The last string read and its bytes (the run id of every envelope). */
+let lastRead = '';
+let lastReadBytes = new Uint8Array(0);
+
+function readString(bytes: Uint8Array): string {
+  if (bytes.length === lastReadBytes.length) {
+    let same = true;
+    for (let i = 0; i < bytes.length && same; i++) same = bytes[i] === lastReadBytes[i];
+    if (same) return lastRead;
+  }
+  lastRead = utf8Decoder.decode(bytes);
+  lastReadBytes = bytes.slice();
+  return lastRead;
+}
+
 function wantWire(f: FieldSpec, wireType: number, want: number): void {
   if (wireType !== want) throw new WireError(`field ${f.name} (${f.id}) has wire type ${wireType}, not ${want}`);
 }
@@ -302,7 +331,7 @@ function readField(r: Reader, f: FieldSpec, wireType: number, out: WireObject): 
     case 'string': {
       wantWire(f, wireType, LEN);
       const end = r.lenEnd();
-      out[f.name] = utf8Decoder.decode(r.bytes.subarray(r.at, end));
+      out[f.name] = readString(r.bytes.subarray(r.at, end));
       r.at = end;
       return;
     }
@@ -352,7 +381,7 @@ export class FlatCodec {
         max: f.type === 'uint32' || f.resolvedType instanceof protobuf.Enum ? 0xffffffff : Number.MAX_SAFE_INTEGER,
       }));
     for (const f of this.fields) {
-      assert(f.kind !== 'message', `${type.fullName}.${f.name}: a flat message has no message fields`);
+      assert(f.kind !== 'message', () => `${type.fullName}.${f.name}: a flat message has no message fields`);
       this.byId.set(f.id, f);
     }
   }
@@ -404,9 +433,9 @@ export class OneofCodec {
 
   constructor(type: protobuf.Type) {
     const [oneof] = type.oneofsArray;
-    assert(type.oneofsArray.length === 1 && oneof !== undefined && oneof.fieldsArray.length === type.fieldsArray.length, `${type.fullName} is one oneof`);
+    assert(type.oneofsArray.length === 1 && oneof !== undefined && oneof.fieldsArray.length === type.fieldsArray.length, () => `${type.fullName} is one oneof`);
     for (const f of oneof.fieldsArray) {
-      assert(f.resolvedType instanceof protobuf.Type, `${f.fullName} is a message`);
+      assert(f.resolvedType instanceof protobuf.Type, () => `${f.fullName} is a message`);
       const codec = new FlatCodec(f.resolvedType);
       this.cases.set(f.name, { id: f.id, codec });
       this.byId.set(f.id, { name: f.name, codec });
@@ -419,7 +448,7 @@ export class OneofCodec {
 
   encode(name: string, fields: WireObject): Uint8Array {
     const c = this.cases.get(name);
-    assert(c !== undefined, `no oneof case ${name}`);
+    assert(c !== undefined, () => `no oneof case ${name}`);
     pos = 0;
     writeLenPrefixed(c.id, () => c.codec.write(fields));
     return buf.slice(0, pos);
