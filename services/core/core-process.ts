@@ -331,8 +331,10 @@ export class StartedCoreProcess {
       if (d.step >= limit || budget <= 0) break;
       const before = d.steps;
       // The core runs the steps before `limit` and stops at it (inputs due there are taken first).
-      d.advance(budget, Infinity, limit);
+      const r = d.advance(budget, Infinity, limit);
       budget -= d.steps - before + 1;
+      // What the step sent leaves now (the check below schedules the rest of the slice).
+      if (r === 'sent') break;
       if (budget <= 0) now = this.paceTick(loop);
     }
     const wallMs = performance.timeOrigin + performance.now();
@@ -492,7 +494,7 @@ export class StartedCoreProcess {
     if (faultPlanJson !== '') this.transport.updateFaultPlan(parseFaultPlanValue(JSON.parse(faultPlanJson), 'fault plan'), startUnixMs);
     const loop: CoreLoopOptions = { ...DEFAULT_CORE_LOOP, ...(JSON.parse(optionsJson) as Partial<CoreLoopOptions>) };
     const topo = topologyOf(spec);
-    assert(gen > this.curGen, `core ${this.core}: generation ${gen} after ${this.curGen}`);
+    assert(gen > this.curGen, () => `core ${this.core}: generation ${gen} after ${this.curGen}`);
     // A generation whose StopRun never reached us (a NATS node died) ends here.
     if (this.g !== null) {
       this.g.stopped = true;
@@ -544,6 +546,7 @@ export class StartedCoreProcess {
     let driver: CoreDriver | null = null;
     const built = buildRunCore(spec, this.core, (dst, msg) => {
       if (HOP_LOG_DIR !== '') this.hop('send', dst, msg);
+      if (driver !== null) driver.sent++;
       if (tracing === null) this.transport.send(dst, msg);
       else this.transport.send(dst, msg, tracing.traceparentFor(msg));
     }, () => driver?.step ?? 0, tracing?.observer ?? null);

@@ -256,7 +256,7 @@ export function litmusOutcome(spec: LitmusSpec, finals: CoreFinal[]): LitmusOutc
   for (const f of finals) {
     for (let i = 0; i < f.homes.length; i += 3) {
       const name = locNames[f.homes[i] as number];
-      assert(name !== undefined, `litmus location ${f.homes[i]} exists`);
+      assert(name !== undefined, () => `litmus location ${f.homes[i]} exists`);
       mem.set(name, f.homes[i + 2] as number);
     }
     for (const r of f.regs) {
@@ -264,7 +264,7 @@ export function litmusOutcome(spec: LitmusSpec, finals: CoreFinal[]): LitmusOutc
       if (r.timedOut) timedOut = true;
     }
   }
-  assert(regsOf.size === test.threads.length, `every litmus thread reported (${regsOf.size} of ${test.threads.length})`);
+  assert(regsOf.size === test.threads.length, () => `every litmus thread reported (${regsOf.size} of ${test.threads.length})`);
   const lookup = (v: ObsVar): number | string => {
     if (v.kind === 'loc') return shownValue(mem.get(v.loc) ?? test.initMem.get(v.loc) ?? 0, locNames);
     return shownValue(regsOf.get(v.thread)?.get(v.reg) ?? 0, locNames);
@@ -372,13 +372,19 @@ function buildScenarioCore(
 /** One input as recorded: [step, src, link seq, msg]. */
 export type InboxEntry = [number, number, number, CoreMsg];
 
-/** `paced`: the core waits for a timer that the wall clock has not reached yet (live only). */
-export type AdvanceResult = 'idle' | 'budget' | 'limit' | 'paced';
+/** `paced`: the core waits for a timer that the wall clock has not reached yet (live only).
+ * `sent`: the last step sent a bus message (live only, see CoreDriver.sent). */
+export type AdvanceResult = 'idle' | 'budget' | 'limit' | 'paced' | 'sent';
 
 export class CoreDriver {
   /** The step the core is at: inputs taken now are taken at this step. */
   step = 0;
   steps = 0;
+  /** Bus messages sent in the current step, counted by a live host's send callback: `advance`
+   * stops after such a step, so that the host hands them to the transport at once (the NATS client
+   * writes what was published when the host's synchronous work ends) instead of after a whole
+   * slice. Replay never counts: where a live slice ends changes nothing the record holds. */
+  sent = 0;
 
   constructor(readonly core: Core) {}
 
@@ -405,6 +411,10 @@ export class CoreDriver {
         this.core.step(this.step);
         this.step++;
         this.steps++;
+        if (this.sent > 0) {
+          this.sent = 0;
+          return 'sent';
+        }
         continue;
       }
       const next = Math.min(t, horizon, limitStep);
@@ -502,12 +512,12 @@ export function replayCores(
     const { built, stopWorkload, drainStep } = build(cr, id, (dst, msg) => links.sent(id, dst, msg, driver?.step ?? 0), () => driver?.step ?? 0);
     const d = new CoreDriver(built.core);
     driver = d;
-    assert(drainStep === Infinity || drainStep <= cr.endStep, `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
+    assert(drainStep === Infinity || drainStep <= cr.endStep, () => `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
     let stopped = false;
     // The workload stops at the drain step, never past it (the horizon holds the driver there).
     const stopIfDue = (): void => {
       if (stopped || d.step < drainStep) return;
-      assert(d.step === drainStep, `core ${id}: replay passed the drain step`);
+      assert(d.step === drainStep, () => `core ${id}: replay passed the drain step`);
       stopWorkload();
       stopped = true;
     };
@@ -520,11 +530,11 @@ export function replayCores(
       }
     };
     for (let rounds = 0; ; rounds++) {
-      assert(rounds < 1e9, `core ${id}: replay did not end`);
+      assert(rounds < 1e9, () => `core ${id}: replay did not end`);
       stopIfDue();
       takeDue();
       const horizon = Math.min(inbox.peekStep(), stopped ? Infinity : drainStep);
-      assert(horizon >= d.step, `core ${id}: record out of step order at entry ${inbox.taken}`);
+      assert(horizon >= d.step, () => `core ${id}: record out of step order at entry ${inbox.taken}`);
       const r = d.advance(REPLAY_STEP_BUDGET, horizon, cr.endStep);
       if (r === 'limit') {
         stopIfDue();
@@ -533,7 +543,7 @@ export function replayCores(
       }
       if (r === 'idle' && horizon === Infinity) break;
     }
-    assert(inbox.done, `core ${id}: ${inbox.rest()} recorded inputs after its end step`);
+    assert(inbox.done, () => `core ${id}: ${inbox.rest()} recorded inputs after its end step`);
     finals.push(built.final(cr.endStep));
   }
   return { finals, links };
