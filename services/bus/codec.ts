@@ -205,12 +205,6 @@ function toSafe(x: unknown, what: string, field: string): number {
   return n;
 }
 
-function toSafeList(x: unknown, what: string, field: string): number[] {
-  if (x === undefined || x === null) return [];
-  if (!Array.isArray(x)) throw new BusDecodeError(what, `field ${field} is not a list`);
-  return x.map((v, i) => toSafe(v, what, `${field}[${i}]`));
-}
-
 function triples(xs: number[], what: string, field: string): number[] {
   if (xs.length % 3 !== 0) {
     throw new BusDecodeError(what, `field ${field} has ${xs.length} numbers, not whole triples`);
@@ -267,8 +261,9 @@ export function decodeCoreMsg(cls: MessageClass, bytes: Uint8Array): CoreMsg {
   const tag = outer.msg;
   if (typeof tag !== 'string') throw new BusDecodeError(what, 'no message in the payload');
   const m = outer[tag] as Raw;
-  const n = (field: string): number => toSafe(m[field], what, `${tag}.${field}`);
-  const list = (field: string): number[] => toSafeList(m[field], what, `${tag}.${field}`);
+  // The wire codec gives every field, as safe integers (or refuses the bytes).
+  const n = (field: string): number => m[field] as number;
+  const list = (field: string): number[] => m[field] as number[];
   switch (tag) {
     case 'wreq':
       return {
@@ -359,32 +354,30 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
 
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   const what = 'envelope';
+  // The wire codec gives every field, numbers as safe integers (or refuses the bytes).
   const m = decodeWith(load().wire.envelope, bytes, what);
-  const cls = MESSAGE_CLASSES[toSafe(m.msgClass, what, 'msg_class') - 1];
+  const cls = MESSAGE_CLASSES[(m.msgClass as number) - 1];
   if (cls === undefined) throw new BusDecodeError(what, `unknown message class ${String(m.msgClass)}`);
-  const payload = m.payload instanceof Uint8Array ? m.payload : new Uint8Array(0);
   const e: Envelope = {
-    runId: typeof m.runId === 'string' ? m.runId : '',
-    srcCore: toSafe(m.srcCore, what, 'src_core'),
-    dstCore: toSafe(m.dstCore, what, 'dst_core'),
-    linkSeq: toSafe(m.linkSeq, what, 'link_seq'),
+    runId: m.runId as string,
+    srcCore: m.srcCore as number,
+    dstCore: m.dstCore as number,
+    linkSeq: m.linkSeq as number,
     msgClass: cls,
-    payload,
-    senderEpoch: toSafe(m.senderEpoch, what, 'sender_epoch'),
-    duplicateInjected: m.duplicateInjected === true,
-    retransmit: m.retransmit === true,
-    plannedDrops: toSafeList(m.plannedDrops, what, 'planned_drops'),
-    probe: m.probe === true,
-    probeHighSeq: toSafe(m.probeHighSeq, what, 'probe_high_seq'),
+    payload: m.payload as Uint8Array,
+    senderEpoch: m.senderEpoch as number,
+    duplicateInjected: m.duplicateInjected as boolean,
+    retransmit: m.retransmit as boolean,
+    plannedDrops: m.plannedDrops as number[],
+    probe: m.probe as boolean,
+    probeHighSeq: m.probeHighSeq as number,
   };
-  const generation = toSafe(m.generation, what, 'generation');
-  if (generation !== 0) e.generation = generation;
-  const ackSeq = toSafe(m.ackSeq, what, 'ack_seq');
-  if (ackSeq !== 0) {
-    e.ackSeq = ackSeq;
-    e.ackEpoch = toSafe(m.ackEpoch, what, 'ack_epoch');
+  if (m.generation !== 0) e.generation = m.generation as number;
+  if (m.ackSeq !== 0) {
+    e.ackSeq = m.ackSeq as number;
+    e.ackEpoch = m.ackEpoch as number;
   }
-  if (typeof m.traceparent === 'string') e.traceparent = m.traceparent;
+  if (m.traceparent !== undefined) e.traceparent = m.traceparent as string;
   if (!e.probe && e.linkSeq === 0) throw new BusDecodeError(what, 'link_seq 0 outside a probe');
   return e;
 }

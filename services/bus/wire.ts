@@ -9,9 +9,8 @@
  *
  * The bytes are protobuf's: protobufjs reads what this writes and this reads what protobufjs
  * writes (packed or not), as the codec tests check. Numbers are JS numbers: an encoder asserts safe
- * integers (its caller's duty); a decoder returns a 64-bit value beyond 2^53 rounded, for the
- * codec's safe-integer check to reject with the field's name. Malformed bytes throw
- * `WireError`, never anything else.
+ * integers (its caller's duty); a decoder refuses a 64-bit value beyond 2^53 with the field's name
+ * rather than round it. Malformed bytes throw `WireError`, never anything else.
  */
 import protobuf from 'protobufjs';
 import { assert } from '../stdx/assert.js';
@@ -24,6 +23,8 @@ type Kind = 'uint' | 'sint' | 'bool' | 'string' | 'bytes' | 'packedUint' | 'pack
 
 interface FieldSpec {
   name: string;
+  /** The schema's own name, for errors. */
+  protoName: string;
   id: number;
   kind: Kind;
   /** proto3 `optional`: written when defined, absent when not read. */
@@ -310,6 +311,12 @@ function readString(bytes: Uint8Array): string {
   return lastRead;
 }
 
+/** Decoded numbers are safe integers, or the message is refused (never rounded). */
+function safe(f: FieldSpec, n: number): number {
+  if (!Number.isSafeInteger(n)) throw new WireError(`field ${f.protoName} = ${n} is beyond ±(2^53 - 1)`);
+  return n;
+}
+
 function wantWire(f: FieldSpec, wireType: number, want: number): void {
   if (wireType !== want) throw new WireError(`field ${f.name} (${f.id}) has wire type ${wireType}, not ${want}`);
 }
@@ -318,11 +325,11 @@ function readField(r: Reader, f: FieldSpec, wireType: number, out: WireObject): 
   switch (f.kind) {
     case 'uint':
       wantWire(f, wireType, VARINT);
-      out[f.name] = f.max === 0xffffffff ? r.varint32() : r.varint();
+      out[f.name] = f.max === 0xffffffff ? r.varint32() : safe(f, r.varint());
       return;
     case 'sint':
       wantWire(f, wireType, VARINT);
-      out[f.name] = r.sint();
+      out[f.name] = safe(f, r.sint());
       return;
     case 'bool':
       wantWire(f, wireType, VARINT);
@@ -346,7 +353,7 @@ function readField(r: Reader, f: FieldSpec, wireType: number, out: WireObject): 
     case 'packedSint': {
       const list = out[f.name] as number[];
       const signed = f.kind === 'packedSint';
-      const one = (from: Reader): number => (signed ? from.sint() : f.max === 0xffffffff ? from.varint32() : from.varint());
+      const one = (from: Reader): number => (signed ? safe(f, from.sint()) : f.max === 0xffffffff ? from.varint32() : safe(f, from.varint()));
       if (wireType === VARINT) {
         // An unpacked element (a writer may use either form).
         list.push(one(r));
@@ -377,7 +384,7 @@ export class FlatCodec {
       .slice()
       .sort((a, b) => a.id - b.id)
       .map((f) => ({
-        name: f.name, id: f.id, kind: kindOf(f), optional: f.options?.proto3_optional === true,
+        name: f.name, protoName: f.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), id: f.id, kind: kindOf(f), optional: f.options?.proto3_optional === true,
         max: f.type === 'uint32' || f.resolvedType instanceof protobuf.Enum ? 0xffffffff : Number.MAX_SAFE_INTEGER,
       }));
     for (const f of this.fields) {
