@@ -281,6 +281,10 @@ export class FaultInjector {
   private plan: FaultPlan;
   private readonly streams = new Map<string, Random>();
   private readonly rules = new Map<string, LinkRules>();
+  /** Per link and class, for every message's decision: its stream and the rules that match it
+   * (undefined after a plan update, until the next decision). Keyed by number: no string per send. */
+  private readonly links = new Map<number, { rng: Random; rules: LinkRules | undefined }>();
+  private hasPartitions: boolean;
   private readonly counters = new Map<string, FaultCount>();
   private readonly processDone = new Set<string>();
 
@@ -289,6 +293,7 @@ export class FaultInjector {
     private readonly opts: FaultInjectorOptions,
   ) {
     this.plan = plan;
+    this.hasPartitions = plan.faults.some((r) => r.type === 'partition');
   }
 
   get currentPlan(): FaultPlan {
@@ -298,22 +303,36 @@ export class FaultInjector {
   /** Replaces the plan from now on; each link's random stream carries on where it was. */
   update(plan: FaultPlan): void {
     this.plan = plan;
+    this.hasPartitions = plan.faults.some((r) => r.type === 'partition');
     this.rules.clear();
+    for (const l of this.links.values()) l.rules = undefined;
+  }
+
+  private linkOf(src: number, dst: number, cls: MsgClass): { rng: Random; rules: LinkRules } {
+    const key = (src * 0x10000 + dst) * 4 + (cls === 'memory' ? 0 : cls === 'ipi' ? 1 : 2);
+    let l = this.links.get(key);
+    if (l === undefined) {
+      l = { rng: this.stream(src, dst, cls), rules: undefined };
+      this.links.set(key, l);
+    }
+    l.rules ??= this.rulesFor(src, dst, cls);
+    return l as { rng: Random; rules: LinkRules };
   }
 
   /** Decides the fate of the next message on link src→dst of class `cls`. */
   decide(src: number, dst: number, cls: MsgClass): SendDecision {
     assert(src !== dst, 'a link joins two different cores');
-    const rng = this.stream(src, dst, cls);
+    assert(src < 0x10000 && dst < 0x10000, 'core numbers fit the link key');
+    const { rng, rules } = this.linkOf(src, dst, cls);
     const u = [rng.float(), rng.float(), rng.float(), rng.float()];
     assert(u.length === DRAWS_PER_DECISION, 'fixed draws per decision');
-    const rules = this.rulesFor(src, dst, cls);
-    const link = `${src}->${dst}`;
+    // Named only when a fault is counted.
+    const link = (): string => `${src}->${dst}`;
     const decision: SendDecision = { drop: undefined, delayMs: 0, duplicate: false, reorder: undefined };
 
-    const partitionHealMs = this.partitionHeal(src, dst, cls);
+    const partitionHealMs = this.hasPartitions ? this.partitionHeal(src, dst, cls) : undefined;
     if (partitionHealMs !== undefined) {
-      this.count('partition', link);
+      this.count('partition', link());
       // Coherence traffic is never lost on the machine's fabric: in drop mode a memory message
       // still waits for the heal (hold); IPI and control messages are lost.
       if (partitionHealMs.mode === 'drop' && cls !== 'memory') {
@@ -323,19 +342,19 @@ export class FaultInjector {
       decision.delayMs += partitionHealMs.healAtMs - this.opts.nowMs();
     }
     if (rules.drop !== undefined && (u[0] as number) < rules.drop.probability) {
-      this.count('drop', link);
+      this.count('drop', link());
       decision.drop = 'drop';
       return decision;
     }
     if (rules.latency !== undefined) {
       const d = latencySample(rules.latency, u[2] as number, u[3] as number);
       if (d > 0) {
-        this.count('latency', link);
+        this.count('latency', link());
         decision.delayMs += d;
       }
     }
     if (rules.duplicate !== undefined && (u[1] as number) < rules.duplicate.probability) {
-      this.count('duplicate', link);
+      this.count('duplicate', link());
       decision.duplicate = true;
     }
     if (rules.reorder !== undefined) {

@@ -197,6 +197,8 @@ type OutEntry =
 
 interface OutLink {
   dst: number;
+  /** The destination's subject (made once, not per message). */
+  subject: string;
   nextSeq: number;
   /** Retransmit buffer: seq → entry, insertion (= seq) order; oldest evicted first. */
   ring: Map<number, OutEntry>;
@@ -386,7 +388,7 @@ export class StartedNatsTransport {
       const env = this.probeEnvelope(link, link.nextSeq - 1);
       this.stampAck(env, inl.src);
       this.c.ackProbes++;
-      this.nc.publish(coreSubject(this.runId, link.dst), encodeEnvelope(env));
+      this.nc.publish(link.subject, encodeEnvelope(env));
     }
   }
 
@@ -469,7 +471,7 @@ export class StartedNatsTransport {
     }
     if (decision.delayMs <= 0 && decision.reorder === undefined) {
       this.remember(link, seq, { state: 'sent', bytes });
-      this.transmit(dst, bytes, dup);
+      this.transmit(link, bytes, dup);
     } else {
       this.hold(link, seq, bytes, dup, decision);
     }
@@ -558,7 +560,7 @@ export class StartedNatsTransport {
     let link = this.out.get(dst);
     if (link === undefined) {
       link = {
-        dst, nextSeq: 1, ring: new Map(), unsentDrops: [], held: 0, acked: 0, window: [],
+        dst, subject: coreSubject(this.runId, dst), nextSeq: 1, ring: new Map(), unsentDrops: [], held: 0, acked: 0, window: [],
         windowTimer: undefined, probedSeq: 0,
       };
       this.out.set(dst, link);
@@ -575,9 +577,9 @@ export class StartedNatsTransport {
     }
   }
 
-  private transmit(dst: number, bytes: Uint8Array, dup: Uint8Array | undefined): void {
+  private transmit(link: OutLink, bytes: Uint8Array, dup: Uint8Array | undefined): void {
     if (this.state !== 'running') return;
-    const subject = coreSubject(this.runId, dst);
+    const subject = link.subject;
     const h = this.tracedSends ? this.traceHeaders.get(bytes) : undefined;
     if (h === undefined) this.nc.publish(subject, bytes);
     else this.nc.publish(subject, bytes, { headers: h });
@@ -620,7 +622,7 @@ export class StartedNatsTransport {
     assert(link.held >= 0, 'held count never negative');
     const entry = link.ring.get(seq);
     if (entry !== undefined) link.ring.set(seq, { state: 'sent', bytes });
-    this.transmit(link.dst, bytes, dup);
+    this.transmit(link, bytes, dup);
   }
 
   private enterWindow(
@@ -665,7 +667,7 @@ export class StartedNatsTransport {
       const high = link.nextSeq - 1;
       if (!force && link.probedSeq === high && link.unsentDrops.length === 0) continue;
       link.probedSeq = high;
-      this.nc.publish(coreSubject(this.runId, link.dst), encodeEnvelope(this.probeEnvelope(link, high)));
+      this.nc.publish(link.subject, encodeEnvelope(this.probeEnvelope(link, high)));
     }
   }
 
