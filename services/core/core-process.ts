@@ -131,12 +131,13 @@ export class StartedCoreProcess {
   /** The generation of the last StartRun (whether or not this core is part of that machine). */
   private curGen = 0;
   private staleDropped = 0;
-  private hops: string[] = [];
+  /** The hop log (formatted when written: a line per event would cost the hop it measures). */
+  private hops: Array<[bigint, string, number, string, number]> = [];
   /** This process's own directory for generation files (filesAtCore), made on first use. */
   private filesDir = '';
 
   private hop(event: string, peer: number, msg: CoreMsg): void {
-    if (this.hops.length < HOP_LOG_MAX) this.hops.push(`${process.hrtime.bigint()}\t${event}\t${peer}\t${msg.t}\t${this.g?.driver.step ?? 0}`);
+    if (this.hops.length < HOP_LOG_MAX) this.hops.push([process.hrtime.bigint(), event, peer, msg.t, this.g?.driver.step ?? 0]);
   }
   private g: Generation | null = null;
   private waiting = false;
@@ -610,7 +611,7 @@ export class StartedCoreProcess {
     }
     if (HOP_LOG_DIR !== '' && this.hops.length > 0) {
       mkdirSync(HOP_LOG_DIR, { recursive: true });
-      writeFileSync(join(HOP_LOG_DIR, `hops-gen-${g.gen}-core-${this.core}.tsv`), this.hops.join('\n') + '\n');
+      writeFileSync(join(HOP_LOG_DIR, `hops-gen-${g.gen}-core-${this.core}.tsv`), this.hops.map((h) => h.join('\t')).join('\n') + '\n');
       this.hops = [];
     }
     const st = this.transport.stats();
