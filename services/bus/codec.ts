@@ -3,9 +3,11 @@
  * messages, over `Uint8Array`. Pure code: no sockets, no clocks.
  *
  * The schemas are the `.proto` files under `proto/ipiscope/v1/`, loaded once with protobufjs at
- * run time (no generated code to keep fresh). 64-bit fields decode as protobufjs `Long`s and are
- * turned back into JS numbers only when they are safe integers, so every `CoreMsg` round-trips
- * exactly and nothing beyond 2^53 is silently rounded.
+ * run time (no generated code to keep fresh). Envelopes and machine messages, the traffic of every
+ * hop, go through the table-driven codec compiled from them (`wire.ts`); control and repair
+ * messages through protobufjs's reflection. 64-bit fields come back as JS numbers only when they
+ * are safe integers, so every `CoreMsg` round-trips exactly and nothing beyond 2^53 is silently
+ * rounded.
  *
  * Malformed bytes never crash a receiver: every decoder either returns a well-formed value or
  * throws `BusDecodeError` with the reason.
@@ -154,9 +156,6 @@ export function protoDir(): string {
 interface Types {
   /** The hot path (every bus hop): envelopes and machine messages. */
   wire: { envelope: FlatCodec; memory: OneofCodec; ipi: OneofCodec };
-  envelope: protobuf.Type;
-  memory: protobuf.Type;
-  ipi: protobuf.Type;
   control: protobuf.Type;
   retransmitRequest: protobuf.Type;
   retransmitReply: protobuf.Type;
@@ -179,9 +178,6 @@ function load(): Types {
       memory: new OneofCodec(root.lookupType('ipiscope.v1.MemoryMessage')),
       ipi: new OneofCodec(root.lookupType('ipiscope.v1.IpiMessage')),
     },
-    envelope: root.lookupType('ipiscope.v1.Envelope'),
-    memory: root.lookupType('ipiscope.v1.MemoryMessage'),
-    ipi: root.lookupType('ipiscope.v1.IpiMessage'),
     control: root.lookupType('ipiscope.v1.ControlMessage'),
     retransmitRequest: root.lookupType('ipiscope.v1.RetransmitRequest'),
     retransmitReply: root.lookupType('ipiscope.v1.RetransmitReply'),
