@@ -280,7 +280,6 @@ const PARETO_ALPHA = 3;
 export class FaultInjector {
   private plan: FaultPlan;
   private readonly streams = new Map<string, Random>();
-  private readonly rules = new Map<string, LinkRules>();
   /** Per link and class, for every message's decision: its stream and the rules that match it
    * (undefined after a plan update, until the next decision). Keyed by number: no string per send. */
   private readonly links = new Map<number, { rng: Random; rules: LinkRules | undefined }>();
@@ -304,7 +303,6 @@ export class FaultInjector {
   update(plan: FaultPlan): void {
     this.plan = plan;
     this.hasPartitions = plan.faults.some((r) => r.type === 'partition');
-    this.rules.clear();
     for (const l of this.links.values()) l.rules = undefined;
   }
 
@@ -425,11 +423,9 @@ export class FaultInjector {
     return rng;
   }
 
+  /** The plan's first rule of each type that matches the link (kept by `linkOf`). */
   private rulesFor(src: number, dst: number, cls: MsgClass): LinkRules {
-    const key = `${src}->${dst}/${cls}`;
-    let r = this.rules.get(key);
-    if (r !== undefined) return r;
-    r = {};
+    const r: LinkRules = {};
     const matches = (m: { src: number | '*'; dst: number | '*'; class: string }): boolean =>
       (m.src === '*' || m.src === src) && (m.dst === '*' || m.dst === dst) &&
       (m.class === '*' || m.class === cls);
@@ -452,7 +448,6 @@ export class FaultInjector {
           break;
       }
     }
-    this.rules.set(key, r);
     return r;
   }
 
