@@ -124,6 +124,7 @@ function stringBytes(s: string): Uint8Array {
   return lastStringBytes;
 }
 
+/** A length-delimited field whose body is written by `body` (a packed list, a message). */
 function writeLenPrefixed(id: number, body: () => void): void {
   writeTag(id, LEN);
   // Reserve one length byte, which fits most bodies; move the body when it needs more.
@@ -141,6 +142,15 @@ function writeLenPrefixed(id: number, body: () => void): void {
   room(len);
   buf.set(bodyCopy, pos);
   pos += len;
+}
+
+/** A length-delimited field whose length is known. */
+function writeBytes(id: number, b: Uint8Array): void {
+  writeTag(id, LEN);
+  writeVarint(b.length);
+  room(b.length);
+  buf.set(b, pos);
+  pos += b.length;
 }
 
 function checkInt(n: unknown, f: FieldSpec, signed: boolean): number {
@@ -174,23 +184,14 @@ function writeField(f: FieldSpec, v: unknown): void {
       const s = (v ?? '') as string;
       assert(typeof s === 'string', () => `bus field ${f.name} is a string`);
       if (s === '' && !f.optional) return;
-      const b = stringBytes(s);
-      writeLenPrefixed(f.id, () => {
-        room(b.length);
-        buf.set(b, pos);
-        pos += b.length;
-      });
+      writeBytes(f.id, stringBytes(s));
       return;
     }
     case 'bytes': {
       const b = (v ?? new Uint8Array(0)) as Uint8Array;
       assert(b instanceof Uint8Array, () => `bus field ${f.name} is bytes`);
       if (b.length === 0 && !f.optional) return;
-      writeLenPrefixed(f.id, () => {
-        room(b.length);
-        buf.set(b, pos);
-        pos += b.length;
-      });
+      writeBytes(f.id, b);
       return;
     }
     case 'packedUint':
