@@ -2,6 +2,7 @@ import { parseArgs, formatHelp } from './args.js';
 import type { Command } from './command.js';
 import { out, err } from './command.js';
 import { allBenches } from '../bench/index.js';
+import type { Figure } from '../bench/figures.js';
 
 const spec = {
   summary: 'Runs benchmarks (all, or those whose name starts with a given NAME) and prints one figure per line.',
@@ -37,9 +38,17 @@ export const benchCommand: Command = {
       const figs = await b.run();
       for (const f of figs) {
         if (a.flags.json) out(JSON.stringify(f));
-        else out(`${f.bench.padEnd(36)} ${String(f.value).padStart(14)} ${f.unit}`);
+        else out(`${f.bench.padEnd(36)} ${String(f.value).padStart(14)} ${f.unit}${barsOf(f)}`);
       }
     }
     return 0;
   },
 };
+
+/** A figure's bar and its ratio to it, for the human output (the JSON has every field). */
+function barsOf(f: Figure): string {
+  const shown = BAR_FIELDS.filter((k) => typeof f[k] === 'number').map((k) => `${k} ${String(f[k])}`);
+  return shown.length === 0 ? '' : `   (${shown.join(', ')})`;
+}
+
+const BAR_FIELDS = ['bar_us', 'bar_mb', 'ratio', 'bar_us_p50', 'ratio_p50'] as const;

@@ -35,6 +35,19 @@ test('ipiscope --help lists every subcommand with an example', () => {
   assert.match(none.stderr, /^Usage: ipiscope <command>/m);
 });
 
+test('bench prints a figure with its bar, and as JSON with the bar field', () => {
+  const human = ipiscope('bench', 'doorbell.rtt_us');
+  assert.equal(human.status, 0, human.stderr);
+  assert.match(human.stdout, /^doorbell\.rtt_us +[0-9.]+ us +\(bar_us 20\)$/m);
+  const json = ipiscope('bench', 'doorbell.rtt_us', '--json');
+  assert.equal(json.status, 0, json.stderr);
+  const f = JSON.parse(json.stdout.trim()) as { bench: string; value: number; unit: string; bar_us: number };
+  assert.equal(f.bench, 'doorbell.rtt_us');
+  assert.equal(f.unit, 'us');
+  assert.equal(f.bar_us, 20);
+  assert.ok(f.value > 0);
+});
+
 test('litmus --json: one object per test per line, with the contract fields, byte-identical per seed', () => {
   const args = ['litmus', 'test/litmus/MP.litmus', 'test/litmus/SB+syncs.litmus', '--runs', '3000', '--seed', '42', '--json'];
   const a = ipiscope(...args);
