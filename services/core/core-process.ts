@@ -15,7 +15,7 @@
  * never taken by the next machine. The sent/received counts of the termination waves are
  * per generation, so a machine that uses fewer cores than the pool is judged by its own traffic.
  */
-import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -611,7 +611,9 @@ export class StartedCoreProcess {
     }
     if (HOP_LOG_DIR !== '' && this.hops.length > 0) {
       mkdirSync(HOP_LOG_DIR, { recursive: true });
-      writeFileSync(join(HOP_LOG_DIR, `hops-gen-${g.gen}-core-${this.core}.tsv`), this.hops.map((h) => h.join('\t')).join('\n') + '\n');
+      // Appended: the exit's StopRun comes after the run's, and arrivals logged between them are
+      // the same generation's.
+      appendFileSync(join(HOP_LOG_DIR, `hops-gen-${g.gen}-core-${this.core}.tsv`), this.hops.map((h) => h.join('\t')).join('\n') + '\n');
       this.hops = [];
     }
     const st = this.transport.stats();
