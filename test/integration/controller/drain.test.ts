@@ -40,13 +40,17 @@ test('IPIs in flight when the run ends are drained and handled, never ignored; t
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-drain-'));
   try {
     const file = join(dir, 'pp.json');
-    // A live plan sent once the workload has stopped (the drain holds for the 150 ms latency)
-    // does nothing to the run, and its answer says so instead of "taken".
+    // CPU 8's IPIs to CPU 0 take 400 ms, CPU 0's to CPU 8 none: the run reaches its 12 IPIs on
+    // CPU 0's calls while CPU 8's first one is still on the bus. (With 150 ms both ways the two
+    // calls fell into step, and a stop right after a pair of handlers could find none in flight:
+    // one full test run of three did, 13 handled at the stop and 13 at the end.)
+    // A live plan sent once the workload has stopped (the drain holds for the latency) does
+    // nothing to the run, and its answer says so instead of "taken".
     const nc = await connect(natsConnectTarget(nats.servers));
     let lateAnswer: Promise<Record<string, unknown>> | null = null;
     const r = await runScenarioDistributed({
       scenario: resolveScenario('pingpong'), servers: nats.servers, ipis: 12, durationMs: 60_000, recordFile: file,
-      faultPlan: parseFaultPlanValue({ faults: [{ type: 'latency', class: 'ipi', latency_ms: 150 }] }),
+      faultPlan: parseFaultPlanValue({ faults: [{ type: 'latency', src: 1, dst: 0, class: 'ipi', latency_ms: 400 }] }),
       onEnding: (runId) => {
         const plan = { faults: [{ type: 'pause', core: 1, at_ms: 0, duration_ms: 100 }] };
         const msg = encodeControlMsg({ kind: 'faultPlanUpdate', fields: { runId, planVersion: Date.now(), faultPlanJson: JSON.stringify(plan) } });
