@@ -153,6 +153,11 @@ function writeBytes(id: number, b: Uint8Array): void {
   pos += b.length;
 }
 
+function writeNumber(n: number, signed: boolean): void {
+  if (signed) writeSint(n);
+  else writeVarint(n);
+}
+
 function checkInt(n: unknown, f: FieldSpec, signed: boolean): number {
   assert(typeof n === 'number' && Number.isSafeInteger(n), () => `bus field ${f.name} must be a safe integer, got ${String(n)}`);
   assert(signed || (n >= 0 && n <= f.max), () => `bus field ${f.name} holds 0..${f.max}, got ${n}`);
@@ -161,18 +166,13 @@ function checkInt(n: unknown, f: FieldSpec, signed: boolean): number {
 
 function writeField(f: FieldSpec, v: unknown): void {
   switch (f.kind) {
-    case 'uint': {
-      const n = checkInt(v ?? 0, f, false);
-      if (n === 0 && !f.optional) return;
-      writeTag(f.id, VARINT);
-      writeVarint(n);
-      return;
-    }
+    case 'uint':
     case 'sint': {
-      const n = checkInt(v ?? 0, f, true);
+      const signed = f.kind === 'sint';
+      const n = checkInt(v ?? 0, f, signed);
       if (n === 0 && !f.optional) return;
       writeTag(f.id, VARINT);
-      writeSint(n);
+      writeNumber(n, signed);
       return;
     }
     case 'bool':
@@ -201,11 +201,7 @@ function writeField(f: FieldSpec, v: unknown): void {
       if (xs.length === 0) return;
       const signed = f.kind === 'packedSint';
       writeLenPrefixed(f.id, () => {
-        for (const x of xs) {
-          const n = checkInt(x, f, signed);
-          if (signed) writeSint(n);
-          else writeVarint(n);
-        }
+        for (const x of xs) writeNumber(checkInt(x, f, signed), signed);
       });
       return;
     }
@@ -318,6 +314,12 @@ function safe(f: FieldSpec, n: number): number {
   return n;
 }
 
+/** One number of field `f` (a scalar or an element of its list): uint32 as its low 32 bits. */
+function readNumber(r: Reader, f: FieldSpec, signed: boolean): number {
+  if (signed) return safe(f, r.sint());
+  return f.max === 0xffffffff ? r.varint32() : safe(f, r.varint());
+}
+
 function wantWire(f: FieldSpec, wireType: number, want: number): void {
   if (wireType !== want) throw new WireError(`field ${f.name} (${f.id}) has wire type ${wireType}, not ${want}`);
 }
@@ -325,12 +327,9 @@ function wantWire(f: FieldSpec, wireType: number, want: number): void {
 function readField(r: Reader, f: FieldSpec, wireType: number, out: WireObject): void {
   switch (f.kind) {
     case 'uint':
-      wantWire(f, wireType, VARINT);
-      out[f.name] = f.max === 0xffffffff ? r.varint32() : safe(f, r.varint());
-      return;
     case 'sint':
       wantWire(f, wireType, VARINT);
-      out[f.name] = safe(f, r.sint());
+      out[f.name] = readNumber(r, f, f.kind === 'sint');
       return;
     case 'bool':
       wantWire(f, wireType, VARINT);
@@ -354,16 +353,15 @@ function readField(r: Reader, f: FieldSpec, wireType: number, out: WireObject): 
     case 'packedSint': {
       const list = out[f.name] as number[];
       const signed = f.kind === 'packedSint';
-      const one = (from: Reader): number => (signed ? safe(f, from.sint()) : f.max === 0xffffffff ? from.varint32() : safe(f, from.varint()));
       if (wireType === VARINT) {
         // An unpacked element (a writer may use either form).
-        list.push(one(r));
+        list.push(readNumber(r, f, signed));
         return;
       }
       wantWire(f, wireType, LEN);
       const end = r.lenEnd();
       const inner = new Reader(r.bytes, r.at, end);
-      while (inner.at < end) list.push(one(inner));
+      while (inner.at < end) list.push(readNumber(inner, f, signed));
       r.at = end;
       return;
     }
