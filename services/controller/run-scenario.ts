@@ -202,6 +202,8 @@ export interface PaceLag {
   cores_cpu_ms: number;
   slices: number;
   sleeps: number;
+  /** Slices that found nothing due: timer wakes before the tick they slept for. */
+  idle_wakes: number;
 }
 
 /**
@@ -230,6 +232,7 @@ function paceLagOf(c: Record<string, number>, limit: number): PaceLag {
     cores_cpu_ms: c.pace_cpu_ms ?? 0,
     slices: c.pace_slices ?? 0,
     sleeps: c.pace_sleeps ?? 0,
+    idle_wakes: c.pace_idle_wakes ?? 0,
   };
 }
 

@@ -100,6 +100,8 @@ interface PaceState {
   behindMaxMs: number;
   sleeps: number;
   slices: number;
+  /** Slices that found nothing due (no input, no step): the timer woke the process early. */
+  idleWakes: number;
   /** The process's CPU time when the generation started. */
   cpu0: NodeJS.CpuUsage;
 }
@@ -291,7 +293,7 @@ export class StartedCoreProcess {
   /** This generation's pacing statistics (paced runs), created on first use. */
   private paceOf(g: Generation): PaceState {
     if (this.pace === null || this.pace.gen !== g.gen) {
-      this.pace = { gen: g.gen, caughtUpMs: -1, lagMax: 0, lagSum: 0, lagSamples: 0, behindSinceMs: -1, behindMs: 0, behindMaxMs: 0, sleeps: 0, slices: 0, cpu0: process.cpuUsage() };
+      this.pace = { gen: g.gen, caughtUpMs: -1, lagMax: 0, lagSum: 0, lagSamples: 0, behindSinceMs: -1, behindMs: 0, behindMaxMs: 0, sleeps: 0, slices: 0, idleWakes: 0, cpu0: process.cpuUsage() };
     }
     return this.pace;
   }
@@ -314,6 +316,8 @@ export class StartedCoreProcess {
     // ticks between that and the clock. Idle time that passed while it slept costs nothing.
     const due = Math.max(d.step, Math.min(d.core.nextEventTick(), this.pending.length > 0 ? ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) : Infinity));
     const late = Math.max(0, now - due);
+    const steps0 = d.steps;
+    const taken0 = g.taken;
     for (let rounds = 0; rounds < 64; rounds++) {
       let n = 0;
       while (n < this.pending.length && ((this.pending[n] as [number, number, CoreMsg, number?])[3] ?? d.step) <= d.step) n++;
@@ -338,6 +342,7 @@ export class StartedCoreProcess {
       if (r === 'sent') break;
       if (budget <= 0) now = this.paceTick(loop);
     }
+    if (d.steps === steps0 && g.taken === taken0) ps.idleWakes++;
     const wallMs = performance.timeOrigin + performance.now();
     const lag = Math.max(late, now - d.step);
     if (ps.caughtUpMs < 0) {
@@ -636,6 +641,7 @@ export class StartedCoreProcess {
       counters.pace_catch_up_ms_max = Math.round(ps.caughtUpMs < 0 ? nowMs - g.loop.epochMs : ps.caughtUpMs);
       counters.pace_sleeps = ps.sleeps;
       counters.pace_slices = ps.slices;
+      counters.pace_idle_wakes = ps.idleWakes;
       const cpu = process.cpuUsage(ps.cpu0);
       counters.pace_cpu_ms = Math.round((cpu.user + cpu.system) / 1000);
       counters.pace_lagging_cores = ps.behindMs + open > 0 ? 1 : 0;

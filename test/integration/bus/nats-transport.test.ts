@@ -79,7 +79,7 @@ async function pair(
   runId: string,
   plan?: FaultPlan,
   seed = 1,
-  extra: { ackIdleMs?: number } = {},
+  extra: { ackIdleMs?: number; probeQuietMs?: number } = {},
 ): Promise<{ a: StartedNatsTransport; b: StartedNatsTransport; sinkA: Sink; sinkB: Sink }> {
   const sinkA = new Sink();
   const sinkB = new Sink();
@@ -149,6 +149,44 @@ test('acknowledgements bound the retransmit buffer: piggybacked on traffic back,
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+test('the tail of a stream is probed once the link is quiet, unless the answer acknowledged it; a lost tail comes back by the probe', async () => {
+  await using nats = await startTestNats();
+  const quietMs = 300;
+  const { a, b, sinkA, sinkB } = await pair([nats.servers, nats.servers], 'tail', undefined, 1, { probeQuietMs: quietMs });
+  try {
+    // a asks, b answers: the answer carries b's acknowledgement, so a has nothing to tell; b's
+    // answer stays unacknowledged (a sends nothing more), so b probes its tail once quiet.
+    const t0 = Date.now();
+    a.send(1, msgFor(1));
+    await sinkB.until('the question at b', () => sinkB.ids.length === 1);
+    b.send(0, msgFor(2));
+    await sinkA.until('the answer at a', () => sinkA.ids.length === 1);
+    await sinkA.until("b's tail probe", () => b.stats().tailProbes === 1, 5000);
+    assert.ok(Date.now() - t0 >= quietMs, `b probed only after ${quietMs} ms of quiet (${Date.now() - t0} ms)`);
+    assert.equal(a.stats().tailProbes, 0, "a's tail was acknowledged by the answer: no probe");
+    assert.equal(a.retained(), 0, 'a forgot what b acknowledged');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+  // A memory message lost on the wire at the tail (nothing follows it to show the gap): the
+  // sender's probe shows the receiver the gap, and the repair brings it.
+  const plan = parseFaultPlanValue({ faults: [{ type: 'drop', class: 'memory', src: 0, dst: 1, probability: 1 }] });
+  const lossy = await pair([nats.servers, nats.servers], 'tail-loss', plan, 1, { probeQuietMs: 50 });
+  try {
+    lossy.a.send(1, msgFor(1));
+    await lossy.sinkB.until('the lost tail, repaired', () => lossy.sinkB.ids.length === 1, 10_000);
+    assert.deepEqual(lossy.sinkB.ids, [1]);
+    assert.equal(lossy.a.stats().lostOnWire, 1);
+    assert.ok(lossy.a.stats().tailProbes >= 1, 'the gap was shown by a probe');
+    assert.equal(lossy.b.stats().repairedByRetransmit, 1);
+    assert.equal(lossy.sinkB.invalid, undefined);
+  } finally {
+    await lossy.a.close();
+    await lossy.b.close();
   }
 });
 
