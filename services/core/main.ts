@@ -12,7 +12,7 @@
  * controller never leaves it behind; a core started by hand or by a container runtime for a run
  * that adopts it does not watch its stdin or parent (it may be started detached, with no stdin).
  */
-import { CoreProcess } from './core-process.js';
+import { CoreProcess, type StartedCoreProcess } from './core-process.js';
 import { loadCoreTracing } from './core-tracing.js';
 
 function flag(name: string): string | undefined {
@@ -31,21 +31,15 @@ if (!Number.isInteger(core) || core < 0) fail(`--core must be a core number, got
 const servers = (flag('nats') ?? (process.env.IPISCOPE_NATS || undefined) ?? fail('--nats URL (or IPISCOPE_NATS) is required')).split(',');
 const seed = Number(flag('seed') ?? '0');
 const parentPid = process.ppid;
-// Traced runs: the OpenTelemetry modules are loaded before the core registers.
-if (process.argv.includes('--preload-tracing')) await loadCoreTracing();
 
-const started = await new CoreProcess({
-  runId,
-  core,
-  servers,
-  seed,
-  log: (l) => process.stderr.write(`${l}\n`),
-}).start();
-
+let started: StartedCoreProcess | undefined;
 let ending = false;
-const end = (code: number): void => {
+/** Ends the process: with a bounded goodbye on the bus once it runs, at once when `now` (nobody is
+ * left to say goodbye to) or before it has started. */
+const end = (code: number, now = false): void => {
   if (ending) return;
   ending = true;
+  if (now || started === undefined) process.exit(code);
   // A bounded goodbye: whatever happens to the bus, the process is gone within a second.
   setTimeout(() => process.exit(code), 1000).unref();
   void started.shutdown(code).then(() => process.exit(code));
@@ -55,16 +49,36 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () =
 const watchParent = flag('watch-parent') ?? flag('watch-stdin') ?? 'no';
 if (watchParent !== 'yes' && watchParent !== 'no') fail(`--watch-parent takes yes or no, got ${watchParent}`);
 if (watchParent === 'yes') {
-  // The controller closes our stdin when it is done with us (every normal end): quietly. A parent
-  // that went away without doing so crashed or was killed: that is said.
-  process.stdin.on('end', () => end(3));
-  process.stdin.on('close', () => end(3));
+  // Watched from the start, before the bus is even reached. The controller closes our stdin when
+  // it is done with us (every normal end): quietly, with the goodbye. A parent that went away
+  // without doing so crashed or was killed: that is said, and the process leaves at once (on a
+  // loaded machine a goodbye to nobody could keep it for seconds).
+  const orphaned = (): boolean => {
+    if (process.ppid === parentPid) return false;
+    process.stderr.write(`ipiscope core ${core}: parent ${parentPid} went away: the controller that started this process is gone; exiting\n`);
+    return true;
+  };
+  const onStdinEnd = (): void => {
+    if (ending) return;
+    end(3, orphaned());
+  };
+  process.stdin.on('end', onStdinEnd);
+  process.stdin.on('close', onStdinEnd);
   process.stdin.resume();
   setInterval(() => {
-    if (process.ppid === parentPid || ending) return;
-    process.stderr.write(`ipiscope core ${core}: parent ${parentPid} went away: the controller that started this process is gone; exiting\n`);
-    end(3);
+    if (!ending && orphaned()) end(3, true);
   }, 500).unref();
 }
+
+// Traced runs: the OpenTelemetry modules are loaded before the core registers.
+if (process.argv.includes('--preload-tracing')) await loadCoreTracing();
+
+started = await new CoreProcess({
+  runId,
+  core,
+  servers,
+  seed,
+  log: (l) => process.stderr.write(`${l}\n`),
+}).start();
 const code = await started.exited;
 process.exit(code);
