@@ -32,8 +32,8 @@
  * - Loss at the tail of a stream is caught by probes: once a link has been quiet for
  *   `probeQuietMs` after a send with its highest number not yet acknowledged (an answer usually
  *   brings the acknowledgement first, and then there is nothing to tell), and after every
- *   reconnect, the sender tells the receiver its highest assigned number. Planned drops not yet
- *   told go in a probe at the next check (`probeIdleMs`).
+ *   reconnect, the sender tells the receiver its highest assigned number. Planned drops that no
+ *   later message carried go in a probe after `probeIdleMs`.
  *   After a reconnect the receiver also asks every known sender for its high-water mark.
  * - Acknowledgements bound the retransmit buffer: every envelope to a core carries how far this
  *   core has delivered, in order, what that core sent it (`ack_seq` of its epoch), and the sender
@@ -122,7 +122,7 @@ export interface NatsTransportOptions {
   repairTimeoutMs?: number;
   /** Longest time without progress on a gap before the run is invalid. Default 5000. */
   repairDeadlineMs?: number;
-  /** How often links with something untold are checked for a probe (ms). Default 20. */
+  /** How soon a planned drop that no later message has carried is told in a probe (ms). Default 20. */
   probeIdleMs?: number;
   /**
    * Quiet time after a link's last send before its unacknowledged tail is probed (ms). Default
