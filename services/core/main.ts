@@ -12,8 +12,9 @@
  * controller never leaves it behind; a core started by hand or by a container runtime for a run
  * that adopts it does not watch its stdin or parent (it may be started detached, with no stdin).
  */
-import { CoreProcess, type StartedCoreProcess } from './core-process.js';
-import { loadCoreTracing } from './core-tracing.js';
+// Only types here: the parent is watched before the core's modules load (a second or more on a
+// busy machine), so a controller killed meanwhile leaves no core behind either.
+import type { StartedCoreProcess } from './core-process.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -70,8 +71,9 @@ if (watchParent === 'yes') {
   }, 500).unref();
 }
 
+const { CoreProcess } = await import('./core-process.js');
 // Traced runs: the OpenTelemetry modules are loaded before the core registers.
-if (process.argv.includes('--preload-tracing')) await loadCoreTracing();
+if (process.argv.includes('--preload-tracing')) await (await import('./core-tracing.js')).loadCoreTracing();
 
 started = await new CoreProcess({
   runId,

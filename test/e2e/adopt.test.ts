@@ -16,10 +16,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestNats } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
+import { childAlive } from '../harness/proc.js';
 import { connect } from '@nats-io/transport-node';
 import { decodeControlMsg } from '../../services/bus/codec.js';
 import { controllerSubject } from '../../services/bus/control.js';
@@ -66,11 +67,7 @@ async function heard(url: string, runId: string, cores: number[]): Promise<void>
   assert.ok(cores.every((c) => seen.has(c)), `cores ${cores.join(', ')} did not come up: heard ${[...seen].join(', ')}`);
 }
 
-function alive(p: ChildProcess): boolean {
-  if (p.exitCode !== null || p.signalCode !== null) return false;
-  const stat = `/proc/${p.pid}/stat`;
-  return existsSync(stat) && !/^\d+ \([^)]*\) Z/.test(readFileSync(stat, 'utf8'));
-}
+const alive = childAlive;
 
 test('run --adopt: cores started elsewhere first, adopted; a missing one named; they exit after the run', { timeout: 120_000 }, async () => {
   await using nats = await startTestNats();

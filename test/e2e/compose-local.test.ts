@@ -16,17 +16,14 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startTestNatsCluster } from '../harness/nats.js';
 import { testTempDir } from '../harness/temp.js';
+import { childAlive } from '../harness/proc.js';
 
 const root = process.cwd();
 const bin = join(root, 'bin', 'ipiscope.js');
 
 type Service = { command?: string[]; entrypoint?: string[]; environment?: Record<string, string> };
 
-function alive(p: ChildProcess): boolean {
-  if (p.exitCode !== null || p.signalCode !== null) return false;
-  const stat = `/proc/${p.pid}/stat`;
-  return existsSync(stat) && !/^\d+ \([^)]*\) Z/.test(readFileSync(stat, 'utf8'));
-}
+const alive = childAlive;
 
 test('compose, run as local processes: the controller adopts the core services, traces to the analyzer, the cores exit', { timeout: 180_000 }, async () => {
   const env = Object.fromEntries(

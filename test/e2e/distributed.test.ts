@@ -16,6 +16,7 @@ import type { InboxEntry, RunRecord } from '../../services/sim/replay.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { testTempDir } from '../harness/temp.js';
+import { pidAlive } from '../harness/proc.js';
 
 const DIST = resolve('dist/services/cli');
 const SCRIPT =
@@ -191,14 +192,7 @@ function childrenOf(ppid: number, needle: string): number[] {
     .map((f) => Number(f[0]));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = pidAlive;
 
 /** A 60 s pingpong run in a child process with a temp dir of its own, once its 4 cores run. */
 async function runningPingpong(): Promise<{ child: ChildProcess; tmp: string; cores: number[]; nats: number[] }> {
@@ -208,13 +202,21 @@ async function runningPingpong(): Promise<{ child: ChildProcess; tmp: string; co
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp },
   });
   const pid = child.pid as number;
+  // Killed during the run, not while its cores are still loading: the run says its NATS URL once
+  // every core has registered.
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => {
+    stderr += d;
+  });
   let cores: number[] = [];
   const deadline0 = Date.now() + 60_000;
-  while (cores.length < 4 && Date.now() < deadline0) {
+  while ((cores.length < 4 || !/^run \S+ on NATS /m.test(stderr)) && Date.now() < deadline0) {
     await new Promise((r) => setTimeout(r, 100));
     cores = childrenOf(pid, 'services/core/main.js');
   }
   assert.equal(cores.length, 4, 'four core processes run');
+  assert.match(stderr, /^run \S+ on NATS /m, 'the run started');
   return { child, tmp, cores, nats: childrenOf(pid, 'nats-server') };
 }
 

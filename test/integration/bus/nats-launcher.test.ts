@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { UserError } from '../../../services/stdx/errors.js';
 import { NatsCluster, NatsServer, findNatsServerBinary } from '../../../services/bus/nats-launcher.js';
+import { pidAlive } from '../../harness/proc.js';
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -20,14 +20,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
   }
 }
 
-const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !isZombie(pid);
-function isZombie(pid: number): boolean {
-  try {
-    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+const alive = pidAlive;
 
 test('a server starts on its own ports, serves clients, stops, and restarts on the same ports', async () => {
   const s = await new NatsServer().start();
