@@ -126,7 +126,7 @@ test('run --adopt: cores started elsewhere first, adopted; a missing one named; 
     const part = join(dir, 'part.yaml');
     writeFileSync(part, 'faults:\n  - { type: partition, core: 1, at_ms: 500, heal_after_ms: 300 }\n');
     startCore(2);
-    const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '6s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--trace-file', join(dir, 'adopted.spans'), '--json'], ctlEnv);
+    const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '10s', '--adopt', '--run-id', runId, '--nats', url, '--faults', part, '--record', join(dir, 'adopted.rec'), '--trace-file', join(dir, 'adopted.spans'), '--json'], ctlEnv);
     assert.ok(await run.stderrHas(`run ${runId} on NATS`), run.stderr());
     let live = { status: -1, stdout: '', stderr: '' };
     for (let i = 0; i < 30; i++) {

@@ -42,7 +42,9 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
   writeFileSync(bad, 'faults:\n  - { type: duplicate, probability: 2 }\n');
 
   const runId = `e2e-live-${process.pid}`;
-  const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '20s', '--run-id', runId, '--nats', url, '--json']);
+  // 30 s: seven CLI commands must be answered while it runs, each a Node start (seconds on a loaded
+  // machine); the refusals that need no live run come after it.
+  const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '30s', '--run-id', runId, '--nats', url, '--json']);
   const { child } = run;
   try {
     // The run says its id and NATS once its cores run.
@@ -84,21 +86,12 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.equal(twin.status, 2, 'a second run with the id of a live one is refused');
     assert.match(twin.stderr, new RegExp(`run id ${runId} is in use`));
 
-    const refused = ipiscope('faults', runId, bad, '--nats', url);
-    assert.equal(refused.status, 2);
-    assert.match(refused.stderr, /bad\.yaml/);
-    assert.match(refused.stderr, /probability/);
-
     // A plan naming a core the run lacks (pingpong: 4 cores): refused with its line, nothing sent.
     const beyond = join(dir, 'beyond.yaml');
     writeFileSync(beyond, 'faults:\n  - { type: latency, latency_ms: 1 }\n  - { type: pause, core: 99, at_ms: 0, duration_ms: 100 }\n');
     const nope = ipiscope('faults', runId, beyond, '--nats', url);
     assert.equal(nope.status, 2, nope.stderr);
     assert.match(nope.stderr, /beyond\.yaml:3: faults\[1\] \(pause\)\.core: core 99 does not exist; the run has 4 cores \(0-3\)/);
-
-    const unknown = ipiscope('faults', 'no-such-run', plan, '--nats', url);
-    assert.equal(unknown.status, 2);
-    assert.match(unknown.stderr, /no run no-such-run listens/);
 
     // A malformed plan published on the subject by another tool: refused by the controller (its
     // answer says why) and by every core alike, so the run goes on as it was (checked at the end).
@@ -131,6 +124,15 @@ test('ipiscope faults changes a running run\'s plan: counted, nothing lost, paus
     assert.ok((injected.partition ?? 0) > 0, `the partition held messages: ${JSON.stringify(injected)}`);
     assert.equal(updates[0]?.version, answer.version);
     assert.ok((updates[0]?.at_ms ?? -1) >= 0);
+
+    // Refused with no live run needed: a malformed plan (before anything is sent), an unknown run.
+    const refused = ipiscope('faults', runId, bad, '--nats', url);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /bad\.yaml/);
+    assert.match(refused.stderr, /probability/);
+    const unknown = ipiscope('faults', 'no-such-run', plan, '--nats', url);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /no run no-such-run listens/);
   } finally {
     if (child.exitCode === null) child.kill('SIGINT');
     await run.exited;

@@ -48,7 +48,7 @@ test('run and faults with user:password in the NATS URL; never printed, never on
   const plan = join(dir, 'plan.yaml');
   writeFileSync(plan, 'faults:\n  - { type: duplicate, probability: 0.05 }\n');
   const runId = `e2e-auth-${process.pid}`;
-  const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '4s', '--run-id', runId, '--nats', url, '--json']);
+  const run = startCli(['run', 'pingpong', '--ipis', '0', '--duration', '10s', '--run-id', runId, '--nats', url, '--json']);
   assert.ok(await run.stderrHas(`run ${runId} on NATS`), run.stderr());
   const lines = commandLines().filter((l) => l.includes(`--run ${runId}`));
   assert.equal(lines.length, 4, `the four core processes:\n${lines.join('\n')}`);
