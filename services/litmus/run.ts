@@ -242,17 +242,20 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const depTick = Math.max(isyncFloor, ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb)));
           const now = yield { k: 'now' };
           let v: number;
-          let at = now;
           if (ins.op === 'lwarx') {
             // A load like the others (ordering nothing by itself), that reserves what it read.
             v = yield { k: 'larx', loc, floorTick: Math.min(depTick, now) };
           } else {
             const op: Op = depTick < now ? { k: 'ld', loc, floorTick: depTick } : { k: 'ld', loc };
             v = yield op;
-            const info = yield { k: 'lastload' };
-            at = Math.floor(info / 2);
-            if (info % 2 === 1) at = Math.max(depTick, storeReady.get(loc) ?? at);
           }
+          // The register is known from when the load was satisfied (early, or when a miss was
+          // answered: a lwarx that fetched its line knows nothing before the line came, and a
+          // load that depends on it may not read older than that), or, for a value forwarded from
+          // this thread's own store, from when that store's value was.
+          const info = yield { k: 'lastload' };
+          let at = Math.floor(info / 2);
+          if (info % 2 === 1) at = Math.max(depTick, storeReady.get(loc) ?? at);
           regs.set(ins.rd, loadedValue(v, ins.op !== 'lwarx' && ins.signed === true, widthOf(ins)));
           ready.set(ins.rd, at);
           break;

@@ -827,6 +827,8 @@ export class Core {
     th.larxLoc = loc;
     th.larxVersion = th.ver[loc] as number;
     th.loadFloor = this.tick;
+    th.lastLoadTick = this.tick;
+    th.lastLoadOwn = false;
     this.lastRead[loc] = this.tick;
     frame.resume = th.val[loc] as number;
   }
@@ -978,6 +980,8 @@ export class Core {
       const loc = th.larxLoc;
       th.larxVersion = th.ver[loc] as number;
       th.loadFloor = this.tick;
+      th.lastLoadTick = this.tick;
+      th.lastLoadOwn = false;
       this.unblock(th, th.val[loc] as number);
     }
   }
