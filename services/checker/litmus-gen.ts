@@ -444,7 +444,14 @@ export function instrText(i: Instr): string {
     case 'subf':
     case 'nor':
     case 'mullw':
+    case 'slw':
+    case 'srw':
+    case 'sraw':
+    case 'divw':
+    case 'divwu':
       return `${i.op}${i.rc === true ? '.' : ''} ${i.rd},${i.ra},${i.rb}`;
+    case 'srawi':
+      return `srawi${i.rc === true ? '.' : ''} ${i.rd},${i.rs},${i.sh}`;
     case 'neg':
       return `neg${i.rc === true ? '.' : ''} ${i.rd},${i.ra}`;
     case 'andi':

@@ -29,6 +29,11 @@ export type Instr =
   | { op: 'mr'; rd: string; rs: string }
   /** `rc`: the record form (`add.`): CR0 gets the result compared with 0. */
   | { op: 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw'; rd: string; ra: string; rb: string; rc?: true }
+  /** Shifts of the low word by rB's low 6 bits (slw, srw: logical; sraw: arithmetic) and division
+   * of the low words (divw signed, divwu unsigned); `ra` is the shifted or divided register. */
+  | { op: 'slw' | 'srw' | 'sraw' | 'divw' | 'divwu'; rd: string; ra: string; rb: string; rc?: true }
+  /** srawi: the low word shifted right arithmetically by `sh` (0-31), sign-extended. */
+  | { op: 'srawi'; rd: string; rs: string; sh: number; rc?: true }
   /** neg: 0 - rA; mulli: rA * SI (the low 64 bits). */
   | { op: 'neg'; rd: string; ra: string; rc?: true }
   | { op: 'mulli'; rd: string; ra: string; imm: number }
@@ -148,7 +153,7 @@ export function branchTaken(op: CondBranch, bits: number): boolean {
 }
 
 /** The instructions that only compute a register from registers and immediates. */
-export type AluInstr = Extract<Instr, { op: 'li' | 'addi' | 'mr' | 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw' | 'neg' | 'mulli' | 'andi' | 'ori' | 'xori' | 'extsw' | 'clrldi' | 'rlwinm' | 'rlwimi' }>;
+export type AluInstr = Extract<Instr, { op: 'li' | 'addi' | 'mr' | 'xor' | 'add' | 'and' | 'or' | 'subf' | 'nor' | 'mullw' | 'slw' | 'srw' | 'sraw' | 'srawi' | 'divw' | 'divwu' | 'neg' | 'mulli' | 'andi' | 'ori' | 'xori' | 'extsw' | 'clrldi' | 'rlwinm' | 'rlwimi' }>;
 
 export function isAlu(i: Instr): i is AluInstr {
   switch (i.op) {
@@ -162,6 +167,12 @@ export function isAlu(i: Instr): i is AluInstr {
     case 'subf':
     case 'nor':
     case 'mullw':
+    case 'slw':
+    case 'srw':
+    case 'sraw':
+    case 'srawi':
+    case 'divw':
+    case 'divwu':
     case 'neg':
     case 'mulli':
     case 'andi':
@@ -193,6 +204,7 @@ export function aluSources(i: AluInstr): string[] {
     case 'extsw':
     case 'clrldi':
     case 'rlwinm':
+    case 'srawi':
       return [i.rs];
     case 'rlwimi':
       return [i.rs, i.rd];
@@ -369,5 +381,25 @@ export function aluValue(i: AluInstr, read: (r: string) => number): number {
       return exact(Number(BigInt(read(i.ra) | 0) * BigInt(read(i.rb) | 0)), i.op);
     case 'mulli':
       return exact(Number(BigInt.asIntN(64, BigInt(read(i.ra)) * BigInt(i.imm))), i.op);
+    case 'slw':
+    case 'srw':
+    case 'sraw': {
+      // The shift count is rB's low 6 bits; 32-63 shift everything out (sraw: the sign fills).
+      const n = read(i.rb) & 0x3f;
+      const w = read(i.ra);
+      if (i.op === 'sraw') return n >= 32 ? ((w | 0) < 0 ? -1 : 0) : (w | 0) >> n;
+      if (n >= 32) return 0;
+      return i.op === 'slw' ? (((w >>> 0) << n) >>> 0) : (w >>> 0) >>> n;
+    }
+    case 'srawi':
+      return (read(i.rs) | 0) >> i.sh;
+    case 'divw':
+    case 'divwu': {
+      const [a, b] = i.op === 'divw' ? [read(i.ra) | 0, read(i.rb) | 0] : [read(i.ra) >>> 0, read(i.rb) >>> 0];
+      if (b === 0 || (i.op === 'divw' && a === -0x80000000 && b === -1)) throw new RangeError(`${i.op} of ${a} by ${b}: the architecture leaves the result undefined`);
+      // The quotient in the low word; the high word is left undefined by the architecture: here
+      // the quotient's sign (divw) or zero (divwu).
+      return i.op === 'divw' ? Math.trunc(a / b) | 0 : Math.trunc(a / b) >>> 0;
+    }
   }
 }
