@@ -104,6 +104,7 @@ function stripComments(text: string, file: string): string {
   let line = 1;
   let commentLine = 0;
   let stringLine = 0;
+  const lastQuote = text.lastIndexOf('"');
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (c === '\n') {
@@ -134,7 +135,7 @@ function stripComments(text: string, file: string): string {
       continue;
     }
     // A quote that nothing closes is plain text (herd skips such a doc line, as in its co8).
-    if (c === '"' && text.indexOf('"', i + 1) >= 0) stringLine = line;
+    if (c === '"' && i < lastQuote) stringLine = line;
     out.push(c);
   }
   if (depth > 0) {
