@@ -459,13 +459,13 @@ export function instrText(i: Instr): string {
     case 'mulli':
       return `mulli ${i.rd},${i.ra},${i.imm}`;
     case 'stw':
-      return `stw ${i.rs},${i.disp}(${i.ra})`;
+      return `${i.update === true ? 'stwu' : 'stw'} ${i.rs},${i.disp}(${i.ra})`;
     case 'stwx':
-      return `stwx ${i.rs},${i.ra},${i.rb}`;
+      return `${i.update === true ? 'stwux' : 'stwx'} ${i.rs},${i.ra},${i.rb}`;
     case 'lwz':
-      return `${i.signed === true ? 'lwa' : 'lwz'} ${i.rd},${i.disp}(${i.ra})`;
+      return `${i.signed === true ? 'lwa' : i.update === true ? 'lwzu' : 'lwz'} ${i.rd},${i.disp}(${i.ra})`;
     case 'lwzx':
-      return `${i.signed === true ? 'lwax' : 'lwzx'} ${i.rd},${i.ra},${i.rb}`;
+      return `${i.signed === true ? 'lwax' : i.update === true ? 'lwzux' : 'lwzx'} ${i.rd},${i.ra},${i.rb}`;
     case 'lwarx':
       return `${i.op} ${i.rd},${i.ra},${i.rb}`;
     case 'stwcx':

@@ -400,6 +400,8 @@ function enumerateTraces(
             dataDeps: val.deps,
             rmwRead: -1,
           });
+          // stwu/stwux: the base register gets the address, with the address's dependencies.
+          if (i.update === true) setReg(s, i.ra, base.v + off.v, base.deps | off.deps);
           break;
         }
         case 'lwz':
@@ -421,6 +423,7 @@ function enumerateTraces(
               rmwRead: -1,
             });
             setReg(t, i.rd, loadedValue(value, i.op !== 'lwarx' && i.signed === true, widthOf(i)), 1n << BigInt(idx));
+            if (i.op !== 'lwarx' && i.update === true) setReg(t, i.ra, addr, base.deps | off.deps);
             if (i.op === 'lwarx') t.reservation = { addr, readIndex: idx, addrDeps: base.deps | off.deps };
             run(t);
           }

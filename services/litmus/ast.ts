@@ -46,11 +46,12 @@ export type Instr =
   /** Rotate left by `sh`, then keep mask bits `mb`..`me` (IBM numbering, 0 = most significant);
    * rlwimi inserts them into `rd` instead of clearing the rest. */
   | { op: 'rlwinm' | 'rlwimi'; rd: string; rs: string; sh: number; mb: number; me: number }
-  | { op: 'stw'; rs: string; disp: number; ra: string; width?: AccessWidth }
-  | { op: 'stwx'; rs: string; ra: string; rb: string; width?: AccessWidth }
+  /** `update`: stwu / stwux (lwzu / lwzux below), which also write the address to `ra`. */
+  | { op: 'stw'; rs: string; disp: number; ra: string; width?: AccessWidth; update?: true }
+  | { op: 'stwx'; rs: string; ra: string; rb: string; width?: AccessWidth; update?: true }
   /** `signed`: lwa / lwax / lha / lhax, which sign-extend (lwz, lwzx, lhz, lbz zero-extend). */
-  | { op: 'lwz'; rd: string; disp: number; ra: string; signed?: true; width?: AccessWidth }
-  | { op: 'lwzx'; rd: string; ra: string; rb: string; signed?: true; width?: AccessWidth }
+  | { op: 'lwz'; rd: string; disp: number; ra: string; signed?: true; width?: AccessWidth; update?: true }
+  | { op: 'lwzx'; rd: string; ra: string; rb: string; signed?: true; width?: AccessWidth; update?: true }
   | { op: 'lwarx'; rd: string; ra: string; rb: string; width?: AccessWidth }
   | { op: 'stwcx'; rs: string; ra: string; rb: string; width?: AccessWidth }
   | { op: 'sync' | 'lwsync' | 'isync' | 'eieio' }

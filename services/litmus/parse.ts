@@ -696,6 +696,10 @@ class Parser {
       return { disp: imm(d[1]!), ra: base(d[2]!) };
     };
     // The D-form operand after rD/rS: `d(rA)`, or herd's two operands `d,rA`.
+    const updateForm = (ra: string, rd: string | undefined): void => {
+      if (ra === '0') throw this.fail(line, `${where}: an update form needs a base register other than r0 (the form is invalid).`);
+      if (rd !== undefined && rd === ra) throw this.fail(line, `${where}: an update load may not load into its base register (the form is invalid).`);
+    };
     const dOperand = (): { disp: number; ra: string } => (ops.length === 3 ? { disp: imm(ops[1]!), ra: base(ops[2]!) } : dform(ops[1]!));
     const cr = (s: string): number => {
       const c = /^cr([0-7])$/i.exec(s);
@@ -818,6 +822,24 @@ class Parser {
         const { disp, ra } = dOperand();
         return sz({ op: 'stw', rs: reg(ops[0]!), disp, ra });
       }
+      case 'lwzu':
+      case 'stwu': {
+        // The update forms: the access at rA+d, then rA gets that address (rA may not be r0,
+        // nor, for a load, the register loaded).
+        arity(`${mnem} ${mnem === 'lwzu' ? 'rD' : 'rS'},d(rA)`, 2, 3);
+        const { disp, ra } = dOperand();
+        const r = reg(ops[0]!);
+        updateForm(ra, mnem === 'lwzu' ? r : undefined);
+        return mnem === 'lwzu' ? { op: 'lwz', rd: r, disp, ra, update: true } : { op: 'stw', rs: r, disp, ra, update: true };
+      }
+      case 'lwzux':
+      case 'stwux': {
+        arity(`${mnem} ${mnem === 'lwzux' ? 'rD' : 'rS'},rA,rB`, 3);
+        const r = reg(ops[0]!);
+        const ra = base(ops[1]!);
+        updateForm(ra, mnem === 'lwzux' ? r : undefined);
+        return mnem === 'lwzux' ? { op: 'lwzx', rd: r, ra, rb: reg(ops[2]!), update: true } : { op: 'stwx', rs: r, ra, rb: reg(ops[2]!), update: true };
+      }
       case 'lwz':
       case 'lwa': {
         // lwa sign-extends the word into the 64-bit register, lwz zero-extends it. herd also
@@ -887,7 +909,7 @@ class Parser {
           `${where}: unknown or unsupported mnemonic \`${m[1]}\`; ipiscope executes li, lis, addi, addis, subi, ` +
             'ori, xori, mr, extsw, rlwinm, rlwimi, slwi, srwi, clrlwi, clrldi, xor, add, and, or, nor, subf, sub, neg, mullw, mulli, ' +
             'slw, srw, sraw, srawi, divw, divwu, ' +
-            'stw, stwx, lwz, lwa, lwzx, lwax, lwarx, stwcx., their byte, halfword and doubleword forms (stb, sth, std, lbz, lhz, lha, ld, ' +
+            'stw, stwx, lwz, lwa, lwzx, lwax, lwarx, stwcx., the update forms lwzu, stwu, lwzux, stwux, their byte, halfword and doubleword forms (stb, sth, std, lbz, lhz, lha, ld, ' +
             'the x forms, lbarx, lharx, ldarx, stbcx., sthcx., stdcx.), sync (hwsync), lwsync, isync, eieio, nop, cmpw, cmpwi, cmplw, cmplwi, ' +
             'cmpd, cmpdi, cmpld, cmpldi, b, beq, bne, blt, bgt, ble, bge, bnl and bng, and the record forms add., and., or., xor., nor., ' +
             'subf., sub., neg., mullw., slw., srw., sraw., srawi., divw., divwu. and andi. (one location must be reached with one width: mixed-size tests are not).',

@@ -258,6 +258,11 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           if (info % 2 === 1) at = Math.max(depTick, storeReady.get(loc) ?? at);
           regs.set(ins.rd, loadedValue(v, ins.op !== 'lwarx' && ins.signed === true, widthOf(ins)));
           ready.set(ins.rd, at);
+          if (ins.op !== 'lwarx' && ins.update === true) {
+            // lwzu/lwzux: the base register gets the address (known when its operands were).
+            regs.set(ins.ra, addr);
+            ready.set(ins.ra, ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb)));
+          }
           break;
         }
         case 'stw':
@@ -267,6 +272,11 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const addrReady = ins.op === 'stw' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
           yield { k: 'st', loc, value: storedWord(get(ins.rs), widthOf(ins)) };
           storeReady.set(loc, Math.max(addrReady, readyOf(ins.rs)));
+          if (ins.update === true) {
+            // stwu/stwux: the base register gets the address.
+            regs.set(ins.ra, addr);
+            ready.set(ins.ra, addrReady);
+          }
           break;
         }
         case 'stwcx': {

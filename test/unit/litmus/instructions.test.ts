@@ -252,6 +252,28 @@ exists (1:r1=1 /\\ 1:r3=0)
   assert.throws(() => runLitmus(z, { runs: 1, seed: 1, placement: 'cores' }), /z\.litmus:4: .*divw of 1 by 0: the architecture leaves the result undefined/);
 });
 
+test('herd\'s update forms lwzu, stwu, lwzux, stwux: the access, then the base register holds its address; invalid forms refused', () => {
+  const t = parseLitmus(`PPC upd
+{ 0:r5=x; 0:r6=0; x=7; }
+ P0 ;
+ lwzu r3,0(r5) ;
+ li r1,9 ;
+ stwux r1,r5,r6 ;
+ stwu r1,0(r5) ;
+ lwzux r4,r5,r6 ;
+forall (0:r3=7 /\\ 0:r4=9 /\\ x=9 /\\ 0:r5=x)
+`, 'upd.litmus');
+  const r = runLitmus(t, { runs: 5, seed: 1, placement: 'cores' });
+  assert.equal(r.hits, 5, Object.keys(r.outcomes).join(' | '));
+  assert.equal(checkCondition(t).quantifierHolds, true, 'the checker agrees');
+  for (const { instr } of t.threads[0]?.code ?? []) {
+    if (instr.op === 'li') continue;
+    assert.deepEqual(parseLitmus(`PPC x\n{ 0:r5=x; 0:r6=0; }\n P0 ;\n ${instrText(instr)} ;\nexists (0:r1=0)\n`, 'x.litmus').threads[0]?.code[0]?.instr, instr);
+  }
+  assert.throws(() => parseLitmus('PPC u\n{ 0:r5=x; }\n P0 ;\n lwzu r5,0(r5) ;\nexists (0:r5=0)\n', 'u.litmus'), /u\.litmus:4: .*may not load into its base register/);
+  assert.throws(() => parseLitmus('PPC u\n{ }\n P0 ;\n stwu r1,0(r0) ;\nexists (0:r1=0)\n', 'u.litmus'), /u\.litmus:4: .*base register other than r0/);
+});
+
 test('herd\'s filter: runs whose final state fails it are left out, in the emulator and in the checker', () => {
   const mp = (reader: string[]): string =>
     'PPC MP+filter\n{ 0:r2=x; 0:r4=y; 1:r2=y; 1:r4=x; }\n P0 | P1 ;\n' +
