@@ -695,11 +695,12 @@ class Parser {
       }
       return { disp: imm(d[1]!), ra: base(d[2]!) };
     };
-    // The D-form operand after rD/rS: `d(rA)`, or herd's two operands `d,rA`.
+    // An update form's registers: rA may not be r0, nor, for a load, the register loaded.
     const updateForm = (ra: string, rd: string | undefined): void => {
       if (ra === '0') throw this.fail(line, `${where}: an update form needs a base register other than r0 (the form is invalid).`);
       if (rd !== undefined && rd === ra) throw this.fail(line, `${where}: an update load may not load into its base register (the form is invalid).`);
     };
+    // The D-form operand after rD/rS: `d(rA)`, or herd's two operands `d,rA`.
     const dOperand = (): { disp: number; ra: string } => (ops.length === 3 ? { disp: imm(ops[1]!), ra: base(ops[2]!) } : dform(ops[1]!));
     const cr = (s: string): number => {
       const c = /^cr([0-7])$/i.exec(s);
@@ -824,21 +825,23 @@ class Parser {
       }
       case 'lwzu':
       case 'stwu': {
-        // The update forms: the access at rA+d, then rA gets that address (rA may not be r0,
-        // nor, for a load, the register loaded).
-        arity(`${mnem} ${mnem === 'lwzu' ? 'rD' : 'rS'},d(rA)`, 2, 3);
+        // The update forms: the access at rA+d, then rA gets that address.
+        const load = mnem === 'lwzu';
+        arity(`${mnem} ${load ? 'rD' : 'rS'},d(rA)`, 2, 3);
         const { disp, ra } = dOperand();
         const r = reg(ops[0]!);
-        updateForm(ra, mnem === 'lwzu' ? r : undefined);
-        return mnem === 'lwzu' ? { op: 'lwz', rd: r, disp, ra, update: true } : { op: 'stw', rs: r, disp, ra, update: true };
+        updateForm(ra, load ? r : undefined);
+        return load ? { op: 'lwz', rd: r, disp, ra, update: true } : { op: 'stw', rs: r, disp, ra, update: true };
       }
       case 'lwzux':
       case 'stwux': {
-        arity(`${mnem} ${mnem === 'lwzux' ? 'rD' : 'rS'},rA,rB`, 3);
+        const load = mnem === 'lwzux';
+        arity(`${mnem} ${load ? 'rD' : 'rS'},rA,rB`, 3);
         const r = reg(ops[0]!);
         const ra = base(ops[1]!);
-        updateForm(ra, mnem === 'lwzux' ? r : undefined);
-        return mnem === 'lwzux' ? { op: 'lwzx', rd: r, ra, rb: reg(ops[2]!), update: true } : { op: 'stwx', rs: r, ra, rb: reg(ops[2]!), update: true };
+        const rb = reg(ops[2]!);
+        updateForm(ra, load ? r : undefined);
+        return load ? { op: 'lwzx', rd: r, ra, rb, update: true } : { op: 'stwx', rs: r, ra, rb, update: true };
       }
       case 'lwz':
       case 'lwa': {

@@ -14,7 +14,7 @@ export function pidAlive(pid: number): boolean {
     return false;
   }
   // The state follows the command name in parentheses (which may itself hold spaces and parens).
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  return stat[stat.lastIndexOf(')') + 2] !== 'Z';
 }
 
 /** A child of this process: gone once it exited (even unreaped), else as `pidAlive`. */
