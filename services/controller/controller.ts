@@ -194,6 +194,13 @@ export interface GenerationResult {
   trace?: TraceOutcome;
   /** Fault plans sent live during the generation (`ipiscope faults`), in the order they came. */
   faultPlanUpdates: FaultPlanUpdateNote[];
+  /**
+   * Scenario runs: the machine's progress as the status waves saw it, until the workload stopped:
+   * [ms after the generation started, IPIs handled machine-wide], one pair per wave (a wave's time
+   * is when its last answer came). At most PROGRESS_SAMPLES_MAX pairs: a long run keeps every
+   * second one of them each time they fill up.
+   */
+  progress: Array<[number, number]>;
 }
 
 /** A live fault-plan update as the controller took it (times from the start of the generation). */
@@ -268,6 +275,21 @@ const START_DEADLINE_MS = 10_000;
 const STATUS_DEADLINE_MS = 5_000;
 /** A scenario run logs a progress line this often (wall ms). */
 const PROGRESS_EVERY_MS = 30_000;
+/** Bound on GenerationResult.progress (a 20 ms wave period fills it in 80 s). */
+export const PROGRESS_SAMPLES_MAX = 4096;
+
+/** Appends the progress sample of a wave, keeping the waves whose number is a multiple of
+ * `every`; when the series is full, every second sample goes and `every` doubles. */
+export function addProgress(progress: Array<[number, number]>, stride: { every: number; waves: number }, sample: [number, number]): void {
+  const wave = stride.waves++;
+  if (wave % stride.every !== 0) return;
+  progress.push(sample);
+  if (progress.length < PROGRESS_SAMPLES_MAX) return;
+  let j = 0;
+  for (let i = 0; i < progress.length; i += 2) progress[j++] = progress[i] as [number, number];
+  progress.length = j;
+  stride.every *= 2;
+}
 /** StopRun writes the core's record: a first attempt gets half the time. */
 const STOP_DEADLINE_MS = 20_000;
 
@@ -676,6 +698,8 @@ export class StartedController {
     let waitStepsMax = 0;
     let endSeenUnixMs = 0;
     let lastProgressMs = Date.now();
+    const progress: Array<[number, number]> = [];
+    const progressStride = { every: 1, waves: 0 };
     const deadline = t0 + (end.kind === 'quiet' ? end.timeoutMs : end.durationMs);
     try {
       for (;;) {
@@ -727,6 +751,7 @@ export class StartedController {
           await this.until(1);
         } else {
           const handled = statuses.reduce((a, s) => a + s.ipisHandled, 0);
+          addProgress(progress, progressStride, [Date.now() - t0, handled]);
           if (Date.now() - lastProgressMs >= PROGRESS_EVERY_MS) {
             // A long run says how it goes (stderr of `ipiscope run`), never silent for minutes.
             lastProgressMs = Date.now();
@@ -860,6 +885,7 @@ export class StartedController {
     const out: GenerationResult = {
       generation: gen, reason, finals, records, counters, faultsInjected: { ...this.faultsInjected }, faultsByLink, statusWaves: waves,
       lastStatus: last, wallMs: Date.now() - t0, waitStepsMax, endSeenUnixMs, startedUnixMs, faultPlanUpdates: this.faultPlanUpdates,
+      progress,
     };
     if (hangWait !== null) out.hangWait = hangWait;
     if (drain !== undefined) out.drain = drain;

@@ -133,6 +133,9 @@ export interface RunScenarioResult {
     /** Fault plans sent live during the run (`ipiscope faults`). */
     fault_plan_updates: FaultPlanUpdateNote[];
     status_waves: number;
+    /** [ms after the machine started, IPIs handled] per status wave until the workload stopped
+     * (GenerationResult.progress): rates over a window of the run, e.g. after a warm-up. */
+    progress: Array<[number, number]>;
     bus_msgs_per_s: number;
     ipis_per_s: number;
     /** How the drain went (waves, wall time; absent when the run ended invalid before it). */
@@ -331,7 +334,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   return {
     verdict,
     live: {
-      processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, faults_by_link: g.faultsByLink, fault_plan_updates: g.faultPlanUpdates, status_waves: g.statusWaves,
+      processes: n, wall_ms: wallMs, generation_ms: g.wallMs, bus: pick(g.counters, 'bus_'), faults_injected: g.faultsInjected, faults_by_link: g.faultsByLink, fault_plan_updates: g.faultPlanUpdates, status_waves: g.statusWaves, progress: g.progress,
       bus_msgs_per_s: Math.round((msgs * 1000) / Math.max(1, g.wallMs)), ipis_per_s: Math.round((handled * 1000) / Math.max(1, g.wallMs)),
       ...(g.drain !== undefined ? { drain: g.drain } : {}),
       end_seen_ms: g.endSeenUnixMs - t0,
