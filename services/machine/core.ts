@@ -206,6 +206,9 @@ export class HwThread {
   carry: number[] = [];
   carryAt: Map<number, number> | null = null;
   carrySnap: number[] | null = null;
+  /** Per-thread lwsync ordering: locations of the thread's own writes ordered at their homes
+   * since its last fence started (what an eieio orders its later stores behind). */
+  ownSince: number[] = [];
   syncEntries: number[] = [];
   rmwWid = 0;
   rmwIsStcx = false;
@@ -490,7 +493,7 @@ export class Core {
         return true;
       case 'eieio':
         this.barrierEvent(th, 'eieio', 'begin');
-        this.lwsync(th);
+        this.lwsync(th, true);
         return true;
       case 'isync':
         this.barrierEvent(th, 'isync', 'begin');
@@ -889,12 +892,14 @@ export class Core {
 
   /** Starts propagating a fence; returns true when it completed at once. */
   private fenceStart(th: HwThread, f: Queued): boolean {
-    const entries = this.groupA(th);
     if (this.perThreadLwsync) {
       // Group A is ordered at its homes (the thread's stores are): the later stores carry it.
-      this.inherit(th, entries);
+      // An eieio's group A is the thread's own stores (f.a === 1), an lwsync's all it has seen.
+      this.inherit(th, f.a === 1 ? this.ownGroup(th) : this.groupA(th));
+      th.ownSince.length = 0;
       return true;
     }
+    const entries = this.groupA(th);
     if (entries.length === 0 || this.ncores === 1) {
       this.mergeSyncLocal(entries, th);
       this.globalised(th, entries);
@@ -986,14 +991,33 @@ export class Core {
     }
   }
 
-  /** lwsync/eieio: a fence in the store queue (later stores wait for it; loads do not). */
-  private lwsync(th: HwThread): void {
+  /**
+   * lwsync/eieio: a fence in the store queue (later stores wait for it; loads do not). With
+   * per-thread ordering an eieio orders the later stores behind the thread's own earlier stores
+   * only (ppc.cat's WW(eieio)): a write the thread has merely read is not in its group A, as it is
+   * in lwsync's, so WRC+eieio+addr is allowed while MP+eieio+addr is not. The kernel model's
+   * global ordering treats eieio as lwsync (stronger).
+   */
+  private lwsync(th: HwThread, eieio = false): void {
     if (th.queue.length === 0 && th.inflight === 0) {
-      const entries = this.groupA(th);
-      if (entries.length === 0) return;
+      if (this.perThreadLwsync && eieio) {
+        if (th.ownSince.length === 0) return;
+      } else if (this.groupA(th).length === 0) return;
     }
-    th.queue.push(this.queued('fence', 0, -1, 0, -1, 'xchg', 0, 0, this.tick));
+    th.queue.push(this.queued('fence', 0, -1, 0, -1, 'xchg', eieio ? 1 : 0, 0, this.tick));
     this.pump(th);
+  }
+
+  /** An eieio's group A (per-thread ordering): the thread's own writes ordered since its last
+   * fence, each at the version the thread sees (its own, or a later one it has taken in). */
+  private ownGroup(th: HwThread): number[] {
+    const entries: number[] = [];
+    for (const loc of th.ownSince) {
+      let dup = false;
+      for (let i = 0; i < entries.length; i += 3) if (entries[i] === loc) dup = true;
+      if (!dup) entries.push(loc, th.ver[loc] as number, th.val[loc] as number);
+    }
+    return entries;
   }
 
   private sync(th: HwThread): void {
@@ -1082,6 +1106,7 @@ export class Core {
       assert((th.pendingCount[p.loc] as number) >= 0, 'negative pending count');
     }
     this.mergeView(th, p.loc, p.version, p.value, p.wid);
+    if (this.perThreadLwsync) th.ownSince.push(p.loc);
     if (th.ownTick !== null) {
       th.ownTick[p.loc] = this.tick;
       if (p.version >= (th.ver[p.loc] as number)) (th.ownVer as Float64Array)[p.loc] = p.version;
@@ -1284,7 +1309,10 @@ export class Core {
     assert(r.wid === th.rmwWid, () => `cpu ${th.cpu}: answer for another atomic`);
     if (r.oldPrereq.length > 0) this.mergePrereqAll(th, r.oldPrereq);
     this.mergeView(th, r.loc, r.oldVersion, r.old, -1);
-    if (r.version >= 0) this.mergeView(th, r.loc, r.version, r.value, r.wid);
+    if (r.version >= 0) {
+      this.mergeView(th, r.loc, r.version, r.value, r.wid);
+      if (this.perThreadLwsync) th.ownSince.push(r.loc);
+    }
     // An atomic orders nothing by itself: acquire semantics come from the isync/lwsync/sync that
     // the software puts around it. Later loads of the same location read no older than this.
     if (th.ownTick !== null) th.ownTick[r.loc] = this.tick;
