@@ -187,6 +187,18 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
     // floor that the last isync put under every later load.
     let branchesReady = 0;
     let isyncFloor = 0;
+    // B-cumulativity (ppc.cat's hb* after a barrier): what a load brings in with the write it read
+    // (the prerequisites of the barriers behind that write) is passed on only by this thread's
+    // stores that are ordered after the load: through a register (address, data), a branch
+    // (control), an earlier access whose address depended on it (addr;po), or a load of the same
+    // location (po-loc). Each register holds the machine's pool mark of its latest load (marks only
+    // grow, so the largest covers the rest); a store carries the largest mark it depends on.
+    const mark = new Map<string, number>();
+    const crMark = [0, 0, 0, 0, 0, 0, 0, 0];
+    let ctrlMark = 0;
+    let addrPoMark = 0;
+    const loadMark = new Map<number, number>();
+    const markOf = (r: string): number => (r === '0' ? 0 : mark.get(r) ?? 0);
     let pc = 0;
     let executed = 0;
     const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
@@ -218,7 +230,11 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
       if (isAlu(ins)) {
         // A register computed from registers is known once its sources are (dependency tracking).
         let at = 0;
-        for (const r of aluSources(ins)) at = Math.max(at, readyOf(r));
+        let m = 0;
+        for (const r of aluSources(ins)) {
+          at = Math.max(at, readyOf(r));
+          m = Math.max(m, markOf(r));
+        }
         try {
           const v = aluValue(ins, get);
           regs.set(ins.rd, v);
@@ -228,7 +244,11 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           throw new InputError(c.test.file, c.lines[t]?.[pc - 1], `thread P${t}: ${e.message}`);
         }
         ready.set(ins.rd, at);
-        if (recordsCr0(ins)) crReady[0] = at;
+        mark.set(ins.rd, m);
+        if (recordsCr0(ins)) {
+          crReady[0] = at;
+          crMark[0] = m;
+        }
         continue;
       }
       switch (ins.op) {
@@ -256,12 +276,18 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const info = yield { k: 'lastload' };
           let at = Math.floor(info / 2);
           if (info % 2 === 1) at = Math.max(depTick, storeReady.get(loc) ?? at);
+          const pm = yield { k: 'poolmark' };
+          const addrMark = ins.op === 'lwz' ? markOf(ins.ra) : Math.max(markOf(ins.ra), markOf(ins.rb));
+          addrPoMark = Math.max(addrPoMark, addrMark);
+          loadMark.set(loc, Math.max(loadMark.get(loc) ?? 0, pm));
           regs.set(ins.rd, loadedValue(v, ins.op !== 'lwarx' && ins.signed === true, widthOf(ins)));
           ready.set(ins.rd, at);
+          mark.set(ins.rd, pm);
           if (ins.op !== 'lwarx' && ins.update === true) {
             // lwzu/lwzux: the base register gets the address (known when its operands were).
             regs.set(ins.ra, addr);
             ready.set(ins.ra, ins.op === 'lwz' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb)));
+            mark.set(ins.ra, addrMark);
           }
           break;
         }
@@ -270,21 +296,30 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const addr = ins.op === 'stw' ? get(ins.ra) + ins.disp : get(ins.ra) + get(ins.rb);
           const loc = locOf(addr, ins.op);
           const addrReady = ins.op === 'stw' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
-          yield { k: 'st', loc, value: storedWord(get(ins.rs), widthOf(ins)) };
+          const addrMark = ins.op === 'stw' ? markOf(ins.ra) : Math.max(markOf(ins.ra), markOf(ins.rb));
+          const carryMark = Math.max(addrMark, markOf(ins.rs), ctrlMark, addrPoMark, loadMark.get(loc) ?? 0);
+          yield { k: 'st', loc, value: storedWord(get(ins.rs), widthOf(ins)), carryMark };
+          addrPoMark = Math.max(addrPoMark, addrMark);
           storeReady.set(loc, Math.max(addrReady, readyOf(ins.rs)));
           if (ins.update === true) {
             // stwu/stwux: the base register gets the address.
             regs.set(ins.ra, addr);
             ready.set(ins.ra, addrReady);
+            mark.set(ins.ra, addrMark);
           }
           break;
         }
         case 'stwcx': {
           const loc = locOf(get(ins.ra) + get(ins.rb), ins.op);
-          const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs), widthOf(ins)) };
+          const addrMark = Math.max(markOf(ins.ra), markOf(ins.rb));
+          const carryMark = Math.max(addrMark, markOf(ins.rs), ctrlMark, addrPoMark, loadMark.get(loc) ?? 0);
+          const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs), widthOf(ins)), carryMark };
+          addrPoMark = Math.max(addrPoMark, addrMark);
           storeReady.set(loc, Infinity);
           cr[0] = ok === 1 ? CR_EQ : 0;
           crReady[0] = yield { k: 'now' };
+          // Whether it succeeded depends on the reservation's line: as if on everything seen so far.
+          crMark[0] = yield { k: 'poolmark' };
           break;
         }
         case 'sync':
@@ -303,6 +338,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         case 'cmplwi':
           cr[ins.cr ?? 0] = compareWords(get(ins.ra), ins.op === 'cmpw' || ins.op === 'cmplw' ? get(ins.rb) : ins.imm, ins.op === 'cmplw' || ins.op === 'cmplwi', ins.dword === true);
           crReady[ins.cr ?? 0] = ins.op === 'cmpw' || ins.op === 'cmplw' ? Math.max(readyOf(ins.ra), readyOf(ins.rb)) : readyOf(ins.ra);
+          crMark[ins.cr ?? 0] = ins.op === 'cmpw' || ins.op === 'cmplw' ? Math.max(markOf(ins.ra), markOf(ins.rb)) : markOf(ins.ra);
           break;
         case 'b':
           pc = labels.get(ins.label) as number;
@@ -314,6 +350,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         case 'ble':
         case 'bge':
           branchesReady = Math.max(branchesReady, crReady[ins.cr ?? 0] as number);
+          ctrlMark = Math.max(ctrlMark, crMark[ins.cr ?? 0] as number);
           if (branchTaken(ins.op, cr[ins.cr ?? 0] as number)) pc = labels.get(ins.label) as number;
           break;
         case 'label':

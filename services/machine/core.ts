@@ -21,8 +21,9 @@
  *     gives B-cumulativity for free); gives up outcomes such as R+lwsync+sync;
  *   - per-thread (litmus tests): the later stores wait only until the earlier ones are ordered at
  *     their homes, then carry that group as prerequisites: a thread takes them in before it sees
- *     such a store, and from then on its own stores carry them too (B-cumulativity through the
- *     threads the barrier reached).
+ *     such a store, and its own stores that are ordered after its read of that store (a barrier,
+ *     or a dependency the software names with `carryMark`) carry them too (B-cumulativity, along
+ *     ppc.cat's hb*). An eieio's group is the thread's own earlier stores only.
  * - sync: the thread waits until its stores are ordered, then until every core has taken in
  *   everything the thread has seen (its cumulative view); nothing after it runs before that.
  * - Atomics (lwarx/stwcx., xchg, cmpxchg) succeed at the home against the latest write.
@@ -106,9 +107,11 @@ export interface CoreOptions {
    *   round of sync messages); stronger than POWER, as the memory contract above says;
    * - `per-thread`: group A only has to be ordered at its homes; then every later store carries it
    *   as prerequisites, which each thread takes in before it sees the store, and which a thread
-   *   that saw the store passes on with its own later stores (cumulativity, as barriers propagate
-   *   in POWER's storage subsystem). Outcomes such as R+lwsync+sync become possible. Used for
-   *   litmus tests, whose atomics read no values at the home.
+   *   that read the store passes on with those of its later stores that are ordered after the
+   *   read: behind a barrier, or dependent on it (`carryMark`) (cumulativity, as barriers
+   *   propagate in POWER's storage subsystem). Outcomes such as R+lwsync+sync and
+   *   ISA2+lwsync+po+addr become possible. Used for litmus tests, whose atomics read no values at
+   *   the home.
    */
   lwsyncOrdering?: 'global' | 'per-thread';
 }
@@ -158,6 +161,9 @@ interface Queued {
   b: number;
   /** Not sent before this tick (the seeded store delay). */
   readyTick: number;
+  /** Store or atomic: the prerequisite pool entries it carries besides the thread's carry (see
+   * the `st` op's `carryMark`). */
+  mark: number;
   /** Fence: 0 = waiting for earlier stores to be ordered, 1 = propagating (waiting for acks). */
   fenceState: number;
   fenceSid: number;
@@ -209,6 +215,17 @@ export class HwThread {
   /** Per-thread lwsync ordering: locations of the thread's own writes ordered at their homes
    * since its last fence started (what an eieio orders its later stores behind). */
   ownSince: number[] = [];
+  /**
+   * Per-thread lwsync ordering: the prerequisites the thread took in with the writes it saw, in
+   * the order it took them (flat [loc, version, value, ...], append-only). A barrier after them
+   * (lwsync, sync) orders the thread's later stores behind all of them; without one, only stores
+   * that depend on a load made after them (address, data, control, addr;po, same location: ppc.cat's
+   * ppo) carry them (`carryMark`), so a store in plain program order after a read does not
+   * (ISA2+lwsync+po+addr is allowed). `ownMark`: the largest mark an own store carried since the
+   * last fence, which an eieio orders the later stores behind.
+   */
+  pool: number[] = [];
+  ownMark = 0;
   syncEntries: number[] = [];
   rmwWid = 0;
   rmwIsStcx = false;
@@ -466,7 +483,7 @@ export class Core {
         frame.resume = this.load(th, frame, op.loc, op.lane ?? -1, op.floorTick);
         return true;
       case 'st':
-        this.store(th, op.loc, op.value, op.lane ?? -1);
+        this.store(th, op.loc, op.value, op.lane ?? -1, op.carryMark ?? 0);
         return true;
       case 'rmw':
         this.enqueueRmw(th, op.loc, op.op, op.a, op.b ?? 0);
@@ -480,7 +497,7 @@ export class Core {
           frame.resume = 0;
           return true;
         }
-        this.enqueueRmw(th, op.loc, 'stcx', op.value, th.larxVersion);
+        this.enqueueRmw(th, op.loc, 'stcx', op.value, th.larxVersion, op.carryMark ?? 0);
         th.larxLoc = -1;
         return true;
       case 'sync':
@@ -549,6 +566,9 @@ export class Core {
         return false;
       case 'lastload':
         frame.resume = th.lastLoadTick * 2 + (th.lastLoadOwn ? 1 : 0);
+        return false;
+      case 'poolmark':
+        frame.resume = th.pool.length;
         return false;
       case 'tp':
         this.clock++;
@@ -707,9 +727,9 @@ export class Core {
       const val = pre[i + 2] as number;
       this.mergeView(th, loc, ver, val, -1);
     }
-    // The barriers behind these prerequisites have reached the thread: its later stores are
-    // ordered after them for every thread too.
-    if (this.perThreadLwsync) this.inherit(th, pre);
+    // The barriers behind these prerequisites have reached the thread: its later stores that are
+    // ordered after the read (a barrier, or a dependency) are ordered after them for every thread.
+    if (this.perThreadLwsync) for (let i = 0; i < pre.length; i++) th.pool.push(pre[i] as number);
   }
 
   /** Per-thread lwsync: adds `entries` to what the thread's later stores carry. */
@@ -737,6 +757,30 @@ export class Core {
     return (th.carrySnap ??= th.carry.slice());
   }
 
+  /** The prerequisites a store of `th` with `mark` carries: the thread's carry and the first `mark`
+   * pool entries, one entry per location at the highest version. */
+  private carryWith(th: HwThread, mark: number): number[] {
+    if (!this.perThreadLwsync || mark === 0) return this.carryOf(th);
+    if (mark > th.ownMark) th.ownMark = mark;
+    const out = th.carry.slice();
+    const at = new Map<number, number>();
+    for (let i = 0; i < out.length; i += 3) at.set(out[i] as number, i);
+    const pool = th.pool;
+    for (let i = 0; i < mark; i += 3) {
+      const loc = pool[i] as number;
+      const ver = pool[i + 1] as number;
+      const k = at.get(loc);
+      if (k === undefined) {
+        at.set(loc, out.length);
+        out.push(loc, ver, pool[i + 2] as number);
+      } else if (ver > (out[k + 1] as number)) {
+        out[k + 1] = ver;
+        out[k + 2] = pool[i + 2] as number;
+      }
+    }
+    return out;
+  }
+
   /** The thread's own latest value for `loc`: its view with its unordered stores laid over it. */
   private forwarded(th: HwThread, loc: number): number {
     let word = th.val[loc] as number;
@@ -753,7 +797,7 @@ export class Core {
     return wid;
   }
 
-  private store(th: HwThread, loc: number, value: number, lane: number): void {
+  private store(th: HwThread, loc: number, value: number, lane: number, mark: number): void {
     this.stats.memOps++;
     this.stats.stores++;
     assert(Number.isFinite(value), () => `store of a non-finite value to ${this.locs.names[loc]}`);
@@ -768,23 +812,25 @@ export class Core {
     const pol = this.policy;
     const delayed = pol.storeDelayProb > 0 && this.rng.chance(pol.storeDelayProb);
     if (th.queue.length === 0 && !delayed) {
-      this.sendWrite(th, wid, loc, value, lane);
+      this.sendWrite(th, wid, loc, value, lane, mark);
       return;
     }
     const readyTick = delayed ? this.tick + 1 + this.rng.int(pol.storeDelayTicksMax) : this.tick;
-    th.queue.push(this.queued('st', wid, loc, value, lane, 'xchg', 0, 0, readyTick));
+    const q = this.queued('st', wid, loc, value, lane, 'xchg', 0, 0, readyTick);
+    q.mark = mark;
+    th.queue.push(q);
     this.pump(th);
   }
 
   private queued(kind: Queued['kind'], wid: number, loc: number, value: number, lane: number, op: RmwReq['op'], a: number, b: number, readyTick: number): Queued {
-    return { kind, wid, loc, value, lane, op, a, b, readyTick, fenceState: 0, fenceSid: 0, acksLeft: 0, entries: this.emptyPrereq };
+    return { kind, wid, loc, value, lane, op, a, b, readyTick, mark: 0, fenceState: 0, fenceSid: 0, acksLeft: 0, entries: this.emptyPrereq };
   }
 
-  private sendWrite(th: HwThread, wid: number, loc: number, value: number, lane: number): void {
+  private sendWrite(th: HwThread, wid: number, loc: number, value: number, lane: number, mark: number): void {
     const home = this.locs.homes[loc] as number;
     this.clock++;
     th.inflight++;
-    const prereq = this.carryOf(th);
+    const prereq = this.carryWith(th, mark);
     if (home === this.id) {
       this.orderWrite(this.id, th.tir, wid, loc, value, lane, prereq, this.clock);
     } else {
@@ -792,14 +838,16 @@ export class Core {
     }
   }
 
-  private enqueueRmw(th: HwThread, loc: number, op: RmwReq['op'], a: number, b: number): void {
+  private enqueueRmw(th: HwThread, loc: number, op: RmwReq['op'], a: number, b: number, mark = 0): void {
     this.stats.memOps++;
     this.stats.rmws++;
     const wid = this.newWid();
     th.rmwWid = wid;
     th.rmwIsStcx = op === 'stcx';
     th.rmwOp = op;
-    th.queue.push(this.queued('rmw', wid, loc, 0, -1, op, a, b, this.tick));
+    const q = this.queued('rmw', wid, loc, 0, -1, op, a, b, this.tick);
+    q.mark = mark;
+    th.queue.push(q);
     this.block(th, BK_RMW);
     this.pump(th);
   }
@@ -874,13 +922,13 @@ export class Core {
       }
       q.splice(i, 1);
       if (e.kind === 'st') {
-        this.sendWrite(th, e.wid, e.loc, e.value, e.lane);
+        this.sendWrite(th, e.wid, e.loc, e.value, e.lane, e.mark);
       } else {
         const home = this.locs.homes[e.loc] as number;
         this.clock++;
         const m: RmwReq = {
           t: 'rmwreq', src: this.id, thread: th.tir, wid: e.wid, loc: e.loc, op: e.op, a: e.a, b: e.b,
-          prereq: this.carryOf(th), clock: this.clock,
+          prereq: this.carryWith(th, e.mark), clock: this.clock,
         };
         if (home === this.id) this.homeRmw(m);
         else this.sendMsg(home, m);
@@ -894,9 +942,17 @@ export class Core {
   private fenceStart(th: HwThread, f: Queued): boolean {
     if (this.perThreadLwsync) {
       // Group A is ordered at its homes (the thread's stores are): the later stores carry it.
-      // An eieio's group A is the thread's own stores (f.a === 1), an lwsync's all it has seen.
-      this.inherit(th, f.a === 1 ? this.ownGroup(th) : this.groupA(th));
+      // An eieio's group A is the thread's own stores (f.a === 1) with what they carried; an
+      // lwsync's all it has seen, and the prerequisites that came with it.
+      if (f.a === 1) {
+        this.inherit(th, this.ownGroup(th));
+        this.inherit(th, th.ownMark === th.pool.length ? th.pool : th.pool.slice(0, th.ownMark));
+      } else {
+        this.inherit(th, this.groupA(th));
+        this.inherit(th, th.pool);
+      }
       th.ownSince.length = 0;
+      th.ownMark = 0;
       return true;
     }
     const entries = this.groupA(th);

@@ -9,15 +9,19 @@ export type Op =
   /** Load a word (or a byte lane). `floorTick` allows the load to be satisfied early, from the
    * thread's view as of any tick >= floorTick (out-of-order load satisfaction); omit for in-order. */
   | { k: 'ld'; loc: number; lane?: number; floorTick?: number }
-  /** Store a word, or a byte lane (0..5) that merges into the word at the home. */
-  | { k: 'st'; loc: number; value: number; lane?: number }
+  /** Store a word, or a byte lane (0..5) that merges into the word at the home. `carryMark`
+   * (per-thread lwsync ordering, litmus tests): the store also carries the first `carryMark`
+   * entries of the prerequisites the thread took in with the writes it saw (see `poolmark`): a
+   * store that depends on a load passes on what the barriers behind that load's write ordered. */
+  | { k: 'st'; loc: number; value: number; lane?: number; carryMark?: number }
   /** Atomic read-modify-write performed at the home; returns the old value (stcx: 1 or 0). */
   | { k: 'rmw'; loc: number; op: RmwOp; a: number; b?: number }
   /** lwarx: load and reserve. With `floorTick`, a load like `ld`'s (it may be satisfied early, and
    * orders no later load); without, later loads are not satisfied before it. */
   | { k: 'larx'; loc: number; floorTick?: number }
-  /** stwcx.: store if the reservation still holds; returns 1 on success, 0 on failure. */
-  | { k: 'stcx'; loc: number; value: number }
+  /** stwcx.: store if the reservation still holds; returns 1 on success, 0 on failure.
+   * `carryMark` as for `st`. */
+  | { k: 'stcx'; loc: number; value: number; carryMark?: number }
   | { k: 'sync' }
   | { k: 'lwsync' }
   | { k: 'isync' }
@@ -51,6 +55,10 @@ export type Op =
   /** The tick at which the thread's last load was satisfied, times 2, plus 1 if it read the
    * thread's own write (for software that tracks dependencies). Costs nothing. */
   | { k: 'lastload' }
+  /** Per-thread lwsync ordering: how many prerequisite entries the thread has taken in so far with
+   * the writes it saw (a `carryMark` for stores that depend on a load made before now). The
+   * entries only ever grow, so a later mark covers every earlier one. Costs nothing. */
+  | { k: 'poolmark' }
   /** A tracepoint on the machine's event stream. Costs nothing. */
   | { k: 'tp'; name: string; attrs?: Record<string, number | string | boolean> };
 

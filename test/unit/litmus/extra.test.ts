@@ -7,7 +7,12 @@
  * produce (MP+sync+isync, MP+sync+lwarx) must be produced. The lwarx-dependency tests
  * (MP+lwsync+lwarx-*, WRC+lwsync+lwarx-addr) are Forbidden ones that directory locations once
  * broke. An eieio orders only the thread's own stores (ppc.cat's WW(eieio)): WRC+eieio+addr, which
- * the machine once never produced, must be; MP+eieio+addr never.
+ * the machine once never produced, must be; MP+eieio+addr never. What a thread takes in with a
+ * write it read is passed on only by its stores ordered after the read (ppc.cat's hb*): a store in
+ * plain program order does not (ISA2+lwsync+po+addr, ISA2+eieio+eieio+addr must be produced), and
+ * each dependency does (ISA2+lwsync+{data,ctrl,addr-po,addrst-po,poloc,rmw}+addr never; each of
+ * them was produced, 1-12 times in 10,000 runs of some configuration, with the dependencies
+ * ignored).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +24,7 @@ import type { Placement } from '../../../services/litmus/run.js';
 import { checkCondition, isStateAllowed } from '../../../services/checker/index.js';
 
 const dir = join(process.cwd(), 'test', 'fixtures', 'litmus-extra');
-const mustHit = new Set(['PPOCA', 'RSW', 'SB+rmws', 'MP+lwsync+addr-po', 'MP+sync+isync', 'MP+sync+lwarx', 'MP+bytes', 'WRC+eieio+addr']);
+const mustHit = new Set(['PPOCA', 'RSW', 'SB+rmws', 'MP+lwsync+addr-po', 'MP+sync+isync', 'MP+sync+lwarx', 'MP+bytes', 'WRC+eieio+addr', 'ISA2+lwsync+po+addr', 'ISA2+eieio+eieio+addr']);
 
 test('extra litmus tests: sound against the axiomatic model, and complete where hardware is', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.litmus')).sort();
