@@ -38,7 +38,7 @@
  * generation ends as invalid, with the reason. A pause loses nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -340,9 +340,35 @@ function installHooks(): void {
   process.on('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
+      const pids = [...liveCores].map((c) => c.pid).filter((p): p is number => p !== undefined);
       killAll();
+      // The temporary directories go in the exit handlers: not before the cores are dead, or one
+      // that was opening its record file there makes the directory again.
+      waitDeadSync(pids, 2000);
       process.exit(sig === 'SIGINT' ? 130 : 143);
     });
+  }
+}
+
+/**
+ * Waits (blocking, at most `ms`) until every process of `pids` is gone or a zombie: a process killed
+ * by SIGKILL finishes the system call it is in first. Linux only (/proc); elsewhere it returns.
+ */
+function waitDeadSync(pids: number[], ms: number): void {
+  const until = Date.now() + ms;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (const pid of pids) {
+    while (Date.now() < until) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        break;
+      }
+      const state = stat.charAt(stat.lastIndexOf(')') + 2);
+      if (state === 'Z' || state === 'X') break;
+      Atomics.wait(nap, 0, 0, 5);
+    }
   }
 }
 

@@ -21,10 +21,11 @@ export function makeTempDir(prefix: string): string {
 }
 
 /** Removes every directory still live (a process about to die by a signal it re-raises, which
- * runs no `exit` handler). */
+ * runs no `exit` handler). The directories stay known: a child that was dying as they went may
+ * have made one again (a core opening its record file), and the `exit` handler removes it once
+ * more. */
 export function removeAllTempDirs(): void {
   for (const d of live) rmSync(d, { recursive: true, force: true });
-  live.clear();
 }
 
 export function removeTempDir(dir: string): void {
