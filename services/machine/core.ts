@@ -171,6 +171,29 @@ interface Queued {
   entries: number[];
 }
 
+/**
+ * Merges prerequisite triples [loc, version, value, ...] (the first `end` numbers of `entries`)
+ * into `into`, one triple per location (`at`: where each location's triple is) at the highest
+ * version. Returns whether anything changed.
+ */
+function mergeEntries(into: number[], at: Map<number, number>, entries: number[], end: number): boolean {
+  let changed = false;
+  for (let i = 0; i < end; i += 3) {
+    const loc = entries[i] as number;
+    const ver = entries[i + 1] as number;
+    const k = at.get(loc);
+    if (k === undefined) {
+      at.set(loc, into.length);
+      into.push(loc, ver, entries[i + 2] as number);
+    } else if (ver > (into[k + 1] as number)) {
+      into[k + 1] = ver;
+      into[k + 2] = entries[i + 2] as number;
+    } else continue;
+    changed = true;
+  }
+  return changed;
+}
+
 export class HwThread {
   state = TS_RUN;
   block = BK_NONE;
@@ -734,21 +757,7 @@ export class Core {
 
   /** Per-thread lwsync: adds `entries` to what the thread's later stores carry. */
   private inherit(th: HwThread, entries: number[]): void {
-    const at = (th.carryAt ??= new Map<number, number>());
-    const c = th.carry;
-    for (let i = 0; i < entries.length; i += 3) {
-      const loc = entries[i] as number;
-      const ver = entries[i + 1] as number;
-      const k = at.get(loc);
-      if (k === undefined) {
-        at.set(loc, c.length);
-        c.push(loc, ver, entries[i + 2] as number);
-      } else if (ver > (c[k + 1] as number)) {
-        c[k + 1] = ver;
-        c[k + 2] = entries[i + 2] as number;
-      } else continue;
-      th.carrySnap = null;
-    }
+    if (mergeEntries(th.carry, (th.carryAt ??= new Map<number, number>()), entries, entries.length)) th.carrySnap = null;
   }
 
   /** The prerequisites a store of `th` carries now (a snapshot: messages keep it). */
@@ -765,19 +774,7 @@ export class Core {
     const out = th.carry.slice();
     const at = new Map<number, number>();
     for (let i = 0; i < out.length; i += 3) at.set(out[i] as number, i);
-    const pool = th.pool;
-    for (let i = 0; i < mark; i += 3) {
-      const loc = pool[i] as number;
-      const ver = pool[i + 1] as number;
-      const k = at.get(loc);
-      if (k === undefined) {
-        at.set(loc, out.length);
-        out.push(loc, ver, pool[i + 2] as number);
-      } else if (ver > (out[k + 1] as number)) {
-        out[k + 1] = ver;
-        out[k + 2] = pool[i + 2] as number;
-      }
-    }
+    mergeEntries(out, at, th.pool, mark);
     return out;
   }
 
