@@ -119,6 +119,7 @@ export const distBenches: Bench[] = [
     summary: 'cross-call with wait between two core processes over NATS, vs the raw NATS RTT',
     async run(): Promise<Figure[]> {
       const before = await benchNatsRtt({ requests: 1000 });
+      const pubsubBefore = await benchNatsRtt({ requests: 1000, mode: 'pubsub' });
       // Two core processes and nothing else: on the 4-core power8 every sync also waits for the
       // acks of two idle cores (their sharers are unknown), which is not the exchange measured.
       const dir = mkdtempSync(join(tmpdir(), 'ipiscope-bench-'));
@@ -150,8 +151,11 @@ export const distBenches: Bench[] = [
         rmSync(dir, { recursive: true, force: true });
       }
       const after = await benchNatsRtt({ requests: 1000 });
+      const pubsubAfter = await benchNatsRtt({ requests: 1000, mode: 'pubsub' });
       const rawMean = (before.rtt_us_mean + after.rtt_us_mean) / 2;
       const rawP50 = (before.rtt_us_p50 + after.rtt_us_p50) / 2;
+      const psMean = (pubsubBefore.rtt_us_mean + pubsubAfter.rtt_us_mean) / 2;
+      const psP50 = (pubsubBefore.rtt_us_p50 + pubsubAfter.rtt_us_p50) / 2;
       // The calls run from the start of the generation until the controller stops the workload;
       // the drain after it (the machine settling before it is judged) is not calls.
       const drain = r.live.drain;
@@ -176,6 +180,10 @@ export const distBenches: Bench[] = [
           // The bar's floor, mean for mean; and against the median, as earlier versions gave it.
           bar_us: Math.round(1.5 * busRtts * rawMean), ratio: round2(rttUs / (busRtts * rawMean)),
           bar_us_p50: Math.round(1.5 * busRtts * rawP50), ratio_p50: round2(rttUs / (busRtts * rawP50)),
+          // Against a plain publish answered by a plain publish (no reply inbox, timer or promise
+          // per round trip), as the cores' hops are: a leaner floor than request/reply's.
+          nats_pubsub_rtt_us: Math.round(psP50 * 10) / 10, nats_pubsub_rtt_us_mean: Math.round(psMean * 10) / 10,
+          ratio_pubsub: round2(rttUs / (busRtts * psMean)), ratio_pubsub_p50: round2(rttUs / (busRtts * psP50)),
           ipis: r.verdict.ipis_handled, calls_timed: calls, calls_ms: callsMs, generation_ms: r.live.generation_ms, drain_ms: drain?.wallMs ?? 0, wall_ms: r.live.wall_ms,
         },
         {
