@@ -38,11 +38,11 @@
  * generation ends as invalid, with the reason. A pause loses nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { assert, UserError } from '../stdx/index.js';
+import { assert, pidAlive, UserError } from '../stdx/index.js';
 import { decodeControlMsg, encodeControlMsg } from '../bus/codec.js';
 import type { ControlMsg } from '../bus/codec.js';
 import { coreControlSubject, controllerSubject, DEFAULT_CORE_LOOP, FILE_CHUNK_MAX } from '../bus/control.js';
@@ -275,6 +275,8 @@ const START_DEADLINE_MS = 10_000;
 const STATUS_DEADLINE_MS = 5_000;
 /** A scenario run logs a progress line this often (wall ms). */
 const PROGRESS_EVERY_MS = 30_000;
+/** StopRun writes the core's record: a first attempt gets half the time. */
+const STOP_DEADLINE_MS = 20_000;
 /** Bound on GenerationResult.progress (a 20 ms wave period fills it in 80 s). */
 export const PROGRESS_SAMPLES_MAX = 4096;
 
@@ -290,8 +292,6 @@ export function addProgress(progress: Array<[number, number]>, stride: { every: 
   progress.length = j;
   stride.every *= 2;
 }
-/** StopRun writes the core's record: a first attempt gets half the time. */
-const STOP_DEADLINE_MS = 20_000;
 
 /**
  * V8 flags of a core process: a small young generation (the default semi-space of 16 MB is most
@@ -357,19 +357,7 @@ function installHooks(): void {
 function waitDeadSync(pids: number[], ms: number): void {
   const until = Date.now() + ms;
   const nap = new Int32Array(new SharedArrayBuffer(4));
-  for (const pid of pids) {
-    while (Date.now() < until) {
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        break;
-      }
-      const state = stat.charAt(stat.lastIndexOf(')') + 2);
-      if (state === 'Z' || state === 'X') break;
-      Atomics.wait(nap, 0, 0, 5);
-    }
-  }
+  for (const pid of pids) while (pidAlive(pid) && Date.now() < until) Atomics.wait(nap, 0, 0, 5);
 }
 
 export class Controller {
