@@ -177,6 +177,7 @@ interface Queued {
  * version. Returns whether anything changed.
  */
 function mergeEntries(into: number[], at: Map<number, number>, entries: number[], end: number): boolean {
+  assert(end % 3 === 0 && end <= entries.length, () => `prerequisites merged up to ${end} of ${entries.length} numbers`);
   let changed = false;
   for (let i = 0; i < end; i += 3) {
     const loc = entries[i] as number;
@@ -770,6 +771,7 @@ export class Core {
    * pool entries, one entry per location at the highest version. */
   private carryWith(th: HwThread, mark: number): number[] {
     if (!this.perThreadLwsync || mark === 0) return this.carryOf(th);
+    assert(mark <= th.pool.length, () => `cpu ${th.cpu}: a store carries ${mark} pool numbers of ${th.pool.length}`);
     if (mark > th.ownMark) th.ownMark = mark;
     const out = th.carry.slice();
     const at = new Map<number, number>();
@@ -813,14 +815,12 @@ export class Core {
       return;
     }
     const readyTick = delayed ? this.tick + 1 + this.rng.int(pol.storeDelayTicksMax) : this.tick;
-    const q = this.queued('st', wid, loc, value, lane, 'xchg', 0, 0, readyTick);
-    q.mark = mark;
-    th.queue.push(q);
+    th.queue.push(this.queued('st', wid, loc, value, lane, 'xchg', 0, 0, readyTick, mark));
     this.pump(th);
   }
 
-  private queued(kind: Queued['kind'], wid: number, loc: number, value: number, lane: number, op: RmwReq['op'], a: number, b: number, readyTick: number): Queued {
-    return { kind, wid, loc, value, lane, op, a, b, readyTick, mark: 0, fenceState: 0, fenceSid: 0, acksLeft: 0, entries: this.emptyPrereq };
+  private queued(kind: Queued['kind'], wid: number, loc: number, value: number, lane: number, op: RmwReq['op'], a: number, b: number, readyTick: number, mark = 0): Queued {
+    return { kind, wid, loc, value, lane, op, a, b, readyTick, mark, fenceState: 0, fenceSid: 0, acksLeft: 0, entries: this.emptyPrereq };
   }
 
   private sendWrite(th: HwThread, wid: number, loc: number, value: number, lane: number, mark: number): void {
@@ -842,9 +842,7 @@ export class Core {
     th.rmwWid = wid;
     th.rmwIsStcx = op === 'stcx';
     th.rmwOp = op;
-    const q = this.queued('rmw', wid, loc, 0, -1, op, a, b, this.tick);
-    q.mark = mark;
-    th.queue.push(q);
+    th.queue.push(this.queued('rmw', wid, loc, 0, -1, op, a, b, this.tick, mark));
     this.block(th, BK_RMW);
     this.pump(th);
   }
