@@ -102,6 +102,13 @@ export interface CoreOptions {
   /** Idle thread start skew: each thread starts after a seeded delay in [0, startSkewTicksMax]. */
   startSkewTicksMax?: number;
   /**
+   * Staggered starts (litmus swarm runs): the thread of Linux CPU c starts `c x startStaggerTicks`
+   * later, on top of its skew. Litmus tests number their threads in the order their data flows
+   * (WRC's writer, then the thread that reads it and writes, then the last reader), so a stagger
+   * about a propagation delay long lines the threads up the way their relaxed outcomes need.
+   */
+  startStaggerTicks?: number;
+  /**
    * How lwsync and eieio order a thread's later stores behind what it has seen (group A):
    * - `global` (default): the later stores wait until group A is visible to every thread (a
    *   round of sync messages); stronger than POWER, as the memory contract above says;
@@ -382,6 +389,8 @@ export class Core {
     const tpc = this.topo.threadsPerCore;
     this.threads = [];
     const skewMax = opts.startSkewTicksMax ?? 0;
+    const stagger = opts.startStaggerTicks ?? 0;
+    assert(stagger >= 0 && Number.isInteger(stagger), () => `start stagger ${stagger}: a whole number of ticks, >= 0`);
     for (let tir = 0; tir < tpc; tir++) {
       const cpu = this.id * tpc + tir;
       const sw = opts.software(cpu);
@@ -397,7 +406,7 @@ export class Core {
         th.state = TS_DONE;
       } else {
         th.frames.push({ gen: sw.main(), resume: 0, source: null, eeSaved: false, delayLeft: 0 });
-        th.waitUntil = skewMax > 0 ? this.rng.int(skewMax + 1) : 0;
+        th.waitUntil = (skewMax > 0 ? this.rng.int(skewMax + 1) : 0) + cpu * stagger;
       }
       this.threads.push(th);
     }

@@ -172,6 +172,7 @@ function litmusSetup(spec: LitmusSpec): {
   locations: LocationTable;
   policy: MemoryPolicy;
   startSkewTicksMax: number;
+  startStaggerTicks: number;
   compiled: Compiled;
 } {
   const test = parseLitmus(spec.text, spec.file);
@@ -184,7 +185,7 @@ function litmusSetup(spec: LitmusSpec): {
   const locIds = locNames.map((name) => locations.add(name, homes.int(ncores), test.initMem.get(name) ?? 0, spec.locations !== 'directory'));
   locations.freeze();
   const draw = swarmDraw(new Random(spec.runSeed, 'swarm'));
-  return { test, topology, cpus, locNames, locIds, locations, policy: draw.policy, startSkewTicksMax: draw.startSkewTicksMax, compiled };
+  return { test, topology, cpus, locNames, locIds, locations, policy: draw.policy, startSkewTicksMax: draw.startSkewTicksMax, startStaggerTicks: draw.startStaggerTicks, compiled };
 }
 
 function buildLitmusCore(
@@ -212,6 +213,7 @@ function buildLitmusCore(
     observer,
     ...LITMUS_CORE_MEMORY,
     startSkewTicksMax: s.startSkewTicksMax,
+    startStaggerTicks: s.startStaggerTicks,
   });
   const tpc = s.topology.threadsPerCore;
   return {

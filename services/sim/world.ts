@@ -132,6 +132,8 @@ export interface WorldOptions {
   observer?: MachineObserver | null;
   keepHistory?: boolean;
   startSkewTicksMax?: number;
+  /** See CoreOptions.startStaggerTicks. */
+  startStaggerTicks?: number;
   /** See CoreOptions.lwsyncOrdering. */
   lwsyncOrdering?: 'global' | 'per-thread';
   /** Called for every message a core takes from the bus (the replay journal). */
@@ -171,6 +173,7 @@ export class World {
           observer: opts.observer ?? null,
           keepHistory: opts.keepHistory,
           startSkewTicksMax: opts.startSkewTicksMax,
+          startStaggerTicks: opts.startStaggerTicks,
           lwsyncOrdering: opts.lwsyncOrdering,
         }),
       );
