@@ -26,6 +26,7 @@ export interface LitmusRunOptions {
   /** Fixed propagation policy; without it every run draws its own (swarm testing). */
   policy?: MemoryPolicy;
   bus?: BusPolicy;
+  /** Fixed start skew bound; with it, no run is staggered (SwarmDraw.startStaggerTicks). */
   startSkewTicksMax?: number;
   /** Instructions one thread may execute in one run before the run is declared invalid. */
   instrMax?: number;
