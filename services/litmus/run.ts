@@ -200,6 +200,10 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
     let addrPoMark = 0;
     const loadMark = new Map<number, number>();
     const markOf = (r: string): number => (r === '0' ? 0 : mark.get(r) ?? 0);
+    // What a store (or stcx) to `loc` carries: the marks of its address and data registers, of the
+    // branches before it, of earlier accesses whose address depended on a load, and of the loads
+    // of `loc` itself.
+    const storeCarry = (addrMark: number, rs: string, loc: number): number => Math.max(addrMark, markOf(rs), ctrlMark, addrPoMark, loadMark.get(loc) ?? 0);
     let pc = 0;
     let executed = 0;
     const get = (r: string): number => (r === '0' ? 0 : regs.get(r) ?? 0);
@@ -280,7 +284,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const pm = yield { k: 'poolmark' };
           const addrMark = ins.op === 'lwz' ? markOf(ins.ra) : Math.max(markOf(ins.ra), markOf(ins.rb));
           addrPoMark = Math.max(addrPoMark, addrMark);
-          loadMark.set(loc, Math.max(loadMark.get(loc) ?? 0, pm));
+          loadMark.set(loc, pm);
           regs.set(ins.rd, loadedValue(v, ins.op !== 'lwarx' && ins.signed === true, widthOf(ins)));
           ready.set(ins.rd, at);
           mark.set(ins.rd, pm);
@@ -298,8 +302,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
           const loc = locOf(addr, ins.op);
           const addrReady = ins.op === 'stw' ? readyOf(ins.ra) : Math.max(readyOf(ins.ra), readyOf(ins.rb));
           const addrMark = ins.op === 'stw' ? markOf(ins.ra) : Math.max(markOf(ins.ra), markOf(ins.rb));
-          const carryMark = Math.max(addrMark, markOf(ins.rs), ctrlMark, addrPoMark, loadMark.get(loc) ?? 0);
-          yield { k: 'st', loc, value: storedWord(get(ins.rs), widthOf(ins)), carryMark };
+          yield { k: 'st', loc, value: storedWord(get(ins.rs), widthOf(ins)), carryMark: storeCarry(addrMark, ins.rs, loc) };
           addrPoMark = Math.max(addrPoMark, addrMark);
           storeReady.set(loc, Math.max(addrReady, readyOf(ins.rs)));
           if (ins.update === true) {
@@ -313,8 +316,7 @@ export function interpreter(c: Compiled, t: number, out: ThreadResult, instrMax:
         case 'stwcx': {
           const loc = locOf(get(ins.ra) + get(ins.rb), ins.op);
           const addrMark = Math.max(markOf(ins.ra), markOf(ins.rb));
-          const carryMark = Math.max(addrMark, markOf(ins.rs), ctrlMark, addrPoMark, loadMark.get(loc) ?? 0);
-          const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs), widthOf(ins)), carryMark };
+          const ok = yield { k: 'stcx', loc, value: storedWord(get(ins.rs), widthOf(ins)), carryMark: storeCarry(addrMark, ins.rs, loc) };
           addrPoMark = Math.max(addrPoMark, addrMark);
           storeReady.set(loc, Infinity);
           cr[0] = ok === 1 ? CR_EQ : 0;

@@ -765,9 +765,9 @@ export class Core {
     if (this.perThreadLwsync) for (let i = 0; i < pre.length; i++) th.pool.push(pre[i] as number);
   }
 
-  /** Per-thread lwsync: adds `entries` to what the thread's later stores carry. */
-  private inherit(th: HwThread, entries: number[]): void {
-    if (mergeEntries(th.carry, (th.carryAt ??= new Map<number, number>()), entries, entries.length)) th.carrySnap = null;
+  /** Per-thread lwsync: adds `entries` (its first `end` numbers) to what the thread's later stores carry. */
+  private inherit(th: HwThread, entries: number[], end = entries.length): void {
+    if (mergeEntries(th.carry, (th.carryAt ??= new Map<number, number>()), entries, end)) th.carrySnap = null;
   }
 
   /** The prerequisites a store of `th` carries now (a snapshot: messages keep it). */
@@ -950,7 +950,7 @@ export class Core {
       // lwsync's all it has seen, and the prerequisites that came with it.
       if (f.a === 1) {
         this.inherit(th, this.ownGroup(th));
-        this.inherit(th, th.ownMark === th.pool.length ? th.pool : th.pool.slice(0, th.ownMark));
+        this.inherit(th, th.pool, th.ownMark);
       } else {
         this.inherit(th, this.groupA(th));
         this.inherit(th, th.pool);
