@@ -253,8 +253,10 @@ const SEED_2019 = {
   // processes then costs 6-17 ticks on average, median 3-12 (sim's bus: 3.5 within a socket, 5.5
   // across), against hundreds of steps unpaced, so the race meets about the proportions of hop and
   // work of sim. Faster ticks starve the CPUs and the hops grow (500 us: 40-100 ticks). `sim`
-  // ignores this.
-  distributed: { tickUs: 1000 },
+  // ignores this. `run`'s default bound is 300 s: over 32 processes on a 2-CPU machine a hop costs
+  // 12-25 ticks, and the v5.3 hang came 51-100 s after the command (3 runs of 3 within 300 s;
+  // 1 of 4 within a 60 s bound); a run ends at the hang, so only an `ok` takes the whole bound.
+  distributed: { tickUs: 1000, durationSecs: 300 },
 } satisfies Partial<ScenarioInput>;
 
 const BUILTINS: Record<string, ScenarioInput> = {
