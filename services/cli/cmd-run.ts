@@ -167,7 +167,8 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
   if (hop !== undefined && simHop !== undefined && hop.messages > 0 && hop.mean > 2 * Math.max(...simHop)) {
     lines.push(
       `bus hops cost ${hop.mean} ticks on average (median ${hop.p50}) against sim's ${simHop.join('-')}: the host is short of CPU for this pace, ` +
-        'and races that need a short hop are rarer here than in sim (a slower pace, a larger --tick-us, brings the hops back down)',
+        'and races that need a short hop are rarer here than in sim (a slower pace, a larger --tick-us, brings the hops back down; ' +
+        'so does a longer run: the core processes are JIT-cold for their first minutes)',
     );
   }
   for (const x of v.stuck) {
