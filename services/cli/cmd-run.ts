@@ -27,6 +27,7 @@ const spec = {
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
     duration: { type: 'duration', help: "wall-clock bound of the run (default: the scenario's distributed.durationSecs, else 30s; wake-list-2012: 90s; host-ipi-2019 and host-ipi-2019-clear: 300s)" },
     ipis: { type: 'int', min: 0, help: 'stop after this many handled IPIs (default: the scenario\'s)' },
+    warmUp: { type: 'duration', help: 'first run the scenario this long on the next seed, on the same core processes, and throw it away, so that the run starts on JIT-warm cores (cold, their bus hops cost 3-4 times sim\'s ticks for the first minutes); default: none' },
     watchdogThresh: { type: 'int', min: 1, max: 60, help: "the kernel's watchdog_thresh sysctl in seconds: a soft lockup is reported, and the run ended, after twice it (default: the scenario's, 10 as in Linux)" },
     hungTaskTimeout: { type: 'int', min: 1, max: 600, help: "the kernel's hung_task_timeout_secs sysctl: a task asleep uninterruptibly this long is reported hung, and the run ended (default: the scenario's, 120 as in Linux)" },
     tickUs: { type: 'int', min: 0, help: 'pace every core to one wall clock at this many µs per tick, so a bus hop costs a few ticks as in sim (0: unpaced; default: the scenario\'s distributed.tickUs)' },
@@ -95,6 +96,7 @@ export const runCommand: Command = {
         ? { trace: { ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}), ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}), ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}) } }
         : {}),
       durationMs: a.flags.duration ?? (scenario.distributed?.durationSecs ?? 30) * 1000,
+      ...(f.warmUp !== undefined ? { warmUpMs: f.warmUp } : {}),
       log: (l) => err(l),
     });
     const v = r.verdict;
@@ -115,11 +117,11 @@ export const runCommand: Command = {
     if (a.flags.json) {
       const { console: _c, ...rest } = v;
       if (traced) rest.ignored = v.ignored.map((i) => ({ ...i, trace_id: traceIds.get(i.ipi_id) ?? '' }));
-      out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, faults_by_link: r.live.faults_by_link, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory, ...(r.live.record_error !== undefined ? { record_error: r.live.record_error } : {}) }));
+      out(JSON.stringify({ ...rest, emulated_seconds: emulatedSeconds, ...(trace !== undefined ? { trace } : {}), processes: r.live.processes, wall_ms: r.live.wall_ms, bus: r.live.bus, faults_injected: r.live.faults_injected, faults_by_link: r.live.faults_by_link, fault_plan_updates: r.live.fault_plan_updates, bus_msgs_per_s: r.live.bus_msgs_per_s, ipis_per_s: r.live.ipis_per_s, drain: r.live.drain, wait_steps_max: r.live.wait_steps_max, end_seen_ms: r.live.end_seen_ms, start_ms: r.live.start_ms, core_memory: r.live.core_memory, ...(r.live.warm_up !== undefined ? { warm_up: r.live.warm_up } : {}), ...(r.live.record_error !== undefined ? { record_error: r.live.record_error } : {}) }));
     } else {
       out(v.console.trimEnd());
       for (const l of verdictLines(v, { processes: r.live.processes, wallMs: r.live.wall_ms, emulatedSeconds, traceIds })) out(l);
-      out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (tick 0 at ${(r.live.start_ms / 1000).toFixed(1)} s: spawning and start-up)`);
+      out(`ended by ${v.end_reason}, seen ${(r.live.end_seen_ms / 1000).toFixed(1)} s after the start (tick 0 at ${(r.live.start_ms / 1000).toFixed(1)} s: spawning and start-up${r.live.warm_up !== undefined ? `, and the warm-up on seed ${r.live.warm_up.seed}: ${(r.live.warm_up.ms / 1000).toFixed(1)} s, ${r.live.warm_up.ipis_handled} IPIs, thrown away` : ''})`);
       if (r.live.drain !== undefined) out(`drain: ${r.live.drain.settled ? 'settled' : 'did not settle'} after ${r.live.drain.waves} waves, ${r.live.drain.wallMs} ms`);
       if (r.live.core_memory.rss_mb_max !== undefined) out(`core processes: at most ${r.live.core_memory.rss_mb_max} MB resident each (${r.live.core_memory.private_mb_max ?? '?'} MB private, ${r.live.core_memory.pss_mb_max ?? '?'} MB proportional share; V8 heap ${r.live.core_memory.heap_used_mb_max} MB used of ${r.live.core_memory.heap_total_mb_max} MB)`);
       for (const u of r.live.fault_plan_updates) out(`fault plan version ${u.version} taken live at ${u.at_ms} ms: ${u.rules} rules, ${u.process_faults_scheduled} process faults scheduled${u.process_faults_not_applicable > 0 ? `, ${u.process_faults_not_applicable} not applicable (adopted cores)` : ''}`);
@@ -168,7 +170,7 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
     lines.push(
       `bus hops cost ${hop.mean} ticks on average (median ${hop.p50}) against sim's ${simHop.join('-')}: the host is short of CPU for this pace, ` +
         'and races that need a short hop are rarer here than in sim (a slower pace, a larger --tick-us, brings the hops back down; ' +
-        'so does a longer run: the core processes are JIT-cold for their first minutes)',
+        'so does a longer run, or --warm-up: the core processes are JIT-cold for their first minutes)',
     );
   }
   for (const x of v.stuck) {

@@ -30,7 +30,7 @@ import type { Scenario } from '../sim/scenario.js';
 import { busPolicyOf } from '../sim/scenario.js';
 import { DEFAULT_CORE_LOOP } from '../bus/control.js';
 import type { HopTicks } from '../core/run-core.js';
-import { Controller, DRAIN_TIMEOUT_MS } from './controller.js';
+import { Controller, DRAIN_TIMEOUT_MS, type StartedController } from './controller.js';
 import { TICKS_MAX_FOR_GOAL } from '../sim/run-sim.js';
 import type { DrainOutcome, EndReason, FaultPlanUpdateNote, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
 import { redactNatsUrls } from '../bus/nats-url.js';
@@ -75,6 +75,23 @@ export interface RunScenarioOptions {
   drainTimeoutMs?: number;
   /** Trace the run: every core's spans, merged into `traceFile`, and/or sent to `otlpUrl`. */
   trace?: Pick<GenerationTracing, 'traceFile' | 'otlpUrl' | 'sampleRatio'>;
+  /**
+   * Before the run, run the same scenario and kernel this long (wall ms) on the next seed, on the
+   * same core processes, and throw it away: the run then starts on JIT-warm cores. A core process
+   * runs a small share of the workload, so V8 takes minutes to optimize its code; until then its
+   * bus hops cost 3-4 times sim's ticks (see the README's Known limits). Default 0: none.
+   */
+  warmUpMs?: number;
+}
+
+/** What the warm-up generation (`warmUpMs`) did; its machine is not judged and not recorded. */
+export interface WarmUpOutcome {
+  seed: number;
+  /** Wall ms from its StartRun to the end of its drain. */
+  ms: number;
+  end_reason: string;
+  /** IPIs handled when its workload stopped (the last status wave). */
+  ipis_handled: number;
 }
 
 
@@ -154,6 +171,8 @@ export interface RunScenarioResult {
     trace?: TraceOutcome;
     /** Why the record file could not be written (the verdict stands; the record is lost). */
     record_error?: string;
+    /** The warm-up generation before the run (`warmUpMs`); `start_ms` includes it. */
+    warm_up?: WarmUpOutcome;
   };
 }
 
@@ -270,10 +289,15 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
     ...(o.onEnding !== undefined ? { onGenerationEnding: () => o.onEnding?.(ctl.runId) } : {}),
   }).start();
   let g: GenerationResult;
+  let warmUp: WarmUpOutcome | undefined;
   try {
     o.log?.(`run ${ctl.runId} on NATS ${redactNatsUrls(ctl.servers)} (${n} core processes); change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${redactNatsUrls(ctl.servers)}\``);
     o.onStarted?.(ctl.pids);
     const tps = distTicksPerSecond(o.scenario);
+    if ((o.warmUpMs ?? 0) > 0) {
+      warmUp = await warmUpGeneration(ctl, o, spec);
+      o.log?.(`warm-up: seed ${warmUp.seed} for ${warmUp.ms} ms (${warmUp.ipis_handled} IPIs, ended by ${warmUp.end_reason}), thrown away; the run starts ${Date.now() - t0} ms after the command`);
+    }
     g = await ctl.runGeneration(spec, {
       end: {
         kind: 'scenario',
@@ -343,11 +367,41 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
       core_memory: pick(g.counters, 'mem_'),
       ...(g.trace !== undefined ? { trace: g.trace } : {}),
       ...(recordError !== undefined ? { record_error: recordError } : {}),
+      ...(warmUp !== undefined ? { warm_up: warmUp } : {}),
     },
   };
 }
 
 /** Writes a run record file (see sim/record-stream.ts: a header line, then the cores' inputs). */
+/**
+ * The warm-up (`warmUpMs`): the same scenario, kernel and pace on the next seed, bounded by wall
+ * time only (a hang or a lockup in it does not end it early), in a record directory of its own
+ * that goes with it. Its machine is thrown away: the run's own generation builds a fresh one
+ * from its spec, and a core drops any message of an ended generation.
+ */
+async function warmUpGeneration(ctl: StartedController, o: RunScenarioOptions, spec: ScenarioSpec): Promise<WarmUpOutcome> {
+  const seed = (spec.seed + 1) >>> 0;
+  const warmSpec: ScenarioSpec = { ...spec, seed };
+  const dir = makeTempDir('ipiscope-warm-up-');
+  try {
+    const w = await ctl.runGeneration(warmSpec, {
+      end: {
+        kind: 'scenario', ipis: 0, hangSteps: Number.MAX_SAFE_INTEGER, hungSteps: Number.MAX_SAFE_INTEGER, stormWakes: Number.MAX_SAFE_INTEGER,
+        durationMs: o.warmUpMs ?? 0, stepsMax: Number.MAX_SAFE_INTEGER,
+        ...(isPaced(o.scenario) ? { drainSettleSteps: PACED_DRAIN_SETTLE_TICKS, drainTimeoutMs: Math.max(DRAIN_TIMEOUT_MS, (40_000 * paceOptionsOf(o.scenario).tickUs) / 1000) } : {}),
+      },
+      recordDir: dir,
+      idleTickUs: o.idleTickUs ?? 10,
+      ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
+      ...(isPaced(o.scenario) ? { pace: paceOptionsOf(o.scenario), statusEveryMs: PACED_STATUS_EVERY_MS } : {}),
+    });
+    const last = w.progress[w.progress.length - 1];
+    return { seed, ms: w.wallMs, end_reason: w.reason, ipis_handled: last !== undefined ? last[1] : 0 };
+  } finally {
+    removeTempDir(dir);
+  }
+}
+
 export function writeRecord(file: string, rec: RunRecord): void {
   writeRecordFile(file, rec);
 }

@@ -14,6 +14,9 @@
  *   state and the same verdict bytes.
  * - core 2 stopped (SIGSTOP) for 3 s from 1.5 s on: when it runs again it is 3,000 ticks behind,
  *   longer than `behindMsMax` (2 s): invalid, naming the core and the broken time scale.
+ * - a warm-up of 3 s (seed 8) before a 3 s run of seed 7 on the same processes: reported (its seed,
+ *   its wall time, its IPIs), before the run's tick 0, and thrown away: the run keeps seed 7 and its
+ *   record replays to the same state and verdict.
  * Each run takes well under 30 s.
  */
 import { test } from 'node:test';
@@ -93,4 +96,38 @@ test('a core stopped for longer than behindMsMax breaks the time scale: the run 
   assert.match(v.invalid_reason ?? '', /time scale broke/);
   assert.equal(r.live.faults_injected.pause, 1);
   assert.ok(r.live.generation_ms < 12_000, `ended when the core came back, not at the duration (${r.live.generation_ms} ms)`);
+});
+
+test('a warm-up runs the scenario on the next seed first, on the same processes, and is thrown away: the run and its record are its own', { timeout: 60_000 }, async () => {
+  await using nats = await startTestNats();
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-warm-'));
+  try {
+    const file = join(dir, 'warm.json');
+    const logged: string[] = [];
+    const r = await runScenarioDistributed({
+      scenario: loadScenarioFile(fixture()), servers: nats.servers, seed: 7, durationMs: 3000, warmUpMs: 3000, recordFile: file, log: (l) => logged.push(l),
+    });
+    const v = r.verdict;
+    assert.equal(v.verdict, 'ok', `${v.invalid_reason ?? ''}\n${v.console}`);
+    assert.equal(v.seed, 7, 'the run keeps its own seed');
+    const w = r.live.warm_up;
+    assert.ok(w !== undefined, 'the warm-up is reported');
+    assert.equal(w.seed, 8, 'the warm-up runs the next seed');
+    assert.equal(w.end_reason, 'duration');
+    assert.ok(w.ms >= 2900, `the warm-up ran its ${w.ms} ms`);
+    assert.ok(w.ipis_handled > 0, `the warm-up handled ${w.ipis_handled} IPIs`);
+    assert.ok(r.live.start_ms >= w.ms, `the run's tick 0 (${r.live.start_ms} ms) comes after the warm-up`);
+    assert.ok(v.ipis_handled > 0);
+    assert.ok(logged.some((l) => /^warm-up: seed 8 for \d+ ms \(\d+ IPIs, ended by duration\), thrown away; the run starts \d+ ms after the command$/.test(l)), logged.join('\n'));
+    // The record is the run's alone: its spec and seed, and it replays to the same state and verdict.
+    const rec = readRecordFile(file);
+    assert.equal((rec.spec as ScenarioSpec).seed, 7);
+    const p = replayRun(rec);
+    assert.deepEqual(p.divergences, []);
+    assert.deepEqual(p.mismatches, []);
+    const rv = judgeIgnored(rec, p.finals, verdictOf(rec.spec as ScenarioSpec, p.finals, v.end_reason, v.invalid_reason, v.drained, v.hang_wait, v.time_scale?.lag));
+    assert.equal(JSON.stringify(rv), JSON.stringify(rec.verdict));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
