@@ -312,16 +312,12 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
         // A distributed run is bounded by --duration (and --ipis); a scenario's bound on emulated
         // time is for `sim`, where a run costs no wall time to speak of.
         stepsMax: Math.max(o.scenario.limits.ticksMax, TICKS_MAX_FOR_GOAL),
-        ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
-        // Paced, a step costs wall time: the drain settles on emulated time (PACED_DRAIN_SETTLE_TICKS,
-        // still far more than any path to a demux) and may take 40,000 ticks of wall time.
-        ...(isPaced(o.scenario) ? { drainSettleSteps: PACED_DRAIN_SETTLE_TICKS } : {}),
-        ...(isPaced(o.scenario) && o.drainTimeoutMs === undefined ? { drainTimeoutMs: Math.max(DRAIN_TIMEOUT_MS, (40_000 * paceOptionsOf(o.scenario).tickUs) / 1000) } : {}),
+        ...drainOptions(o),
       },
       recordDir: dir,
       idleTickUs: o.idleTickUs ?? 10,
       ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
-      ...(isPaced(o.scenario) ? { pace: paceOptionsOf(o.scenario), statusEveryMs: PACED_STATUS_EVERY_MS } : {}),
+      ...pacedLoop(o),
       ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
       // Judged after a drain: an unconsumed IPI is ignored at once (settle 0), late after 1 s.
       ...(o.trace !== undefined ? { tracing: { ...o.trace, settleTicks: 0, lateTicks: tps } } : {}),
@@ -372,7 +368,22 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   };
 }
 
-/** Writes a run record file (see sim/record-stream.ts: a header line, then the cores' inputs). */
+/**
+ * The drain's bounds: `drainTimeoutMs` when given. Paced, a step costs wall time: the drain settles
+ * on emulated time (PACED_DRAIN_SETTLE_TICKS, still far more than any path to a demux) and may
+ * take 40,000 ticks of wall time.
+ */
+function drainOptions(o: RunScenarioOptions): { drainSettleSteps?: number; drainTimeoutMs?: number } {
+  const paced = isPaced(o.scenario);
+  const timeoutMs = o.drainTimeoutMs ?? (paced ? Math.max(DRAIN_TIMEOUT_MS, (40_000 * paceOptionsOf(o.scenario).tickUs) / 1000) : undefined);
+  return { ...(paced ? { drainSettleSteps: PACED_DRAIN_SETTLE_TICKS } : {}), ...(timeoutMs !== undefined ? { drainTimeoutMs: timeoutMs } : {}) };
+}
+
+/** Paced runs: the cores' clock, and status waves often enough to catch a lockup in time. */
+function pacedLoop(o: RunScenarioOptions): { pace?: ReturnType<typeof paceOptionsOf>; statusEveryMs?: number } {
+  return isPaced(o.scenario) ? { pace: paceOptionsOf(o.scenario), statusEveryMs: PACED_STATUS_EVERY_MS } : {};
+}
+
 /**
  * The warm-up (`warmUpMs`): the same scenario, kernel and pace on the next seed, bounded by wall
  * time only (a hang or a lockup in it does not end it early), in a record directory of its own
@@ -388,12 +399,12 @@ async function warmUpGeneration(ctl: StartedController, o: RunScenarioOptions, s
       end: {
         kind: 'scenario', ipis: 0, hangSteps: Number.MAX_SAFE_INTEGER, hungSteps: Number.MAX_SAFE_INTEGER, stormWakes: Number.MAX_SAFE_INTEGER,
         durationMs: o.warmUpMs ?? 0, stepsMax: Number.MAX_SAFE_INTEGER,
-        ...(isPaced(o.scenario) ? { drainSettleSteps: PACED_DRAIN_SETTLE_TICKS, drainTimeoutMs: Math.max(DRAIN_TIMEOUT_MS, (40_000 * paceOptionsOf(o.scenario).tickUs) / 1000) } : {}),
+        ...drainOptions(o),
       },
       recordDir: dir,
       idleTickUs: o.idleTickUs ?? 10,
       ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
-      ...(isPaced(o.scenario) ? { pace: paceOptionsOf(o.scenario), statusEveryMs: PACED_STATUS_EVERY_MS } : {}),
+      ...pacedLoop(o),
     });
     const last = w.progress[w.progress.length - 1];
     return { seed, ms: w.wallMs, end_reason: w.reason, ipis_handled: last !== undefined ? last[1] : 0 };
@@ -402,6 +413,7 @@ async function warmUpGeneration(ctl: StartedController, o: RunScenarioOptions, s
   }
 }
 
+/** Writes a run record file (see sim/record-stream.ts: a header line, then the cores' inputs). */
 export function writeRecord(file: string, rec: RunRecord): void {
   writeRecordFile(file, rec);
 }

@@ -28,7 +28,8 @@ import { fileURLToPath } from 'node:url';
 import { loadScenarioFile } from '../../../services/sim/scenario.js';
 import { parseFaultPlanValue } from '../../../services/bus/fault-plan.js';
 import { runScenarioDistributed, judgeIgnored, verdictOf } from '../../../services/controller/run-scenario.js';
-import type { ScenarioSpec } from '../../../services/sim/replay.js';
+import type { RunRecord, ScenarioSpec } from '../../../services/sim/replay.js';
+import type { RunVerdict } from '../../../services/controller/run-scenario.js';
 import { replayRun } from '../../../services/core/index.js';
 import { readRecordFile } from '../../../services/sim/record-stream.js';
 import { startTestNats } from '../../harness/nats.js';
@@ -46,6 +47,17 @@ function fixture(): string {
     }
   }
   throw new Error('test/fixtures/scenarios/host-ipi-paced.yaml not found');
+}
+
+/** The record in `file` replays to the same final state and the same verdict bytes as the run's `v`. */
+function assertReplays(file: string, v: RunVerdict): RunRecord {
+  const rec = readRecordFile(file);
+  const p = replayRun(rec);
+  assert.deepEqual(p.divergences, []);
+  assert.deepEqual(p.mismatches, []);
+  const rv = judgeIgnored(rec, p.finals, verdictOf(rec.spec as ScenarioSpec, p.finals, v.end_reason, v.invalid_reason, v.drained, v.hang_wait, v.time_scale?.lag));
+  assert.equal(JSON.stringify(rv), JSON.stringify(rec.verdict));
+  return rec;
 }
 
 test('a paced run keeps the scenario time scale: hops of a few ticks, no core off the clock, replayed bit for bit', { timeout: 60_000 }, async () => {
@@ -72,13 +84,8 @@ test('a paced run keeps the scenario time scale: hops of a few ticks, no core of
     assert.ok(ts.hop_ticks.p50 <= 40, `median bus hop ${ts.hop_ticks.p50} ticks (sim's bus: ${JSON.stringify(ts.sim_hop_ticks_mean)})`);
     assert.deepEqual(ts.sim_hop_ticks_mean, [3.5, 5.5]);
     // Replay: same final state, same verdict bytes (the cores' lag is taken from the record).
-    const rec = readRecordFile(file);
+    const rec = assertReplays(file, v);
     assert.equal((rec.spec as ScenarioSpec).scenario.distributed?.tickUs, 500, 'the record knows its time scale');
-    const p = replayRun(rec);
-    assert.deepEqual(p.divergences, []);
-    assert.deepEqual(p.mismatches, []);
-    const rv = judgeIgnored(rec, p.finals, verdictOf(rec.spec as ScenarioSpec, p.finals, v.end_reason, v.invalid_reason, v.drained, v.hang_wait, v.time_scale?.lag));
-    assert.equal(JSON.stringify(rv), JSON.stringify(rec.verdict));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -120,13 +127,8 @@ test('a warm-up runs the scenario on the next seed first, on the same processes,
     assert.ok(v.ipis_handled > 0);
     assert.ok(logged.some((l) => /^warm-up: seed 8 for \d+ ms \(\d+ IPIs, ended by duration\), thrown away; the run starts \d+ ms after the command$/.test(l)), logged.join('\n'));
     // The record is the run's alone: its spec and seed, and it replays to the same state and verdict.
-    const rec = readRecordFile(file);
+    const rec = assertReplays(file, v);
     assert.equal((rec.spec as ScenarioSpec).seed, 7);
-    const p = replayRun(rec);
-    assert.deepEqual(p.divergences, []);
-    assert.deepEqual(p.mismatches, []);
-    const rv = judgeIgnored(rec, p.finals, verdictOf(rec.spec as ScenarioSpec, p.finals, v.end_reason, v.invalid_reason, v.drained, v.hang_wait, v.time_scale?.lag));
-    assert.equal(JSON.stringify(rv), JSON.stringify(rec.verdict));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
