@@ -250,12 +250,12 @@ const SEED_2019 = {
   // latest at 536 s), and the fixed kernel ends ok instead of running 50M ticks (8 minutes).
   limits: { settleSecs: 5, ticksMax: 600_000 },
   // `run` paces every core to 1 ms per tick: on a 2-CPU machine a bus hop between 32 core
-  // processes then costs 6-17 ticks on average, median 3-12 (sim's bus: 3.5 within a socket, 5.5
-  // across), against hundreds of steps unpaced, so the race meets about the proportions of hop and
-  // work of sim. Faster ticks starve the CPUs and the hops grow (500 us: 40-100 ticks). `sim`
-  // ignores this. `run`'s default bound is 300 s: over 32 processes on a 2-CPU machine a hop costs
-  // 12-25 ticks, and the v5.3 hang came 51-100 s after the command (3 runs of 3 within 300 s;
-  // 1 of 4 within a 60 s bound); a run ends at the hang, so only an `ok` takes the whole bound.
+  // processes then costs 5.6-10 ticks on average once the cores' code is JIT-warm (`--warm-up`),
+  // 12-25 in a run's first minutes (sim's bus: 3.5 within a socket, 5.5 across), against hundreds
+  // of steps unpaced, so the race meets about the proportions of hop and work of sim. Faster ticks
+  // keep the hops' wall time and make them longer in ticks (500 us: 22-26). `sim` ignores this.
+  // `run`'s default bound is 300 s: the v5.3 hang came 50-100 s after the command (4 runs of 4
+  // within 300 s; 2 of 8 within a minute); a run ends at the hang, so only an `ok` takes it all.
   distributed: { tickUs: 1000, durationSecs: 300 },
 } satisfies Partial<ScenarioInput>;
 
