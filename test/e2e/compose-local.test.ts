@@ -74,6 +74,8 @@ test('compose, run as local processes: the controller adopts the core services, 
     // Shorter than the stack's 30 s (IPISCOPE_DURATION): the only change to compose's command.
     const d = cmd.indexOf('--duration');
     assert.ok(d > 0 && cmd[d + 1] === env['IPISCOPE_DURATION'], 'the run\'s bound comes from .env');
+    const w = cmd.indexOf('--warm-up');
+    assert.ok(w > 0 && cmd[w + 1] === env['IPISCOPE_WARM_UP'] && env['IPISCOPE_WARM_UP'] === '0', 'the warm-up comes from .env, none by default');
     cmd[d + 1] = '8s';
     const r = spawnSync(process.execPath, [join(root, cmd[0] as string), ...cmd.slice(1)], { encoding: 'utf8', timeout: 150_000, env: { ...process.env, ...ctlEnv } });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
