@@ -89,7 +89,7 @@ export interface WarmUpOutcome {
   seed: number;
   /** Wall ms from its StartRun to the end of its drain. */
   ms: number;
-  end_reason: string;
+  end_reason: EndReason;
   /** IPIs handled when its workload stopped (the last status wave). */
   ipis_handled: number;
 }
