@@ -10,7 +10,9 @@ import { coreCount } from '../sim/replay.js';
 import { resolveMachine } from '../machine/topology.js';
 import { checkFaultPlanCores, loadFaultPlan, processFaultsOf } from '../bus/fault-plan.js';
 import { isRunId } from '../bus/nats-transport.js';
-import { distTicksPerSecond, pacedScenario, runScenarioDistributed, scenarioSpecOf, type RunVerdict } from '../controller/run-scenario.js';
+import { distTicksPerSecond, pacedScenario, runScenarioDistributed, runSeedsDistributed, scenarioSpecOf, seedRecordFile } from '../controller/run-scenario.js';
+import type { RunScenarioOptions, RunScenarioResult, RunVerdict } from '../controller/run-scenario.js';
+import { parseSeedList, summarize, type SwarmSeedResult } from '../sim/swarm.js';
 import { PPC_MSG_NAMES } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
@@ -19,11 +21,13 @@ const spec = {
   summary:
     'Boots the scenario as one OS process per emulated physical core, connected over NATS, runs it until ' +
     'the IPI goal, a hang or the duration, and prints the console, the verdict and the bus counters. ' +
-    'Without --nats a private nats-server is started on a free loopback port and stopped at the end.',
+    'Without --nats a private nats-server is started on a free loopback port and stopped at the end. ' +
+    'Exit status: 0 for ok, 1 for a hang or a storm (with --expect: 0 when the verdict is the one expected, else 1), 2 for an invalid run or a usage error.',
   flags: {
     kernel: { type: 'string', help: 'kernel version (v3.5 ... v5.4; default: the scenario\'s)' },
     ...KERNEL_SELECTION_FLAGS,
-    seed: { type: 'int', min: 0, help: 'seed of the machine and the workload (default: the scenario\'s)' },
+    seed: { type: 'int', min: 0, conflicts: ['seeds'], help: 'seed of the machine and the workload (default: the scenario\'s)' },
+    seeds: { type: 'string', help: 'swarm: run every seed of this list (e.g. 1-8 or 1-4,9) one after the other on the same core processes (started once; later seeds start in about a second, on JIT-warm cores), a line per seed and a summary; --record FILE writes FILE.seed-N per seed' },
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
     duration: { type: 'duration', help: "wall-clock bound of the run (default: the scenario's distributed.durationSecs, else 30s; wake-list-2012: 90s; host-ipi-2019 and host-ipi-2019-clear: 300s)" },
     ipis: { type: 'int', min: 0, help: 'stop after this many handled IPIs (default: the scenario\'s)' },
@@ -40,7 +44,8 @@ const spec = {
     traceFile: { type: 'string', help: 'write every span of every core as OTLP/JSON, one export request per line (for ipiscope analyze); each core writes FILE.gen-G.core-N.part, merged into FILE at the end' },
     otlp: { type: 'string', env: 'IPISCOPE_OTLP_URL', help: 'each core also sends its spans over OTLP/HTTP protobuf to this URL (e.g. http://127.0.0.1:4318/v1/traces)' },
     sample: { type: 'number', min: 0, max: 1, help: 'fraction of IPIs traced (default 1; below 1 the analyzer sees only those)' },
-    json: { type: 'boolean', help: 'print the verdict as one JSON line' },
+    json: { type: 'boolean', help: 'print the verdict as one JSON line (with --seeds: one per seed, then the summary)' },
+    expect: { type: 'enum', values: ['ok', 'hang', 'storm'], help: 'exit 0 when the verdict is this one (with --seeds: every seed\'s), else 1; an invalid run still exits 2' },
   },
   positionals: [{ name: 'SCENARIO', help: 'built-in scenario name or scenario file', required: true }],
 } as const;
@@ -80,11 +85,14 @@ export const runCommand: Command = {
     if (f.adopt === true && plan !== undefined && processFaultsOf(plan).length > 0) {
       throw new UsageError(`--faults ${f.faults ?? ''}: pause/kill/restart need core processes this controller starts; with --adopt the cores are someone else's (leave them out, or run without --adopt)`);
     }
-    const r = await runScenarioDistributed({
+    if (f.seeds !== undefined && traced) throw new UsageError('--seeds: a swarm is not traced; trace one seed of it with --seed N --trace-file F');
+    if (f.seeds !== undefined && plan !== undefined && processFaultsOf(plan).some((x) => x.kind !== 'pause')) {
+      throw new UsageError(`--faults ${f.faults ?? ''}: kill and restart change the core processes, which a swarm (--seeds) runs every seed on; run such a plan on one seed (--seed N)`);
+    }
+    const options = {
       scenario,
       ...(kernel !== undefined ? { kernel } : {}),
       ...sel,
-      ...(a.flags.seed !== undefined ? { seed: a.flags.seed } : {}),
       ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}),
       ...(a.flags.ipis !== undefined ? { ipis: a.flags.ipis } : {}),
       ...(a.flags.tickUs !== undefined ? { tickUs: a.flags.tickUs } : {}),
@@ -92,12 +100,17 @@ export const runCommand: Command = {
       ...(a.flags.record !== undefined ? { recordFile: a.flags.record } : {}),
       ...(f.runId !== undefined ? { runId: f.runId } : {}),
       ...(f.adopt === true ? { adopt: true, adoptTimeoutMs: f.adoptTimeout } : {}),
+      durationMs: a.flags.duration ?? (scenario.distributed?.durationSecs ?? 30) * 1000,
+      ...(f.warmUp !== undefined ? { warmUpMs: f.warmUp } : {}),
+      log: (l: string) => err(l),
+    };
+    if (f.seeds !== undefined) return runSwarm(options, parseSeedList(f.seeds), f.json === true, f.expect, f.record);
+    const r = await runScenarioDistributed({
+      ...options,
+      ...(a.flags.seed !== undefined ? { seed: a.flags.seed } : {}),
       ...(traced
         ? { trace: { ...(f.traceFile !== undefined ? { traceFile: f.traceFile } : {}), ...(f.otlp !== undefined ? { otlpUrl: f.otlp } : {}), ...(f.sample !== undefined ? { sampleRatio: f.sample } : {}) } }
         : {}),
-      durationMs: a.flags.duration ?? (scenario.distributed?.durationSecs ?? 30) * 1000,
-      ...(f.warmUp !== undefined ? { warmUpMs: f.warmUp } : {}),
-      log: (l) => err(l),
     });
     const v = r.verdict;
     // The emulated time the machine ran (its furthest core, the drain included), on the clock of
@@ -140,9 +153,96 @@ export const runCommand: Command = {
       err(`ipiscope run: cannot write the record ${a.flags.record ?? ''} (${r.live.record_error}); the verdict above stands, the record is lost`);
       return 2;
     }
-    return v.verdict === 'ok' ? 0 : v.verdict === 'invalid' ? 2 : 1;
+    return runExitStatus(v.verdict, f.expect);
   },
 };
+
+/** 2 for an invalid run; with `expect`, 0 when the verdict is it, else 1; without, 0 for ok, else 1. */
+function runExitStatus(verdict: RunVerdict['verdict'], expect: string | undefined): number {
+  if (verdict === 'invalid') return 2;
+  return verdict === (expect ?? 'ok') ? 0 : 1;
+}
+
+/** A per-seed line of `run --seeds --json`: sim's swarm line, and the figures of a distributed run. */
+export interface RunSeedLine extends SwarmSeedResult {
+  end_reason: RunVerdict['end_reason'];
+  /** Wall ms from the seed's own start: its tick 0, and when what ended it was seen. */
+  start_ms: number;
+  end_seen_ms: number;
+  hop_ticks_mean?: number;
+  record?: string;
+  record_error?: string;
+}
+
+function seedLineOf(r: RunScenarioResult, tps: number, record: string | undefined): RunSeedLine {
+  const v = r.verdict;
+  const first = v.ignored[0];
+  return {
+    seed: v.seed, verdict: v.verdict, kernel: v.kernel, ipis_sent: v.ipis_sent, ipis_handled: v.ipis_handled, ticks: v.steps_max,
+    emulated_seconds: Math.round((v.steps_max / tps) * 1000) / 1000, wall_ms: r.live.wall_ms, ignored: v.ignored.length, lockups: v.lockups.length,
+    ...(first !== undefined ? { first_ignored: { ...first, name: PPC_MSG_NAMES[first.msg as 0 | 1 | 2 | 3] ?? `msg ${first.msg}` } } : {}),
+    ...(v.invalid_reason !== undefined ? { invalid_reason: v.invalid_reason } : {}),
+    end_reason: v.end_reason, start_ms: r.live.start_ms, end_seen_ms: r.live.end_seen_ms,
+    ...(v.time_scale?.hop_ticks !== undefined ? { hop_ticks_mean: v.time_scale.hop_ticks.mean } : {}),
+    ...(record !== undefined && r.live.record_error === undefined ? { record } : {}),
+    ...(r.live.record_error !== undefined ? { record_error: r.live.record_error } : {}),
+  };
+}
+
+/**
+ * `run --seeds`: the seeds one after the other on one set of core processes; a line per seed as it
+ * ends (sim's swarm line, and when the seed's machine started and what ended it), then the summary
+ * (sim's, plus the processes and the warm-up). Exit status: the worst seed's (see runExitStatus).
+ */
+async function runSwarm(options: RunScenarioOptions, seeds: number[], json: boolean, expect: string | undefined, record: string | undefined): Promise<number> {
+  const tps = distTicksPerSecond(pacedScenario(options.scenario, options.tickUs));
+  const lines: RunSeedLine[] = [];
+  const onSeed = (r: RunScenarioResult): void => {
+    const l = seedLineOf(r, tps, record !== undefined ? seedRecordFile(record, r.verdict.seed) : undefined);
+    lines.push(l);
+    if (json) {
+      out(JSON.stringify(l));
+      return;
+    }
+    const fi = l.first_ignored;
+    out(
+      `seed ${String(l.seed).padStart(6)}  ${l.verdict.toUpperCase().padEnd(7)} ${l.emulated_seconds.toFixed(3).padStart(9)} emulated s  ` +
+        `${String(l.ipis_handled).padStart(7)} IPIs handled  ${l.ignored} ignored` +
+        (fi !== undefined ? ` (first: ${fi.name} CPU ${fi.sender_cpu} -> CPU ${fi.target_cpu} at ${(fi.ordered_tick / tps).toFixed(3)} s${fi.interleaving !== undefined ? `, ${fi.interleaving}` : ''})` : '') +
+        `  ended by ${l.end_reason} ${(l.end_seen_ms / 1000).toFixed(1)} s after the seed's start (tick 0 at ${(l.start_ms / 1000).toFixed(1)} s)` +
+        (l.hop_ticks_mean !== undefined ? `, hops ${l.hop_ticks_mean} ticks` : '') +
+        (l.record !== undefined ? `, record ${l.record}` : '') +
+        (l.invalid_reason !== undefined ? `  invalid: ${l.invalid_reason}` : '') +
+        (l.record_error !== undefined ? `  record lost: ${l.record_error}` : ''),
+    );
+  };
+  const s = await runSeedsDistributed({ ...options, seeds, onSeed });
+  const { jobs: _jobs, ...sum } = summarize(options.scenario.name, lines, 1, s.wall_ms, tps);
+  const differs = lines.filter((l) => l.verdict !== (expect ?? l.verdict)).map((l) => l.seed);
+  const summary = {
+    ...sum, processes: s.processes, run_id: s.runId, setup_ms: s.setup_ms,
+    ...(s.warm_up !== undefined ? { warm_up: s.warm_up } : {}),
+    ...(expect !== undefined ? { expect, differs: differs.slice(0, 50) } : {}),
+  };
+  if (json) out(JSON.stringify(summary));
+  else {
+    const counts = Object.entries(sum.verdicts).map(([v, n]) => `${n} ${v}`).join(', ');
+    out('');
+    out(`swarm: ${sum.scenario} on ${sum.kernel}, ${sum.seeds} seeds one after the other on the same ${s.processes} core processes: ${counts}; ${(s.wall_ms / 1000).toFixed(1)} s wall ` +
+      `(the first seed started ${(s.setup_ms / 1000).toFixed(1)} s after the command${s.warm_up !== undefined ? `, after the warm-up on seed ${s.warm_up.seed}: ${(s.warm_up.ms / 1000).toFixed(1)} s, ${s.warm_up.ipis_handled} IPIs, thrown away` : ''})`);
+    out(`  emulated s at the end: min ${sum.emulated_seconds.min}, median ${sum.emulated_seconds.median}, max ${sum.emulated_seconds.max}; IPIs handled: median ${sum.ipis_handled.median}`);
+    if (sum.first_ignored_seconds !== undefined) {
+      out(`  first ignored IPI ordered at (emulated s): min ${sum.first_ignored_seconds.min}, median ${sum.first_ignored_seconds.median}, max ${sum.first_ignored_seconds.max}`);
+    }
+    for (const [v, l] of Object.entries(sum.seeds_by_verdict)) out(`  ${v}: seeds ${l.join(', ')}${(sum.verdicts[v] ?? 0) > l.length ? ', ...' : ''}`);
+    if (expect !== undefined) out(differs.length === 0 ? `  every seed: ${expect}, as expected` : `  not ${expect}: seeds ${differs.slice(0, 50).join(', ')}${differs.length > 50 ? ', ...' : ''}`);
+  }
+  if (lines.some((l) => l.record_error !== undefined)) {
+    err(`ipiscope run: the record of seed(s) ${lines.filter((l) => l.record_error !== undefined).map((l) => l.seed).join(', ')} could not be written; the verdicts above stand, those records are lost`);
+    return 2;
+  }
+  return lines.reduce((worst, l) => Math.max(worst, runExitStatus(l.verdict, expect)), 0);
+}
 
 /**
  * The human verdict: the verdict line, each ignored IPI (whether anybody waits for it), and what an

@@ -14,7 +14,7 @@
  * The verdict object is a pure function of (spec, the cores' final states, the end reason), so
  * `ipiscope replay` recomputes it from the replayed cores and must find the same bytes.
  */
-import { makeTempDir, removeTempDir } from '../stdx/index.js';
+import { assert, makeTempDir, removeTempDir } from '../stdx/index.js';
 import type { MachineEvent, MachineObserver } from '../machine/index.js';
 import { Console, Kernel, resolveKernel, softLockupSecs } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
@@ -275,7 +275,83 @@ export async function runScenarioDistributed(o: RunScenarioOptions): Promise<Run
 }
 
 async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: number, dir: string): Promise<RunScenarioResult> {
-  const topology = topologyOf(spec);
+  const ctl = await startController(o, spec, n);
+  let g: GenerationResult;
+  let warmUp: WarmUpOutcome | undefined;
+  try {
+    announce(ctl, o, n);
+    if ((o.warmUpMs ?? 0) > 0) warmUp = await warmUp1(ctl, o, spec, (spec.seed + 1) >>> 0, t0);
+    g = await scenarioGeneration(ctl, o, spec, dir);
+  } finally {
+    await ctl.stop();
+  }
+  return judgedRun(o, spec, n, ctl.runId, g, t0, o.recordFile, warmUp);
+}
+
+/** What `runSeedsDistributed` did: a result per seed, in the order given, and the whole. */
+export interface RunSeedsResult {
+  results: RunScenarioResult[];
+  runId: string;
+  processes: number;
+  /** Wall ms from the start of the command to the end of the last seed (the processes stopped). */
+  wall_ms: number;
+  /** Wall ms from the start of the command until the first seed's StartRun: spawning and start-up
+   * of the processes, and the warm-up. */
+  setup_ms: number;
+  warm_up?: WarmUpOutcome;
+}
+
+/** The record file of one seed of a swarm: `FILE.seed-N` (each replays on its own). */
+export function seedRecordFile(file: string, seed: number): string {
+  return `${file}.seed-${seed}`;
+}
+
+/**
+ * A swarm over one set of core processes (`run --seeds`): the processes start once (and warm up
+ * once, on a seed after the list's largest), then each seed is a generation of its own on them,
+ * judged as a single run is (its own drain, record and verdict; `recordFile` becomes one file per
+ * seed, see `seedRecordFile`). Later seeds start in about a second instead of the 8-11 s of
+ * spawning 32 processes, and run on JIT-warm code (a core's bus hops cost 3-4 times sim's ticks
+ * for its first minutes). Each result's `start_ms`, `end_seen_ms` and `wall_ms` count from that
+ * seed's own start. Untraced (trace one seed with a single run).
+ */
+export async function runSeedsDistributed(o: RunScenarioOptions & { seeds: number[]; onSeed?: (r: RunScenarioResult) => void }): Promise<RunSeedsResult> {
+  assert(o.seeds.length > 0, 'a swarm needs a seed');
+  assert(o.trace === undefined, 'a swarm is not traced');
+  o = { ...o, scenario: pacedScenario(o.scenario, o.tickUs) };
+  const sel = { ...(o.patches !== undefined ? { patches: o.patches } : {}), ...(o.revert !== undefined ? { revert: o.revert } : {}) };
+  const specs = o.seeds.map((seed) => scenarioSpecOf(o.scenario, o.kernel, seed, sel));
+  const first = specs[0] as ScenarioSpec;
+  const n = coreCount(topologyOf(first));
+  const t0 = Date.now();
+  const ctl = await startController(o, first, n);
+  const results: RunScenarioResult[] = [];
+  let warmUp: WarmUpOutcome | undefined;
+  let setupMs = 0;
+  try {
+    announce(ctl, o, n);
+    if ((o.warmUpMs ?? 0) > 0) warmUp = await warmUp1(ctl, o, first, (Math.max(...o.seeds) + 1) >>> 0, t0);
+    setupMs = Date.now() - t0;
+    for (const spec of specs) {
+      const ts = Date.now();
+      const dir = makeTempDir('ipiscope-run-');
+      try {
+        const g = await scenarioGeneration(ctl, o, spec, dir);
+        const r = judgedRun(o, spec, n, ctl.runId, g, ts, o.recordFile !== undefined ? seedRecordFile(o.recordFile, spec.seed) : undefined);
+        results.push(r);
+        o.onSeed?.(r);
+      } finally {
+        removeTempDir(dir);
+      }
+    }
+  } finally {
+    await ctl.stop();
+  }
+  return { results, runId: ctl.runId, processes: n, wall_ms: Date.now() - t0, setup_ms: setupMs, ...(warmUp !== undefined ? { warm_up: warmUp } : {}) };
+}
+
+async function startController(o: RunScenarioOptions, spec: ScenarioSpec, n: number): Promise<StartedController> {
+  let runId = o.runId ?? '';
   const ctl = await new Controller({
     cores: n,
     ...(o.servers !== undefined ? { servers: o.servers } : {}),
@@ -285,50 +361,62 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
     ...(o.adopt === true ? { mode: 'adopt' as const, registerTimeoutMs: o.adoptTimeoutMs ?? 60_000 } : {}),
     ...(o.log !== undefined ? { log: o.log } : {}),
     ...(o.trace !== undefined ? { preloadTracing: true } : {}),
-    // (Called during the generation, once `ctl` is set.)
-    ...(o.onEnding !== undefined ? { onGenerationEnding: () => o.onEnding?.(ctl.runId) } : {}),
+    // (Called during a generation, once the controller has started and `runId` is set.)
+    ...(o.onEnding !== undefined ? { onGenerationEnding: () => o.onEnding?.(runId) } : {}),
   }).start();
-  let g: GenerationResult;
-  let warmUp: WarmUpOutcome | undefined;
-  try {
-    o.log?.(`run ${ctl.runId} on NATS ${redactNatsUrls(ctl.servers)} (${n} core processes); change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${redactNatsUrls(ctl.servers)}\``);
-    o.onStarted?.(ctl.pids);
-    const tps = distTicksPerSecond(o.scenario);
-    if ((o.warmUpMs ?? 0) > 0) {
-      warmUp = await warmUpGeneration(ctl, o, spec);
-      o.log?.(`warm-up: seed ${warmUp.seed} for ${warmUp.ms} ms (${warmUp.ipis_handled} IPIs, ended by ${warmUp.end_reason}), thrown away; the run starts ${Date.now() - t0} ms after the command`);
-    }
-    g = await ctl.runGeneration(spec, {
-      end: {
-        kind: 'scenario',
-        ipis: o.ipis ?? o.scenario.limits.ipis,
-        // The kernel's soft-lockup threshold (2 x watchdog_thresh), as the detectors of `sim`.
-        hangSteps: Math.floor(softLockupSecs(o.scenario.detectors) * tps),
-        // And the hung-task detector's timeout (a task asleep until the task it woke has run).
-        hungSteps: Math.floor(o.scenario.detectors.hungTaskTimeoutSecs * tps),
-        // And the storm of wake-ups of an offline thread (the 2015 bug), as sim's storm check.
-        stormWakes: o.scenario.limits.stormWakes,
-        durationMs: o.durationMs,
-        // A distributed run is bounded by --duration (and --ipis); a scenario's bound on emulated
-        // time is for `sim`, where a run costs no wall time to speak of.
-        stepsMax: Math.max(o.scenario.limits.ticksMax, TICKS_MAX_FOR_GOAL),
-        ...drainOptions(o),
-      },
-      recordDir: dir,
-      idleTickUs: o.idleTickUs ?? 10,
-      ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
-      ...pacedLoop(o),
-      ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
-      // Judged after a drain: an unconsumed IPI is ignored at once (settle 0), late after 1 s.
-      ...(o.trace !== undefined ? { tracing: { ...o.trace, settleTicks: 0, lateTicks: tps } } : {}),
-    });
-  } finally {
-    await ctl.stop();
-  }
+  runId = ctl.runId;
+  return ctl;
+}
+
+function announce(ctl: StartedController, o: RunScenarioOptions, n: number): void {
+  o.log?.(`run ${ctl.runId} on NATS ${redactNatsUrls(ctl.servers)} (${n} core processes); change its faults live with \`ipiscope faults ${ctl.runId} PLAN --nats ${redactNatsUrls(ctl.servers)}\``);
+  o.onStarted?.(ctl.pids);
+}
+
+/** The warm-up generation on `seed`, logged. */
+async function warmUp1(ctl: StartedController, o: RunScenarioOptions, spec: ScenarioSpec, seed: number, t0: number): Promise<WarmUpOutcome> {
+  const w = await warmUpGeneration(ctl, o, spec, seed);
+  o.log?.(`warm-up: seed ${w.seed} for ${w.ms} ms (${w.ipis_handled} IPIs, ended by ${w.end_reason}), thrown away; the run starts ${Date.now() - t0} ms after the command`);
+  return w;
+}
+
+/** The scenario's generation of `spec` on the started cores, ended by its verdict conditions. */
+function scenarioGeneration(ctl: StartedController, o: RunScenarioOptions, spec: ScenarioSpec, dir: string): Promise<GenerationResult> {
+  const tps = distTicksPerSecond(o.scenario);
+  return ctl.runGeneration(spec, {
+    end: {
+      kind: 'scenario',
+      ipis: o.ipis ?? o.scenario.limits.ipis,
+      // The kernel's soft-lockup threshold (2 x watchdog_thresh), as the detectors of `sim`.
+      hangSteps: Math.floor(softLockupSecs(o.scenario.detectors) * tps),
+      // And the hung-task detector's timeout (a task asleep until the task it woke has run).
+      hungSteps: Math.floor(o.scenario.detectors.hungTaskTimeoutSecs * tps),
+      // And the storm of wake-ups of an offline thread (the 2015 bug), as sim's storm check.
+      stormWakes: o.scenario.limits.stormWakes,
+      durationMs: o.durationMs,
+      // A distributed run is bounded by --duration (and --ipis); a scenario's bound on emulated
+      // time is for `sim`, where a run costs no wall time to speak of.
+      stepsMax: Math.max(o.scenario.limits.ticksMax, TICKS_MAX_FOR_GOAL),
+      ...drainOptions(o),
+    },
+    recordDir: dir,
+    idleTickUs: o.idleTickUs ?? 10,
+    ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
+    ...pacedLoop(o),
+    ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
+    // Judged after a drain: an unconsumed IPI is ignored at once (settle 0), late after 1 s.
+    ...(o.trace !== undefined ? { tracing: { ...o.trace, settleTicks: 0, lateTicks: tps } } : {}),
+  });
+}
+
+/** A generation's record, verdict (judged over the replayed record) and live figures; the record
+ * goes to `recordFile` when given. `t0`: the start its wall times count from. */
+function judgedRun(o: RunScenarioOptions, spec: ScenarioSpec, n: number, runId: string, g: GenerationResult, t0: number, recordFile: string | undefined, warmUp?: WarmUpOutcome): RunScenarioResult {
+  const topology = topologyOf(spec);
   const wallMs = Date.now() - t0;
   const drained = g.drain?.settled === true;
   const record: RunRecord = {
-    format: RECORD_FORMAT, version: RECORD_VERSION, runId: ctl.runId, spec, topology,
+    format: RECORD_FORMAT, version: RECORD_VERSION, runId, spec, topology,
     software: { ipiscope: '0.1.0', identity: specLabel(spec), model: MODEL_VERSION },
     cores: g.records, finals: g.finals, verdict: {}, lamport: 1,
   };
@@ -340,10 +428,10 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   verdict = judgeIgnored(record, g.finals, verdict);
   record.verdict = verdict as unknown as Record<string, unknown>;
   let recordError: string | undefined;
-  if (o.recordFile !== undefined) {
+  if (recordFile !== undefined) {
     // The path was checked before the run, but a disk fills up: the verdict is not lost with it.
     try {
-      writeRecord(o.recordFile, record);
+      writeRecord(recordFile, record);
     } catch (e) {
       if (!(e instanceof Error && 'code' in e)) throw e;
       recordError = e.message;
@@ -385,13 +473,13 @@ function pacedLoop(o: RunScenarioOptions): { pace?: ReturnType<typeof paceOption
 }
 
 /**
- * The warm-up (`warmUpMs`): the same scenario, kernel and pace on the next seed, bounded by wall
+ * The warm-up (`warmUpMs`): the same scenario, kernel and pace on `seed` (the run's next seed; in a
+ * swarm, the one after its largest, so that no seed of it is run twice), bounded by wall
  * time only (a hang or a lockup in it does not end it early), in a record directory of its own
  * that goes with it. Its machine is thrown away: the run's own generation builds a fresh one
  * from its spec, and a core drops any message of an ended generation.
  */
-async function warmUpGeneration(ctl: StartedController, o: RunScenarioOptions, spec: ScenarioSpec): Promise<WarmUpOutcome> {
-  const seed = (spec.seed + 1) >>> 0;
+async function warmUpGeneration(ctl: StartedController, o: RunScenarioOptions, spec: ScenarioSpec, seed: number): Promise<WarmUpOutcome> {
   const warmSpec: ScenarioSpec = { ...spec, seed };
   const dir = makeTempDir('ipiscope-warm-up-');
   try {

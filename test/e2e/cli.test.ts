@@ -118,6 +118,19 @@ test('bad flags and commands are usage errors that name the problem', () => {
     assert.equal(rv.status, 2, rv.stderr);
     assert.match(rv.stderr, /--revert 755563bc79c7: patch 755563bc79c7 is not in v3\.5/);
   }
+  // run --seeds: sim's seed lists; not traced; --seed or --seeds (before anything starts).
+  const rs = ipiscope('run', 'pingpong', '--seeds', '1,,2');
+  assert.equal(rs.status, 2, rs.stderr);
+  assert.match(rs.stderr, /--seeds "1,,2": "" is not a seed or a range/);
+  const rt = ipiscope('run', 'pingpong', '--seeds', '1-2', '--trace-file', 'spans.jsonl');
+  assert.equal(rt.status, 2, rt.stderr);
+  assert.match(rt.stderr, /--seeds: a swarm is not traced; trace one seed of it with --seed N --trace-file F/);
+  const rb = ipiscope('run', 'pingpong', '--seeds', '1-2', '--seed', '3');
+  assert.equal(rb.status, 2, rb.stderr);
+  assert.match(rb.stderr, /--seed.*--seeds|--seeds.*--seed/);
+  const re = ipiscope('run', 'pingpong', '--expect', 'lost');
+  assert.equal(re.status, 2, re.stderr);
+  assert.match(re.stderr, /--expect/);
 });
 
 test('litmus --mode nats: each run a machine of real core processes over a private nats-server; Forbidden never, SB relaxed', () => {

@@ -66,6 +66,50 @@ test('run a 4-core scenario over NATS, then replay it bit for bit', { timeout: 3
   }
 });
 
+test('run --seeds: the seeds one after the other on the same core processes, a line and a record per seed (each replays), a summary; --expect over all', { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
+  try {
+    const rec = join(dir, 'pp.json');
+    // Every seed ends ok: --expect hang makes the status 1 and names them all.
+    const r = cli(['run', 'pingpong', '--seeds', '5,3', '--ipis', '60', '--record', rec, '--json', '--duration', '60s', '--expect', 'hang']);
+    assert.equal(r.status, 1, `run --seeds:\n${r.stdout}\n${r.stderr}`);
+    const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines.length, 3, r.stdout);
+    const [a, b, sum] = lines as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
+    // In the order given; each judged as a single run is.
+    assert.deepEqual([a.seed, b.seed], [5, 3]);
+    for (const l of [a, b]) {
+      assert.equal(l.verdict, 'ok', JSON.stringify(l));
+      assert.equal(l.end_reason, 'ipis');
+      assert.ok((l.ipis_handled as number) >= 60, JSON.stringify(l));
+      assert.equal(l.ignored, 0);
+      assert.equal(l.record, `${rec}.seed-${String(l.seed)}`);
+      assert.ok((l.start_ms as number) >= 0 && (l.start_ms as number) <= (l.end_seen_ms as number), JSON.stringify(l));
+    }
+    assert.equal(sum.swarm, true);
+    assert.equal(sum.seeds, 2);
+    assert.equal(sum.processes, 4);
+    assert.deepEqual(sum.verdicts, { ok: 2 });
+    assert.deepEqual(sum.seeds_by_verdict, { ok: [5, 3] });
+    assert.equal(sum.expect, 'hang');
+    assert.deepEqual(sum.differs, [5, 3]);
+    // One set of processes: both records belong to the same run (the id its cores were started with).
+    const ra = readRecordFile(`${rec}.seed-5`);
+    const rb = readRecordFile(`${rec}.seed-3`);
+    assert.equal(ra.runId, sum.run_id);
+    assert.equal(rb.runId, sum.run_id);
+    assert.deepEqual([(ra.spec as { seed: number }).seed, (rb.spec as { seed: number }).seed], [5, 3]);
+    for (const f of [`${rec}.seed-5`, `${rec}.seed-3`]) {
+      const p = cli(['replay', f, '--json']);
+      assert.equal(p.status, 0, `replay of ${f} differs:\n${p.stdout}\n${p.stderr}`);
+      assert.equal(lastJson(p.stdout).same, true);
+    }
+    assert.ok(!readdirSync(dir).includes('pp.json'), 'no record under the bare name: one per seed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a 16-core run (16 core processes) replays bit for bit from its record', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ipiscope-e2e-'));
   try {

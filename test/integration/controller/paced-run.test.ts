@@ -17,6 +17,10 @@
  * - a warm-up of 3 s (seed 8) before a 3 s run of seed 7 on the same processes: reported (its seed,
  *   its wall time, its IPIs), before the run's tick 0, and thrown away: the run keeps seed 7 and its
  *   record replays to the same state and verdict.
+ * - a swarm of seeds 7 and 4 (3 s each) after a warm-up of 2 s: the processes start once (one
+ *   run id, one set of pids), the warm-up runs seed 8 (after the list's largest, so no seed of it
+ *   runs twice), each seed is judged and recorded on its own, in the order given, and each record
+ *   replays to its state and verdict.
  * Each run takes well under 30 s.
  */
 import { test } from 'node:test';
@@ -27,7 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenarioFile } from '../../../services/sim/scenario.js';
 import { parseFaultPlanValue } from '../../../services/bus/fault-plan.js';
-import { runScenarioDistributed, judgeIgnored, verdictOf } from '../../../services/controller/run-scenario.js';
+import { runScenarioDistributed, runSeedsDistributed, judgeIgnored, seedRecordFile, verdictOf } from '../../../services/controller/run-scenario.js';
 import type { RunRecord, ScenarioSpec } from '../../../services/sim/replay.js';
 import type { RunVerdict } from '../../../services/controller/run-scenario.js';
 import { replayRun } from '../../../services/core/index.js';
@@ -129,6 +133,38 @@ test('a warm-up runs the scenario on the next seed first, on the same processes,
     // The record is the run's alone: its spec and seed, and it replays to the same state and verdict.
     const rec = assertReplays(file, v);
     assert.equal((rec.spec as ScenarioSpec).seed, 7);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a swarm runs its seeds one after the other on the same processes after one warm-up; each seed judged, recorded and replayed on its own', { timeout: 90_000 }, async () => {
+  await using nats = await startTestNats();
+  const dir = mkdtempSync(join(tmpdir(), 'ipiscope-swarm-'));
+  try {
+    const file = join(dir, 'swarm.json');
+    const started: number[][] = [];
+    const seen: number[] = [];
+    const s = await runSeedsDistributed({
+      scenario: loadScenarioFile(fixture()), servers: nats.servers, seeds: [7, 4], durationMs: 3000, warmUpMs: 2000, recordFile: file,
+      onStarted: (pids) => started.push(pids), onSeed: (r) => seen.push(r.verdict.seed),
+    });
+    assert.equal(started.length, 1, 'the processes start once');
+    assert.equal(started[0]?.length, 4);
+    assert.deepEqual(seen, [7, 4], 'each seed is reported as it ends, in the order given');
+    assert.equal(s.warm_up?.seed, 8, 'the warm-up runs the seed after the largest of the list');
+    assert.ok(s.setup_ms >= (s.warm_up?.ms ?? 0), `the first seed starts after the warm-up (${s.setup_ms} ms)`);
+    assert.deepEqual(s.results.map((r) => r.verdict.seed), [7, 4]);
+    for (const r of s.results) {
+      const v = r.verdict;
+      assert.equal(v.verdict, 'ok', `${v.invalid_reason ?? ''}\n${v.console}`);
+      assert.equal(v.end_reason, 'duration');
+      assert.ok(v.ipis_handled > 0);
+      assert.equal(r.live.warm_up, undefined, 'the warm-up belongs to the swarm, not to a seed');
+      const rec = assertReplays(seedRecordFile(file, v.seed), v);
+      assert.equal((rec.spec as ScenarioSpec).seed, v.seed);
+      assert.equal(rec.runId, s.runId, 'the same processes (run id) ran every seed');
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
