@@ -12,7 +12,7 @@ import { checkFaultPlanCores, loadFaultPlan, processFaultsOf } from '../bus/faul
 import { isRunId } from '../bus/nats-transport.js';
 import { distTicksPerSecond, pacedScenario, runScenarioDistributed, runSeedsDistributed, scenarioSpecOf, seedRecordFile } from '../controller/run-scenario.js';
 import type { RunScenarioOptions, RunScenarioResult, RunVerdict } from '../controller/run-scenario.js';
-import { parseSeedList, summarize, type SwarmSeedResult } from '../sim/swarm.js';
+import { parseSeedList, seedLineText, summarize, summaryDetailLines, type SwarmSeedResult } from '../sim/swarm.js';
 import { PPC_MSG_NAMES } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
@@ -204,11 +204,8 @@ async function runSwarm(options: RunScenarioOptions, seeds: number[], json: bool
       out(JSON.stringify(l));
       return;
     }
-    const fi = l.first_ignored;
     out(
-      `seed ${String(l.seed).padStart(6)}  ${l.verdict.toUpperCase().padEnd(7)} ${l.emulated_seconds.toFixed(3).padStart(9)} emulated s  ` +
-        `${String(l.ipis_handled).padStart(7)} IPIs handled  ${l.ignored} ignored` +
-        (fi !== undefined ? ` (first: ${fi.name} CPU ${fi.sender_cpu} -> CPU ${fi.target_cpu} at ${(fi.ordered_tick / tps).toFixed(3)} s${fi.interleaving !== undefined ? `, ${fi.interleaving}` : ''})` : '') +
+      seedLineText(l, tps) +
         `  ended by ${l.end_reason} ${(l.end_seen_ms / 1000).toFixed(1)} s after the seed's start (tick 0 at ${(l.start_ms / 1000).toFixed(1)} s)` +
         (l.hop_ticks_mean !== undefined ? `, hops ${l.hop_ticks_mean} ticks` : '') +
         (l.record !== undefined ? `, record ${l.record}` : '') +
@@ -230,12 +227,7 @@ async function runSwarm(options: RunScenarioOptions, seeds: number[], json: bool
     out('');
     out(`swarm: ${sum.scenario} on ${sum.kernel}, ${sum.seeds} seeds one after the other on the same ${s.processes} core processes: ${counts}; ${(s.wall_ms / 1000).toFixed(1)} s wall ` +
       `(the first seed started ${(s.setup_ms / 1000).toFixed(1)} s after the command${s.warm_up !== undefined ? `, after the warm-up on seed ${s.warm_up.seed}: ${(s.warm_up.ms / 1000).toFixed(1)} s, ${s.warm_up.ipis_handled} IPIs, thrown away` : ''})`);
-    out(`  emulated s at the end: min ${sum.emulated_seconds.min}, median ${sum.emulated_seconds.median}, max ${sum.emulated_seconds.max}; IPIs handled: median ${sum.ipis_handled.median}`);
-    if (sum.first_ignored_seconds !== undefined) {
-      out(`  first ignored IPI ordered at (emulated s): min ${sum.first_ignored_seconds.min}, median ${sum.first_ignored_seconds.median}, max ${sum.first_ignored_seconds.max}`);
-    }
-    for (const [v, l] of Object.entries(sum.seeds_by_verdict)) out(`  ${v}: seeds ${l.join(', ')}${(sum.verdicts[v] ?? 0) > l.length ? ', ...' : ''}`);
-    if (expect !== undefined) out(differs.length === 0 ? `  every seed: ${expect}, as expected` : `  not ${expect}: seeds ${differs.slice(0, 50).join(', ')}${differs.length > 50 ? ', ...' : ''}`);
+    for (const l of summaryDetailLines(sum, expect, differs)) out(l);
   }
   if (lines.some((l) => l.record_error !== undefined)) {
     err(`ipiscope run: the record of seed(s) ${lines.filter((l) => l.record_error !== undefined).map((l) => l.seed).join(', ')} could not be written; the verdicts above stand, those records are lost`);

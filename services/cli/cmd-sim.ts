@@ -9,7 +9,7 @@ import { versionNames } from '../kernel/index.js';
 import { runSimTraced } from '../analyzer/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
-import { parseSeedList, runSwarm, summarize, type SwarmSeedResult } from '../sim/swarm.js';
+import { parseSeedList, runSwarm, seedLineText, summarize, summaryDetailLines, type SwarmSeedResult } from '../sim/swarm.js';
 
 const spec = {
   summary:
@@ -70,13 +70,7 @@ async function swarm(
       out(JSON.stringify(r));
       return;
     }
-    const fi = r.first_ignored;
-    out(
-      `seed ${String(r.seed).padStart(6)}  ${r.verdict.toUpperCase().padEnd(7)} ${r.emulated_seconds.toFixed(3).padStart(9)} emulated s  ` +
-        `${String(r.ipis_handled).padStart(7)} IPIs handled  ${r.ignored} ignored` +
-        (fi !== undefined ? ` (first: ${fi.name} CPU ${fi.sender_cpu} -> CPU ${fi.target_cpu} at ${(fi.ordered_tick / ticksPerSecond).toFixed(3)} s${fi.interleaving !== undefined ? `, ${fi.interleaving}` : ''})` : '') +
-        (r.invalid_reason !== undefined ? `  invalid: ${r.invalid_reason}` : ''),
-    );
+    out(seedLineText(r, ticksPerSecond) + (r.invalid_reason !== undefined ? `  invalid: ${r.invalid_reason}` : ''));
   };
   const { results, jobs: used, wallMs } = await runSwarm({ scenario: spec, seeds, options, ...(jobs !== undefined ? { jobs } : {}), onResult: line });
   const sum = summarize(name, results, used, wallMs, ticksPerSecond);
@@ -85,12 +79,7 @@ async function swarm(
     const counts = Object.entries(sum.verdicts).map(([v, n]) => `${n} ${v}`).join(', ');
     out('');
     out(`swarm: ${name} on ${sum.kernel}, ${sum.seeds} seeds on ${used} worker${used === 1 ? '' : 's'}: ${counts}; ${(wallMs / 1000).toFixed(1)} s wall, ${sum.seeds_per_minute} seeds/min`);
-    out(`  emulated s at the end: min ${sum.emulated_seconds.min}, median ${sum.emulated_seconds.median}, max ${sum.emulated_seconds.max}; IPIs handled: median ${sum.ipis_handled.median}`);
-    if (sum.first_ignored_seconds !== undefined) {
-      out(`  first ignored IPI ordered at (emulated s): min ${sum.first_ignored_seconds.min}, median ${sum.first_ignored_seconds.median}, max ${sum.first_ignored_seconds.max}`);
-    }
-    for (const [v, l] of Object.entries(sum.seeds_by_verdict)) out(`  ${v}: seeds ${l.join(', ')}${(sum.verdicts[v] ?? 0) > l.length ? ', ...' : ''}`);
-    if (expect !== undefined) out(differs.length === 0 ? `  every seed: ${expect}, as expected` : `  not ${expect}: seeds ${differs.slice(0, 50).join(', ')}${differs.length > 50 ? ', ...' : ''}`);
+    for (const l of summaryDetailLines(sum, expect, differs)) out(l);
   }
   return invalid > 0 ? 2 : differs.length > 0 ? 1 : 0;
 }

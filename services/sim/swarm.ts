@@ -123,6 +123,27 @@ export function summarize(scenario: string, results: SwarmSeedResult[], jobs: nu
   return out;
 }
 
+/** The human line of a seed, up to its first ignored IPI (callers add what else they know). */
+export function seedLineText(r: SwarmSeedResult, ticksPerSecond: number): string {
+  const fi = r.first_ignored;
+  return (
+    `seed ${String(r.seed).padStart(6)}  ${r.verdict.toUpperCase().padEnd(7)} ${r.emulated_seconds.toFixed(3).padStart(9)} emulated s  ` +
+    `${String(r.ipis_handled).padStart(7)} IPIs handled  ${r.ignored} ignored` +
+    (fi !== undefined ? ` (first: ${fi.name} CPU ${fi.sender_cpu} -> CPU ${fi.target_cpu} at ${(fi.ordered_tick / ticksPerSecond).toFixed(3)} s${fi.interleaving !== undefined ? `, ${fi.interleaving}` : ''})` : '')
+  );
+}
+
+/** The human summary after its headline: the spreads, the seeds by verdict, and `--expect`'s answer. */
+export function summaryDetailLines(sum: Pick<SwarmSummary, 'emulated_seconds' | 'ipis_handled' | 'first_ignored_seconds' | 'seeds_by_verdict' | 'verdicts'>, expect: string | undefined, differs: readonly number[]): string[] {
+  const lines = [`  emulated s at the end: min ${sum.emulated_seconds.min}, median ${sum.emulated_seconds.median}, max ${sum.emulated_seconds.max}; IPIs handled: median ${sum.ipis_handled.median}`];
+  if (sum.first_ignored_seconds !== undefined) {
+    lines.push(`  first ignored IPI ordered at (emulated s): min ${sum.first_ignored_seconds.min}, median ${sum.first_ignored_seconds.median}, max ${sum.first_ignored_seconds.max}`);
+  }
+  for (const [v, l] of Object.entries(sum.seeds_by_verdict)) lines.push(`  ${v}: seeds ${l.join(', ')}${(sum.verdicts[v] ?? 0) > l.length ? ', ...' : ''}`);
+  if (expect !== undefined) lines.push(differs.length === 0 ? `  every seed: ${expect}, as expected` : `  not ${expect}: seeds ${differs.slice(0, 50).join(', ')}${differs.length > 50 ? ', ...' : ''}`);
+  return lines;
+}
+
 export interface SwarmOptions {
   /** Built-in scenario name or scenario file, as given on the command line. */
   scenario: string;
