@@ -280,7 +280,7 @@ async function runIn(o: RunScenarioOptions, spec: ScenarioSpec, n: number, t0: n
   let warmUp: WarmUpOutcome | undefined;
   try {
     announce(ctl, o, n);
-    if ((o.warmUpMs ?? 0) > 0) warmUp = await warmUp1(ctl, o, spec, (spec.seed + 1) >>> 0, t0);
+    if ((o.warmUpMs ?? 0) > 0) warmUp = await loggedWarmUp(ctl, o, spec, (spec.seed + 1) >>> 0, t0);
     g = await scenarioGeneration(ctl, o, spec, dir);
   } finally {
     await ctl.stop();
@@ -330,7 +330,7 @@ export async function runSeedsDistributed(o: RunScenarioOptions & { seeds: numbe
   let setupMs = 0;
   try {
     announce(ctl, o, n);
-    if ((o.warmUpMs ?? 0) > 0) warmUp = await warmUp1(ctl, o, first, (Math.max(...o.seeds) + 1) >>> 0, t0);
+    if ((o.warmUpMs ?? 0) > 0) warmUp = await loggedWarmUp(ctl, o, first, (Math.max(...o.seeds) + 1) >>> 0, t0);
     setupMs = Date.now() - t0;
     for (const spec of specs) {
       const ts = Date.now();
@@ -374,7 +374,7 @@ function announce(ctl: StartedController, o: RunScenarioOptions, n: number): voi
 }
 
 /** The warm-up generation on `seed`, logged. */
-async function warmUp1(ctl: StartedController, o: RunScenarioOptions, spec: ScenarioSpec, seed: number, t0: number): Promise<WarmUpOutcome> {
+async function loggedWarmUp(ctl: StartedController, o: RunScenarioOptions, spec: ScenarioSpec, seed: number, t0: number): Promise<WarmUpOutcome> {
   const w = await warmUpGeneration(ctl, o, spec, seed);
   o.log?.(`warm-up: seed ${w.seed} for ${w.ms} ms (${w.ipis_handled} IPIs, ended by ${w.end_reason}), thrown away; the run starts ${Date.now() - t0} ms after the command`);
   return w;
