@@ -31,6 +31,7 @@ const spec = {
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
     duration: { type: 'duration', help: "wall-clock bound of the run (default: the scenario's distributed.durationSecs, else 30s; wake-list-2012: 90s; host-ipi-2019 and host-ipi-2019-clear: 300s)" },
     ipis: { type: 'int', min: 0, help: 'stop after this many handled IPIs (default: the scenario\'s)' },
+    ticksMax: { type: 'int', min: 1, help: 'bound on emulated time, in ticks, as sim\'s: the run ends once a core has passed it (the controller looks 4 times a wall second when paced), then drains; default: none but --duration' },
     warmUp: { type: 'duration', help: 'first run the scenario this long on the next seed, on the same core processes, and throw it away, so that the run starts on JIT-warm cores (cold, their bus hops cost 3-4 times sim\'s ticks for the first minutes); default: none' },
     watchdogThresh: { type: 'int', min: 1, max: 60, help: "the kernel's watchdog_thresh sysctl in seconds: a soft lockup is reported, and the run ended, after twice it (default: the scenario's, 10 as in Linux)" },
     hungTaskTimeout: { type: 'int', min: 1, max: 600, help: "the kernel's hung_task_timeout_secs sysctl: a task asleep uninterruptibly this long is reported hung, and the run ended (default: the scenario's, 120 as in Linux)" },
@@ -95,6 +96,7 @@ export const runCommand: Command = {
       ...sel,
       ...(a.flags.nats !== undefined ? { servers: a.flags.nats.split(',') } : {}),
       ...(a.flags.ipis !== undefined ? { ipis: a.flags.ipis } : {}),
+      ...(f.ticksMax !== undefined ? { ticksMax: f.ticksMax } : {}),
       ...(a.flags.tickUs !== undefined ? { tickUs: a.flags.tickUs } : {}),
       ...(plan !== undefined ? { faultPlan: plan } : {}),
       ...(a.flags.record !== undefined ? { recordFile: a.flags.record } : {}),
@@ -271,7 +273,7 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
   if (v.verdict === 'ok' && (v.end_reason === 'duration' || v.end_reason === 'steps-max')) {
     lines.push(
       v.ignored.length === 0
-        ? `ok means: no IPI was ignored and no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); a rare race may need a longer run (--duration) or many seeds (ipiscope sim)`
+        ? `ok means: no IPI was ignored and no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); a rare race may need a longer run (${v.end_reason === 'steps-max' ? '--ticks-max' : '--duration'}) or many seeds (--seeds)`
         : `ok means: no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); ${v.ignored.length} ignored IPI(s) above, nobody left waiting for them`,
     );
   }

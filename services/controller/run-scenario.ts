@@ -50,6 +50,9 @@ export interface RunScenarioOptions {
   faultPlan?: FaultPlan;
   /** IPI goal (default: the scenario's limit). */
   ipis?: number;
+  /** Bound on emulated time: the run ends (then drains) at the first status wave that finds a core
+   * past this tick, as sim's --ticks-max (default: none but the duration). */
+  ticksMax?: number;
   /** Where to write the record (JSON); always kept in memory for the checker. */
   recordFile?: string;
   log?: (line: string) => void;
@@ -394,9 +397,9 @@ function scenarioGeneration(ctl: StartedController, o: RunScenarioOptions, spec:
       // And the storm of wake-ups of an offline thread (the 2015 bug), as sim's storm check.
       stormWakes: o.scenario.limits.stormWakes,
       durationMs: o.durationMs,
-      // A distributed run is bounded by --duration (and --ipis); a scenario's bound on emulated
-      // time is for `sim`, where a run costs no wall time to speak of.
-      stepsMax: Math.max(o.scenario.limits.ticksMax, TICKS_MAX_FOR_GOAL),
+      // A distributed run is bounded by --duration (and --ipis, --ticks-max); a scenario's bound on
+      // emulated time is for `sim`, where a run costs no wall time to speak of.
+      stepsMax: o.ticksMax ?? Math.max(o.scenario.limits.ticksMax, TICKS_MAX_FOR_GOAL),
       ...drainOptions(o),
     },
     recordDir: dir,

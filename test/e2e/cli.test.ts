@@ -230,6 +230,24 @@ test('run --tick-us: the emulated seconds are counted on the paced clock (the de
   assert.equal(v.emulated_seconds, Math.round((v.steps_max / 20_000) * 1000) / 1000);
 });
 
+test('run --ticks-max: a bound on emulated time, as sim\'s; the run ends past it (not at the duration), drained, and says what an ok covers', () => {
+  // Paced at 1 ms per tick, 1,500 ticks take 1.5 s of the 60 s bound.
+  const r = ipiscope('run', 'pingpong', '--tick-us', '1000', '--ticks-max', '1500', '--duration', '60s', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { verdict: string; end_reason: string; drained: boolean; steps_max: number; wall_ms: number };
+  assert.equal(v.verdict, 'ok');
+  assert.equal(v.end_reason, 'steps-max');
+  assert.equal(v.drained, true);
+  assert.ok(v.steps_max >= 1500, `the furthest core passed the bound (${v.steps_max})`);
+  const h = ipiscope('run', 'pingpong', '--tick-us', '1000', '--ticks-max', '1500', '--duration', '60s');
+  assert.equal(h.status, 0, h.stderr);
+  assert.match(h.stdout, /verdict: OK \(steps-max\)/);
+  assert.match(h.stdout, /ok means: no IPI was ignored and no CPU hung in the [\d.]+ emulated s that ran/);
+  const z = ipiscope('run', 'pingpong', '--ticks-max', '0');
+  assert.equal(z.status, 2, z.stderr);
+  assert.match(z.stderr, /--ticks-max/);
+});
+
 test('sim: --sample without tracing is refused; spans an OTLP endpoint never took are reported, the verdict stands', () => {
   const s = ipiscope('sim', 'pingpong', '--sample', '0.5');
   assert.equal(s.status, 2);
