@@ -221,16 +221,19 @@ async function runSwarm(options: RunScenarioOptions, seeds: number[], json: bool
   const summary = {
     ...sum, processes: s.processes, run_id: s.runId, setup_ms: s.setup_ms,
     ...(s.warm_up !== undefined ? { warm_up: s.warm_up } : {}),
+    ...(s.not_run !== undefined ? { not_run: s.not_run } : {}),
     ...(expect !== undefined ? { expect, differs: differs.slice(0, 50) } : {}),
   };
   if (json) out(JSON.stringify(summary));
   else {
     const counts = Object.entries(sum.verdicts).map(([v, n]) => `${n} ${v}`).join(', ');
     out('');
-    out(`swarm: ${sum.scenario} on ${sum.kernel}, ${sum.seeds} seeds one after the other on the same ${s.processes} core processes: ${counts}; ${(s.wall_ms / 1000).toFixed(1)} s wall ` +
+    out(`swarm: ${sum.scenario} on ${sum.kernel}, ${sum.seeds} seed${sum.seeds === 1 ? '' : 's'} one after the other on the same ${s.processes} core processes: ${counts}; ${(s.wall_ms / 1000).toFixed(1)} s wall ` +
       `(the first seed started ${(s.setup_ms / 1000).toFixed(1)} s after the command${s.warm_up !== undefined ? `, after the warm-up on seed ${s.warm_up.seed}: ${(s.warm_up.ms / 1000).toFixed(1)} s, ${s.warm_up.ipis_handled} IPIs, thrown away` : ''})`);
     for (const l of summaryDetailLines(sum, expect, differs)) out(l);
+    if (s.not_run !== undefined) out(`  not run: seeds ${s.not_run.seeds.join(', ')} (the swarm stopped: ${s.not_run.reason})`);
   }
+  if (s.not_run !== undefined) return 2;
   if (lines.some((l) => l.record_error !== undefined)) {
     err(`ipiscope run: the record of seed(s) ${lines.filter((l) => l.record_error !== undefined).map((l) => l.seed).join(', ')} could not be written; the verdicts above stand, those records are lost`);
     return 2;

@@ -78,7 +78,7 @@ async function swarm(
   else {
     const counts = Object.entries(sum.verdicts).map(([v, n]) => `${n} ${v}`).join(', ');
     out('');
-    out(`swarm: ${name} on ${sum.kernel}, ${sum.seeds} seeds on ${used} worker${used === 1 ? '' : 's'}: ${counts}; ${(wallMs / 1000).toFixed(1)} s wall, ${sum.seeds_per_minute} seeds/min`);
+    out(`swarm: ${name} on ${sum.kernel}, ${sum.seeds} seed${sum.seeds === 1 ? '' : 's'} on ${used} worker${used === 1 ? '' : 's'}: ${counts}; ${(wallMs / 1000).toFixed(1)} s wall, ${sum.seeds_per_minute} seeds/min`);
     for (const l of summaryDetailLines(sum, expect, differs)) out(l);
   }
   return invalid > 0 ? 2 : differs.length > 0 ? 1 : 0;

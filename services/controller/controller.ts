@@ -391,6 +391,12 @@ export class StartedController {
   private unexpectedExit = '';
   /** Two processes answer for one core (a core of an earlier run with the same id still runs). */
   private twinCore = '';
+
+  /** Why these core processes can run no further generation (one of them exited when it was not
+   * told to, or two processes answer for one core), or '' while they can. */
+  get processSetBroken(): string {
+    return this.twinCore || this.unexpectedExit;
+  }
   private stopping = false;
   private waiters: Array<() => void> = [];
   readonly ncores: number;

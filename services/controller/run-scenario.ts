@@ -302,6 +302,8 @@ export interface RunSeedsResult {
    * of the processes, and the warm-up. */
   setup_ms: number;
   warm_up?: WarmUpOutcome;
+  /** Seeds not run because the process set broke (a core process exited): the swarm stopped. */
+  not_run?: { seeds: number[]; reason: string };
 }
 
 /** The record file of one seed of a swarm: `FILE.seed-N` (each replays on its own). */
@@ -316,7 +318,9 @@ export function seedRecordFile(file: string, seed: number): string {
  * seed, see `seedRecordFile`). Later seeds start in about a second instead of the 8-11 s of
  * spawning 32 processes, and run on JIT-warm code (a core's bus hops cost 3-4 times sim's ticks
  * for its first minutes). Each result's `start_ms`, `end_seen_ms` and `wall_ms` count from that
- * seed's own start. Untraced (trace one seed with a single run).
+ * seed's own start. A core process that exits (or two processes answering for one core) ends the
+ * swarm after the seed it broke: the later seeds are listed as not run. Untraced (trace one seed
+ * with a single run).
  */
 export async function runSeedsDistributed(o: RunScenarioOptions & { seeds: number[]; onSeed?: (r: RunScenarioResult) => void }): Promise<RunSeedsResult> {
   assert(o.seeds.length > 0, 'a swarm needs a seed');
@@ -331,11 +335,18 @@ export async function runSeedsDistributed(o: RunScenarioOptions & { seeds: numbe
   const results: RunScenarioResult[] = [];
   let warmUp: WarmUpOutcome | undefined;
   let setupMs = 0;
+  let notRun: RunSeedsResult['not_run'];
   try {
     announce(ctl, o, n);
     if ((o.warmUpMs ?? 0) > 0) warmUp = await loggedWarmUp(ctl, o, first, (Math.max(...o.seeds) + 1) >>> 0, t0);
     setupMs = Date.now() - t0;
-    for (const spec of specs) {
+    for (const [i, spec] of specs.entries()) {
+      // A core process gone for good: every later seed would only wait for it and be invalid.
+      if (ctl.processSetBroken !== '') {
+        notRun = { seeds: o.seeds.slice(i), reason: ctl.processSetBroken };
+        o.log?.(`swarm stopped: ${notRun.reason}; seeds not run: ${notRun.seeds.join(', ')}`);
+        break;
+      }
       const ts = Date.now();
       const dir = makeTempDir('ipiscope-run-');
       try {
@@ -350,7 +361,10 @@ export async function runSeedsDistributed(o: RunScenarioOptions & { seeds: numbe
   } finally {
     await ctl.stop();
   }
-  return { results, runId: ctl.runId, processes: n, wall_ms: Date.now() - t0, setup_ms: setupMs, ...(warmUp !== undefined ? { warm_up: warmUp } : {}) };
+  return {
+    results, runId: ctl.runId, processes: n, wall_ms: Date.now() - t0, setup_ms: setupMs,
+    ...(warmUp !== undefined ? { warm_up: warmUp } : {}), ...(notRun !== undefined ? { not_run: notRun } : {}),
+  };
 }
 
 async function startController(o: RunScenarioOptions, spec: ScenarioSpec, n: number): Promise<StartedController> {

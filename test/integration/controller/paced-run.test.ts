@@ -21,6 +21,9 @@
  *   run id, one set of pids), the warm-up runs seed 8 (after the list's largest, so no seed of it
  *   runs twice), each seed is judged and recorded on its own, in the order given, and each record
  *   replays to its state and verdict.
+ * - a core process killed (from outside) during the first seed of three: that seed is invalid,
+ *   naming the core, and the swarm stops there: the other two are listed as not run, never run
+ *   on a broken set of processes (each would wait for the dead core and be invalid).
  * Each run takes well under 30 s.
  */
 import { test } from 'node:test';
@@ -168,4 +171,20 @@ test('a swarm runs its seeds one after the other on the same processes after one
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a swarm whose core process died stops after that seed: the later seeds are not run, and say why', { timeout: 90_000 }, async () => {
+  await using nats = await startTestNats();
+  const s = await runSeedsDistributed({
+    scenario: loadScenarioFile(fixture()), servers: nats.servers, seeds: [1, 2, 3], durationMs: 4000,
+    onStarted: (pids) => {
+      setTimeout(() => process.kill(pids[2] as number, 'SIGKILL'), 1500);
+    },
+  });
+  assert.equal(s.results.length, 1, 'only the seed the death broke was run');
+  const v = s.results[0]?.verdict;
+  assert.equal(v?.verdict, 'invalid');
+  assert.match(v?.invalid_reason ?? '', /core 2 \(pid \d+\) exited \(code null, signal SIGKILL\)/);
+  assert.deepEqual(s.not_run?.seeds, [2, 3]);
+  assert.match(s.not_run?.reason ?? '', /core 2 \(pid \d+\) exited/);
 });
