@@ -395,8 +395,12 @@ export class StartedController {
   /** Why these core processes can run no further generation (one of them exited when it was not
    * told to, or two processes answer for one core), or '' while they can. */
   get processSetBroken(): string {
-    return this.twinCore || this.unexpectedExit;
+    return this.twinCore || this.unexpectedExit || this.startFailure;
   }
+
+  /** The last generation could not start on every core (one never answered StartRun, retried for
+   * START_DEADLINE_MS: an adopted core that is gone, say), or ''. */
+  private startFailure = '';
   private stopping = false;
   private waiters: Array<() => void> = [];
   readonly ncores: number;
@@ -726,6 +730,7 @@ export class StartedController {
         if (startError !== '') {
           reason = 'invalid';
           invalidReason = `generation ${gen} did not start on every core: ${startError}`;
+          this.startFailure = invalidReason;
           break;
         }
         if (this.unexpectedExit !== '' || this.processFaultInvalid !== '' || this.twinCore !== '') {

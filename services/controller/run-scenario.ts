@@ -318,8 +318,8 @@ export function seedRecordFile(file: string, seed: number): string {
  * seed, see `seedRecordFile`). Later seeds start in about a second instead of the 8-11 s of
  * spawning 32 processes, and run on JIT-warm code (a core's bus hops cost 3-4 times sim's ticks
  * for its first minutes). Each result's `start_ms`, `end_seen_ms` and `wall_ms` count from that
- * seed's own start. A core process that exits (or two processes answering for one core) ends the
- * swarm after the seed it broke: the later seeds are listed as not run. Untraced (trace one seed
+ * seed's own start. A core process that exits (or two processes answering for one core, or a
+ * core that never answered a seed's StartRun) ends the swarm after the seed it broke: the later seeds are listed as not run. Untraced (trace one seed
  * with a single run).
  */
 export async function runSeedsDistributed(o: RunScenarioOptions & { seeds: number[]; onSeed?: (r: RunScenarioResult) => void }): Promise<RunSeedsResult> {
