@@ -296,10 +296,14 @@ export function addProgress(progress: Array<[number, number]>, stride: { every: 
 /**
  * V8 flags of a core process: a small young generation (the default semi-space of 16 MB is most
  * of a core's resident memory; its garbage is short-lived messages and generator frames), and,
- * untraced, an old generation of 32 MB: a core's live heap is about 22 MB however long it runs
- * (its record goes to disk, acknowledged envelopes leave the retransmit buffer), but V8 lets the
- * heap grow to twice that before it collects, which took a long 32-core run from 69 to 99 MB
- * resident. A core that did outgrow it would die, and the run would be invalid, never wrong.
+ * untraced, an old generation of 24 MB: a core's live heap is about 14 MB however long it runs
+ * (a heap snapshot 95 s and 10.5 min into a 32-core v5.4 run: 13.4 and 13.9 MB, the growth all
+ * compiled code; its record goes to disk, acknowledged envelopes leave the retransmit buffer),
+ * but V8 lets the heap grow toward the cap before it collects: uncapped, a long 32-core run went
+ * from 69 to 99 MB resident; with 32 MB, 75 MB after 10.5 min and 82 MB after 49.5 min; with 24 MB,
+ * 70 MB over 11 min, the same hops and IPI rate, 3% more CPU per tick (wake-list-2012: 71 MB, V8
+ * heap 18 MB used of 24). A core that did outgrow it would die, and the run would be invalid,
+ * never wrong.
  * Traced cores load OpenTelemetry and keep spans in flight: 64 MB. Their live heap is about
  * 17 MB (a heap snapshot 28 s into a 32-core v5.4 run: code 6, strings 4); uncapped, V8 let them
  * reach 113-127 MB resident, capped they stay at 77 MB (the same run, the same IPI rate). Spans
@@ -309,7 +313,7 @@ export function addProgress(progress: Array<[number, number]>, stride: { every: 
  * costs stack and allocator pages (3 MB less resident in a 32-process run, same CPU time).
  */
 const CORE_NODE_FLAGS = ['--max-semi-space-size=2', '--v8-pool-size=1'];
-const CORE_UNTRACED_NODE_FLAGS = ['--max-old-space-size=32'];
+const CORE_UNTRACED_NODE_FLAGS = ['--max-old-space-size=24'];
 export const CORE_TRACED_NODE_FLAGS = ['--max-old-space-size=64'];
 /** The heap flags of a traced core, for core processes started elsewhere (docker compose). */
 export const CORE_TRACED_HEAP_FLAGS = [CORE_NODE_FLAGS[0] as string, ...CORE_TRACED_NODE_FLAGS];
