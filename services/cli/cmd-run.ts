@@ -12,7 +12,7 @@ import { checkFaultPlanCores, loadFaultPlan, processFaultsOf } from '../bus/faul
 import { isRunId } from '../bus/nats-transport.js';
 import { distTicksPerSecond, pacedScenario, runScenarioDistributed, runSeedsDistributed, scenarioSpecOf, seedRecordFile } from '../controller/run-scenario.js';
 import type { RunScenarioOptions, RunScenarioResult, RunVerdict } from '../controller/run-scenario.js';
-import { parseSeedList, seedLineText, summarize, summaryDetailLines, type SwarmSeedResult } from '../sim/swarm.js';
+import { firstIgnoredOf, parseSeedList, seedLineText, summarize, summaryDetailLines, type SwarmSeedResult } from '../sim/swarm.js';
 import { PPC_MSG_NAMES } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
@@ -178,11 +178,11 @@ export interface RunSeedLine extends SwarmSeedResult {
 
 function seedLineOf(r: RunScenarioResult, tps: number, record: string | undefined): RunSeedLine {
   const v = r.verdict;
-  const first = v.ignored[0];
+  const first = firstIgnoredOf(v.ignored);
   return {
     seed: v.seed, verdict: v.verdict, kernel: v.kernel, ipis_sent: v.ipis_sent, ipis_handled: v.ipis_handled, ticks: v.steps_max,
     emulated_seconds: Math.round((v.steps_max / tps) * 1000) / 1000, wall_ms: r.live.wall_ms, ignored: v.ignored.length, lockups: v.lockups.length,
-    ...(first !== undefined ? { first_ignored: { ...first, name: PPC_MSG_NAMES[first.msg as 0 | 1 | 2 | 3] ?? `msg ${first.msg}` } } : {}),
+    ...(first !== undefined ? { first_ignored: first } : {}),
     ...(v.invalid_reason !== undefined ? { invalid_reason: v.invalid_reason } : {}),
     end_reason: v.end_reason, start_ms: r.live.start_ms, end_seen_ms: r.live.end_seen_ms,
     ...(v.time_scale?.hop_ticks !== undefined ? { hop_ticks_mean: v.time_scale.hop_ticks.mean } : {}),

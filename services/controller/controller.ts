@@ -395,16 +395,16 @@ export class StartedController {
   private unexpectedExit = '';
   /** Two processes answer for one core (a core of an earlier run with the same id still runs). */
   private twinCore = '';
-
-  /** Why these core processes can run no further generation (one of them exited when it was not
-   * told to, or two processes answer for one core), or '' while they can. */
-  get processSetBroken(): string {
-    return this.twinCore || this.unexpectedExit || this.startFailure;
-  }
-
   /** The last generation could not start on every core (one never answered StartRun, retried for
    * START_DEADLINE_MS: an adopted core that is gone, say), or ''. */
   private startFailure = '';
+
+  /** Why these core processes can run no further generation (one of them exited when it was not
+   * told to, two processes answer for one core, or one never answered StartRun), or '' while they
+   * can. */
+  get processSetBroken(): string {
+    return this.twinCore || this.unexpectedExit || this.startFailure;
+  }
   private stopping = false;
   private waiters: Array<() => void> = [];
   readonly ncores: number;

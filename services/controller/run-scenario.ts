@@ -261,9 +261,14 @@ function paceLagOf(c: Record<string, number>, limit: number): PaceLag {
   };
 }
 
+/** The spec of `o`'s run on `seed`: its scenario (paced), kernel and patch selection. */
+function runSpecOf(o: RunScenarioOptions, seed: number | undefined): ScenarioSpec {
+  return scenarioSpecOf(o.scenario, o.kernel, seed, { ...(o.patches !== undefined ? { patches: o.patches } : {}), ...(o.revert !== undefined ? { revert: o.revert } : {}) });
+}
+
 export async function runScenarioDistributed(o: RunScenarioOptions): Promise<RunScenarioResult> {
   o = { ...o, scenario: pacedScenario(o.scenario, o.tickUs) };
-  const spec = scenarioSpecOf(o.scenario, o.kernel, o.seed, { ...(o.patches !== undefined ? { patches: o.patches } : {}), ...(o.revert !== undefined ? { revert: o.revert } : {}) });
+  const spec = runSpecOf(o, o.seed);
   const topology = topologyOf(spec);
   const n = coreCount(topology);
   const t0 = Date.now();
@@ -315,19 +320,18 @@ export function seedRecordFile(file: string, seed: number): string {
  * A swarm over one set of core processes (`run --seeds`): the processes start once (and warm up
  * once, on a seed after the list's largest), then each seed is a generation of its own on them,
  * judged as a single run is (its own drain, record and verdict; `recordFile` becomes one file per
- * seed, see `seedRecordFile`). Later seeds start in about a second instead of the 8-11 s of
+ * seed, see `seedRecordFile`). Later seeds start in about a second instead of the 5-11 s of
  * spawning 32 processes, and run on JIT-warm code (a core's bus hops cost 3-4 times sim's ticks
  * for its first minutes). Each result's `start_ms`, `end_seen_ms` and `wall_ms` count from that
  * seed's own start. A core process that exits (or two processes answering for one core, or a
- * core that never answered a seed's StartRun) ends the swarm after the seed it broke: the later seeds are listed as not run. Untraced (trace one seed
- * with a single run).
+ * core that never answered a seed's StartRun) ends the swarm after the seed it broke: the later
+ * seeds are listed as not run. Untraced (trace one seed with a single run).
  */
 export async function runSeedsDistributed(o: RunScenarioOptions & { seeds: number[]; onSeed?: (r: RunScenarioResult) => void }): Promise<RunSeedsResult> {
   assert(o.seeds.length > 0, 'a swarm needs a seed');
   assert(o.trace === undefined, 'a swarm is not traced');
   o = { ...o, scenario: pacedScenario(o.scenario, o.tickUs) };
-  const sel = { ...(o.patches !== undefined ? { patches: o.patches } : {}), ...(o.revert !== undefined ? { revert: o.revert } : {}) };
-  const specs = o.seeds.map((seed) => scenarioSpecOf(o.scenario, o.kernel, seed, sel));
+  const specs = o.seeds.map((seed) => runSpecOf(o, seed));
   const first = specs[0] as ScenarioSpec;
   const n = coreCount(topologyOf(first));
   const t0 = Date.now();
@@ -416,10 +420,7 @@ function scenarioGeneration(ctl: StartedController, o: RunScenarioOptions, spec:
       stepsMax: o.ticksMax ?? Math.max(o.scenario.limits.ticksMax, TICKS_MAX_FOR_GOAL),
       ...drainOptions(o),
     },
-    recordDir: dir,
-    idleTickUs: o.idleTickUs ?? 10,
-    ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
-    ...pacedLoop(o),
+    ...coreLoopOf(o, dir),
     ...(o.faultPlan !== undefined ? { faultPlan: o.faultPlan } : {}),
     // Judged after a drain: an unconsumed IPI is ignored at once (settle 0), late after 1 s.
     ...(o.trace !== undefined ? { tracing: { ...o.trace, settleTicks: 0, lateTicks: tps } } : {}),
@@ -484,9 +485,18 @@ function drainOptions(o: RunScenarioOptions): { drainSettleSteps?: number; drain
   return { ...(paced ? { drainSettleSteps: PACED_DRAIN_SETTLE_TICKS } : {}), ...(timeoutMs !== undefined ? { drainTimeoutMs: timeoutMs } : {}) };
 }
 
-/** Paced runs: the cores' clock, and status waves often enough to catch a lockup in time. */
-function pacedLoop(o: RunScenarioOptions): { pace?: ReturnType<typeof paceOptionsOf>; statusEveryMs?: number } {
-  return isPaced(o.scenario) ? { pace: paceOptionsOf(o.scenario), statusEveryMs: PACED_STATUS_EVERY_MS } : {};
+/**
+ * The cores' loop in a run's generations, the run's own and the warm-up's alike: their inbox records
+ * go to `recordDir`; the idle pace; and, paced, the cores' clock and status waves often enough to
+ * catch a lockup in time.
+ */
+function coreLoopOf(o: RunScenarioOptions, recordDir: string): { recordDir: string; idleTickUs: number; aheadTicksMax?: number; pace?: ReturnType<typeof paceOptionsOf>; statusEveryMs?: number } {
+  return {
+    recordDir,
+    idleTickUs: o.idleTickUs ?? 10,
+    ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
+    ...(isPaced(o.scenario) ? { pace: paceOptionsOf(o.scenario), statusEveryMs: PACED_STATUS_EVERY_MS } : {}),
+  };
 }
 
 /**
@@ -506,10 +516,7 @@ async function warmUpGeneration(ctl: StartedController, o: RunScenarioOptions, s
         durationMs: o.warmUpMs ?? 0, stepsMax: Number.MAX_SAFE_INTEGER,
         ...drainOptions(o),
       },
-      recordDir: dir,
-      idleTickUs: o.idleTickUs ?? 10,
-      ...(o.aheadTicksMax !== undefined ? { aheadTicksMax: o.aheadTicksMax } : {}),
-      ...pacedLoop(o),
+      ...coreLoopOf(o, dir),
     });
     const last = w.progress[w.progress.length - 1];
     return { seed, ms: w.wallMs, end_reason: w.reason, ipis_handled: last !== undefined ? last[1] : 0 };

@@ -65,10 +65,17 @@ export function seedResultOf(r: SimResult): SwarmSeedResult {
     seed: r.seed, verdict: r.verdict, kernel: r.kernel, ipis_sent: r.ipis_sent, ipis_handled: r.ipis_handled, ticks: r.ticks,
     emulated_seconds: r.emulated_seconds, wall_ms: r.wall_ms, ignored: r.ignored.length, lockups: r.lockups.length,
   };
-  const first = r.ignored[0];
-  if (first !== undefined) out.first_ignored = { ...first, name: PPC_MSG_NAMES[first.msg as 0 | 1 | 2 | 3] ?? `msg ${first.msg}` };
+  const first = firstIgnoredOf(r.ignored);
+  if (first !== undefined) out.first_ignored = first;
   if (r.invalid_reason !== undefined) out.invalid_reason = r.invalid_reason;
   return out;
+}
+
+/** The first of a run's ignored IPIs (by the tick its message was ordered), named as /proc/interrupts
+ * names its message. */
+export function firstIgnoredOf<T extends { msg: number }>(ignored: readonly T[]): (T & { name: string }) | undefined {
+  const first = ignored[0];
+  return first === undefined ? undefined : { ...first, name: PPC_MSG_NAMES[first.msg as 0 | 1 | 2 | 3] ?? `msg ${first.msg}` };
 }
 
 /**
