@@ -302,8 +302,8 @@ export function addProgress(progress: Array<[number, number]>, stride: { every: 
  * but V8 lets the heap grow toward the cap before it collects: uncapped, a long 32-core run went
  * from 69 to 99 MB resident; with 32 MB, 75 MB after 10.5 min and 82 MB after 49.5 min; with 24 MB,
  * 70 MB over 11 min and 72 MB over a 44.5-min 100,000-IPI run, the same hops and IPI rate, 3% more
- * CPU per tick (wake-list-2012: 71 MB, V8 heap 18 MB used of 24). A core that did outgrow it would die, and the run would be invalid,
- * never wrong.
+ * CPU per tick (wake-list-2012: 71 MB, V8 heap 18 MB used of 24). A core that did outgrow it would
+ * die, and the run would be invalid, never wrong.
  * Traced cores load OpenTelemetry and keep spans in flight: 64 MB. Their live heap is about
  * 17 MB (a heap snapshot 28 s into a 32-core v5.4 run: code 6, strings 4); uncapped, V8 let them
  * reach 113-127 MB resident, capped they stay at 77 MB (the same run, the same IPI rate). Spans
