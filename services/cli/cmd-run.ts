@@ -13,7 +13,7 @@ import { isRunId } from '../bus/nats-transport.js';
 import { distTicksPerSecond, pacedScenario, runScenarioDistributed, runSeedsDistributed, scenarioSpecOf, seedRecordFile } from '../controller/run-scenario.js';
 import type { RunScenarioOptions, RunScenarioResult, RunVerdict } from '../controller/run-scenario.js';
 import { firstIgnoredOf, parseSeedList, seedLineText, summarize, summaryDetailLines, type SwarmSeedResult } from '../sim/swarm.js';
-import { PPC_MSG_NAMES } from '../kernel/index.js';
+import { ppcMsgName } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
 
@@ -253,7 +253,7 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
   for (const i of v.ignored) {
     const trace = o.traceIds?.get(i.ipi_id);
     lines.push(
-      `ignored IPI ${i.ipi_id}: ${PPC_MSG_NAMES[i.msg as 0 | 1 | 2 | 3] ?? `msg ${i.msg}`} from CPU ${i.sender_cpu} to CPU ${i.target_cpu}, ` +
+      `ignored IPI ${i.ipi_id}: ${ppcMsgName(i.msg)} from CPU ${i.sender_cpu} to CPU ${i.target_cpu}, ` +
         `its message ordered at tick ${i.ordered_tick} and never consumed${v.stuck.some((x) => x.waiting_for === i.target_cpu) ? '' : ' (nobody waits for it)'}` +
         `${i.target_offline === true ? `; sent while CPU ${i.target_cpu} went offline (it waits for the CPU to come back)` : ''}` +
         `${i.interleaving !== undefined ? `; host_ipi overwritten (2019 interleaving: ${i.interleaving})` : ''}` +

@@ -1,6 +1,6 @@
 export { PATCHES, VERSIONS, PatchSet, resolveKernel, findPatch, patchesOfVersion, versionNames, isVersionName } from './patches.js';
 export type { Patch, PatchId, VersionName, KernelSelection } from './patches.js';
-export { Kernel, Marks, PPC_MSG, PPC_MSG_NAMES, CSD_FLAG_LOCK, TASK_WAKING } from './kernel.js';
+export { Kernel, Marks, PPC_MSG, PPC_MSG_NAMES, ppcMsgName, CSD_FLAG_LOCK, TASK_WAKING } from './kernel.js';
 export type { KernelOptions, Ablations, CpuState, CsdNode, TaskNode, PpcMsg, CpuMode } from './kernel.js';
 export { cpuSoftware, CPU_ROLES } from './software.js';
 export type { Action, Workload, CpuRole } from './software.js';

@@ -22,6 +22,11 @@ export const PPC_MSG = { CALL_FUNCTION: 0, RESCHEDULE: 1, TICK_BROADCAST: 2, NMI
 export type PpcMsg = (typeof PPC_MSG)[keyof typeof PPC_MSG];
 export const PPC_MSG_NAMES = ['CALL_FUNCTION', 'RESCHEDULE', 'TICK_BROADCAST', 'NMI_IPI'] as const;
 
+/** The name of IPI message `msg` (its byte lane of ipi_message), as the verdicts print it. */
+export function ppcMsgName(msg: number): string {
+  return PPC_MSG_NAMES[msg as 0 | 1 | 2 | 3] ?? `msg ${msg}`;
+}
+
 export const CSD_FLAG_LOCK = 1;
 export const CSD_FLAG_SYNCHRONOUS = 2;
 

@@ -7,7 +7,7 @@ import { assert, AssertionError, MinHeap, Random } from '../stdx/index.js';
 import type { CoreMsg, MachineEvent, MachineObserver } from '../machine/index.js';
 import { ObserverSet } from '../machine/index.js';
 import { resolveMachine } from '../machine/topology.js';
-import { Console, Detectors, Kernel, PPC_MSG_NAMES, cpuSoftware, interruptsJson, procInterrupts, resolveKernel, softLockupSecs } from '../kernel/index.js';
+import { Console, Detectors, Kernel, ppcMsgName, cpuSoftware, interruptsJson, procInterrupts, resolveKernel, softLockupSecs } from '../kernel/index.js';
 import type { Lockup } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
@@ -324,7 +324,7 @@ function explain(r: SimResult, k: Kernel): string {
     out.push(`CPU ${s.cpu} spins in ${s.where} waiting for CPU ${s.waiting_for} for ${s.since_seconds.toFixed(1)} s.`);
   }
   for (const i of r.ignored.slice(0, 8)) {
-    const name = PPC_MSG_NAMES[i.msg as 0 | 1 | 2 | 3] ?? `msg ${i.msg}`;
+    const name = ppcMsgName(i.msg);
     out.push(
       `IPI ${i.ipi_id}: ${name} from CPU ${i.sender_cpu} to CPU ${i.target_cpu} stayed set in ipi_message[${i.target_cpu}] and was never handled` +
         (i.target_offline === true ? ` (sent while CPU ${i.target_cpu} went offline: it waits for the CPU to come back).` : '.'),

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { UsageError } from '../stdx/index.js';
-import { PPC_MSG_NAMES } from '../kernel/index.js';
+import { ppcMsgName } from '../kernel/index.js';
 import { runSim, type RunSimOptions, type SimResult } from './run-sim.js';
 import { resolveScenario } from './scenario.js';
 
@@ -75,7 +75,7 @@ export function seedResultOf(r: SimResult): SwarmSeedResult {
  * names its message. */
 export function firstIgnoredOf<T extends { msg: number }>(ignored: readonly T[]): (T & { name: string }) | undefined {
   const first = ignored[0];
-  return first === undefined ? undefined : { ...first, name: PPC_MSG_NAMES[first.msg as 0 | 1 | 2 | 3] ?? `msg ${first.msg}` };
+  return first === undefined ? undefined : { ...first, name: ppcMsgName(first.msg) };
 }
 
 /**
