@@ -273,6 +273,21 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
   for (const x of v.stuck) {
     if (x.kind === 'hung-task' && x.forever) lines.push(`hung task on CPU ${x.cpu}: ${x.where}, for ${x.since_steps} ticks and for ever (the machine is drained)`);
   }
+  // The wait that ended the run was answered in the drain: a detector fired on a late answer. The
+  // verdict stays `hang`, as the kernel's report stands, but the line says what it is not.
+  const hw = v.hang_wait;
+  if (v.verdict === 'hang' && v.drained && hw !== undefined && !v.stuck.some((x) => x.cpu === hw.cpu)) {
+    const late =
+      hw.kind === 'hung-task'
+        ? `a hung-task report, not a sleep for ever: the task that CPU ${hw.cpu}'s task woke ran during the drain (its wake-up was late)`
+        : `a soft lockup, not a wait for ever: CPU ${hw.cpu} spun in csd_lock_wait for CPU ${hw.waiting_for} past the threshold and got its answer during the drain (its IPI was late)`;
+    const rest = v.stuck.some((x) => x.forever)
+      ? '; CPUs that wait for ever (the console names them) make it a hang all the same'
+      : v.ignored.length === 0
+        ? '; no IPI was lost and nobody waits for ever'
+        : '';
+    lines.push(`hang means here: ${late}${rest}; long bus hops, or a low --watchdog-thresh or --hung-task-timeout, make late answers cross the detectors' thresholds`);
+  }
   if (v.verdict === 'ok' && (v.end_reason === 'duration' || v.end_reason === 'steps-max')) {
     lines.push(
       v.ignored.length === 0

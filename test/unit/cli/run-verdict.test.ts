@@ -47,3 +47,27 @@ test('a paced run whose bus hops cost far more ticks than sim\'s says that its r
   const near = verdictLines(verdict(scale(4.2)), { processes: 4, wallMs: 1, emulatedSeconds: 20 });
   assert.ok(!near.some((l) => /bus hops cost/.test(l)), near.join('\n'));
 });
+
+test('a hang whose waiter got its answer in the drain says it was a late answer, not a lost IPI', () => {
+  const hang_wait = { kind: 'soft-lockup' as const, cpu: 125, waiting_for: 0, own_steps: 4_100, machine_steps: 4_050 };
+  const l = verdictLines(verdict({ verdict: 'hang', end_reason: 'hang', hang_wait }), { processes: 32, wallMs: 1, emulatedSeconds: 15.7 });
+  assert.equal(
+    l[1],
+    'hang means here: a soft lockup, not a wait for ever: CPU 125 spun in csd_lock_wait for CPU 0 past the threshold and got its answer during the drain (its IPI was late); ' +
+      "no IPI was lost and nobody waits for ever; long bus hops, or a low --watchdog-thresh or --hung-task-timeout, make late answers cross the detectors' thresholds",
+  );
+  assert.equal(l.length, 2);
+  // The same wait with other CPUs stuck for ever: still a hang, and the line says so.
+  const stuck = [{ kind: 'csd_lock_wait' as const, cpu: 119, where: 'csd_lock_wait (smp_call_function_many)', waiting_for: 121, since_steps: 30_000, forever: true }];
+  const ignored = [{ ipi_id: '119:7', sender_cpu: 119, target_cpu: 121, msg: 0, ordered_tick: 9_628 }];
+  const both = verdictLines(verdict({ verdict: 'hang', end_reason: 'hang', hang_wait, stuck, ignored }), { processes: 32, wallMs: 1, emulatedSeconds: 40 });
+  assert.match(both[2] as string, /^hang means here: a soft lockup, not a wait for ever: CPU 125 .*; CPUs that wait for ever \(the console names them\) make it a hang all the same;/);
+  // A hung-task report whose woken task ran in the drain.
+  const ht = verdictLines(verdict({ verdict: 'hang', end_reason: 'hang', hang_wait: { kind: 'hung-task', cpu: 16, waiting_for: 3, own_steps: 20_500, machine_steps: 20_400 } }), { processes: 4, wallMs: 1, emulatedSeconds: 30 });
+  assert.match(ht[1] as string, /^hang means here: a hung-task report, not a sleep for ever: the task that CPU 16's task woke ran during the drain \(its wake-up was late\); no IPI was lost/);
+  // The waiter still waits at the end: a hang for ever, no such line.
+  const forever = [{ ...stuck[0]!, cpu: 125, waiting_for: 0 }];
+  assert.ok(!verdictLines(verdict({ verdict: 'hang', end_reason: 'hang', hang_wait, stuck: forever }), { processes: 32, wallMs: 1, emulatedSeconds: 40 }).some((x) => x.startsWith('hang means here')));
+  // Not drained (an invalid run, or a record of an older version): nothing is claimed.
+  assert.ok(!verdictLines(verdict({ verdict: 'hang', end_reason: 'hang', hang_wait, drained: false }), { processes: 32, wallMs: 1, emulatedSeconds: 40 }).some((x) => x.startsWith('hang means here')));
+});
