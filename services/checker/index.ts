@@ -26,3 +26,5 @@ export { IgnoredIpiChecker, TRACKED_IPIS_MAX } from './ignored-ipi.js';
 export type { IgnoredIpi, IgnoredIpiOptions, IgnoredIpiResult } from './ignored-ipi.js';
 export { HostIpiRaceObserver } from './host-ipi-race.js';
 export type { HostIpiInterleaving, HostIpiOverwrite } from './host-ipi-race.js';
+export { LostIpiObserver } from './lost-ipi.js';
+export type { LostFoundIpi } from './lost-ipi.js';

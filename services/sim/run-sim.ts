@@ -10,6 +10,8 @@ import { resolveMachine } from '../machine/topology.js';
 import { Console, Detectors, Kernel, ppcMsgName, cpuSoftware, interruptsJson, procInterrupts, resolveKernel, softLockupSecs } from '../kernel/index.js';
 import type { Lockup } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
+import { LostIpiObserver } from '../checker/lost-ipi.js';
+import type { LostFoundIpi } from '../checker/lost-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import { HostIpiRaceObserver } from '../checker/host-ipi-race.js';
 import type { HostIpiInterleaving } from '../checker/host-ipi-race.js';
@@ -58,6 +60,10 @@ export interface SimResult {
   /** The machine's ground truth; with KVM, each ignored IPI also names the 2019 interleaving whose
    * host_ipi overwrite preceded it (`message-late` or `clear-late`), when there was one. */
   ignored: Array<IgnoredIpi & { interleaving?: HostIpiInterleaving; target_offline?: true }>;
+  /** With KVM: IPIs whose doorbell a guest took as a wake-up (host_ipi == 0) while their message
+   * was pending, and that a later host IPI's demux found (`checker/lost-ipi.ts`); the ones never
+   * found are in `ignored`. Empty on the fixed kernel. */
+  lost_found: LostFoundIpi[];
   lockups: Lockup[];
   interrupts: Record<string, number[]>;
   ticks: number;
@@ -170,6 +176,8 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
   const observers: MachineObserver[] = [checker];
   const races = s.kvm ? new HostIpiRaceObserver(k.hostIpi, k.ipiMessage) : null;
   if (races !== null) observers.push(races);
+  const lostIpis = s.kvm ? new LostIpiObserver(k.hostIpi, k.ipiMessage) : null;
+  if (lostIpis !== null) observers.push(lostIpis);
   assert(opts.observer === undefined || opts.observerFor === undefined, 'runSim: give observer or observerFor, not both');
   const extra = opts.observer ?? opts.observerFor?.(k.locs.names);
   if (extra !== undefined) observers.push(extra);
@@ -265,6 +273,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
       // come back, as in Linux; not lost by the IPI code.
       return k.cpu(i.target_cpu).online ? withRace : { ...withRace, target_offline: true };
     }),
+    lost_found: lostIpis?.found ?? [],
     lockups: det.lockups,
     interrupts: interruptsJson(k),
     ticks: end,
@@ -279,7 +288,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
     explanation: '',
   };
   if (invalid !== undefined) result.invalid_reason = invalid;
-  result.explanation = explain(result, k);
+  result.explanation = explain(result, k, lostIpis);
   result.wall_ms = nowMs() - wallStart;
   return result;
 }
@@ -298,7 +307,7 @@ function interestingCpus(k: Kernel, stuck: SimResult['stuck'], ignored: IgnoredI
   return [...set].filter((c) => c >= 0).sort((a, b) => a - b).slice(0, 16);
 }
 
-function explain(r: SimResult, k: Kernel): string {
+function explain(r: SimResult, k: Kernel, lostIpis: LostIpiObserver | null): string {
   const out: string[] = [];
   out.push(`${r.scenario} on ${r.kernel}, seed ${r.seed}: ${r.verdict.toUpperCase()} after ${r.emulated_seconds.toFixed(3)} emulated s.`);
   for (const l of r.lockups) {
@@ -333,6 +342,24 @@ function explain(r: SimResult, k: Kernel): string {
   if (r.ignored.length > 8) out.push(`... and ${r.ignored.length - 8} more ignored IPIs.`);
   const dropped = r.marks['kvm-exit: doorbell dropped, host_ipi == 0'] ?? 0;
   if (dropped > 0) out.push(`${dropped} hypervisor doorbells reached a guest with host_ipi == 0 and were taken as guest wake-ups.`);
+  const tps = r.emulated_seconds > 0 ? r.ticks / r.emulated_seconds : 1000;
+  if (r.lost_found.length > 0) {
+    out.push(
+      `${r.lost_found.length} IPI${r.lost_found.length === 1 ? ' was' : 's were'} lost that way (the doorbell dropped while the message was pending) and found later, ` +
+        "when another host IPI's doorbell made the target demux its messages:",
+    );
+    for (const l of r.lost_found.slice(0, 8)) {
+      out.push(`IPI ${l.ipi_id}: ${ppcMsgName(l.msg)} from CPU ${l.sender_cpu} to CPU ${l.target_cpu}, lost at ${(l.lost_tick / tps).toFixed(3)} s, found ${((l.found_tick - l.lost_tick) / tps).toFixed(3)} s later.`);
+    }
+    if (r.lost_found.length > 8) out.push(`... and ${r.lost_found.length - 8} more.`);
+  }
+  const unfound = (lostIpis?.stillLost() ?? []).filter((l) => !r.ignored.some((i) => i.ipi_id === l.ipi_id));
+  if (unfound.length > 0) {
+    out.push(
+      `${unfound.length === 1 ? 'IPI' : 'IPIs'} ${unfound.map((l) => `${l.ipi_id} (to CPU ${l.target_cpu}, at ${(l.lost_tick / tps).toFixed(3)} s)`).join(', ')} ` +
+        `${unfound.length === 1 ? 'was' : 'were'} lost that way too and not found by the end, too late in the run to count as ignored.`,
+    );
+  }
   for (const [c, n] of Object.entries(r.offline_wakes)) if (n > 1) out.push(`Offline CPU ${c} woke ${n} times.`);
   if (r.invalid_reason) out.push(`Invalid run: ${r.invalid_reason}`);
   void k;
