@@ -82,7 +82,10 @@ function compare(file: string, rec: RunRecord, json: boolean): number {
     // Records made before ignored IPIs were named by their 2019 interleaving have no such field.
     const recordedIgnored = ((rec.verdict as { ignored?: Array<Record<string, unknown>> }).ignored ?? []);
     const named = recordedIgnored.some((i) => 'interleaving' in i);
-    const compared = named ? v : { ...v, ignored: v.ignored.map(({ interleaving: _i, ...rest }) => rest) };
+    const namedV = named ? v : { ...v, ignored: v.ignored.map(({ interleaving: _i, ...rest }) => rest) };
+    // Records made before lost-and-found IPIs were judged have no such field.
+    const { lost_found: _lf, ...withoutLost } = namedV;
+    const compared = 'lost_found' in (rec.verdict as object) ? namedV : withoutLost;
     verdictSame = JSON.stringify(compared) === JSON.stringify(rec.verdict);
   } else {
     verdict = { outcome: litmusOutcome(rec.spec, r.finals).key };

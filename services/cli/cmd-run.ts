@@ -26,6 +26,7 @@ const spec = {
   flags: {
     kernel: { type: 'string', help: 'kernel version (v3.5 ... v5.4; default: the scenario\'s)' },
     ...KERNEL_SELECTION_FLAGS,
+    stopAtLost: { type: 'boolean', optional: true, help: "end the run at the first CALL_FUNCTION lost to the 2019 race (its doorbell taken as a guest wake-up with the message pending, unread a second later) while a CPU waits for it, then drain and judge; --no-stop-at-lost runs on to the kernel's soft lockup or the duration (default: the scenario's; on for host-ipi-2019 and host-ipi-2019-clear)" },
     seed: { type: 'int', min: 0, conflicts: ['seeds'], help: 'seed of the machine and the workload (default: the scenario\'s)' },
     seeds: { type: 'string', help: 'swarm: run every seed of this list (e.g. 1-8 or 1-4,9) one after the other on the same core processes (started once; later seeds start in about a second, on JIT-warm cores), a line per seed and a summary; --record FILE writes FILE.seed-N per seed' },
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },
@@ -64,7 +65,9 @@ export const runCommand: Command = {
     }
     const { kernel, ...sel } = kernelSelection(a.flags);
     const base = withHungTaskTimeout(withWatchdogThresh(resolveScenario(String(a.positionals.SCENARIO)), a.flags.watchdogThresh), a.flags.hungTaskTimeout);
-    const scenario = a.flags.demuxReadRelaxed === undefined ? base : { ...base, ablations: { ...base.ablations, demuxReadRelaxed: a.flags.demuxReadRelaxed } };
+    const ablated = a.flags.demuxReadRelaxed === undefined ? base : { ...base, ablations: { ...base.ablations, demuxReadRelaxed: a.flags.demuxReadRelaxed } };
+    const scenario =
+      a.flags.stopAtLost === undefined ? ablated : { ...ablated, distributed: { tickUs: 0, ...ablated.distributed, stopAtLost: a.flags.stopAtLost } };
     // Checked here, before any process starts: an unknown commit or a revert of one not in the version.
     scenarioSpecOf(scenario, kernel, a.flags.seed, sel);
     const n = coreCount(resolveMachine(scenario.machine));
@@ -260,6 +263,15 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
         `${trace !== undefined ? `; trace ${trace}` : ''}`,
     );
   }
+  const lost = v.lost_found ?? [];
+  const tps = v.time_scale?.ticks_per_second ?? 1000;
+  for (const l of lost.slice(0, 8)) {
+    lines.push(
+      `lost and found IPI ${l.ipi_id}: ${ppcMsgName(l.msg)} from CPU ${l.sender_cpu} to CPU ${l.target_cpu}, lost at ${(l.lost_tick / tps).toFixed(3)} s ` +
+        `(its doorbell taken as a guest wake-up, host_ipi == 0, with the message pending), found ${((l.found_tick - l.lost_tick) / tps).toFixed(3)} s later by another host IPI`,
+    );
+  }
+  if (lost.length > 8) lines.push(`... and ${lost.length - 8} more IPIs lost and found`);
   // Paced runs: a bus hop much longer (in ticks) than sim's makes the races rarer than in sim.
   const hop = v.time_scale?.hop_ticks;
   const simHop = v.time_scale?.sim_hop_ticks_mean;
@@ -272,6 +284,14 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
   }
   for (const x of v.stuck) {
     if (x.kind === 'hung-task' && x.forever) lines.push(`hung task on CPU ${x.cpu}: ${x.where}, for ${x.since_steps} ticks and for ever (the machine is drained)`);
+  }
+  if (v.end_reason === 'lost' && v.verdict !== 'invalid') {
+    lines.push(
+      v.verdict === 'hang'
+        ? 'lost means here: the run ended as soon as a CALL_FUNCTION was lost to the 2019 race with a CPU waiting for it, and on the drained machine nothing will ever answer it; ' +
+            "--no-stop-at-lost runs on until the kernel's soft lockup, or until a later host IPI finds it"
+        : 'lost means here: the run ended at a CALL_FUNCTION lost to the 2019 race with a CPU waiting for it, but the drain answered it (its doorbell came late): no hang',
+    );
   }
   // The wait that ended the run was answered in the drain: a detector fired on a late answer. The
   // verdict stays `hang`, as the kernel's report stands, but the line says what it is not.
@@ -290,9 +310,11 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
   }
   if (v.verdict === 'ok' && (v.end_reason === 'duration' || v.end_reason === 'steps-max')) {
     lines.push(
-      v.ignored.length === 0
+      v.ignored.length === 0 && lost.length === 0
         ? `ok means: no IPI was ignored and no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); a rare race may need a longer run (${v.end_reason === 'steps-max' ? '--ticks-max' : '--duration'}) or many seeds (--seeds)`
-        : `ok means: no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); ${v.ignored.length} ignored IPI(s) above, nobody left waiting for them`,
+        : v.ignored.length === 0
+          ? `ok means: no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs) and every IPI was handled in the end, but ${lost.length} of them only because a later host IPI found ${lost.length === 1 ? 'it' : 'them'} (above): the race happened`
+          : `ok means: no CPU hung in the ${o.emulatedSeconds.toFixed(1)} emulated s that ran (${v.ipis_handled} IPIs); ${v.ignored.length} ignored IPI(s) above, nobody left waiting for them`,
     );
   }
   return lines;

@@ -54,6 +54,7 @@ import { faultsSubject } from '../bus/nats-transport.js';
 import { natsConnectTarget, natsUrlsHaveCredentials, redactNatsUrls } from '../bus/nats-url.js';
 import { coreCount, topologyOf } from '../sim/replay.js';
 import type { CoreFinal, CoreRecord, MachineSpec } from '../sim/replay.js';
+import { ppcMsgName } from '../kernel/kernel.js';
 
 export interface ControllerOptions {
   /** NATS URLs; none: a private nats-server on a free loopback port, stopped at the end. */
@@ -91,6 +92,11 @@ export type EndPolicy =
       /** An offline CPU woken more often than this is a storm (the scenario's `stormWakes`): the
        * run ends, with no drain (a latched doorbell keeps waking it). 0: not watched. */
       stormWakes?: number;
+      /** End the run (reason `lost`, then the drain judges it) at the first CALL_FUNCTION the loss
+       * watch confirms lost while a CPU waits for its target in csd_lock_wait. */
+      stopAtLost?: boolean;
+      /** The scenario's clock, for the seconds in the loss lines (else ticks). */
+      ticksPerSecond?: number;
       durationMs: number;
       stepsMax: number;
       /** Steps every busy core must run between the two quiet waves that settle the drain
@@ -121,7 +127,7 @@ export interface PaceOptions {
   startDelayMs?: number;
 }
 
-export type EndReason = 'finished' | 'ipis' | 'hang' | 'storm' | 'duration' | 'steps-max' | 'timeout' | 'invalid';
+export type EndReason = 'finished' | 'ipis' | 'hang' | 'lost' | 'storm' | 'duration' | 'steps-max' | 'timeout' | 'invalid';
 
 export interface GenerationOptions {
   end: EndPolicy;
@@ -257,6 +263,8 @@ export interface CoreStatus {
   hung: number[];
   /** The most wake-ups of one offline CPU of the core. */
   offlineWakesMax: number;
+  /** IPIs the loss watch confirmed lost: flat triples [cpu, message lanes, step of the drop]. */
+  lost: number[];
   invalidReason: string;
   /** Once draining: the workload's stop step and the per-CPU state the drain judges. */
   drain: { drainStep: number; cpus: Array<{ cpu: number; messageWord: number; irqPending: boolean; inIrq: boolean }> } | null;
@@ -724,6 +732,7 @@ export class StartedController {
     const sleeps = new Map<string, number[]>();
     let hangWait: HangWait | null = null;
     let waitStepsMax = 0;
+    const lostSeen = new Set<string>();
     let endSeenUnixMs = 0;
     let lastProgressMs = Date.now();
     const progress: Array<[number, number]> = [];
@@ -791,6 +800,28 @@ export class StartedController {
             );
           }
           for (const s of statuses) for (let i = 2; i < s.stuck.length; i += 3) waitStepsMax = Math.max(waitStepsMax, s.stuck[i] as number);
+          // Losses the cores' watch confirmed, said once each as they are seen.
+          let lostCallWaited = false;
+          for (const st of statuses) {
+            for (let i = 0; i + 2 < st.lost.length; i += 3) {
+              const [cpu, lanes, tick] = [st.lost[i] as number, st.lost[i + 1] as number, st.lost[i + 2] as number];
+              const key = `${cpu}:${tick}`;
+              const waiters = statuses.flatMap((x) => {
+                const w: number[] = [];
+                for (let j = 0; j + 2 < x.stuck.length; j += 3) if (x.stuck[j + 1] === cpu) w.push(x.stuck[j] as number);
+                return w;
+              });
+              if ((lanes & 1) !== 0 && waiters.length > 0) lostCallWaited = true;
+              if (lostSeen.has(key)) continue;
+              lostSeen.add(key);
+              const names = [0, 1, 2, 3].filter((m) => (lanes & (1 << m)) !== 0).map(ppcMsgName).join(' and ');
+              this.opts.log?.(
+                `lost: ${names} to CPU ${cpu} at ${end.ticksPerSecond !== undefined ? `${(tick / end.ticksPerSecond).toFixed(3)} s (tick ${tick})` : `tick ${tick}`}: its doorbell was taken as a guest wake-up (host_ipi == 0) with the message pending, ` +
+                  `and nothing has read it since${waiters.length > 0 ? `; CPU${waiters.length === 1 ? '' : 's'} ${waiters.sort((a, b) => a - b).join(', ')} wait${waiters.length === 1 ? 's' : ''} for CPU ${cpu} in csd_lock_wait` : ''} ` +
+                  `(${((Date.now() - t0) / 1000).toFixed(1)} s into the machine)`,
+              );
+            }
+          }
           hangWait = hangSuspected(statuses, waits, end.hangSteps);
           const hungTask = (end.hungSteps ?? 0) > 0 ? hangSuspected(statuses, sleeps, end.hungSteps ?? 0, 'hung-task') : null;
           hangWait ??= hungTask;
@@ -803,6 +834,9 @@ export class StartedController {
                 `${((Date.now() - t0) / 1000).toFixed(1)} s into the machine; draining it before the verdict`,
             );
             reason = 'hang';
+          } else if (end.stopAtLost === true && lostCallWaited) {
+            this.opts.log?.('lost: a CPU waits in csd_lock_wait for a CALL_FUNCTION that was lost; draining the machine to judge it');
+            reason = 'lost';
           } else if ((end.stormWakes ?? 0) > 0 && statuses.some((s) => s.offlineWakesMax > (end.stormWakes ?? 0))) {
             const s = statuses.reduce((a, b) => (b.offlineWakesMax > a.offlineWakesMax ? b : a));
             this.opts.log?.(`storm: an offline CPU of core ${s.core} has woken ${s.offlineWakesMax} times, ${((Date.now() - t0) / 1000).toFixed(1)} s into the machine`);
@@ -1206,6 +1240,7 @@ function toStatus(m: ControlMsg): CoreStatus {
     stuck: Array.isArray(f.stuck) ? (f.stuck as unknown[]).map(Number) : [],
     hung: Array.isArray(f.hung) ? (f.hung as unknown[]).map(Number) : [],
     offlineWakesMax: Number(f.offlineWakesMax ?? 0),
+    lost: Array.isArray(f.lost) ? (f.lost as unknown[]).map(Number) : [],
     invalidReason: String(f.invalidReason ?? ''),
     drain: typeof f.drainJson === 'string' && f.drainJson !== '' ? (JSON.parse(f.drainJson) as CoreStatus['drain']) : null,
   };

@@ -19,6 +19,7 @@ import type { MachineEvent, MachineObserver } from '../machine/index.js';
 import { Console, Kernel, resolveKernel, softLockupSecs } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import { HostIpiRaceObserver, type HostIpiInterleaving } from '../checker/host-ipi-race.js';
+import { LostIpiObserver, type LostFoundIpi } from '../checker/lost-ipi.js';
 import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import type { FaultPlan } from '../bus/fault-plan.js';
 import { coreCount, MODEL_VERSION, RECORD_FORMAT, RECORD_VERSION, topologyOf } from '../sim/replay.js';
@@ -117,6 +118,9 @@ export interface RunVerdict {
   ipis_sent: number;
   ipis_handled: number;
   ignored: RunIgnoredIpi[];
+  /** With KVM: IPIs lost to a doorbell taken as a guest wake-up and found later, as sim's
+   * `lost_found` (ticks on the target's core). Absent from records made before it existed. */
+  lost_found?: LostFoundIpi[];
   lockups: Array<{ kind: string; cpu: number; seconds: number; line: string }>;
   interrupts: Record<string, number[]>;
   /**
@@ -414,6 +418,9 @@ function scenarioGeneration(ctl: StartedController, o: RunScenarioOptions, spec:
       hungSteps: Math.floor(o.scenario.detectors.hungTaskTimeoutSecs * tps),
       // And the storm of wake-ups of an offline thread (the 2015 bug), as sim's storm check.
       stormWakes: o.scenario.limits.stormWakes,
+      // And, where the scenario asks for it, the first CALL_FUNCTION lost to the 2019 race.
+      stopAtLost: o.scenario.distributed?.stopAtLost === true,
+      ticksPerSecond: tps,
       durationMs: o.durationMs,
       // A distributed run is bounded by --duration (and --ipis, --ticks-max); a scenario's bound on
       // emulated time is for `sim`, where a run costs no wall time to speak of.
@@ -665,6 +672,13 @@ export function verdictOf(
   let verdict: RunVerdict['verdict'] =
     reason === 'storm' || storming.length > 0 ? 'storm' : reason === 'hang' || lockups.length > 0 || (drained && stuck.length > 0) ? 'hang' : 'ok';
   if (reason === 'invalid' || reason === 'timeout') verdict = 'invalid';
+  if (reason === 'lost' && verdict !== 'invalid') {
+    con.printk(
+      stepsMax,
+      'ipiscope: the run ended at a CALL_FUNCTION lost to the 2019 race (a doorbell taken as a guest wake-up, host_ipi == 0, with its message pending) ' +
+        `while a CPU waited for it; the workload stopped and the machine drained: ${stuck.some((x) => x.kind === 'csd_lock_wait' && x.forever) ? 'nothing will ever answer it' : 'it was answered during the drain'}`,
+    );
+  }
   if (drained && hangWait !== undefined && !stuck.some((x) => x.cpu === hangWait.cpu)) {
     con.printk(
       stepsMax,
@@ -705,39 +719,50 @@ export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
 }
 
 /** `checkIgnored`, and the bus hops of the replay (see `HopTicks`). */
-export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; hopTicks: HopTicks | undefined; messageLocs: number[] } {
+export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; lostFound: LostFoundIpi[] | undefined; hopTicks: HopTicks | undefined; messageLocs: number[] } {
   const spec = rec.spec as ScenarioSpec;
   const { ipiMessage: messageLocs, hostIpi } = kernelLocsOf(rec);
   const isMessage = new Set(messageLocs);
-  const isHostIpi = new Set(spec.scenario.kvm ? hostIpi : []);
+  const kvm = spec.scenario.kvm;
+  const isHostIpi = new Set(kvm ? hostIpi : []);
   // Only what the checkers read is kept (the tracepoint, the accesses to ipi_message words and,
-  // with KVM, the stores to host_ipi): a long run has tens of millions of events, which would not
-  // fit in memory.
+  // with KVM, the accesses to host_ipi, the doorbells sent and the hypervisor doorbell
+  // interrupts): a long run has tens of millions of events, which would not fit in memory.
   const events: MachineEvent[] = [];
-  const locAccessed = (e: MachineEvent): number => (e.e === 'store' || e.e === 'version' || e.e === 'rmw' ? e.loc : -1);
+  const locAccessed = (e: MachineEvent): number => (e.e === 'store' || e.e === 'version' || e.e === 'rmw' || e.e === 'load' ? e.loc : -1);
   const collect: MachineObserver = {
-    ignores: ['visible', 'load'],
+    ignores: kvm ? ['visible'] : ['visible', 'load'],
     event: (e) => {
-      if (e.e === 'tp' ? e.name === 'ipi_message_set' : isMessage.has(locAccessed(e)) || isHostIpi.has(locAccessed(e))) events.push(e);
+      const keep =
+        e.e === 'tp' ? e.name === 'ipi_message_set'
+        : e.e === 'load' ? isHostIpi.has(e.loc)
+        : e.e === 'ipi_send' ? kvm && e.via === 'msgsnd'
+        : e.e === 'irq_take' || e.e === 'irq_return' ? kvm && e.source === 'hdbell'
+        : isMessage.has(locAccessed(e)) || isHostIpi.has(locAccessed(e));
+      if (keep) events.push(e);
     },
   };
   const { hopTicks } = replayRun(rec, collect);
   events.sort((a, b) => a.clock - b.clock || a.core - b.core);
   const checker = new IgnoredIpiChecker({ messageLocs });
   // As in sim: which of the 2019 commit's interleavings preceded each ignored IPI, if one did.
-  const races = spec.scenario.kvm ? new HostIpiRaceObserver(hostIpi, messageLocs) : null;
+  const races = kvm ? new HostIpiRaceObserver(hostIpi, messageLocs) : null;
+  // With KVM: the IPIs lost to a dropped doorbell and found later (as sim's `lost_found`).
+  const lost = kvm ? new LostIpiObserver(hostIpi, messageLocs) : null;
   for (const e of events) {
-    if (e.e === 'tp' || isMessage.has(locAccessed(e))) checker.event(e);
-    races?.event(e);
+    if (e.e === 'tp' || (e.e !== 'load' && isMessage.has(locAccessed(e)))) checker.event(e);
+    if (e.e !== 'load' && e.e !== 'ipi_send' && e.e !== 'irq_take' && e.e !== 'irq_return') races?.event(e);
+    lost?.event(e);
   }
+  const lostFound = lost?.found;
   const named = (ignored: IgnoredIpi[]): RunIgnoredIpi[] =>
     ignored.map((i) => {
       const o = races?.lastOverwrite(i.sender_cpu, i.target_cpu);
       return o === undefined ? i : { ...i, interleaving: o.interleaving };
     });
-  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), hopTicks, messageLocs };
+  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), lostFound, hopTicks, messageLocs };
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
-  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), hopTicks, messageLocs };
+  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), lostFound, hopTicks, messageLocs };
 }
 
 /** The kernel model's marks summed over the cores, by name. */
@@ -764,9 +789,10 @@ function kernelLocsOf(rec: RunRecord): { ipiMessage: number[]; hostIpi: number[]
  */
 export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
   if (v.verdict === 'invalid') return v;
-  const { ignored: found, hopTicks, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
+  const { ignored: found, lostFound, hopTicks, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
   const offline = new Set(finals.flatMap((f) => f.kernel?.offline ?? []));
   const ignored = found.map((i): RunIgnoredIpi => (offline.has(i.target_cpu) ? { ...i, target_offline: true } : i));
+  if (lostFound !== undefined) v = { ...v, lost_found: lostFound };
   if (v.time_scale !== undefined && hopTicks !== undefined) v = { ...v, time_scale: { ...v.time_scale, ...hopStatsOf(hopTicks, (rec.spec as ScenarioSpec).scenario) } };
   if (!v.drained) return { ...v, ignored };
   const fromChecker = new Set(ignored.map((i) => `${i.target_cpu}:${i.msg}`));

@@ -596,7 +596,7 @@ export class StartedCoreProcess {
       quiescent: g === null ? true : g.built.core.quiescent,
       idle: this.pending.length === 0 && (g === null || (this.waiting && this.pacer === undefined) || g.stopped),
       ipisHandled: g?.built.ipisHandled() ?? 0, ipisSent: g?.built.ipisSent() ?? 0,
-      stuck, hung, offlineWakesMax: g?.built.offlineWakesMax() ?? 0, invalidReason: this.invalidReason || this.genInputError || (this.transport.invalid ?? ''),
+      stuck, hung, offlineWakesMax: g?.built.offlineWakesMax() ?? 0, lost: g?.built.lostIpis() ?? [], invalidReason: this.invalidReason || this.genInputError || (this.transport.invalid ?? ''),
       drainJson: g === null || g.drainStep < 0 ? '' : JSON.stringify({ drainStep: g.drainStep, cpus: g.built.drainState() }),
     };
   }

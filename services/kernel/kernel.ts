@@ -98,6 +98,8 @@ export interface CpuState {
   blockedSince: number;
   /** Sequence of IPIs this CPU sent (ipi_id = "<cpu>:<seq>"). */
   ipiSeq: number;
+  /** Kernel bookkeeping: demux passes begun on this CPU (the loss watch's "was it read since"). */
+  demuxPasses: number;
   /** Cross-call data the IPI handler runs (func ids by csd id; JS side, read after the csd). */
   irq: IrqStat;
 }
@@ -162,6 +164,52 @@ export class Kernel {
   ipisHandled = 0;
   /** The most wake-ups of one offline CPU (`CpuState.offlineWakes`), for the storm check. */
   offlineWakesMax = 0;
+  /**
+   * The live loss watch (distributed runs; see `noteGuestDoorbellDrop`): how to read the clock and
+   * a CPU's ipi_message word at its home, without a machine op. Unset: nothing is watched.
+   */
+  lossWatch: { now: () => number; messageWord: (cpu: number) => number } | null = null;
+  /** Doorbells dropped with message bytes pending at the home, not yet confirmed or cleared. */
+  private readonly dropsPending: Array<{ cpu: number; tick: number; lanes: number; demuxAt: number }> = [];
+  /** Confirmed losses, in order: the CPU, its pending lanes (bit per message) and the drop's tick. */
+  readonly lossesConfirmed: Array<{ cpu: number; lanes: number; tick: number }> = [];
+
+  /**
+   * kvmppc_guest_exit_h_doorbell read host_ipi == 0 and dropped the doorbell (bookkeeping only, no
+   * machine op). With message bytes set in the CPU's ipi_message word at its home, an IPI may have
+   * lost its interrupt: the 2019 race. It is confirmed by `confirmLosses` if no demux has run on the
+   * CPU and those bytes are still set a while later (the fixed kernel can drop a doorbell while a
+   * message whose own doorbell is still on its way waits; that one is read within a few hops).
+   */
+  noteGuestDoorbellDrop(cpu: number): void {
+    const w = this.lossWatch;
+    if (w === null) return;
+    const word = w.messageWord(cpu);
+    if (word === 0) return;
+    let lanes = 0;
+    for (let m = 0; m < 4; m++) if (Math.floor(word / 2 ** (8 * m)) % 256 !== 0) lanes |= 1 << m;
+    this.dropsPending.push({ cpu, tick: w.now(), lanes, demuxAt: this.cpu(cpu).demuxPasses });
+  }
+
+  /** Moves drops whose lanes stayed pending, unread, for `afterTicks` to `lossesConfirmed`. */
+  confirmLosses(afterTicks: number): void {
+    const w = this.lossWatch;
+    if (w === null || this.dropsPending.length === 0) return;
+    const now = w.now();
+    let kept = 0;
+    for (const d of this.dropsPending) {
+      if (this.cpu(d.cpu).demuxPasses !== d.demuxAt) continue;
+      if (now - d.tick < afterTicks) {
+        this.dropsPending[kept++] = d;
+        continue;
+      }
+      const word = w.messageWord(d.cpu);
+      let lanes = 0;
+      for (let m = 0; m < 4; m++) if ((d.lanes & (1 << m)) !== 0 && Math.floor(word / 2 ** (8 * m)) % 256 !== 0) lanes |= 1 << m;
+      if (lanes !== 0) this.lossesConfirmed.push({ cpu: d.cpu, lanes, tick: d.tick });
+    }
+    this.dropsPending.length = kept;
+  }
 
   constructor(opts: KernelOptions) {
     this.topo = opts.topology;
@@ -180,7 +228,7 @@ export class Kernel {
       this.cpuOnline.push(this.locs.add(`cpu_online[${c}]`, coreOf(c), 1));
       this.cpus.push({
         mode: 'host', irqHappened: 0, guestExit: '', runqueue: [], comm: `swapper/${c}`, pid: 0,
-        touchTick: 0, waitingFor: -1, waitingSince: 0, waitingWhere: '', online: true, offlineWakes: 0, blockedOn: null, blockedSince: 0, ipiSeq: 0,
+        touchTick: 0, waitingFor: -1, waitingSince: 0, waitingWhere: '', online: true, offlineWakes: 0, blockedOn: null, blockedSince: 0, ipiSeq: 0, demuxPasses: 0,
         irq: {
           timer_irqs_event: 0, timer_irqs_others: 0, spurious_irqs: 0, pmu_irqs: 0, mce_exceptions: 0,
           hmi_exceptions: 0, sreset_irqs: 0, doorbell_irqs: 0, xics_ipi: 0,

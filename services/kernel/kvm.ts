@@ -35,6 +35,7 @@ export function* kvmppc_guest_exit_h_doorbell(k: Kernel, self: number): KFn {
   if (hostIpi === 0) {
     // maybe_reenter_guest: the doorbell counts as a guest wake-up; pending messages stay set.
     k.marks.hit('kvm-exit: doorbell dropped, host_ipi == 0');
+    k.noteGuestDoorbellDrop(self);
     return;
   }
   k.marks.hit('kvm-exit: host doorbell, exit to host');

@@ -62,6 +62,7 @@ export function* smp_ipi_demux(k: Kernel, self: number): KFn {
 
 // arch/powerpc/kernel/smp.c @ v5.3 (v3.5: xchg_local; ablation demuxReadRelaxed: xchg_relaxed)
 export function* smp_ipi_demux_relaxed(k: Kernel, self: number): KFn {
+  k.cpu(self).demuxPasses++;
   const loc = k.ipiMessage[self] as number;
   let first = true;
   for (;;) {

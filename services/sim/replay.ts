@@ -119,6 +119,10 @@ export interface BuiltCore {
   hung(): HungTask[];
   /** For the stop conditions: the most wake-ups of one offline CPU of this core. */
   offlineWakesMax(): number;
+  /** The live loss watch (KVM scenarios): doorbells of this core's CPUs dropped with message lanes
+   * left pending and unread for a second of the scenario's clock, as flat triples
+   * [cpu, lanes (bit per message), tick of the drop], every one so far. */
+  lostIpis(): number[];
   ipisHandled(): number;
   ipisSent(): number;
 }
@@ -232,6 +236,7 @@ function buildLitmusCore(
     stuck: () => [],
     hung: () => [],
     offlineWakesMax: () => 0,
+    lostIpis: () => [],
     ipisHandled: () => 0,
     ipisSent: () => 0,
   };
@@ -322,6 +327,8 @@ function buildScenarioCore(
   });
   const tpc = topo.threadsPerCore;
   const mine = (cpu: number): boolean => Math.floor(cpu / tpc) === id;
+  // The loss watch reads only this core's CPUs' message words, which this core homes.
+  if (s.kvm) k.lossWatch = { now: nowStep, messageWord: (cpu) => core.homeValue(k.ipiMessage[cpu] as number) };
   const stuck = (): Array<{ cpu: number; waitingFor: number; sinceStep: number; where: string }> =>
     k.cpus
       .map((c, cpu) => ({ c, cpu }))
@@ -363,6 +370,10 @@ function buildScenarioCore(
     hung,
     // The kernel's own storm counter: only this core's CPUs run in this process.
     offlineWakesMax: () => k.offlineWakesMax,
+    lostIpis: () => {
+      k.confirmLosses(s.clock.ticksPerSecond);
+      return k.lossesConfirmed.flatMap((l) => [l.cpu, l.lanes, l.tick]);
+    },
     ipisHandled: () => k.ipisHandled,
     ipisSent: () => k.ipisSent,
   };

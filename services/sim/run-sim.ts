@@ -40,6 +40,10 @@ export interface RunSimOptions {
   /** The kernel's `hung_task_timeout_secs` sysctl, else the scenario's
    * `detectors.hungTaskTimeoutSecs`. */
   hungTaskTimeoutSecs?: number;
+  /** KVM scenarios: runs the kernel's live loss watch, as every core of `run` does (confirmed at
+   * each detector sample, after a second of the scenario's clock), and gives its confirmed losses
+   * at the end, to hold them against the ground truth (`lost_found`, `ignored`). */
+  onLossWatch?: (confirmed: ReadonlyArray<{ cpu: number; lanes: number; tick: number }>) => void;
 }
 
 export type Verdict = 'ok' | 'hang' | 'storm' | 'invalid';
@@ -204,6 +208,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
   const ticksMax = opts.ticksMax ?? (opts.ipis !== undefined ? Math.max(s.limits.ticksMax, TICKS_MAX_FOR_GOAL) : s.limits.ticksMax);
   const period = det.periodTicks();
   let nextSample = period;
+  if (opts.onLossWatch !== undefined && s.kvm) k.lossWatch = { now: () => w.tick, messageWord: (cpu) => w.finalValue(k.ipiMessage[cpu] as number, k.locs) };
   let verdict = 'ok' as Verdict;
   let invalid: string | undefined;
   // Checked every tick: one number, not a scan of every CPU.
@@ -212,6 +217,8 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
     w.run({
       ticksMax,
       until: () => {
+        // As a core of `run` does at each status poll (every few ticks there).
+        if (k.lossWatch !== null) k.confirmLosses(tps);
         if (w.tick >= nextSample) {
           det.sample(w.tick);
           nextSample = w.tick + period;
@@ -289,6 +296,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
   };
   if (invalid !== undefined) result.invalid_reason = invalid;
   result.explanation = explain(result, k, lostIpis);
+  opts.onLossWatch?.(k.lossesConfirmed);
   result.wall_ms = nowMs() - wallStart;
   return result;
 }

@@ -71,3 +71,14 @@ test('a hang whose waiter got its answer in the drain says it was a late answer,
   // Not drained (an invalid run, or a record of an older version): nothing is claimed.
   assert.ok(!verdictLines(verdict({ verdict: 'hang', end_reason: 'hang', hang_wait, drained: false }), { processes: 32, wallMs: 1, emulatedSeconds: 40 }).some((x) => x.startsWith('hang means here')));
 });
+
+test('an ok with IPIs lost to the race and found later lists them and does not say nothing was lost', () => {
+  const lost_found = [{ ipi_id: '86:10', sender_cpu: 86, target_cpu: 50, msg: 0, lost_tick: 19_652, found_tick: 20_387 }];
+  const l = verdictLines(verdict({ lost_found }), { processes: 32, wallMs: 1, emulatedSeconds: 51.239 });
+  assert.equal(
+    l[1],
+    'lost and found IPI 86:10: CALL_FUNCTION from CPU 86 to CPU 50, lost at 19.652 s (its doorbell taken as a guest wake-up, host_ipi == 0, with the message pending), found 0.735 s later by another host IPI',
+  );
+  assert.match(l[2] as string, /^ok means: no CPU hung in the 51\.2 emulated s that ran \(1753 IPIs\) and every IPI was handled in the end, but 1 of them only because a later host IPI found it \(above\): the race happened$/);
+  assert.equal(l.length, 3);
+});

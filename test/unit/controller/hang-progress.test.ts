@@ -14,7 +14,7 @@ import type { CoreStatus } from '../../../services/controller/controller.js';
 
 function status(core: number, step: number, stuck: number[] = [], extra: Partial<CoreStatus> = {}): CoreStatus {
   return {
-    core, step, sent: 0, received: 0, finished: false, quiescent: true, idle: false, ipisHandled: 0, ipisSent: 0, stuck, hung: [], offlineWakesMax: 0, invalidReason: '',
+    core, step, sent: 0, received: 0, finished: false, quiescent: true, idle: false, ipisHandled: 0, ipisSent: 0, stuck, hung: [], offlineWakesMax: 0, lost: [], invalidReason: '',
     drain: { drainStep: 0, cpus: [{ cpu: core * 4, messageWord: 0, irqPending: false, inIrq: false }] }, ...extra,
   };
 }

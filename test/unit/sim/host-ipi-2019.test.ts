@@ -10,6 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveScenario, runSim } from '../../../services/sim/index.js';
+import { LostIpiObserver } from '../../../services/checker/index.js';
 
 const DROP = 'kvm-exit: doorbell dropped, host_ipi == 0';
 
@@ -111,5 +112,55 @@ test('lost and found: v5.3 loses IPIs to the race long before the hang, and a la
     const r = runSim(s, { kernel: 'v5.4', seed, ticksMax: 300_000 });
     assert.ok((r.marks[DROP] ?? 0) > 0, `seed ${seed}: the fixed kernel dropped no doorbell in 300 s; the check proves nothing`);
     assert.deepEqual(r.lost_found, [], `seed ${seed}`);
+  }
+});
+
+test("the kernel's live loss watch (what each core of run reports) confirms exactly the ground truth's losses that nothing read for a second", () => {
+  const s = resolveScenario('host-ipi-2019');
+  let confirmedAll = 0;
+  for (const seed of [1, 2, 3, 4]) {
+    let confirmed: ReadonlyArray<{ cpu: number; lanes: number; tick: number }> = [];
+    let truth: LostIpiObserver | undefined;
+    const r = runSim(s, {
+      kernel: 'v5.3', seed, watchdogThreshSecs: 60, ticksMax: 150_000,
+      onLossWatch: (c) => (confirmed = c),
+      observerFor: (names) => {
+        const at = (re: RegExp): number[] => {
+          const out: number[] = [];
+          names.forEach((n, i) => {
+            const m = re.exec(n);
+            if (m !== null) out[Number(m[1])] = i;
+          });
+          return out;
+        };
+        truth = new LostIpiObserver(at(/^paca\[(\d+)\]\.kvm_hstate\.host_ipi$/), at(/^ipi_message\[(\d+)\]$/));
+        return truth;
+      },
+    });
+    assert.ok(truth !== undefined);
+    // The ground truth's drops whose IPIs stayed unread for a second or more (found late, or never),
+    // one per drop. The event's tick is the load's; the watch's, when the kernel has its value (a
+    // few ticks later).
+    const late = [
+      ...r.lost_found.filter((l) => l.found_tick - l.lost_tick >= 1000).map((l) => ({ cpu: l.target_cpu, tick: l.lost_tick })),
+      ...truth.stillLost().filter((l) => l.lost_tick <= r.ticks - 1000).map((l) => ({ cpu: l.target_cpu, tick: l.lost_tick })),
+    ].filter((x, i, all) => all.findIndex((y) => y.cpu === x.cpu && y.tick === x.tick) === i);
+    const unmatched = [...late];
+    for (const c of confirmed) {
+      assert.ok(c.lanes > 0, `seed ${seed}: ${JSON.stringify(c)}`);
+      const i = unmatched.findIndex((t) => t.cpu === c.cpu && c.tick >= t.tick && c.tick - t.tick <= 20);
+      assert.ok(i >= 0, `seed ${seed}: the watch confirmed a loss on CPU ${c.cpu} at ${c.tick} that the event stream does not show (${JSON.stringify(late)})`);
+      unmatched.splice(i, 1);
+    }
+    assert.deepEqual(unmatched, [], `seed ${seed}: losses the watch missed`);
+    confirmedAll += confirmed.length;
+  }
+  assert.ok(confirmedAll >= 8, `only ${confirmedAll} losses confirmed over 4 seeds of 150 s`);
+  // The fixed kernel: its dropped doorbells carry no pending message, so nothing is confirmed.
+  for (const seed of [1, 4]) {
+    let confirmed: ReadonlyArray<unknown> = [1];
+    const r = runSim(s, { kernel: 'v5.4', seed, ticksMax: 300_000, onLossWatch: (c) => (confirmed = c) });
+    assert.ok((r.marks[DROP] ?? 0) > 0, `seed ${seed}: no doorbell dropped`);
+    assert.deepEqual(confirmed, [], `seed ${seed}`);
   }
 });
