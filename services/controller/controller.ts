@@ -801,27 +801,9 @@ export class StartedController {
           }
           for (const s of statuses) for (let i = 2; i < s.stuck.length; i += 3) waitStepsMax = Math.max(waitStepsMax, s.stuck[i] as number);
           // Losses the cores' watch confirmed, said once each as they are seen.
-          let lostCallWaited = false;
-          for (const st of statuses) {
-            for (let i = 0; i + 2 < st.lost.length; i += 3) {
-              const [cpu, lanes, tick] = [st.lost[i] as number, st.lost[i + 1] as number, st.lost[i + 2] as number];
-              const key = `${cpu}:${tick}`;
-              const waiters = statuses.flatMap((x) => {
-                const w: number[] = [];
-                for (let j = 0; j + 2 < x.stuck.length; j += 3) if (x.stuck[j + 1] === cpu) w.push(x.stuck[j] as number);
-                return w;
-              });
-              if ((lanes & 1) !== 0 && waiters.length > 0) lostCallWaited = true;
-              if (lostSeen.has(key)) continue;
-              lostSeen.add(key);
-              const names = [0, 1, 2, 3].filter((m) => (lanes & (1 << m)) !== 0).map(ppcMsgName).join(' and ');
-              this.opts.log?.(
-                `lost: ${names} to CPU ${cpu} at ${end.ticksPerSecond !== undefined ? `${(tick / end.ticksPerSecond).toFixed(3)} s (tick ${tick})` : `tick ${tick}`}: its doorbell was taken as a guest wake-up (host_ipi == 0) with the message pending, ` +
-                  `and nothing has read it since${waiters.length > 0 ? `; CPU${waiters.length === 1 ? '' : 's'} ${waiters.sort((a, b) => a - b).join(', ')} wait${waiters.length === 1 ? 's' : ''} for CPU ${cpu} in csd_lock_wait` : ''} ` +
-                  `(${((Date.now() - t0) / 1000).toFixed(1)} s into the machine)`,
-              );
-            }
-          }
+          const losses = lostIpisSeen(statuses, lostSeen, end.ticksPerSecond);
+          for (const l of losses.lines) this.opts.log?.(`${l} (${((Date.now() - t0) / 1000).toFixed(1)} s into the machine)`);
+          const lostCallWaited = losses.callWaited;
           hangWait = hangSuspected(statuses, waits, end.hangSteps);
           const hungTask = (end.hungSteps ?? 0) > 0 ? hangSuspected(statuses, sleeps, end.hungSteps ?? 0, 'hung-task') : null;
           hangWait ??= hungTask;
@@ -1254,6 +1236,35 @@ function describeStatus(s: CoreStatus): string {
 
 function sameCounts(a: CoreStatus[], b: CoreStatus[]): boolean {
   return a.every((s, i) => s.sent === b[i]?.sent && s.received === b[i]?.received && s.step === b[i]?.step);
+}
+
+/**
+ * The losses the cores' watch confirmed (`CoreStatus.lost`), as the lines that say them (each once:
+ * `seen` keeps the ones said), and whether a lost CALL_FUNCTION has a CPU waiting for its target in
+ * csd_lock_wait (what `stopAtLost` ends a run on).
+ */
+export function lostIpisSeen(statuses: CoreStatus[], seen: Set<string>, ticksPerSecond?: number): { lines: string[]; callWaited: boolean } {
+  const lines: string[] = [];
+  let callWaited = false;
+  for (const st of statuses) {
+    for (let i = 0; i + 2 < st.lost.length; i += 3) {
+      const [cpu, lanes, tick] = [st.lost[i] as number, st.lost[i + 1] as number, st.lost[i + 2] as number];
+      const waiters: number[] = [];
+      for (const x of statuses) for (let j = 0; j + 2 < x.stuck.length; j += 3) if (x.stuck[j + 1] === cpu) waiters.push(x.stuck[j] as number);
+      if ((lanes & 1) !== 0 && waiters.length > 0) callWaited = true;
+      const key = `${cpu}:${tick}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const names = [0, 1, 2, 3].filter((m) => (lanes & (1 << m)) !== 0).map(ppcMsgName).join(' and ');
+      const at = ticksPerSecond !== undefined ? `${(tick / ticksPerSecond).toFixed(3)} s (tick ${tick})` : `tick ${tick}`;
+      waiters.sort((a, b) => a - b);
+      lines.push(
+        `lost: ${names} to CPU ${cpu} at ${at}: its doorbell was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since` +
+          (waiters.length > 0 ? `; CPU${waiters.length === 1 ? '' : 's'} ${waiters.join(', ')} wait${waiters.length === 1 ? 's' : ''} for CPU ${cpu} in csd_lock_wait` : ''),
+      );
+    }
+  }
+  return { lines, callWaited };
 }
 
 /**

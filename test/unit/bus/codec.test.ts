@@ -192,6 +192,12 @@ test('retransmit messages and control messages round-trip', () => {
   }));
   assert.equal(res.kind, 'coreResults');
   assert.deepEqual(res.fields.counters, { ipi_count_sent: 12 });
+  // A core's status carries the losses its watch confirmed (flat triples) next to its waiters.
+  const st = decodeControlMsg(encodeControlMsg({ kind: 'coreStatus', fields: { runId: 'r', core: 7, wave: 3, stuck: [53, 30, 2400], lost: [30, 1, 29_214, 29, 2, 30_001] } }));
+  assert.equal(st.kind, 'coreStatus');
+  // uint64s decode as strings, as the other repeated counters (the controller takes Number of each).
+  assert.deepEqual((st.fields.lost as unknown[]).map(Number), [30, 1, 29_214, 29, 2, 30_001]);
+  assert.deepEqual((st.fields.stuck as unknown[]).map(Number), [53, 30, 2400]);
 });
 
 test('numbers beyond 2^53 on the wire are rejected, not rounded', () => {

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hangSuspected, whyNotQuiet } from '../../../services/controller/controller.js';
+import { hangSuspected, lostIpisSeen, whyNotQuiet } from '../../../services/controller/controller.js';
 import type { CoreStatus } from '../../../services/controller/controller.js';
 
 function status(core: number, step: number, stuck: number[] = [], extra: Partial<CoreStatus> = {}): CoreStatus {
@@ -78,4 +78,23 @@ test('the drain is quiet only with nothing in flight, no interrupt pending and n
   assert.match(whyNotQuiet([status(0, 10), irq]), /interrupts pending on CPUs 5/);
   const inIrq = status(1, 10, [], { drain: { drainStep: 3, cpus: [{ cpu: 6, messageWord: 0, irqPending: false, inIrq: true }] } });
   assert.match(whyNotQuiet([status(0, 10), inIrq]), /CPUs 6 inside an interrupt handler/);
+});
+
+test('losses the cores confirmed are said once each; a lost CALL_FUNCTION someone waits for is what stop-at-lost ends on', () => {
+  const seen = new Set<string>();
+  // Core 7 lost a CALL_FUNCTION to CPU 30 at tick 29214 (lanes bit 0); CPU 53 (core 13) waits for CPU 30.
+  const a = [status(7, 31_000, [], { lost: [30, 1, 29_214] }), status(13, 31_000, [53, 30, 2_400])];
+  const first = lostIpisSeen(a, seen, 1000);
+  assert.deepEqual(first.lines, [
+    'lost: CALL_FUNCTION to CPU 30 at 29.214 s (tick 29214): its doorbell was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since; CPU 53 waits for CPU 30 in csd_lock_wait',
+  ]);
+  assert.equal(first.callWaited, true);
+  const again = lostIpisSeen(a, seen, 1000);
+  assert.deepEqual(again.lines, [], 'said once');
+  assert.equal(again.callWaited, true, 'still waited for: the run still ends on it');
+  // A lost RESCHEDULE (lane 1), or a CALL_FUNCTION nobody waits for, does not end a run.
+  const b = [status(7, 31_000, [], { lost: [29, 2, 30_001, 28, 1, 30_500] }), status(13, 31_000, [53, 31, 2_400])];
+  const other = lostIpisSeen(b, new Set(), undefined);
+  assert.equal(other.callWaited, false);
+  assert.deepEqual(other.lines.map((l) => l.split(':')[1]), [' RESCHEDULE to CPU 29 at tick 30001', ' CALL_FUNCTION to CPU 28 at tick 30500']);
 });
