@@ -191,6 +191,10 @@ export class Kernel {
     this.dropsPending.push({ cpu, tick: w.now(), lanes, demuxAt: this.cpu(cpu).demuxPasses });
   }
 
+  /** How long (s of the scenario's clock) a drop's lanes must stay pending and unread to be a loss:
+   * a doorbell still on its way takes tens of ticks; an IPI is handled in microseconds on hardware. */
+  static readonly LOSS_CONFIRM_SECS = 0.5;
+
   /** Moves drops whose lanes stayed pending, unread, for `afterTicks` to `lossesConfirmed`. */
   confirmLosses(afterTicks: number): void {
     const w = this.lossWatch;

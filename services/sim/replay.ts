@@ -120,7 +120,7 @@ export interface BuiltCore {
   /** For the stop conditions: the most wake-ups of one offline CPU of this core. */
   offlineWakesMax(): number;
   /** The live loss watch (KVM scenarios): doorbells of this core's CPUs dropped with message lanes
-   * left pending and unread for a second of the scenario's clock, as flat triples
+   * left pending and unread for half a second of the scenario's clock (Kernel.LOSS_CONFIRM_SECS), as flat triples
    * [cpu, lanes (bit per message), tick of the drop], every one so far. */
   lostIpis(): number[];
   ipisHandled(): number;
@@ -371,7 +371,7 @@ function buildScenarioCore(
     // The kernel's own storm counter: only this core's CPUs run in this process.
     offlineWakesMax: () => k.offlineWakesMax,
     lostIpis: () => {
-      k.confirmLosses(s.clock.ticksPerSecond);
+      k.confirmLosses(Math.round(Kernel.LOSS_CONFIRM_SECS * s.clock.ticksPerSecond));
       return k.lossesConfirmed.flatMap((l) => [l.cpu, l.lanes, l.tick]);
     },
     ipisHandled: () => k.ipisHandled,

@@ -41,7 +41,7 @@ export interface RunSimOptions {
    * `detectors.hungTaskTimeoutSecs`. */
   hungTaskTimeoutSecs?: number;
   /** KVM scenarios: runs the kernel's live loss watch, as every core of `run` does (confirmed at
-   * each detector sample, after a second of the scenario's clock), and gives its confirmed losses
+   * every tick, after half a second of the scenario's clock), and gives its confirmed losses
    * at the end, to hold them against the ground truth (`lost_found`, `ignored`). */
   onLossWatch?: (confirmed: ReadonlyArray<{ cpu: number; lanes: number; tick: number }>) => void;
 }
@@ -218,7 +218,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
       ticksMax,
       until: () => {
         // As a core of `run` does at each status poll (every few ticks there).
-        if (k.lossWatch !== null) k.confirmLosses(tps);
+        if (k.lossWatch !== null) k.confirmLosses(Math.round(Kernel.LOSS_CONFIRM_SECS * tps));
         if (w.tick >= nextSample) {
           det.sample(w.tick);
           nextSample = w.tick + period;

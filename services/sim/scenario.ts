@@ -147,7 +147,7 @@ export const scenarioSchema = z
         lagTicksMax: z.number().int().positive().optional(),
         behindMsMax: z.number().positive().optional(),
         /** `run` ends at the first CALL_FUNCTION the cores' loss watch confirms lost (a doorbell taken
-         * as a guest wake-up with the message pending, unread a second later) while a CPU waits for
+         * as a guest wake-up with the message pending, unread half a second later) while a CPU waits for
          * its target; the drain then judges the machine. `--[no-]stop-at-lost` overrides it. */
         stopAtLost: z.boolean().optional(),
       })
