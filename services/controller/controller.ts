@@ -263,7 +263,8 @@ export interface CoreStatus {
   hung: number[];
   /** The most wake-ups of one offline CPU of the core. */
   offlineWakesMax: number;
-  /** IPIs the loss watch confirmed lost: flat triples [cpu, message lanes, step of the drop]. */
+  /** IPIs the loss watch confirmed lost and no demux has found since: flat triples [cpu, message
+   * lanes, step of the drop]. */
   lost: number[];
   invalidReason: string;
   /** Once draining: the workload's stop step and the per-CPU state the drain judges. */

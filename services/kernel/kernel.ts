@@ -171,8 +171,9 @@ export class Kernel {
   lossWatch: { now: () => number; messageWord: (cpu: number) => number } | null = null;
   /** Doorbells dropped with message bytes pending at the home, not yet confirmed or cleared. */
   private readonly dropsPending: Array<{ cpu: number; tick: number; lanes: number; demuxAt: number }> = [];
-  /** Confirmed losses, in order: the CPU, its pending lanes (bit per message) and the drop's tick. */
-  readonly lossesConfirmed: Array<{ cpu: number; lanes: number; tick: number }> = [];
+  /** Confirmed losses, in order: the CPU, its pending lanes (bit per message) and the drop's tick
+   * (`demuxAt`: the CPU's demux passes then; a later pass found them). */
+  readonly lossesConfirmed: Array<{ cpu: number; lanes: number; tick: number; demuxAt: number }> = [];
 
   /**
    * kvmppc_guest_exit_h_doorbell read host_ipi == 0 and dropped the doorbell (bookkeeping only, no
@@ -210,9 +211,14 @@ export class Kernel {
       const word = w.messageWord(d.cpu);
       let lanes = 0;
       for (let m = 0; m < 4; m++) if ((d.lanes & (1 << m)) !== 0 && Math.floor(word / 2 ** (8 * m)) % 256 !== 0) lanes |= 1 << m;
-      if (lanes !== 0) this.lossesConfirmed.push({ cpu: d.cpu, lanes, tick: d.tick });
+      if (lanes !== 0) this.lossesConfirmed.push({ cpu: d.cpu, lanes, tick: d.tick, demuxAt: d.demuxAt });
     }
     this.dropsPending.length = kept;
+  }
+
+  /** The confirmed losses no demux has found yet (still lost now). */
+  lossesOutstanding(): Array<{ cpu: number; lanes: number; tick: number }> {
+    return this.lossesConfirmed.filter((l) => this.cpu(l.cpu).demuxPasses === l.demuxAt);
   }
 
   constructor(opts: KernelOptions) {

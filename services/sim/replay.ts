@@ -120,8 +120,8 @@ export interface BuiltCore {
   /** For the stop conditions: the most wake-ups of one offline CPU of this core. */
   offlineWakesMax(): number;
   /** The live loss watch (KVM scenarios): doorbells of this core's CPUs dropped with message lanes
-   * left pending and unread for half a second of the scenario's clock (Kernel.LOSS_CONFIRM_SECS), as flat triples
-   * [cpu, lanes (bit per message), tick of the drop], every one so far. */
+   * left pending and unread for half a second of the scenario's clock (Kernel.LOSS_CONFIRM_SECS) and
+   * not found since, as flat triples [cpu, lanes (bit per message), tick of the drop]. */
   lostIpis(): number[];
   ipisHandled(): number;
   ipisSent(): number;
@@ -372,7 +372,7 @@ function buildScenarioCore(
     offlineWakesMax: () => k.offlineWakesMax,
     lostIpis: () => {
       k.confirmLosses(Math.round(Kernel.LOSS_CONFIRM_SECS * s.clock.ticksPerSecond));
-      return k.lossesConfirmed.flatMap((l) => [l.cpu, l.lanes, l.tick]);
+      return k.lossesOutstanding().flatMap((l) => [l.cpu, l.lanes, l.tick]);
     },
     ipisHandled: () => k.ipisHandled,
     ipisSent: () => k.ipisSent,

@@ -42,8 +42,9 @@ export interface RunSimOptions {
   hungTaskTimeoutSecs?: number;
   /** KVM scenarios: runs the kernel's live loss watch, as every core of `run` does (confirmed at
    * every tick, after half a second of the scenario's clock), and gives its confirmed losses
-   * at the end, to hold them against the ground truth (`lost_found`, `ignored`). */
-  onLossWatch?: (confirmed: ReadonlyArray<{ cpu: number; lanes: number; tick: number }>) => void;
+   * at the end, and those no demux found since, to hold them against the ground truth
+   * (`lost_found`, `ignored`). */
+  onLossWatch?: (confirmed: ReadonlyArray<{ cpu: number; lanes: number; tick: number }>, outstanding: ReadonlyArray<{ cpu: number; lanes: number; tick: number }>) => void;
 }
 
 export type Verdict = 'ok' | 'hang' | 'storm' | 'invalid';
@@ -296,7 +297,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
   };
   if (invalid !== undefined) result.invalid_reason = invalid;
   result.explanation = explain(result, k, lostIpis);
-  opts.onLossWatch?.(k.lossesConfirmed);
+  opts.onLossWatch?.(k.lossesConfirmed, k.lossesOutstanding());
   result.wall_ms = nowMs() - wallStart;
   return result;
 }

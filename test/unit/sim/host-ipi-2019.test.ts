@@ -120,10 +120,14 @@ test("the kernel's live loss watch (what each core of run reports) confirms exac
   let confirmedAll = 0;
   for (const seed of [1, 2, 3, 4]) {
     let confirmed: ReadonlyArray<{ cpu: number; lanes: number; tick: number }> = [];
+    let outstanding: ReadonlyArray<{ cpu: number; lanes: number; tick: number }> = [];
     let truth: LostIpiObserver | undefined;
     const r = runSim(s, {
       kernel: 'v5.3', seed, watchdogThreshSecs: 60, ticksMax: 150_000,
-      onLossWatch: (c) => (confirmed = c),
+      onLossWatch: (c, o) => {
+        confirmed = c;
+        outstanding = o;
+      },
       observerFor: (names) => {
         const at = (re: RegExp): number[] => {
           const out: number[] = [];
@@ -153,6 +157,10 @@ test("the kernel's live loss watch (what each core of run reports) confirms exac
       unmatched.splice(i, 1);
     }
     assert.deepEqual(unmatched, [], `seed ${seed}: losses the watch missed`);
+    // Those still lost at the end are the ones no demux found (what a core of run reports now).
+    const still = truth.stillLost().filter((l) => l.lost_tick <= r.ticks - 500);
+    assert.equal(outstanding.length, new Set(still.map((l) => `${l.target_cpu}@${l.lost_tick}`)).size, `seed ${seed}: ${JSON.stringify(outstanding)} against ${JSON.stringify(still)}`);
+    for (const o of outstanding) assert.ok(still.some((l) => l.target_cpu === o.cpu && o.tick - l.lost_tick >= 0 && o.tick - l.lost_tick <= 20), `seed ${seed}: ${JSON.stringify(o)} is not lost any more`);
     confirmedAll += confirmed.length;
   }
   assert.ok(confirmedAll >= 8, `only ${confirmedAll} losses confirmed over 4 seeds of 150 s`);
