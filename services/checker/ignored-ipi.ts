@@ -22,7 +22,7 @@ export interface IgnoredIpi {
   ordered_tick: number;
 }
 
-interface Tracked {
+export interface TrackedIpi {
   id: string;
   sender: number;
   target: number;
@@ -57,16 +57,19 @@ export class IgnoredIpiChecker implements MachineObserver {
   private readonly targetOfLoc = new Map<number, number>();
   private readonly messageLocs: readonly number[];
   /** Announced by a tp, waiting for the sender's store (by sender cpu). */
-  private readonly announced = new Map<number, Tracked>();
+  private readonly announced = new Map<number, TrackedIpi>();
   /** Stored, waiting for the home's version (by write id). */
-  private readonly byWid = new Map<number, Tracked>();
+  private readonly byWid = new Map<number, TrackedIpi>();
   /** Versioned and not yet consumed, per message word. */
-  private readonly open = new Map<number, Tracked[]>();
+  private readonly open = new Map<number, TrackedIpi[]>();
   private readonly errors: string[] = [];
   sent = 0;
   consumed = 0;
   private tracked = 0;
   lastTick = 0;
+  /** Told of each IPI as the target's demux consumes it (e.g. `LostIpiObserver`), at the tick of
+   * that exchange. */
+  onConsumed: ((ipi: Readonly<TrackedIpi>, tick: number) => void) | null = null;
 
   constructor(opts: IgnoredIpiOptions) {
     this.messageLocs = opts.messageLocs;
@@ -125,6 +128,7 @@ export class IgnoredIpiChecker implements MachineObserver {
           if (ev.oldVersion >= a.version && byteSet) {
             this.consumed++;
             this.tracked--;
+            this.onConsumed?.(a, ev.tick);
           } else {
             if (ev.oldVersion >= a.version) {
               this.errors.push(`ipi ${a.id}: target read version ${ev.oldVersion} >= ${a.version} without its byte`);
@@ -138,6 +142,11 @@ export class IgnoredIpiChecker implements MachineObserver {
       default:
         return;
     }
+  }
+
+  /** The IPIs for CPU `target` whose message its home has ordered and its demux not yet consumed. */
+  pendingFor(target: number): ReadonlyArray<Readonly<TrackedIpi>> {
+    return this.open.get(this.messageLocs[target] ?? -1) ?? [];
   }
 
   /**

@@ -747,8 +747,9 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
   const checker = new IgnoredIpiChecker({ messageLocs });
   // As in sim: which of the 2019 commit's interleavings preceded each ignored IPI, if one did.
   const races = kvm ? new HostIpiRaceObserver(hostIpi, messageLocs) : null;
-  // With KVM: the IPIs lost to a dropped doorbell and found later (as sim's `lost_found`).
-  const lost = kvm ? new LostIpiObserver(hostIpi, messageLocs) : null;
+  // With KVM: the IPIs lost to a dropped doorbell and found later (as sim's `lost_found`), fed
+  // each event after the checker, whose tracking of the IPIs it reads.
+  const lost = kvm ? new LostIpiObserver(hostIpi, checker) : null;
   for (const e of events) {
     if (e.e === 'tp' || (e.e !== 'load' && isMessage.has(locAccessed(e)))) checker.event(e);
     if (e.e !== 'load' && e.e !== 'ipi_send' && e.e !== 'irq_take' && e.e !== 'irq_return') races?.event(e);

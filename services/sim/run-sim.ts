@@ -181,7 +181,8 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
   const observers: MachineObserver[] = [checker];
   const races = s.kvm ? new HostIpiRaceObserver(k.hostIpi, k.ipiMessage) : null;
   if (races !== null) observers.push(races);
-  const lostIpis = s.kvm ? new LostIpiObserver(k.hostIpi, k.ipiMessage) : null;
+  // After the checker, whose tracking of the IPIs it reads.
+  const lostIpis = s.kvm ? new LostIpiObserver(k.hostIpi, checker) : null;
   if (lostIpis !== null) observers.push(lostIpis);
   assert(opts.observer === undefined || opts.observerFor === undefined, 'runSim: give observer or observerFor, not both');
   const extra = opts.observer ?? opts.observerFor?.(k.locs.names);
