@@ -13,7 +13,7 @@
  * - tasks (state, wake_entry.next): home = the core of the CPU the task belongs to.
  */
 import { assert } from '../stdx/index.js';
-import { LocationTable } from '../machine/index.js';
+import { LocationTable, laneOf } from '../machine/index.js';
 import type { Topology } from '../machine/index.js';
 import type { PatchId, PatchSet } from './patches.js';
 
@@ -25,6 +25,13 @@ export const PPC_MSG_NAMES = ['CALL_FUNCTION', 'RESCHEDULE', 'TICK_BROADCAST', '
 /** The name of IPI message `msg` (its byte lane of ipi_message), as the verdicts print it. */
 export function ppcMsgName(msg: number): string {
   return PPC_MSG_NAMES[msg as 0 | 1 | 2 | 3] ?? `msg ${msg}`;
+}
+
+/** The message lanes of `among` (a bit per message) whose byte is set in ipi_message word `word`. */
+function setLanes(word: number, among: number): number {
+  let lanes = 0;
+  for (let m = 0; m < PPC_MSG_NAMES.length; m++) if ((among & (1 << m)) !== 0 && laneOf(word, m) !== 0) lanes |= 1 << m;
+  return lanes;
 }
 
 export const CSD_FLAG_LOCK = 1;
@@ -185,10 +192,8 @@ export class Kernel {
   noteGuestDoorbellDrop(cpu: number): void {
     const w = this.lossWatch;
     if (w === null) return;
-    const word = w.messageWord(cpu);
-    if (word === 0) return;
-    let lanes = 0;
-    for (let m = 0; m < 4; m++) if (Math.floor(word / 2 ** (8 * m)) % 256 !== 0) lanes |= 1 << m;
+    const lanes = setLanes(w.messageWord(cpu), 0b1111);
+    if (lanes === 0) return;
     this.dropsPending.push({ cpu, tick: w.now(), lanes, demuxAt: this.cpu(cpu).demuxPasses });
   }
 
@@ -208,9 +213,7 @@ export class Kernel {
         this.dropsPending[kept++] = d;
         continue;
       }
-      const word = w.messageWord(d.cpu);
-      let lanes = 0;
-      for (let m = 0; m < 4; m++) if ((d.lanes & (1 << m)) !== 0 && Math.floor(word / 2 ** (8 * m)) % 256 !== 0) lanes |= 1 << m;
+      const lanes = setLanes(w.messageWord(d.cpu), d.lanes);
       if (lanes !== 0) this.lossesConfirmed.push({ cpu: d.cpu, lanes, tick: d.tick, demuxAt: d.demuxAt });
     }
     this.dropsPending.length = kept;

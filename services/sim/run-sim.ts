@@ -297,7 +297,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
     explanation: '',
   };
   if (invalid !== undefined) result.invalid_reason = invalid;
-  result.explanation = explain(result, k, lostIpis);
+  result.explanation = explain(result, k, lostIpis, tps);
   opts.onLossWatch?.(k.lossesConfirmed, k.lossesOutstanding());
   result.wall_ms = nowMs() - wallStart;
   return result;
@@ -317,7 +317,7 @@ function interestingCpus(k: Kernel, stuck: SimResult['stuck'], ignored: IgnoredI
   return [...set].filter((c) => c >= 0).sort((a, b) => a - b).slice(0, 16);
 }
 
-function explain(r: SimResult, k: Kernel, lostIpis: LostIpiObserver | null): string {
+function explain(r: SimResult, k: Kernel, lostIpis: LostIpiObserver | null, tps: number): string {
   const out: string[] = [];
   out.push(`${r.scenario} on ${r.kernel}, seed ${r.seed}: ${r.verdict.toUpperCase()} after ${r.emulated_seconds.toFixed(3)} emulated s.`);
   for (const l of r.lockups) {
@@ -352,7 +352,6 @@ function explain(r: SimResult, k: Kernel, lostIpis: LostIpiObserver | null): str
   if (r.ignored.length > 8) out.push(`... and ${r.ignored.length - 8} more ignored IPIs.`);
   const dropped = r.marks['kvm-exit: doorbell dropped, host_ipi == 0'] ?? 0;
   if (dropped > 0) out.push(`${dropped} hypervisor doorbells reached a guest with host_ipi == 0 and were taken as guest wake-ups.`);
-  const tps = r.emulated_seconds > 0 ? r.ticks / r.emulated_seconds : 1000;
   if (r.lost_found.length > 0) {
     out.push(
       `${r.lost_found.length} IPI${r.lost_found.length === 1 ? ' was' : 's were'} lost that way (the doorbell dropped while the message was pending) and found later, ` +
