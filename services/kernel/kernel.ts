@@ -201,10 +201,12 @@ export class Kernel {
    * a doorbell still on its way takes tens of ticks; an IPI is handled in microseconds on hardware. */
   static readonly LOSS_CONFIRM_SECS = 0.5;
 
-  /** Moves drops whose lanes stayed pending, unread, for `afterTicks` to `lossesConfirmed`. */
-  confirmLosses(afterTicks: number): void {
+  /** Moves drops whose lanes stayed pending, unread, for LOSS_CONFIRM_SECS of a clock of
+   * `ticksPerSecond` to `lossesConfirmed`. */
+  confirmLosses(ticksPerSecond: number): void {
     const w = this.lossWatch;
     if (w === null || this.dropsPending.length === 0) return;
+    const afterTicks = Math.round(Kernel.LOSS_CONFIRM_SECS * ticksPerSecond);
     const now = w.now();
     let kept = 0;
     for (const d of this.dropsPending) {

@@ -371,7 +371,7 @@ function buildScenarioCore(
     // The kernel's own storm counter: only this core's CPUs run in this process.
     offlineWakesMax: () => k.offlineWakesMax,
     lostIpis: () => {
-      k.confirmLosses(Math.round(Kernel.LOSS_CONFIRM_SECS * s.clock.ticksPerSecond));
+      k.confirmLosses(s.clock.ticksPerSecond);
       return k.lossesOutstanding().flatMap((l) => [l.cpu, l.lanes, l.tick]);
     },
     ipisHandled: () => k.ipisHandled,

@@ -220,7 +220,7 @@ export function runSim(scenario: Scenario, opts: RunSimOptions = {}): SimResult 
       ticksMax,
       until: () => {
         // As a core of `run` does at each status poll (every few ticks there).
-        if (k.lossWatch !== null) k.confirmLosses(Math.round(Kernel.LOSS_CONFIRM_SECS * tps));
+        if (k.lossWatch !== null) k.confirmLosses(tps);
         if (w.tick >= nextSample) {
           det.sample(w.tick);
           nextSample = w.tick + period;
