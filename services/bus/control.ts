@@ -63,6 +63,14 @@ export interface CoreLoopOptions {
    */
   behindMsMax: number;
   catchUpMsMax: number;
+  /**
+   * Paced: the clock's pace from the drain on (µs per tick; absent or 0: `tickUs`). With the
+   * workload stopped nothing new starts, and what the drain waits for (actions under way, the
+   * settle steps) is counted in ticks: a faster clock gets there sooner in wall time. Its bus hops
+   * cost more ticks, which no judgement of the drained machine counts (a message in flight keeps
+   * the drain from settling whatever it costs), and pacing statistics stop at the drain.
+   */
+  drainTickUs?: number;
 }
 
 export const DEFAULT_CORE_LOOP: CoreLoopOptions = {

@@ -125,6 +125,8 @@ export interface PaceOptions {
   /** Tick 0 is this long after StartRun is sent (every core has built its machine by then;
    * default 300 ms + 30 ms per core). */
   startDelayMs?: number;
+  /** The clock's pace from the drain on (CoreLoopOptions.drainTickUs; default: tickUs). */
+  drainTickUs?: number;
 }
 
 export type EndReason = 'finished' | 'ipis' | 'hang' | 'lost' | 'storm' | 'duration' | 'steps-max' | 'timeout' | 'invalid';
@@ -690,6 +692,7 @@ export class StartedController {
       lagTicksMax: o.pace?.lagTicksMax ?? DEFAULT_CORE_LOOP.lagTicksMax,
       behindMsMax: o.pace?.behindMsMax ?? DEFAULT_CORE_LOOP.behindMsMax,
       catchUpMsMax: o.pace?.catchUpMsMax ?? DEFAULT_CORE_LOOP.catchUpMsMax,
+      ...(o.pace?.drainTickUs !== undefined ? { drainTickUs: o.pace.drainTickUs } : {}),
     };
     const plan = o.faultPlan ?? emptyFaultPlan();
     // The run's start for the fault plan's times, the same for every core and for the process faults.
@@ -848,7 +851,10 @@ export class StartedController {
     // A storm is not drained: the offline thread's latched doorbell keeps it waking for ever.
     if (end.kind === 'scenario' && reason !== 'invalid' && reason !== 'timeout' && reason !== 'storm') {
       const d0 = Date.now();
-      const r = await this.drainGeneration(gen, cores, end.drainSettleSteps ?? DRAIN_SETTLE_STEPS, end.drainTimeoutMs ?? DRAIN_TIMEOUT_MS, o.statusEveryMs ?? 20);
+      const settleSteps = end.drainSettleSteps ?? DRAIN_SETTLE_STEPS;
+      // Paced, the settle steps take their ticks of wall time: the second wave is asked for then.
+      const settleWaitMs = loop.tickUs > 0 ? (settleSteps * (loop.drainTickUs || loop.tickUs)) / 1000 : 0;
+      const r = await this.drainGeneration(gen, cores, settleSteps, end.drainTimeoutMs ?? DRAIN_TIMEOUT_MS, o.statusEveryMs ?? 20, settleWaitMs);
       waves += r.waves;
       if (r.statuses.length > 0) last = r.statuses;
       drain = { settled: r.invalidReason === undefined, waves: r.waves, wallMs: Date.now() - d0, ipisHandledAtStop: r.ipisHandledAtStop };
@@ -945,6 +951,15 @@ export class StartedController {
    * The drain (see the file comment): stop every core's workload, then status waves until the
    * machine is settled or `timeoutMs` has passed. Returns the waves run, the last statuses, and
    * why it did not settle (undefined when it did).
+   *
+   * The two waves that settle it are compared, not the waves between them: the counts compared
+   * only grow (sent, received, IPIs handled and sent) or would differ (a message byte set, a
+   * waiter), so no demux, send or IPI between them leaves both alike, and a timer's handler that
+   * a wave between them happened to land in changes none of them. So after the first quiet wave
+   * the next is asked for `settleWaitMs` later (paced: the wall time of the settle steps), not
+   * every `everyMs`: on a busy 32-core machine some CPU is in a timer's handler at one wave in a
+   * few, and a run of eight quiet waves in a row took seconds to come. A core that is behind its
+   * clock then is asked again a fifth of that later.
    */
   private async drainGeneration(
     gen: number,
@@ -952,6 +967,7 @@ export class StartedController {
     settleSteps: number,
     timeoutMs: number,
     everyMs: number,
+    settleWaitMs = 0,
   ): Promise<{ waves: number; statuses: CoreStatus[]; ipisHandledAtStop: number; invalidReason?: string }> {
     const deadline = Date.now() + timeoutMs;
     let ipisHandledAtStop = -1;
@@ -975,19 +991,22 @@ export class StartedController {
       const bad = statuses.find((s) => s.invalidReason !== '');
       if (bad !== undefined) return { waves, statuses, ipisHandledAtStop, invalidReason: bad.invalidReason };
       notQuiet = whyNotQuiet(statuses);
+      let waitMs = everyMs;
       if (notQuiet === '') {
         if (prev !== null && !sameDrainCounts(prev, statuses)) prev = null;
-        if (prev === null) prev = statuses;
-        else if (settledSince(prev, statuses, settleSteps)) return { waves, statuses, ipisHandledAtStop };
+        if (prev === null) {
+          prev = statuses;
+          waitMs = Math.max(everyMs, settleWaitMs);
+        } else if (settledSince(prev, statuses, settleSteps)) return { waves, statuses, ipisHandledAtStop };
+        // Quiet and alike, but a core behind its clock has not run the settle steps yet: soon.
+        else if (settleWaitMs > 0) waitMs = Math.min(everyMs, Math.max(20, settleWaitMs / 5));
       } else {
         prev = null;
       }
       if (Date.now() > deadline) {
         return { waves, statuses, ipisHandledAtStop, invalidReason: `the machine did not drain within ${timeoutMs} ms (${notQuiet === '' ? `quiet, but not for ${settleSteps} steps of every busy core` : notQuiet})` };
       }
-      // A wave that finds a CPU in any interrupt handler (a timer's) starts the settling over:
-      // waves far apart say no less (the counts must not move between them) and restart it less.
-      await this.until(everyMs);
+      await this.until(waitMs);
     }
   }
 

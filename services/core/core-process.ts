@@ -65,6 +65,9 @@ interface Generation {
   driver: CoreDriver;
   /** The local step at which the workload stopped (the drain), or -1 while it runs. */
   drainStep: number;
+  /** Paced, with a drain clock of its own (CoreLoopOptions.drainTickUs): the wall ms and the
+   * clock's tick when the drain began, its origin from then on (null: the run's clock). */
+  drainClock: { wallMs: number; tick: number } | null;
   loop: CoreLoopOptions;
   /** The record of the inputs taken, streamed to disk as it grows (null: not recorded). */
   inbox: InboxWriter | null;
@@ -262,7 +265,7 @@ export class StartedCoreProcess {
     // The trace context of the hop, before the core takes the message (a later generation's
     // inputs are taken untraced: they arrive before that generation's tracing exists).
     if (traceparent !== undefined) this.g?.tracing?.noteIncoming(msg, traceparent);
-    this.pending.push([src, seq, msg, this.g !== null && this.g.loop.tickUs > 0 ? this.paceTick(this.g.loop) : undefined]);
+    this.pending.push([src, seq, msg, this.g !== null && this.g.loop.tickUs > 0 ? this.paceTick(this.g) : undefined]);
     if (this.waiting) this.schedule();
   }
 
@@ -284,8 +287,18 @@ export class StartedCoreProcess {
   }
 
   /** Paced runs: the tick the wall clock is in (negative before the epoch). */
-  private paceTick(loop: CoreLoopOptions): number {
-    return Math.floor(((performance.timeOrigin + performance.now() - loop.epochMs) * 1000) / loop.tickUs);
+  private paceTick(g: Generation): number {
+    const wallMs = performance.timeOrigin + performance.now();
+    const dc = g.drainClock;
+    if (dc !== null) return dc.tick + Math.floor(((wallMs - dc.wallMs) * 1000) / (g.loop.drainTickUs as number));
+    return Math.floor(((wallMs - g.loop.epochMs) * 1000) / g.loop.tickUs);
+  }
+
+  /** Paced runs: the wall time (ms since the Unix epoch) at which the clock reaches `tick`. */
+  private wallMsOfTick(g: Generation, tick: number): number {
+    const dc = g.drainClock;
+    if (dc !== null) return dc.wallMs + ((tick - dc.tick) * (g.loop.drainTickUs as number)) / 1000;
+    return g.loop.epochMs + (tick * g.loop.tickUs) / 1000;
   }
 
   private pace: PaceState | null = null;
@@ -311,7 +324,7 @@ export class StartedCoreProcess {
     const ps = this.paceOf(g);
     ps.slices++;
     let budget = loop.sliceSteps;
-    let now = this.paceTick(loop);
+    let now = this.paceTick(g);
     // How late the core comes to work that was due (its next event or an input that arrived):
     // ticks between that and the clock. Idle time that passed while it slept costs nothing.
     const due = Math.max(d.step, Math.min(d.core.nextEventTick(), this.pending.length > 0 ? ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) : Infinity));
@@ -340,18 +353,19 @@ export class StartedCoreProcess {
       budget -= d.steps - before + 1;
       // What the step sent leaves now (the check below schedules the rest of the slice).
       if (r === 'sent') break;
-      if (budget <= 0) now = this.paceTick(loop);
+      if (budget <= 0) now = this.paceTick(g);
     }
     if (d.steps === steps0 && g.taken === taken0) ps.idleWakes++;
     const wallMs = performance.timeOrigin + performance.now();
     const lag = Math.max(late, now - d.step);
     if (ps.caughtUpMs < 0) {
       if (d.step >= now) ps.caughtUpMs = wallMs - loop.epochMs;
-      else if (wallMs - loop.epochMs > loop.catchUpMsMax && now > 0) {
+      else if (wallMs - loop.epochMs > loop.catchUpMsMax && now > 0 && g.drainStep < 0) {
         this.invalidReason ||= `core ${this.core} did not reach the run's pace within ${loop.catchUpMsMax} ms of its start (tick ${d.step}, clock at ${now}, ${loop.tickUs} µs/tick): the time scale broke`;
         return;
       }
-    } else {
+    } else if (g.drainStep < 0) {
+      // The pacing statistics are the run's, up to the drain (which may run a clock of its own).
       ps.lagMax = Math.max(ps.lagMax, lag);
       ps.lagSum += lag;
       ps.lagSamples++;
@@ -383,7 +397,7 @@ export class StartedCoreProcess {
     const t = d.core.nextEventTick();
     if (t === Infinity && this.pending.length === 0) return;
     const wake = Math.min(Math.max(t, d.step) + 1, this.pending.length > 0 ? ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) : Infinity);
-    const ms = wake * loop.tickUs / 1000 - (wallMs - loop.epochMs);
+    const ms = this.wallMsOfTick(g, wake) - wallMs;
     ps.sleeps++;
     this.pacer = setTimeout(() => this.schedule(), Math.max(1, Math.min(ms, 100)));
   }
@@ -566,7 +580,7 @@ export class StartedCoreProcess {
         this.invalidReason ||= `core ${this.core}: cannot write its record: ${(e as Error).message}`;
       }
     }
-    this.g = { gen, spec, built, driver, drainStep: -1, loop, inbox, sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing, files };
+    this.g = { gen, spec, built, driver, drainStep: -1, drainClock: null, loop, inbox, sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing, files };
     this.schedule();
   }
 
@@ -580,6 +594,12 @@ export class StartedCoreProcess {
     if (g === null || g.stopped || g.drainStep >= 0) return;
     g.drainStep = g.driver.step;
     g.built.stopWorkload();
+    const dtu = g.loop.drainTickUs ?? 0;
+    if (g.loop.tickUs > 0 && dtu > 0 && dtu !== g.loop.tickUs) {
+      // The drain's clock goes on from the tick the run's clock is in now.
+      const tick = this.paceTick(g);
+      g.drainClock = { wallMs: performance.timeOrigin + performance.now(), tick };
+    }
     if (this.waiting) this.schedule();
   }
 

@@ -525,6 +525,7 @@ export function replayCores(
     const { built, stopWorkload, drainStep } = build(cr, id, (dst, msg) => links.sent(id, dst, msg, driver?.step ?? 0), () => driver?.step ?? 0);
     const d = new CoreDriver(built.core);
     driver = d;
+    links.drainStep[id] = drainStep;
     assert(drainStep === Infinity || drainStep <= cr.endStep, () => `core ${id}: drain step ${drainStep} after the end step ${cr.endStep}`);
     let stopped = false;
     // The workload stops at the drain step, never past it (the horizon holds the driver there).
@@ -596,9 +597,12 @@ export class ReplayLinks {
   private readonly takenHash: Grow[] = [];
   private readonly takenStep: Grow[] = [];
   private readonly base: Map<number, Record<string, number>>;
+  /** Per core: the step its workload stopped at (the drain; Infinity: none), set by the replay. */
+  readonly drainStep: number[];
 
   constructor(private readonly rec: RunRecord) {
     this.n = coreCount(rec.topology);
+    this.drainStep = new Array<number>(this.n).fill(Infinity);
     this.base = new Map(rec.cores.map((c) => [c.core, c.sendBase]));
   }
 
@@ -651,7 +655,11 @@ export class ReplayLinks {
     return out;
   }
 
-  /** Bus hops in ticks (value -> count) over every message taken whose send was replayed. */
+  /**
+   * Bus hops in ticks (value -> count) over every message taken whose send was replayed, up to the
+   * drain: a message sent or taken once its core's workload had stopped is left out (a paced
+   * drain may run a faster clock, CoreLoopOptions.drainTickUs, where a hop costs more ticks).
+   */
   hopTicks(): Map<number, number> {
     const h = new Map<number, number>();
     for (let l = 0; l < this.n * this.n; l++) {
@@ -661,9 +669,12 @@ export class ReplayLinks {
       const src = Math.floor(l / this.n);
       const dst = l % this.n;
       const steps = this.takenStep[l] as Grow;
+      const srcDrain = this.drainStep[src] as number;
+      const dstDrain = this.drainStep[dst] as number;
       for (let k = 0; k < seqs.n; k++) {
         const i = this.index(src, dst, seqs.a[k] as number);
         if (i < 0 || i >= ss.n) continue;
+        if ((steps.a[k] as number) >= dstDrain || (ss.a[i] as number) >= srcDrain) continue;
         const t = (steps.a[k] as number) - (ss.a[i] as number);
         h.set(t, (h.get(t) ?? 0) + 1);
       }

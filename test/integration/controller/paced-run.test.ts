@@ -11,7 +11,8 @@
  *   (500 us, 1000 ticks per emulated s); no core ran past the clock and none fell far behind it
  *   (at least 8,000 of the ~12,000 ticks); bus hops measured from the replay cost a few ticks
  *   (median at most 40, against hundreds of steps unpaced); the record replays to the same final
- *   state and the same verdict bytes.
+ *   state and the same verdict bytes. The drain runs a clock of its own, PACED_DRAIN_SPEEDUP times
+ *   as fast (more ticks than its wall time has at the run's pace), and its hops are not counted.
  * - core 2 stopped (SIGSTOP) for 3 s from 1.5 s on: when it runs again it is 3,000 ticks behind,
  *   longer than `behindMsMax` (2 s): invalid, naming the core and the broken time scale.
  * - a warm-up of 3 s (seed 8) before a 3 s run of seed 7 on the same processes: reported (its seed,
@@ -34,10 +35,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScenarioFile } from '../../../services/sim/scenario.js';
 import { parseFaultPlanValue } from '../../../services/bus/fault-plan.js';
-import { runScenarioDistributed, runSeedsDistributed, judgeIgnored, seedRecordFile, verdictOf } from '../../../services/controller/run-scenario.js';
+import { PACED_DRAIN_SPEEDUP, runScenarioDistributed, runSeedsDistributed, judgeIgnored, seedRecordFile, verdictOf } from '../../../services/controller/run-scenario.js';
 import type { RunRecord, ScenarioSpec } from '../../../services/sim/replay.js';
 import type { RunVerdict } from '../../../services/controller/run-scenario.js';
-import { replayRun } from '../../../services/core/index.js';
+import { replayRun, type RunCoreRecord } from '../../../services/core/index.js';
 import { readRecordFile } from '../../../services/sim/record-stream.js';
 import { startTestNats } from '../../harness/nats.js';
 
@@ -83,8 +84,11 @@ test('a paced run keeps the scenario time scale: hops of a few ticks, no core of
     assert.equal(ts.tick_us, 500);
     assert.equal(ts.ticks_per_second, 1000, 'the scenario\'s own emulated second, as in sim');
     assert.match(v.console, /every core paced to one clock at 500 us per tick: 1 emulated s = 1000 ticks = 0\.5 s of wall time/);
-    // Never past the clock; never far behind it (the run would be invalid).
-    assert.ok(v.steps_max <= (r.live.generation_ms * 1000) / ts.tick_us, `steps ${v.steps_max} within ${r.live.generation_ms} ms of wall time`);
+    // Never past the clock (the drain's own clock runs PACED_DRAIN_SPEEDUP times as fast); never far
+    // behind it (the run would be invalid).
+    const drainMs = r.live.drain?.wallMs ?? 0;
+    const clockTicks = ((r.live.generation_ms - drainMs + PACED_DRAIN_SPEEDUP * drainMs) * 1000) / ts.tick_us;
+    assert.ok(v.steps_max <= clockTicks, `steps ${v.steps_max} within ${r.live.generation_ms} ms of wall time (${drainMs} of it the drain's)`);
     assert.ok(v.steps_max >= 8000, `steps ${v.steps_max}: the cores kept to the clock for 6 s`);
     assert.ok(ts.lag.catch_up_ms_max >= 0 && ts.lag.lag_ticks_limit === 100, JSON.stringify(ts.lag));
     assert.ok(ts.hop_ticks !== undefined && ts.hop_ticks.messages > 100, JSON.stringify(ts.hop_ticks));
@@ -92,6 +96,12 @@ test('a paced run keeps the scenario time scale: hops of a few ticks, no core of
     assert.deepEqual(ts.sim_hop_ticks_mean, [3.5, 5.5]);
     // Replay: same final state, same verdict bytes (the cores' lag is taken from the record).
     const rec = assertReplays(file, v);
+    // The drain ran its own, faster clock: more ticks than the run's clock has in the drain's wall
+    // time; the hops are the run's, up to the drain (fewer than the inputs taken in all).
+    const drainTicks = Math.max(...(rec.cores as RunCoreRecord[]).map((c) => c.endStep - (c.drainStep ?? c.endStep)));
+    assert.ok(drainTicks > (1.5 * drainMs * 1000) / ts.tick_us, `${drainTicks} ticks in the drain's ${drainMs} ms`);
+    const taken = rec.cores.reduce((a, c) => a + (c.inputs ?? 0), 0);
+    assert.ok(ts.hop_ticks.messages < taken, `${ts.hop_ticks.messages} hops counted of ${taken} inputs: those of the drain are not`);
     assert.equal((rec.spec as ScenarioSpec).scenario.distributed?.tickUs, 500, 'the record knows its time scale');
   } finally {
     rmSync(dir, { recursive: true, force: true });
