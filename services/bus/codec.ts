@@ -105,6 +105,7 @@ export const CONTROL_KINDS = [
   'coreStatus',
   'fileChunkRequest',
   'fileChunk',
+  'startClock',
 ] as const;
 export type ControlKind = (typeof CONTROL_KINDS)[number];
 

@@ -49,7 +49,8 @@ export interface CoreLoopOptions {
    * hundreds, the proportions of `sim`'s bus. `idleTickUs` and `aheadTicksMax` are then unused.
    */
   tickUs: number;
-  /** The paced clock's origin: wall time (ms since the Unix epoch, fractional) of tick 0. */
+  /** The paced clock's origin: wall time (ms since the Unix epoch, fractional) of tick 0; 0 while
+   * it is held (a paced core does not step until StartClock gives it). */
   epochMs: number;
   /**
    * Paced: a core more than this many ticks behind the clock is behind. Its messages leave late

@@ -122,8 +122,8 @@ export interface PaceOptions {
   lagTicksMax?: number;
   behindMsMax?: number;
   catchUpMsMax?: number;
-  /** Tick 0 is this long after StartRun is sent (every core has built its machine by then;
-   * default 300 ms + 30 ms per core). */
+  /** Tick 0 is this long after every core has answered its StartRun (built its machine): the
+   * time StartClock takes to reach them all (default 100 ms + 2 ms per core). */
   startDelayMs?: number;
   /** The clock's pace from the drain on (CoreLoopOptions.drainTickUs; default: tickUs). */
   drainTickUs?: number;
@@ -688,7 +688,8 @@ export class StartedController {
       filesAtCore: this.opts.mode === 'adopt',
       aheadTicksMax: o.aheadTicksMax ?? DEFAULT_CORE_LOOP.aheadTicksMax,
       tickUs: o.pace?.tickUs ?? 0,
-      epochMs: o.pace === undefined ? 0 : Date.now() + (o.pace.startDelayMs ?? 300 + 30 * n),
+      // Paced: held until every core has built its machine (StartClock, below).
+      epochMs: 0,
       lagTicksMax: o.pace?.lagTicksMax ?? DEFAULT_CORE_LOOP.lagTicksMax,
       behindMsMax: o.pace?.behindMsMax ?? DEFAULT_CORE_LOOP.behindMsMax,
       catchUpMsMax: o.pace?.catchUpMsMax ?? DEFAULT_CORE_LOOP.catchUpMsMax,
@@ -717,6 +718,18 @@ export class StartedController {
         }),
       ),
     );
+    if (loop.tickUs > 0 && startError === '') {
+      // Every machine is built: one tick 0 for all, a margin from now. Before, a fixed guess of
+      // 300 ms + 30 ms per core after StartRun left a 32-core run 0.7 s idle with every core built.
+      loop.epochMs = Date.now() + (o.pace?.startDelayMs ?? 100 + 2 * n);
+      await Promise.all(
+        cores.map((core) =>
+          this.requestRetrying(core, { kind: 'startClock', fields: { runId: this.runId, generation: gen, epochMs: loop.epochMs } }, START_DEADLINE_MS, START_DEADLINE_MS / 2).catch((e: unknown) => {
+            startError ||= (e as Error).message;
+          }),
+        ),
+      );
+    }
     const startedUnixMs = loop.tickUs > 0 ? loop.epochMs : Date.now();
     this.opts.onGenerationStarted?.(gen);
     this.genStartUnixMs = startUnixMs;

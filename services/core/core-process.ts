@@ -288,6 +288,8 @@ export class StartedCoreProcess {
 
   /** Paced runs: the tick the wall clock is in (negative before the epoch). */
   private paceTick(g: Generation): number {
+    // Held (no StartClock yet): an input that came this early is taken at the first step.
+    if (g.loop.epochMs === 0) return -1;
     const wallMs = performance.timeOrigin + performance.now();
     const dc = g.drainClock;
     if (dc !== null) return dc.tick + Math.floor(((wallMs - dc.wallMs) * 1000) / (g.loop.drainTickUs as number));
@@ -321,6 +323,11 @@ export class StartedCoreProcess {
   private pacedSlice(g: Generation): void {
     const d = g.driver;
     const loop = g.loop;
+    if (loop.epochMs === 0) {
+      // The clock is held until StartClock (which schedules the core): nothing steps before it.
+      this.waiting = true;
+      return;
+    }
     const ps = this.paceOf(g);
     ps.slices++;
     let budget = loop.sliceSteps;
@@ -468,6 +475,16 @@ export class StartedCoreProcess {
         if (Number(f.generation) > this.curGen) this.startGeneration(Number(f.generation), JSON.parse(String(f.scenarioJson)) as MachineSpec, String(f.optionsJson || '{}'), String(f.faultPlanJson || ''), String(f.tracingJson || ''), Number(f.startUnixMs ?? 0));
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
         return;
+      case 'startClock': {
+        const g = this.g;
+        // Idempotent, like StartRun: a repeated request finds the clock started.
+        if (g !== null && Number(f.generation) === this.curGen && g.loop.tickUs > 0 && g.loop.epochMs === 0) {
+          g.loop.epochMs = Number(f.epochMs);
+          this.schedule();
+        }
+        m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
+        return;
+      }
       case 'statusRequest':
         if (f.drain === true && Number(f.generation) === this.curGen) this.drain();
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(Number(f.wave)) }));
