@@ -612,7 +612,7 @@ export class StartedCoreProcess {
     g.drainStep = g.driver.step;
     g.built.stopWorkload();
     const dtu = g.loop.drainTickUs ?? 0;
-    if (g.loop.tickUs > 0 && dtu > 0 && dtu !== g.loop.tickUs) {
+    if (g.loop.tickUs > 0 && g.loop.epochMs !== 0 && dtu > 0 && dtu !== g.loop.tickUs) {
       // The drain's clock goes on from the tick the run's clock is in now.
       const tick = this.paceTick(g);
       g.drainClock = { wallMs: performance.timeOrigin + performance.now(), tick };
