@@ -13,6 +13,7 @@
 import { ATTR, msgName } from '../tracing/index.js';
 import type { AttrValue, SpanRecord } from './otlp-decode.js';
 import type { IpiRecord, Judged, SpanMachineEvent } from './ipi-judge.js';
+import { laneOf } from '../machine/locations.js';
 
 function num(v: AttrValue | undefined): number | undefined {
   if (typeof v === 'number') return v;
@@ -438,7 +439,7 @@ export class Explainer {
 function foundOf(word: number): string {
   const found: string[] = [];
   for (let m = 0; m < 6; m++)
-    if (Math.floor(word / 2 ** (8 * m)) % 256 !== 0) found.push(msgName(m));
+    if (laneOf(word, m) !== 0) found.push(msgName(m));
   return found.length === 0 ? 'no message' : found.join(', ');
 }
 

@@ -14,6 +14,7 @@ import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import type { MachineEvent } from '../machine/index.js';
 import { ATTR, msgName, SPAN } from '../tracing/index.js';
 import type { AttrValue, SpanRecord } from './otlp-decode.js';
+import { laneOf } from '../machine/locations.js';
 
 export type Judgement = 'handled' | 'late' | 'ignored' | 'pending' | 'incomplete';
 
@@ -503,7 +504,7 @@ export function judgeSpans(spans: readonly SpanRecord[], opts: JudgeOptions = {}
       for (const ipi of list) {
         if (
           ev.oldVersion >= ipi.message_version &&
-          Math.floor(ev.old / 2 ** (8 * ipi.msg)) % 256 !== 0
+          laneOf(ev.old, ipi.msg) !== 0
         ) {
           ipi.handled_tick = ev.tick;
           ipi.handled_version = ev.oldVersion;

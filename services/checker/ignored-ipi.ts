@@ -12,6 +12,7 @@
  */
 import { assert } from '../stdx/index.js';
 import type { MachineEvent, MachineObserver } from '../machine/index.js';
+import { laneOf } from '../machine/locations.js';
 
 export interface IgnoredIpi {
   ipi_id: string;
@@ -124,7 +125,7 @@ export class IgnoredIpiChecker implements MachineObserver {
         if (target !== ev.cpu) return;
         let kept = 0;
         for (const a of list) {
-          const byteSet = Math.floor(ev.old / 2 ** (8 * a.msg)) % 256 !== 0;
+          const byteSet = laneOf(ev.old, a.msg) !== 0;
           if (ev.oldVersion >= a.version && byteSet) {
             this.consumed++;
             this.tracked--;

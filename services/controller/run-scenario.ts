@@ -35,6 +35,7 @@ import { Controller, DRAIN_TIMEOUT_MS, type StartedController } from './controll
 import { TICKS_MAX_FOR_GOAL } from '../sim/run-sim.js';
 import type { DrainOutcome, EndReason, FaultPlanUpdateNote, GenerationResult, GenerationTracing, HangWait, TraceOutcome } from './controller.js';
 import { redactNatsUrls } from '../bus/nats-url.js';
+import { laneOf } from '../machine/locations.js';
 
 export interface RunScenarioOptions {
   scenario: Scenario;
@@ -815,7 +816,7 @@ export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict)
       const cpu = cpuOfLoc.get(f.homes[i] as number);
       if (cpu === undefined) continue;
       const word = f.homes[i + 2] as number;
-      for (let msg = 0; msg < 4; msg++) if (Math.floor(word / 2 ** (8 * msg)) % 256 !== 0) fromMemory.add(`${cpu}:${msg}`);
+      for (let msg = 0; msg < 4; msg++) if (laneOf(word, msg) !== 0) fromMemory.add(`${cpu}:${msg}`);
     }
   }
   const onlyChecker = [...fromChecker].filter((x) => !fromMemory.has(x));

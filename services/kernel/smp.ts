@@ -11,6 +11,7 @@ import { doorbell_cause_ipi, doorbell_global_ipi, doorbell_try_core_ipi } from '
 import { icp_native_cause_ipi } from './xics.js';
 import { generic_smp_call_function_interrupt } from './csd.js';
 import { scheduler_ipi } from './sched.js';
+import { laneOf } from '../machine/locations.js';
 
 // arch/powerpc/kernel/smp.c @ v5.3 (v3.5: no barrier before the byte store)
 export function* smp_muxed_ipi_set_message(k: Kernel, self: number, cpu: number, msg: PpcMsg): KFn {
@@ -79,7 +80,7 @@ export function* smp_ipi_demux_relaxed(k: Kernel, self: number): KFn {
     first = false;
     // Dispatch in the kernel's fixed order, one handler per set byte.
     for (const msg of [PPC_MSG.CALL_FUNCTION, PPC_MSG.RESCHEDULE, PPC_MSG.TICK_BROADCAST, PPC_MSG.NMI_IPI] as const) {
-      if (Math.floor(all / 2 ** (8 * msg)) % 256 === 0) continue;
+      if (laneOf(all, msg) === 0) continue;
       k.ipisHandled++;
       if (!firstPass) k.marks.hit(`demux: message ${msg} handled on a later pass`);
       yield { k: 'tp', name: 'ipi_message_handle', attrs: { msg } };

@@ -32,6 +32,7 @@ import { assert } from '../stdx/index.js';
 import type { CoreMsg, MachineEvent, MachineObserver } from '../machine/index.js';
 import { ATTR, doorbellSubject, msgName, SPAN } from './semconv.js';
 import { spanContextOf, traceparentOf } from './nats-carrier.js';
+import { laneOf } from '../machine/locations.js';
 
 const ROLE_NONE = 0;
 const ROLE_MSG = 1;
@@ -784,7 +785,7 @@ export class IpiTraceObserver implements MachineObserver {
     let kept = 0;
     const hs: Span[] = this.handlers.get(ev.cpu) ?? [];
     for (const ipi of list) {
-      const byteSet = Math.floor(ev.old / 2 ** (8 * ipi.msg)) % 256 !== 0;
+      const byteSet = laneOf(ev.old, ipi.msg) !== 0;
       if (!(ev.oldVersion >= ipi.version && byteSet)) {
         list[kept++] = ipi;
         continue;
@@ -1198,7 +1199,7 @@ function foundNames(word: number): string {
   if (s !== undefined) return s;
   const found: string[] = [];
   for (let m = 0; m < 6; m++)
-    if (Math.floor(word / 2 ** (8 * m)) % 256 !== 0) found.push(msgName(m));
+    if (laneOf(word, m) !== 0) found.push(msgName(m));
   s = found.join(',');
   if (foundByWord.size < 4096) foundByWord.set(word, s);
   return s;
