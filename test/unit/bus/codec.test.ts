@@ -198,6 +198,9 @@ test('retransmit messages and control messages round-trip', () => {
   // uint64s decode as strings, as the other repeated counters (the controller takes Number of each).
   assert.deepEqual((st.fields.lost as unknown[]).map(Number), [30, 1, 29_214, 29, 2, 30_001]);
   assert.deepEqual((st.fields.stuck as unknown[]).map(Number), [53, 30, 2400]);
+  // A paced generation's tick 0 (StartClock): fractional ms since the Unix epoch, kept exactly.
+  const sc = { kind: 'startClock' as const, fields: { runId: 'r', generation: 2, epochMs: 1_765_139_000_123.25 } };
+  assert.deepEqual(decodeControlMsg(encodeControlMsg(sc)), sc);
 });
 
 test('numbers beyond 2^53 on the wire are rejected, not rounded', () => {
