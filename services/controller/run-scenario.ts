@@ -213,7 +213,8 @@ export interface TimeScale {
   tick_us: number;
   ticks_per_second: number;
   lag: PaceLag;
-  hop_ticks?: { messages: number; mean: number; p50: number; p90: number; p99: number; max: number };
+  /** `to_drain`: the hops up to the drain (absent in records made before: every message's). */
+  hop_ticks?: { messages: number; mean: number; p50: number; p90: number; p99: number; max: number; to_drain?: true };
   sim_hop_ticks_mean?: [number, number];
 }
 
@@ -731,7 +732,7 @@ export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
 }
 
 /** `checkIgnored`, and the bus hops of the replay (see `HopTicks`). */
-export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; lostFound: LostFoundIpi[] | undefined; hopTicks: HopTicks | undefined; messageLocs: number[] } {
+export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; lostFound: LostFoundIpi[] | undefined; hopTicks: HopTicks | undefined; hopsToDrain: boolean; messageLocs: number[] } {
   const spec = rec.spec as ScenarioSpec;
   const { ipiMessage: messageLocs, hostIpi } = kernelLocsOf(rec);
   const isMessage = new Set(messageLocs);
@@ -754,7 +755,12 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
       if (keep) events.push(e);
     },
   };
-  const { hopTicks } = replayRun(rec, collect);
+  const replayed = replayRun(rec, collect);
+  // A record made before the drain ran a clock of its own counted the drain's hops too: its
+  // verdict is compared with the same figures (`hop_ticks.to_drain` absent).
+  const recordedHops = (rec.verdict as { time_scale?: TimeScale }).time_scale?.hop_ticks;
+  const hopsToDrain = recordedHops === undefined || recordedHops.to_drain === true;
+  const hopTicks = hopsToDrain ? replayed.hopTicks : replayed.hopTicksWithDrain?.();
   events.sort((a, b) => a.clock - b.clock || a.core - b.core);
   const checker = new IgnoredIpiChecker({ messageLocs });
   // As in sim: which of the 2019 commit's interleavings preceded each ignored IPI, if one did.
@@ -773,9 +779,9 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
       const o = races?.lastOverwrite(i.sender_cpu, i.target_cpu);
       return o === undefined ? i : { ...i, interleaving: o.interleaving };
     });
-  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), lostFound, hopTicks, messageLocs };
+  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), lostFound, hopTicks, hopsToDrain, messageLocs };
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
-  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), lostFound, hopTicks, messageLocs };
+  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), lostFound, hopTicks, hopsToDrain, messageLocs };
 }
 
 /** The kernel model's marks summed over the cores, by name. */
@@ -802,11 +808,11 @@ function kernelLocsOf(rec: RunRecord): { ipiMessage: number[]; hostIpi: number[]
  */
 export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
   if (v.verdict === 'invalid') return v;
-  const { ignored: found, lostFound, hopTicks, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
+  const { ignored: found, lostFound, hopTicks, hopsToDrain, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
   const offline = new Set(finals.flatMap((f) => f.kernel?.offline ?? []));
   const ignored = found.map((i): RunIgnoredIpi => (offline.has(i.target_cpu) ? { ...i, target_offline: true } : i));
   if (lostFound !== undefined) v = { ...v, lost_found: lostFound };
-  if (v.time_scale !== undefined && hopTicks !== undefined) v = { ...v, time_scale: { ...v.time_scale, ...hopStatsOf(hopTicks, (rec.spec as ScenarioSpec).scenario) } };
+  if (v.time_scale !== undefined && hopTicks !== undefined) v = { ...v, time_scale: { ...v.time_scale, ...hopStatsOf(hopTicks, (rec.spec as ScenarioSpec).scenario, hopsToDrain) } };
   if (!v.drained) return { ...v, ignored };
   const fromChecker = new Set(ignored.map((i) => `${i.target_cpu}:${i.msg}`));
   const fromMemory = new Set<string>();
@@ -829,7 +835,7 @@ export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict)
 }
 
 /** Hop statistics (ticks) of a replay, and the simulated bus's mean delays for comparison. */
-function hopStatsOf(h: HopTicks, s: Scenario): Pick<TimeScale, 'hop_ticks' | 'sim_hop_ticks_mean'> {
+function hopStatsOf(h: HopTicks, s: Scenario, toDrain: boolean): Pick<TimeScale, 'hop_ticks' | 'sim_hop_ticks_mean'> {
   const sorted = [...h.entries()].sort((a, b) => a[0] - b[0]);
   const messages = sorted.reduce((a, [, c]) => a + c, 0);
   const at = (q: number): number => {
@@ -843,7 +849,7 @@ function hopStatsOf(h: HopTicks, s: Scenario): Pick<TimeScale, 'hop_ticks' | 'si
   const expFloor = b.delayTicksMean > 0 ? 1 / (Math.exp(1 / b.delayTicksMean) - 1) : 0;
   const same = Math.round((b.delayTicksMin + expFloor) * 10) / 10;
   return {
-    hop_ticks: { messages, mean: Math.round(mean * 10) / 10, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length > 0 ? (sorted[sorted.length - 1] as [number, number])[0] : 0 },
+    hop_ticks: { messages, mean: Math.round(mean * 10) / 10, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length > 0 ? (sorted[sorted.length - 1] as [number, number])[0] : 0, ...(toDrain ? { to_drain: true as const } : {}) },
     sim_hop_ticks_mean: [same, Math.round((same + b.crossSocketTicks) * 10) / 10],
   };
 }

@@ -659,8 +659,9 @@ export class ReplayLinks {
    * Bus hops in ticks (value -> count) over every message taken whose send was replayed, up to the
    * drain: a message sent or taken once its core's workload had stopped is left out (a paced
    * drain may run a faster clock, CoreLoopOptions.drainTickUs, where a hop costs more ticks).
+   * `toDrain` false: every message, as records made before that counted them.
    */
-  hopTicks(): Map<number, number> {
+  hopTicks(toDrain = true): Map<number, number> {
     const h = new Map<number, number>();
     for (let l = 0; l < this.n * this.n; l++) {
       const seqs = this.takenSeq[l];
@@ -669,8 +670,8 @@ export class ReplayLinks {
       const src = Math.floor(l / this.n);
       const dst = l % this.n;
       const steps = this.takenStep[l] as Grow;
-      const srcDrain = this.drainStep[src] as number;
-      const dstDrain = this.drainStep[dst] as number;
+      const srcDrain = toDrain ? (this.drainStep[src] as number) : Infinity;
+      const dstDrain = toDrain ? (this.drainStep[dst] as number) : Infinity;
       for (let k = 0; k < seqs.n; k++) {
         const i = this.index(src, dst, seqs.a[k] as number);
         if (i < 0 || i >= ss.n) continue;

@@ -436,3 +436,18 @@ test('IPISCOPE_SEED is --seed\'s default: not read, nor checked, when --seeds is
   assert.match(one.stderr, /IPISCOPE_SEED: must be an integer >= 0 \(got "-3"\)/);
   assert.equal((JSON.parse(run({ IPISCOPE_SEED: '4' }).stdout.trim().split('\n').pop() as string) as { seed: number }).seed, 4);
 });
+
+test('replay: a paced record made by an earlier version (57d650c, whose hops counted the drain\'s) is still the same run', () => {
+  // Made by `run test/fixtures/scenarios/host-ipi-paced.yaml --duration 2s --seed 3 --record` at
+  // 57d650c. Hops are now counted up to the drain (`hop_ticks.to_drain`); a record without that
+  // mark is compared with every message's hops, as it was judged.
+  const r = ipiscope('replay', 'test/fixtures/records/host-ipi-paced.57d650c.rec', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const v = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { same: boolean; verdict_same: boolean; final_memory_same: boolean; verdict: { verdict: string; time_scale: { hop_ticks: Record<string, unknown> } } };
+  assert.equal(v.same, true, r.stdout);
+  assert.equal(v.verdict_same, true);
+  assert.equal(v.final_memory_same, true);
+  assert.equal(v.verdict.verdict, 'ok');
+  assert.equal('to_drain' in v.verdict.time_scale.hop_ticks, false, 'judged as it was recorded');
+  assert.equal(v.verdict.time_scale.hop_ticks.messages, 1431);
+});
