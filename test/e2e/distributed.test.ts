@@ -257,7 +257,7 @@ async function runningPingpong(): Promise<{ child: ChildProcess; tmp: string; co
   const deadline0 = Date.now() + 60_000;
   while ((cores.length < 4 || !/^run \S+ on NATS /m.test(stderr)) && Date.now() < deadline0) {
     await new Promise((r) => setTimeout(r, 100));
-    cores = childrenOf(pid, 'services/core/main.js');
+    cores = childrenOf(pid, 'services/core/main');
   }
   assert.equal(cores.length, 4, 'four core processes run');
   assert.match(stderr, /^run \S+ on NATS /m, 'the run started');
