@@ -9,13 +9,27 @@
 //
 // The tracing modules stay outside (`../tracing/create-tracing.js` is imported at run time from
 // dist/, next to its worker file): a core loads them on its first traced generation only, and the
-// controller starts traced cores from main.js itself. Without the bundle the controller starts
-// main.js, so `tsc` alone still gives a working build.
-import { build } from 'esbuild';
+// controller starts traced cores from main.js itself. Without the bundle, or with one older than
+// main.js (`tsc` run alone), the controller starts main.js, so `tsc` alone still gives a working
+// build.
+import { rmSync } from 'node:fs';
+
+const outfile = 'dist/services/core/main.bundle.js';
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch (e) {
+  // An optimisation only: without esbuild (no dev dependencies, a platform without its binary)
+  // the cores start from main.js. An older bundle must not outlive the code it was made from.
+  rmSync(outfile, { force: true });
+  rmSync(`${outfile}.map`, { force: true });
+  console.warn(`ipiscope build: no core bundle (${e.message.split('\n')[0]}); core processes start from dist/services/core/main.js`);
+  process.exit(0);
+}
 
 await build({
   entryPoints: ['dist/services/core/main.js'],
-  outfile: 'dist/services/core/main.bundle.js',
+  outfile,
   bundle: true,
   platform: 'node',
   format: 'esm',

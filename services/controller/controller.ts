@@ -38,7 +38,7 @@
  * generation ends as invalid, with the reason. A pause loses nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -276,15 +276,21 @@ export interface CoreStatus {
 /**
  * The compiled core entry point, next to this module in dist/. An untraced core starts from the
  * bundle `npm run build` makes (scripts/bundle-core.mjs: one file boots faster, about 0.9 s less
- * for 32 processes on 2 CPUs) when it is there; a traced one from main.js, whose tracing modules
- * load from dist/ as they are.
+ * for 32 processes on 2 CPUs) when it is there and no older than main.js (a `tsc` run alone
+ * rewrites main.js and leaves an old bundle behind); a traced one from main.js, whose tracing
+ * modules load from dist/ as they are.
  */
 export function coreMainPath(traced = true): string {
   const here = dirname(fileURLToPath(import.meta.url));
   const p = resolve(here, '..', 'core', 'main.js');
   if (!existsSync(p)) throw new UserError(`core entry point ${p} not found; run \`npm run build\` first.`);
+  if (traced) return p;
   const bundle = resolve(here, '..', 'core', 'main.bundle.js');
-  return !traced && existsSync(bundle) ? bundle : p;
+  try {
+    return statSync(bundle).mtimeMs >= statSync(p).mtimeMs ? bundle : p;
+  } catch {
+    return p;
+  }
 }
 
 /** How long a core may take to answer StartRun / a status request (reconnects included). */

@@ -260,6 +260,8 @@ async function runningPingpong(): Promise<{ child: ChildProcess; tmp: string; co
     cores = childrenOf(pid, 'services/core/main');
   }
   assert.equal(cores.length, 4, 'four core processes run');
+  // Untraced, they start from the bundle `npm run build` made (scripts/bundle-core.mjs).
+  assert.equal(childrenOf(pid, 'services/core/main.bundle.js').length, 4, 'the cores start from the core bundle');
   assert.match(stderr, /^run \S+ on NATS /m, 'the run started');
   return { child, tmp, cores, nats: childrenOf(pid, 'nats-server') };
 }
