@@ -472,16 +472,62 @@ export function loadInboxes(rec: RunRecord): RunRecord {
 
 /**
  * A 53-bit content hash of a message (replay's divergence check compares what a core sent with
- * what its peer took): two FNV-1a passes with different offsets over the message's JSON.
+ * what its peer took, a message a core built against one read back from its record): two FNV-1a
+ * style passes with different offsets over the message's fields in order, as its JSON has them
+ * (keys and values; an undefined field is left out, as JSON leaves it out; -0 is 0; a
+ * non-finite number is null). It walks the object instead of
+ * hashing `JSON.stringify(m)`, whose string cost a run's judgement about 15% of its time.
  */
 export function msgHash(m: CoreMsg): number {
-  const s = JSON.stringify(m);
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  ha = 0x811c9dc5;
+  hb = 0x01000193 ^ 0x5bd1e995;
+  hashValue(m);
+  return (hb & 0x1fffff) * 4294967296 + (ha >>> 0);
+}
+
+/** msgHash's two running states (module-level: no allocation per message). */
+let ha = 0;
+let hb = 0;
+
+function mix(c: number): void {
+  ha = Math.imul(ha ^ c, 0x01000193);
+  hb = Math.imul(hb ^ c, 0x01000193) ^ (hb >>> 15);
+}
+
+function hashString(s: string): void {
+  mix(0x53);
+  for (let i = 0; i < s.length; i++) mix(s.charCodeAt(i));
+  mix(s.length);
+}
+
+function hashValue(v: unknown): void {
+  if (typeof v === 'number') {
+    // JSON writes a non-finite number as null.
+    if (!Number.isFinite(v)) mix(0x6e);
+    else if (Number.isSafeInteger(v)) {
+      mix(0x4e);
+      mix(v | 0);
+      mix(Math.floor(v / 4294967296) | 0);
+    } else {
+      mix(0x4e);
+      hashString(JSON.stringify(v));
+    }
+  } else if (typeof v === 'string') hashString(v);
+  else if (Array.isArray(v)) {
+    mix(0x5b);
+    for (const x of v) hashValue(x === undefined ? null : x);
+    mix(v.length);
+  } else if (v === null) mix(0x6e);
+  else if (typeof v === 'boolean') mix(v ? 0x74 : 0x66);
+  else if (typeof v === 'object') {
+    mix(0x7b);
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      const x = o[k];
+      if (x === undefined || typeof x === 'function') continue;
+      hashString(k);
+      hashValue(x);
+    }
+    mix(0x7d);
   }
-  return (b & 0x1fffff) * 4294967296 + (a >>> 0);
 }

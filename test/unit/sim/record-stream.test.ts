@@ -242,3 +242,32 @@ test('ReplayLinks: a message taken is checked against what its sender sent again
   assert.notEqual(msgHash(m(1)), msgHash(m(2)));
   assert.equal(msgHash(m(7)), msgHash(m(7)));
 });
+
+test('msgHash: a message and the same message read back from its JSON hash alike; any other content differs', () => {
+  const msgs: CoreMsg[] = [
+    { t: 'wreq', src: 1, thread: 2, wid: 2 ** 33 + 5, loc: 9, value: 0xdeadbeef, lane: -1, prereq: [3, 4, 5], clock: 77 },
+    { t: 'syncreq', src: 6, thread: 1, sid: 37, entries: [332, 5, 586, 1483, 2, 3], clock: 3910 },
+    { t: 'fetch', src: 1, thread: 0, loc: 9, clock: 3 },
+  ];
+  for (const x of msgs) assert.equal(msgHash(x), msgHash(JSON.parse(JSON.stringify(x)) as CoreMsg), JSON.stringify(x));
+  // As JSON has them: -0 is written 0, an undefined field not at all.
+  const zero = { t: 'fetch', src: 1, thread: 0, loc: 0, clock: 3 } as CoreMsg;
+  assert.equal(msgHash({ ...zero, loc: -0 } as CoreMsg), msgHash(zero));
+  assert.equal(msgHash({ ...zero, extra: undefined } as unknown as CoreMsg), msgHash(zero));
+  const base = msgs[0] as unknown as Record<string, unknown>;
+  const variants: Array<Record<string, unknown>> = [
+    { ...base, value: 0xdeadbeee },
+    { ...base, wid: 2 ** 34 + 5 },
+    { ...base, prereq: [3, 4] },
+    { ...base, prereq: [3, 5, 4] },
+    { ...base, lane: 0 },
+    { ...base, t: 'wprop' },
+    { ...base, extra: 1 },
+  ];
+  const seen = new Set([msgHash(base as unknown as CoreMsg)]);
+  for (const v of variants) {
+    const hv = msgHash(v as unknown as CoreMsg);
+    assert.ok(!seen.has(hv), `a collision: ${JSON.stringify(v)}`);
+    seen.add(hv);
+  }
+});
