@@ -54,7 +54,7 @@ import { faultsSubject } from '../bus/nats-transport.js';
 import { natsConnectTarget, natsUrlsHaveCredentials, redactNatsUrls } from '../bus/nats-url.js';
 import { coreCount, topologyOf } from '../sim/replay.js';
 import type { CoreFinal, CoreRecord, MachineSpec } from '../sim/replay.js';
-import { ppcMsgName } from '../kernel/kernel.js';
+import { PPC_MSG, ppcMsgName } from '../kernel/kernel.js';
 
 export interface ControllerOptions {
   /** NATS URLs; none: a private nats-server on a free loopback port, stopped at the end. */
@@ -1296,7 +1296,7 @@ export function lostIpisSeen(statuses: CoreStatus[], seen: Set<string>, ticksPer
       const [cpu, lanes, tick] = [st.lost[i] as number, st.lost[i + 1] as number, st.lost[i + 2] as number];
       const waiters: number[] = [];
       for (const x of statuses) for (let j = 0; j + 2 < x.stuck.length; j += 3) if (x.stuck[j + 1] === cpu) waiters.push(x.stuck[j] as number);
-      if ((lanes & 1) !== 0 && waiters.length > 0) callWaited = true;
+      if ((lanes & (1 << PPC_MSG.CALL_FUNCTION)) !== 0 && waiters.length > 0) callWaited = true;
       const key = `${cpu}:${tick}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -760,7 +760,7 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
   // verdict is compared with the same figures (`hop_ticks.to_drain` absent).
   const recordedHops = (rec.verdict as { time_scale?: TimeScale }).time_scale?.hop_ticks;
   const hopsToDrain = recordedHops === undefined || recordedHops.to_drain === true;
-  const hopTicks = hopsToDrain ? replayed.hopTicks : replayed.hopTicksWithDrain?.();
+  const hopTicks = replayed.hopTicks?.(hopsToDrain);
   events.sort((a, b) => a.clock - b.clock || a.core - b.core);
   const checker = new IgnoredIpiChecker({ messageLocs });
   // As in sim: which of the 2019 commit's interleavings preceded each ignored IPI, if one did.

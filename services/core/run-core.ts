@@ -99,12 +99,10 @@ function buildStoppableScenarioCore(
 export type HopTicks = Map<number, number>;
 
 export interface RunReplayResult extends ReplayResult {
-  /** Records of drained runs (the others are replayed by sim/replay.ts, without it): the hops up
-   * to the drain. */
-  hopTicks?: HopTicks;
-  /** The hops of every message, the drain's too: as records made before the drain ran a clock of
-   * its own counted them (computed when asked for). */
-  hopTicksWithDrain?: () => HopTicks;
+  /** Records of drained runs (the others are replayed by sim/replay.ts, without it): the bus hops,
+   * computed when asked for; up to the drain, or (`toDrain` false) every message's, as records made
+   * before the drain ran a clock of its own counted them. */
+  hopTicks?: (toDrain: boolean) => HopTicks;
 }
 
 /**
@@ -119,5 +117,5 @@ export function replayRun(rec: RunRecord, observer: MachineObserver | null = nul
     const built = buildRunCore(rec.spec, id, send, nowStep, observer);
     return { built, stopWorkload: () => built.stopWorkload(), drainStep: (cr as RunCoreRecord).drainStep ?? Infinity };
   });
-  return { finals, divergences: links.divergences(), mismatches: compareFinals(rec, finals), hopTicks: links.hopTicks(), hopTicksWithDrain: () => links.hopTicks(false) };
+  return { finals, divergences: links.divergences(), mismatches: compareFinals(rec, finals), hopTicks: (toDrain) => links.hopTicks(toDrain) };
 }

@@ -11,7 +11,7 @@ import { doorbell_cause_ipi, doorbell_global_ipi, doorbell_try_core_ipi } from '
 import { icp_native_cause_ipi } from './xics.js';
 import { generic_smp_call_function_interrupt } from './csd.js';
 import { scheduler_ipi } from './sched.js';
-import { laneOf } from '../machine/locations.js';
+import { laneOf } from '../machine/index.js';
 
 // arch/powerpc/kernel/smp.c @ v5.3 (v3.5: no barrier before the byte store)
 export function* smp_muxed_ipi_set_message(k: Kernel, self: number, cpu: number, msg: PpcMsg): KFn {
