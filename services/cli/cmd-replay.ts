@@ -5,9 +5,9 @@ import { coreCount, litmusOutcome, topologyOf } from '../sim/replay.js';
 import { inputsOf, readRecordFile } from '../sim/record-stream.js';
 import type { RunRecord } from '../sim/replay.js';
 import { AssertionError, InputError } from '../stdx/index.js';
-import { judgeIgnored, verdictOf } from '../controller/run-scenario.js';
+import { replayAndJudge, verdictOf } from '../controller/run-scenario.js';
 import type { TimeScale } from '../controller/run-scenario.js';
-import { replayRun } from '../core/index.js';
+import { replayRun, type RunReplayResult } from '../core/index.js';
 import type { EndReason, HangWait } from '../controller/controller.js';
 
 const spec = {
@@ -70,14 +70,17 @@ function replayed(file: string, body: () => number): number {
 
 /** Replays `rec` and prints how it compares with what it recorded; the exit status. */
 function compare(file: string, rec: RunRecord, json: boolean): number {
-  const r = replayRun(rec);
+  let r: RunReplayResult;
   let verdictSame = true;
   let verdict: Record<string, unknown> = {};
   if (rec.spec.kind === 'scenario') {
+    const spec = rec.spec;
     const recorded = rec.verdict as { end_reason: EndReason; invalid_reason?: string; drained?: boolean; hang_wait?: HangWait; time_scale?: TimeScale };
     // What the run saw live (the hang's wait, the cores' lag behind a paced clock) is taken from
-    // the record; everything else is recomputed.
-    const v = judgeIgnored(rec, r.finals, verdictOf(rec.spec, r.finals, recorded.end_reason, recorded.invalid_reason, recorded.drained === true, recorded.hang_wait, recorded.time_scale?.lag));
+    // the record; everything else is recomputed, from one replay that also feeds the checkers.
+    const j = replayAndJudge(rec, (finals) => verdictOf(spec, finals, recorded.end_reason, recorded.invalid_reason, recorded.drained === true, recorded.hang_wait, recorded.time_scale?.lag));
+    r = j.replayed;
+    const v = j.verdict;
     verdict = v as unknown as Record<string, unknown>;
     // Records made before ignored IPIs were named by their 2019 interleaving have no such field.
     const recordedIgnored = ((rec.verdict as { ignored?: Array<Record<string, unknown>> }).ignored ?? []);
@@ -88,6 +91,7 @@ function compare(file: string, rec: RunRecord, json: boolean): number {
     const compared = 'lost_found' in (rec.verdict as object) ? namedV : withoutLost;
     verdictSame = JSON.stringify(compared) === JSON.stringify(rec.verdict);
   } else {
+    r = replayRun(rec);
     verdict = { outcome: litmusOutcome(rec.spec, r.finals).key };
   }
   const same = r.mismatches.length === 0 && r.divergences.length === 0 && verdictSame;

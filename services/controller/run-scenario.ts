@@ -24,7 +24,7 @@ import type { IgnoredIpi } from '../checker/ignored-ipi.js';
 import type { FaultPlan } from '../bus/fault-plan.js';
 import { coreCount, MODEL_VERSION, RECORD_FORMAT, RECORD_VERSION, topologyOf } from '../sim/replay.js';
 import { writeRecordFile } from '../sim/record-stream.js';
-import { replayRun } from '../core/index.js';
+import { replayRun, type RunReplayResult } from '../core/index.js';
 import type { CoreFinal, RunRecord, ScenarioSpec } from '../sim/replay.js';
 import { StressWorkload } from '../sim/scenario-workload.js';
 import type { Scenario } from '../sim/scenario.js';
@@ -452,7 +452,7 @@ function judgedRun(o: RunScenarioOptions, spec: ScenarioSpec, n: number, runId: 
   if (verdict.verdict !== 'invalid' && g.records.length !== n) {
     verdict = verdictOf(spec, g.finals, 'invalid', `only ${g.records.length} of ${n} core records were written`, drained, undefined, lag);
   }
-  verdict = judgeIgnored(record, g.finals, verdict);
+  verdict = judgeLiveRun(record, g.finals, verdict);
   record.verdict = verdict as unknown as Record<string, unknown>;
   let recordError: string | undefined;
   if (recordFile !== undefined) {
@@ -728,11 +728,18 @@ export function verdictOf(
  * settle time before the end, in steps (which starved processes make unreliable).
  */
 export function checkIgnored(rec: RunRecord, drained = false): IgnoredIpi[] {
-  return checkIgnoredAndHops(rec, drained).ignored;
+  return judgeEvents(rec, observedReplay(rec), drained).ignored;
 }
 
-/** `checkIgnored`, and the bus hops of the replay (see `HopTicks`). */
-export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored: RunIgnoredIpi[]; lostFound: LostFoundIpi[] | undefined; hopTicks: HopTicks | undefined; hopsToDrain: boolean; messageLocs: number[] } {
+/** A record replayed once with the checkers' observer: the replay, and the events they read. */
+interface ObservedReplay {
+  replayed: RunReplayResult;
+  events: MachineEvent[];
+  messageLocs: number[];
+  hostIpi: number[];
+}
+
+function observedReplay(rec: RunRecord): ObservedReplay {
   const spec = rec.spec as ScenarioSpec;
   const { ipiMessage: messageLocs, hostIpi } = kernelLocsOf(rec);
   const isMessage = new Set(messageLocs);
@@ -742,7 +749,6 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
   // with KVM, the accesses to host_ipi, the doorbells sent and the hypervisor doorbell
   // interrupts): a long run has tens of millions of events, which would not fit in memory.
   const events: MachineEvent[] = [];
-  const locAccessed = (e: MachineEvent): number => (e.e === 'store' || e.e === 'version' || e.e === 'rmw' || e.e === 'load' ? e.loc : -1);
   const collect: MachineObserver = {
     ignores: kvm ? ['visible'] : ['visible', 'load'],
     event: (e) => {
@@ -755,7 +761,19 @@ export function checkIgnoredAndHops(rec: RunRecord, drained = false): { ignored:
       if (keep) events.push(e);
     },
   };
-  const replayed = replayRun(rec, collect);
+  return { replayed: replayRun(rec, collect), events, messageLocs, hostIpi };
+}
+
+function locAccessed(e: MachineEvent): number {
+  return e.e === 'store' || e.e === 'version' || e.e === 'rmw' || e.e === 'load' ? e.loc : -1;
+}
+
+/** The checkers over an observed replay's events, and the bus hops of the replay (see `HopTicks`). */
+function judgeEvents(rec: RunRecord, o: ObservedReplay, drained: boolean): { ignored: RunIgnoredIpi[]; lostFound: LostFoundIpi[] | undefined; hopTicks: HopTicks | undefined; hopsToDrain: boolean; messageLocs: number[] } {
+  const spec = rec.spec as ScenarioSpec;
+  const { replayed, events, messageLocs, hostIpi } = o;
+  const isMessage = new Set(messageLocs);
+  const kvm = spec.scenario.kvm;
   // A record made before the drain ran a clock of its own counted the drain's hops too: its
   // verdict is compared with the same figures (`hop_ticks.to_drain` absent).
   const recordedHops = (rec.verdict as { time_scale?: TimeScale }).time_scale?.hop_ticks;
@@ -800,15 +818,49 @@ function kernelLocsOf(rec: RunRecord): { ipiMessage: number[]; hostIpi: number[]
 }
 
 /**
- * Fills in the verdict's ignored IPIs (a valid verdict only). On a drained run the checker's set
- * must name exactly the (target, message) lanes still set in the final ipi_message words at their
- * homes: the checker follows IPIs through the event stream, the words are the machine's memory,
- * and a disagreement means one of them is wrong, so the run is declared invalid with both.
- * Shared with replay, which must come to the same verdict.
+ * Fills in the verdict's ignored IPIs (a valid verdict only), over the record replayed in this
+ * process with the checkers' observer. On a drained run the checker's set must name exactly the
+ * (target, message) lanes still set in the final ipi_message words at their homes: the checker
+ * follows IPIs through the event stream, the words are the machine's memory, and a disagreement
+ * means one of them is wrong, so the run is declared invalid with both. Shared with replay, which
+ * must come to the same verdict.
  */
 export function judgeIgnored(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
   if (v.verdict === 'invalid') return v;
-  const { ignored: found, lostFound, hopTicks, hopsToDrain, messageLocs: locs } = checkIgnoredAndHops(rec, v.drained);
+  return judgeObserved(rec, observedReplay(rec), finals, v);
+}
+
+/**
+ * A record replayed once, and judged: `verdictFor` makes the verdict from the replayed cores'
+ * final states, then the ignored IPIs are filled in from the same replay's events (as
+ * `judgeIgnored`, which replays the record itself). `ipiscope replay` needs both the replay (its
+ * final states and divergences) and the judgement: one replay instead of two.
+ */
+export function replayAndJudge(rec: RunRecord, verdictFor: (finals: CoreFinal[]) => RunVerdict): { replayed: RunReplayResult; verdict: RunVerdict } {
+  const o = observedReplay(rec);
+  const v = verdictFor(o.replayed.finals);
+  return { replayed: o.replayed, verdict: v.verdict === 'invalid' ? v : judgeObserved(rec, o, o.replayed.finals, v) };
+}
+
+/**
+ * A live run's judgement (`judgeIgnored`), which must be of the machine the cores ran: the replay
+ * in this process has to take every message as its sender sent it again and end in the cores' own
+ * final states (the record holds them). Otherwise the events judged are another machine's, and
+ * the run is declared invalid with the first differences, never judged on the replay alone.
+ */
+export function judgeLiveRun(rec: RunRecord, finals: CoreFinal[], v: RunVerdict): RunVerdict {
+  if (v.verdict === 'invalid') return v;
+  const o = observedReplay(rec);
+  const diffs = [...o.replayed.divergences, ...o.replayed.mismatches];
+  if (diffs.length > 0) {
+    const reason = `the run's record does not replay to the machine the cores ran (${diffs.length}${diffs.length >= 20 ? '+' : ''} differences; first: ${diffs.slice(0, 3).join('; ')})`;
+    return verdictOf(rec.spec as ScenarioSpec, finals, 'invalid', reason, v.drained, undefined, v.time_scale?.lag);
+  }
+  return judgeObserved(rec, o, finals, v);
+}
+
+function judgeObserved(rec: RunRecord, o: ObservedReplay, finals: CoreFinal[], v: RunVerdict): RunVerdict {
+  const { ignored: found, lostFound, hopTicks, hopsToDrain, messageLocs: locs } = judgeEvents(rec, o, v.drained);
   const offline = new Set(finals.flatMap((f) => f.kernel?.offline ?? []));
   const ignored = found.map((i): RunIgnoredIpi => (offline.has(i.target_cpu) ? { ...i, target_offline: true } : i));
   if (lostFound !== undefined) v = { ...v, lost_found: lostFound };
