@@ -58,6 +58,13 @@ const RETRANSMIT_BUFFER_MAX = 8192;
 /** Inputs waiting in the inbox, at most; beyond that the run is invalid (never silent). */
 const INBOX_MAX = 1 << 20;
 
+/** A paced core's clock: `tick` at `wallMs` (ms since the Unix epoch), `usPerTick` µs a tick since. */
+interface PaceClock {
+  wallMs: number;
+  tick: number;
+  usPerTick: number;
+}
+
 interface Generation {
   gen: number;
   spec: MachineSpec;
@@ -65,9 +72,11 @@ interface Generation {
   driver: CoreDriver;
   /** The local step at which the workload stopped (the drain), or -1 while it runs. */
   drainStep: number;
-  /** Paced, with a drain clock of its own (CoreLoopOptions.drainTickUs): the wall ms and the
-   * clock's tick when the drain began, its origin from then on (null: the run's clock). */
-  drainClock: { wallMs: number; tick: number } | null;
+  /** Paced: the clock's origin (wall ms since the Unix epoch, and its tick then) and pace. It is
+   * the run's from StartClock (tick 0 at the epoch), then, with a drain clock of its own
+   * (CoreLoopOptions.drainTickUs), the drain's from the wall time and tick it began at. Null while
+   * held (no StartClock yet) and unpaced. */
+  clock: PaceClock | null;
   loop: CoreLoopOptions;
   /** The record of the inputs taken, streamed to disk as it grows (null: not recorded). */
   inbox: InboxWriter | null;
@@ -288,19 +297,15 @@ export class StartedCoreProcess {
 
   /** Paced runs: the tick the wall clock is in (negative before the epoch). */
   private paceTick(g: Generation): number {
+    const c = g.clock;
     // Held (no StartClock yet): an input that came this early is taken at the first step.
-    if (g.loop.epochMs === 0) return -1;
-    const wallMs = performance.timeOrigin + performance.now();
-    const dc = g.drainClock;
-    if (dc !== null) return dc.tick + Math.floor(((wallMs - dc.wallMs) * 1000) / (g.loop.drainTickUs as number));
-    return Math.floor(((wallMs - g.loop.epochMs) * 1000) / g.loop.tickUs);
+    if (c === null) return -1;
+    return c.tick + Math.floor(((performance.timeOrigin + performance.now() - c.wallMs) * 1000) / c.usPerTick);
   }
 
-  /** Paced runs: the wall time (ms since the Unix epoch) at which the clock reaches `tick`. */
-  private wallMsOfTick(g: Generation, tick: number): number {
-    const dc = g.drainClock;
-    if (dc !== null) return dc.wallMs + ((tick - dc.tick) * (g.loop.drainTickUs as number)) / 1000;
-    return g.loop.epochMs + (tick * g.loop.tickUs) / 1000;
+  /** Paced runs, once the clock runs: the wall time (ms since the Unix epoch) at which it reaches `tick`. */
+  private wallMsOfTick(c: PaceClock, tick: number): number {
+    return c.wallMs + ((tick - c.tick) * c.usPerTick) / 1000;
   }
 
   private pace: PaceState | null = null;
@@ -404,7 +409,7 @@ export class StartedCoreProcess {
     const t = d.core.nextEventTick();
     if (t === Infinity && this.pending.length === 0) return;
     const wake = Math.min(Math.max(t, d.step) + 1, this.pending.length > 0 ? ((this.pending[0] as [number, number, CoreMsg, number?])[3] ?? d.step) : Infinity);
-    const ms = this.wallMsOfTick(g, wake) - wallMs;
+    const ms = this.wallMsOfTick(g.clock as PaceClock, wake) - wallMs;
     ps.sleeps++;
     this.pacer = setTimeout(() => this.schedule(), Math.max(1, Math.min(ms, 100)));
   }
@@ -480,6 +485,7 @@ export class StartedCoreProcess {
         // Idempotent, like StartRun: a repeated request finds the clock started.
         if (g !== null && Number(f.generation) === this.curGen && g.loop.tickUs > 0 && g.loop.epochMs === 0) {
           g.loop.epochMs = Number(f.epochMs);
+          g.clock = { wallMs: g.loop.epochMs, tick: 0, usPerTick: g.loop.tickUs };
           this.schedule();
         }
         m.respond(encodeControlMsg({ kind: 'coreStatus', fields: this.status(0) }));
@@ -597,7 +603,7 @@ export class StartedCoreProcess {
         this.invalidReason ||= `core ${this.core}: cannot write its record: ${(e as Error).message}`;
       }
     }
-    this.g = { gen, spec, built, driver, drainStep: -1, drainClock: null, loop, inbox, sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing, files };
+    this.g = { gen, spec, built, driver, drainStep: -1, clock: loop.tickUs > 0 && loop.epochMs !== 0 ? { wallMs: loop.epochMs, tick: 0, usPerTick: loop.tickUs } : null, loop, inbox, sendBase, stopped: false, startNs: process.hrtime.bigint(), sentBase: this.transport.sentNotDropped, taken: 0, paceNs: process.hrtime.bigint(), paceStep: 0, tracing, files };
     this.schedule();
   }
 
@@ -614,8 +620,9 @@ export class StartedCoreProcess {
     const dtu = g.loop.drainTickUs ?? 0;
     if (g.loop.tickUs > 0 && g.loop.epochMs !== 0 && dtu > 0 && dtu !== g.loop.tickUs) {
       // The drain's clock goes on from the tick the run's clock is in now.
-      const tick = this.paceTick(g);
-      g.drainClock = { wallMs: performance.timeOrigin + performance.now(), tick };
+      const wallMs = performance.timeOrigin + performance.now();
+      const c = g.clock as PaceClock;
+      g.clock = { wallMs, tick: c.tick + Math.floor(((wallMs - c.wallMs) * 1000) / c.usPerTick), usPerTick: dtu };
     }
     if (this.waiting) this.schedule();
   }
