@@ -26,7 +26,7 @@ const spec = {
   flags: {
     kernel: { type: 'string', help: 'kernel version (v3.5 ... v5.4; default: the scenario\'s)' },
     ...KERNEL_SELECTION_FLAGS,
-    stopAtLost: { type: 'boolean', optional: true, help: "end the run at the first CALL_FUNCTION lost to the 2019 race (its doorbell taken as a guest wake-up with the message pending, unread half a second later) while a CPU waits for it, then drain and judge; --no-stop-at-lost runs on to the kernel's soft lockup or the duration (default: the scenario's; on for host-ipi-2019 and host-ipi-2019-clear)" },
+    stopAtLost: { type: 'boolean', optional: true, help: "end the run at the first CALL_FUNCTION lost to the 2019 race (its doorbell or XICS interrupt taken as a guest wake-up with the message pending, unread half a second later) while a CPU waits for it, then drain and judge; --no-stop-at-lost runs on to the kernel's soft lockup or the duration (default: the scenario's; on for host-ipi-2019 and host-ipi-2019-clear)" },
     seed: { type: 'int', min: 0, conflicts: ['seeds'], help: 'seed of the machine and the workload (default: the scenario\'s)' },
     seeds: { type: 'string', help: 'swarm: run every seed of this list (e.g. 1-8 or 1-4,9) one after the other on the same core processes (started once; later seeds start in about a second, on JIT-warm cores), a line per seed and a summary; --record FILE writes FILE.seed-N per seed' },
     cores: { type: 'int', min: 1, max: 256, help: 'core processes; must match the scenario\'s machine' },

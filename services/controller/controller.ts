@@ -1304,7 +1304,7 @@ export function lostIpisSeen(statuses: CoreStatus[], seen: Set<string>, ticksPer
       const at = ticksPerSecond !== undefined ? `${(tick / ticksPerSecond).toFixed(3)} s (tick ${tick})` : `tick ${tick}`;
       waiters.sort((a, b) => a - b);
       lines.push(
-        `lost: ${names} to CPU ${cpu} at ${at}: its doorbell was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since` +
+        `lost: ${names} to CPU ${cpu} at ${at}: its interrupt was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since` +
           (waiters.length > 0 ? `; CPU${waiters.length === 1 ? '' : 's'} ${waiters.join(', ')} wait${waiters.length === 1 ? 's' : ''} for CPU ${cpu} in csd_lock_wait` : ''),
       );
     }

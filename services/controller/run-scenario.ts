@@ -688,7 +688,7 @@ export function verdictOf(
   if (reason === 'lost' && verdict !== 'invalid') {
     con.printk(
       stepsMax,
-      'ipiscope: the run ended at a CALL_FUNCTION lost to the 2019 race (a doorbell taken as a guest wake-up, host_ipi == 0, with its message pending) ' +
+      'ipiscope: the run ended at a CALL_FUNCTION lost to the 2019 race (its doorbell or XICS interrupt taken as a guest wake-up, host_ipi == 0, with its message pending) ' +
         `while a CPU waited for it; the workload stopped and the machine drained: ${stuck.some((x) => x.kind === 'csd_lock_wait' && x.forever) ? 'nothing will ever answer it' : 'it was answered during the drain'}`,
     );
   }

@@ -172,7 +172,7 @@ export class Kernel {
   /** The most wake-ups of one offline CPU (`CpuState.offlineWakes`), for the storm check. */
   offlineWakesMax = 0;
   /**
-   * The live loss watch (distributed runs; see `noteGuestDoorbellDrop`): how to read the clock and
+   * The live loss watch (distributed runs; see `noteGuestIpiDrop`): how to read the clock and
    * a CPU's ipi_message word at its home, without a machine op. Unset: nothing is watched.
    */
   lossWatch: { now: () => number; messageWord: (cpu: number) => number } | null = null;
@@ -183,13 +183,15 @@ export class Kernel {
   readonly lossesConfirmed: Array<{ cpu: number; lanes: number; tick: number; demuxAt: number }> = [];
 
   /**
-   * kvmppc_guest_exit_h_doorbell read host_ipi == 0 and dropped the doorbell (bookkeeping only, no
-   * machine op). With message bytes set in the CPU's ipi_message word at its home, an IPI may have
-   * lost its interrupt: the 2019 race. It is confirmed by `confirmLosses` if no demux has run on the
-   * CPU and those bytes are still set a while later (the fixed kernel can drop a doorbell while a
-   * message whose own doorbell is still on its way waits; that one is read within a few hops).
+   * A vCPU thread in a guest took a host IPI as a guest wake-up because it read host_ipi == 0:
+   * kvmppc_guest_exit_h_doorbell dropped the doorbell, or kvmppc_read_one_intr reset the MFRR of an
+   * XICS IPI and went back into the guest (bookkeeping only, no machine op). With message bytes
+   * set in the CPU's ipi_message word at its home, an IPI may have lost its interrupt: the 2019
+   * race. It is confirmed by `confirmLosses` if no demux has run on the CPU and those bytes are
+   * still set a while later (the fixed kernel can drop a doorbell while a message whose own
+   * doorbell is still on its way waits; that one is read within a few hops).
    */
-  noteGuestDoorbellDrop(cpu: number): void {
+  noteGuestIpiDrop(cpu: number): void {
     const w = this.lossWatch;
     if (w === null) return;
     const lanes = setLanes(w.messageWord(cpu), 0b1111);

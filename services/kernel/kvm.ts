@@ -35,7 +35,7 @@ export function* kvmppc_guest_exit_h_doorbell(k: Kernel, self: number): KFn {
   if (hostIpi === 0) {
     // maybe_reenter_guest: the doorbell counts as a guest wake-up; pending messages stay set.
     k.marks.hit('kvm-exit: doorbell dropped, host_ipi == 0');
-    k.noteGuestDoorbellDrop(self);
+    k.noteGuestIpiDrop(self);
     return;
   }
   k.marks.hit('kvm-exit: host doorbell, exit to host');
@@ -65,6 +65,7 @@ export function* kvmppc_read_one_intr(k: Kernel, self: number): KFn<number> {
       return 1;
     }
     k.marks.hit('kvm-read-intr: xics IPI taken as guest wake-up, host_ipi == 0');
+    k.noteGuestIpiDrop(self);
     return -1;
   }
   return 1;
@@ -74,5 +75,13 @@ export function* kvmppc_read_one_intr(k: Kernel, self: number): KFn<number> {
 // (one source per exit: the passthrough re-loop of kvmppc_read_intr is not modelled)
 export function* kvmppc_guest_external(k: Kernel, self: number): KFn {
   const r = yield* kvmppc_read_one_intr(k, self);
-  if (r > 0) k.cpu(self).guestExit = 'xics';
+  if (r > 0) {
+    // The host must handle it: the exit goes on to the host (guest_exit_cont) hard-disabled, with
+    // the IPI still presented (XIRR unread, or re-raised), and the host takes it once it enables
+    // interrupts. Returning to the vCPU loop with EE on would take it again at once, in guest
+    // mode, for ever: the exit would never run.
+    k.marks.hit('kvm-read-intr: host IPI, exit to host');
+    k.cpu(self).guestExit = 'xics';
+    yield { k: 'srr1_ee', on: false };
+  }
 }

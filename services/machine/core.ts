@@ -582,6 +582,10 @@ export class Core {
         frame.resume = th.ee ? 1 : 0;
         th.ee = op.on;
         return true;
+      case 'srr1_ee':
+        assert(frame.source !== null, () => `cpu ${th.cpu}: srr1_ee outside an interrupt handler`);
+        frame.eeSaved = op.on;
+        return false;
       case 'nap':
         this.nap(th, frame, op.wake);
         return true;

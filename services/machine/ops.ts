@@ -44,6 +44,10 @@ export type Op =
   | { k: 'cppr'; priority: number }
   /** Set MSR[EE] (hard interrupt enable); returns the previous value (0/1). */
   | { k: 'ee'; on: boolean }
+  /** Inside an interrupt handler: the MSR[EE] its return restores (the EE bit of the saved
+   * (H)SRR1), for a handler whose return goes on elsewhere hard-disabled, as KVM's guest exit
+   * does. No cost. */
+  | { k: 'srr1_ee'; on: boolean }
   /** Enter a power-saving state until a source in `wake` is pending; returns the SRR1 wake reason. */
   | { k: 'nap'; wake: number }
   /** Spend `ticks` of emulated time (computation, cpu_relax). */

@@ -86,7 +86,7 @@ test('losses the cores confirmed are said once each; a lost CALL_FUNCTION someon
   const a = [status(7, 31_000, [], { lost: [30, 1, 29_214] }), status(13, 31_000, [53, 30, 2_400])];
   const first = lostIpisSeen(a, seen, 1000);
   assert.deepEqual(first.lines, [
-    'lost: CALL_FUNCTION to CPU 30 at 29.214 s (tick 29214): its doorbell was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since; CPU 53 waits for CPU 30 in csd_lock_wait',
+    'lost: CALL_FUNCTION to CPU 30 at 29.214 s (tick 29214): its interrupt was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since; CPU 53 waits for CPU 30 in csd_lock_wait',
   ]);
   assert.equal(first.callWaited, true);
   const again = lostIpisSeen(a, seen, 1000);

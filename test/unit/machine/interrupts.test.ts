@@ -97,3 +97,35 @@ test('XICS: an MFRR store presents an IPI; XIRR accepts it; EOI with MFRR reset 
   world({ name: 'p8', cpuModel: 'power8', sockets: 1, coresPerSocket: 2, threadsPerCore: 2 }, sw).run({ ticksMax: 100_000 });
   assert.deepEqual(seen, ['external xisr=2 cppr=255', 'after eoi xisr=0']);
 });
+
+test('a handler that leaves its interrupt presented returns hard-disabled with srr1_ee, so the code it returns to runs', () => {
+  // The XICS IPI stays presented (XIRR is never read): with EE restored on, it would be taken again
+  // at once, for ever, and the main program would never run another op (KVM's guest exit for a
+  // host IPI before model 4). With srr1_ee off, the main program goes on hard-disabled.
+  const log: string[] = [];
+  let takes = 0;
+  const sw: Record<number, ThreadSoftware> = {
+    0: { main: function* (): Program { yield { k: 'sync' }; yield { k: 'mfrr', cpu: 3, priority: 4 }; } },
+    3: {
+      main: function* (): Program {
+        yield { k: 'ee', on: true };
+        for (let i = 0; i < 100 && takes === 0; i++) yield { k: 'delay', ticks: 10 };
+        const ee = yield { k: 'ee', on: false };
+        log.push(`main resumed, ee was ${ee}`);
+      },
+      interrupt: function* (src: IrqSource): Program {
+        takes++;
+        log.push(src);
+        yield { k: 'srr1_ee', on: false };
+      },
+    },
+  };
+  world({ name: 'p8', cpuModel: 'power8', sockets: 1, coresPerSocket: 2, threadsPerCore: 2 }, sw).run({ ticksMax: 10_000 });
+  assert.deepEqual(log, ['external', 'main resumed, ee was 0']);
+  assert.equal(takes, 1);
+});
+
+test('srr1_ee outside an interrupt handler is a model error', () => {
+  const sw: Record<number, ThreadSoftware> = { 0: { main: function* (): Program { yield { k: 'srr1_ee', on: false }; } } };
+  assert.throws(() => world({ name: 'p8', cpuModel: 'power8', sockets: 1, coresPerSocket: 1, threadsPerCore: 1 }, sw).run({ ticksMax: 100 }), /srr1_ee outside an interrupt handler/);
+});

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreMsg } from '../../../services/machine/index.js';
 import { InputError } from '../../../services/stdx/index.js';
-import { InboxCursor, InboxWriter, inboxChunks, inputsOf, loadInboxes, msgHash, readRecordFile, writeRecordFile, INBOX_CHUNK, RECORD_VERSION, MODEL_VERSION } from '../../../services/sim/record-stream.js';
+import { InboxCursor, InboxWriter, inboxChunks, inputsOf, loadInboxes, msgHash, readRecordFile, replaysUnderModel, writeRecordFile, INBOX_CHUNK, RECORD_VERSION, MODEL_VERSION } from '../../../services/sim/record-stream.js';
 import { ReplayLinks } from '../../../services/sim/replay.js';
 import type { InboxEntry, RunRecord } from '../../../services/sim/replay.js';
 
@@ -270,4 +270,28 @@ test('msgHash: a message and the same message read back from its JSON hash alike
     assert.ok(!seen.has(hv), `a collision: ${JSON.stringify(v)}`);
     seen.add(hv);
   }
+});
+
+test('a model-3 record is still read where model 4 cannot change its run (no XICS IPI can reach a guest), refused elsewhere', () => {
+  const p9 = { name: 'p9', cpuModel: 'power9', sockets: 1, coresPerSocket: 4, threadsPerCore: 4 };
+  const p8 = { name: 'p8', cpuModel: 'power8', sockets: 1, coresPerSocket: 2, threadsPerCore: 8 };
+  const scenario = (kvm: boolean, guests: unknown[] = [{ name: 'A', cpus: '1-3' }]): unknown => ({ kvm, guests });
+  const spec = (kvm: boolean, more: Record<string, unknown> = {}, guests?: unknown[]): unknown => ({ kind: 'scenario', scenario: scenario(kvm, guests), kernel: 'v5.4', ...more });
+  assert.equal(replaysUnderModel(MODEL_VERSION, spec(true), p8), true);
+  // POWER9 on v5.3 / v5.4: every host IPI is a global doorbell.
+  assert.equal(replaysUnderModel(3, spec(true), p9), true);
+  assert.equal(replaysUnderModel(3, spec(true, { kernel: 'v5.3' }), p9), true);
+  // Without the global doorbells, or on POWER8, host IPIs to other cores go over XICS.
+  assert.equal(replaysUnderModel(3, spec(true, { revert: ['6b3edefefa67'] }), p9), false);
+  assert.equal(replaysUnderModel(3, spec(true, { kernel: 'v4.0' }), p9), false);
+  assert.equal(replaysUnderModel(3, spec(true), p8), false);
+  // No KVM, or no guest: no thread is ever in a guest.
+  assert.equal(replaysUnderModel(3, spec(false), p8), true);
+  assert.equal(replaysUnderModel(3, spec(true, {}, []), p8), true);
+  assert.equal(replaysUnderModel(3, { kind: 'litmus', text: '' }, p8), true);
+  // Older models, and what cannot be read, are refused.
+  assert.equal(replaysUnderModel(2, spec(false), p8), false);
+  assert.equal(replaysUnderModel(3, spec(true, { kernel: 'v9.9' }), p9), false);
+  assert.equal(replaysUnderModel(3, null, p9), false);
+  assert.equal(replaysUnderModel(3, spec(true), null), false);
 });
