@@ -13,7 +13,7 @@ import { isRunId } from '../bus/nats-transport.js';
 import { distTicksPerSecond, pacedScenario, runScenarioDistributed, runSeedsDistributed, scenarioSpecOf, seedRecordFile } from '../controller/run-scenario.js';
 import type { RunScenarioOptions, RunScenarioResult, RunVerdict } from '../controller/run-scenario.js';
 import { firstIgnoredOf, parseSeedList, seedLineText, summarize, summaryDetailLines, type SwarmSeedResult } from '../sim/swarm.js';
-import { ppcMsgName } from '../kernel/index.js';
+import { ppcMsgName, XICS_GUEST_WAKE } from '../kernel/index.js';
 import { judgeRunTrace } from '../analyzer/run-trace.js';
 import type { RunTraceJudgement } from '../analyzer/run-trace.js';
 
@@ -268,7 +268,7 @@ export function verdictLines(v: RunVerdict, o: { processes: number; wallMs: numb
   for (const l of lost.slice(0, 8)) {
     lines.push(
       `lost and found IPI ${l.ipi_id}: ${ppcMsgName(l.msg)} from CPU ${l.sender_cpu} to CPU ${l.target_cpu}, lost at ${(l.lost_tick / tps).toFixed(3)} s ` +
-        `(its doorbell taken as a guest wake-up, host_ipi == 0, with the message pending), found ${((l.found_tick - l.lost_tick) / tps).toFixed(3)} s later by another host IPI`,
+        `(its ${(v.marks?.[XICS_GUEST_WAKE] ?? 0) > 0 ? 'interrupt' : 'doorbell'} taken as a guest wake-up, host_ipi == 0, with the message pending), found ${((l.found_tick - l.lost_tick) / tps).toFixed(3)} s later by another host IPI`,
     );
   }
   if (lost.length > 8) lines.push(`... and ${lost.length - 8} more IPIs lost and found`);

@@ -746,8 +746,9 @@ function observedReplay(rec: RunRecord): ObservedReplay {
   const kvm = spec.scenario.kvm;
   const isHostIpi = new Set(kvm ? hostIpi : []);
   // Only what the checkers read is kept (the tracepoint, the accesses to ipi_message words and,
-  // with KVM, the accesses to host_ipi, the doorbells sent and the hypervisor doorbell
-  // interrupts): a long run has tens of millions of events, which would not fit in memory.
+  // with KVM, the accesses to host_ipi, the doorbells and MFRR stores sent and the hypervisor
+  // doorbell and external interrupts): a long run has tens of millions of events, which would not
+  // fit in memory.
   const events: MachineEvent[] = [];
   const collect: MachineObserver = {
     ignores: kvm ? ['visible'] : ['visible', 'load'],
@@ -755,8 +756,8 @@ function observedReplay(rec: RunRecord): ObservedReplay {
       const keep =
         e.e === 'tp' ? e.name === 'ipi_message_set'
         : e.e === 'load' ? isHostIpi.has(e.loc)
-        : e.e === 'ipi_send' ? kvm && e.via === 'msgsnd'
-        : e.e === 'irq_take' || e.e === 'irq_return' ? kvm && e.source === 'hdbell'
+        : e.e === 'ipi_send' ? kvm && (e.via === 'msgsnd' || e.via === 'mfrr')
+        : e.e === 'irq_take' || e.e === 'irq_return' ? kvm && (e.source === 'hdbell' || e.source === 'external')
         : isMessage.has(locAccessed(e)) || isHostIpi.has(locAccessed(e));
       if (keep) events.push(e);
     },

@@ -10,3 +10,4 @@ export { Detectors, DEFAULT_DETECTORS, softLockupSecs } from './detectors.js';
 export type { DetectorOptions, Lockup } from './detectors.js';
 export { procInterrupts, interruptsJson, interruptLines } from './proc-interrupts.js';
 export type { InterruptLine } from './proc-interrupts.js';
+export { XICS_GUEST_WAKE } from './kvm.js';

@@ -44,6 +44,9 @@ export function* kvmppc_guest_exit_h_doorbell(k: Kernel, self: number): KFn {
   cs.irqHappened |= PACA_IRQ_DBELL;
 }
 
+/** The mark of an XICS IPI a guest took as a wake-up because it read host_ipi == 0. */
+export const XICS_GUEST_WAKE = 'kvm-read-intr: xics IPI taken as guest wake-up, host_ipi == 0';
+
 // arch/powerpc/kvm/book3s_hv_builtin.c @ v5.3: returns 1 (host must handle), 0 or -1 (guest wake)
 export function* kvmppc_read_one_intr(k: Kernel, self: number): KFn<number> {
   const hostIpi = yield { k: 'ld', loc: k.hostIpi[self] as number };
@@ -64,7 +67,7 @@ export function* kvmppc_read_one_intr(k: Kernel, self: number): KFn<number> {
       yield* smp_mb();
       return 1;
     }
-    k.marks.hit('kvm-read-intr: xics IPI taken as guest wake-up, host_ipi == 0');
+    k.marks.hit(XICS_GUEST_WAKE);
     k.noteGuestIpiDrop(self);
     return -1;
   }

@@ -7,7 +7,7 @@ import { assert, AssertionError, MinHeap, Random } from '../stdx/index.js';
 import type { CoreMsg, MachineEvent, MachineObserver } from '../machine/index.js';
 import { ObserverSet } from '../machine/index.js';
 import { resolveMachine } from '../machine/topology.js';
-import { Console, Detectors, Kernel, ppcMsgName, cpuSoftware, interruptsJson, procInterrupts, resolveKernel, softLockupSecs } from '../kernel/index.js';
+import { Console, Detectors, Kernel, ppcMsgName, cpuSoftware, interruptsJson, procInterrupts, resolveKernel, softLockupSecs, XICS_GUEST_WAKE } from '../kernel/index.js';
 import type { Lockup } from '../kernel/index.js';
 import { IgnoredIpiChecker } from '../checker/ignored-ipi.js';
 import { LostIpiObserver } from '../checker/lost-ipi.js';
@@ -352,10 +352,13 @@ function explain(r: SimResult, k: Kernel, lostIpis: LostIpiObserver | null, tps:
   if (r.ignored.length > 8) out.push(`... and ${r.ignored.length - 8} more ignored IPIs.`);
   const dropped = r.marks['kvm-exit: doorbell dropped, host_ipi == 0'] ?? 0;
   if (dropped > 0) out.push(`${dropped} hypervisor doorbells reached a guest with host_ipi == 0 and were taken as guest wake-ups.`);
+  const xicsDropped = r.marks[XICS_GUEST_WAKE] ?? 0;
+  if (xicsDropped > 0) out.push(`${xicsDropped} XICS IPIs reached a guest with host_ipi == 0 and were taken as guest wake-ups (MFRR reset, EOI).`);
   if (r.lost_found.length > 0) {
+    const what = xicsDropped > 0 ? ['interrupt', "host IPI's interrupt"] : ['doorbell', "host IPI's doorbell"];
     out.push(
-      `${r.lost_found.length} IPI${r.lost_found.length === 1 ? ' was' : 's were'} lost that way (the doorbell dropped while the message was pending) and found later, ` +
-        "when another host IPI's doorbell made the target demux its messages:",
+      `${r.lost_found.length} IPI${r.lost_found.length === 1 ? ' was' : 's were'} lost that way (the ${what[0]} dropped while the message was pending) and found later, ` +
+        `when another ${what[1]} made the target demux its messages:`,
     );
     for (const l of r.lost_found.slice(0, 8)) {
       out.push(`IPI ${l.ipi_id}: ${ppcMsgName(l.msg)} from CPU ${l.sender_cpu} to CPU ${l.target_cpu}, lost at ${(l.lost_tick / tps).toFixed(3)} s, found ${((l.found_tick - l.lost_tick) / tps).toFixed(3)} s later.`);
