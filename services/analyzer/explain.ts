@@ -268,8 +268,11 @@ export class Explainer {
     }
     if (check !== undefined && check.ev.e === 'load') {
       parts.push(
-        `CPU ${S}'s doorbell${syncAfterSet ? ' (sent after ppc_msgsnd_sync)' : ''} was then taken by CPU ${T} in its guest, and the KVM exit check read host_ipi == 0 ` +
-          `(version ${check.ev.version}): the doorbell was dropped as a guest wake-up and CPU ${T} returned to the guest with the message pending.`,
+        ipi.via === 'mfrr'
+          ? `CPU ${S}'s XICS IPI (its MFRR store${syncAfterSet ? ', after the sync of icp_native_set_qirr' : ''}) was then presented to CPU ${T} in its guest; kvmppc_read_one_intr ` +
+              `reset the MFRR, EOI'd it and read host_ipi == 0 (version ${check.ev.version}): the IPI was taken as a guest wake-up and CPU ${T} returned to the guest with the message pending.`
+          : `CPU ${S}'s doorbell${syncAfterSet ? ' (sent after ppc_msgsnd_sync)' : ''} was then taken by CPU ${T} in its guest, and the KVM exit check read host_ipi == 0 ` +
+              `(version ${check.ev.version}): the doorbell was dropped as a guest wake-up and CPU ${T} returned to the guest with the message pending.`,
       );
     }
     const cause = parts.join(' ') + hangText;
@@ -336,7 +339,7 @@ export class Explainer {
         f.missed.ev.clock - 3;
       frameStart = add(
         T,
-        `doorbell_exception():${f.frameFrom !== undefined ? ` // from CPU ${f.frameFrom}` : ''}`,
+        `${f.frameSpan.name === 'xics_ipi_action' ? 'icp_native_ipi_action()' : 'doorbell_exception()'}:${f.frameFrom !== undefined ? ` // from CPU ${f.frameFrom}` : ''}`,
         first,
       );
       const ms = f.frameSpan.events.find((e) => e.attributes[ATTR.kind] === 'msgsync');
@@ -361,7 +364,7 @@ export class Explainer {
       });
     }
     const syncLine = f.syncAfterSet
-      ? add(S, '  ppc_msgsnd_sync()/smp_mb()', (f.hostSet?.storeClock ?? 0) + 0.5)
+      ? add(S, f.ipi.via === 'mfrr' ? '  sync   // icp_native_set_qirr()' : '  ppc_msgsnd_sync()/smp_mb()', (f.hostSet?.storeClock ?? 0) + 0.5)
       : undefined;
     const sendLine =
       f.send !== undefined

@@ -194,3 +194,33 @@ test('host-ipi-2019 v5.3: the analyzer\'s hung CPUs are the machine\'s waits old
   assert.ok(machine.length >= 5, `seed 3 has CPUs hung for more than ${settle} s: ${machine.join(' ')}`);
   assert.deepEqual(spans, machine);
 });
+
+test('a POWER8 KVM host (host IPIs over XICS): the analyzer finds the checker\'s ignored IPIs and tells the XICS guest wake-up, not a doorbell', async () => {
+  const s = parseScenarioValue({
+    name: 'host-ipi-power8',
+    machine: 'power8',
+    kernel: 'v5.3',
+    clock: { ticksPerSecond: 1000 },
+    bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
+    limits: { settleSecs: 5 },
+    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.8, storeDelayTicksMax: 400, earlyLoadProb: 0 },
+    guests: [{ name: 'A', cpus: '1-3,5-7,9-11,13-15', comm: 'CPU %d/KVM' }],
+    workload: {
+      hostCpus: '0,4,8,12',
+      hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
+      exitMix: { compute: 2, crosscall: 2, wake: 1 },
+      crossCallPeers: 8,
+      crossCallTargetsMax: 4,
+      wakeVcpuShare: 0.5,
+      guestTicks: [100, 1500],
+      exitTicks: [50, 200],
+    },
+  });
+  // Seed 17 loses CALL_FUNCTION 9:7 from CPU 9 (core 1) to CPU 5 (core 0): an XICS IPI.
+  const r = await judgeRun(s, 17, 60_000);
+  assert.deepEqual([...r.found].sort(), [...r.truth].sort());
+  assert.ok(r.truth.includes('9:7'), JSON.stringify(r.truth));
+  const cause = r.causes[r.found.indexOf('9:7')] ?? '';
+  assert.match(cause, /CPU 9's XICS IPI \(its MFRR store, after the sync of icp_native_set_qirr\) was then presented to CPU 5 in its guest; kvmppc_read_one_intr reset the MFRR, EOI'd it and read host_ipi == 0/);
+  assert.doesNotMatch(cause, /doorbell/);
+});
