@@ -854,7 +854,9 @@ export function judgeLiveRun(rec: RunRecord, finals: CoreFinal[], v: RunVerdict)
   const o = observedReplay(rec);
   const diffs = [...o.replayed.divergences, ...o.replayed.mismatches];
   if (diffs.length > 0) {
-    const reason = `the run's record does not replay to the machine the cores ran (${diffs.length}${diffs.length >= 20 ? '+' : ''} differences; first: ${diffs.slice(0, 3).join('; ')})`;
+    // The divergences are listed up to 20 (ReplayLinks.divergences).
+    const n = `${diffs.length}${o.replayed.divergences.length >= 20 ? '+' : ''}`;
+    const reason = `the run's record does not replay to the machine the cores ran (${n} difference${n === '1' ? '' : 's'}; first: ${diffs.slice(0, 3).join('; ')})`;
     return verdictOf(rec.spec as ScenarioSpec, finals, 'invalid', reason, v.drained, undefined, v.time_scale?.lag);
   }
   return judgeObserved(rec, o, finals, v);
