@@ -504,7 +504,9 @@ export class StartedController {
       }
       await this.until(200);
     }
-    await this.checkOneProcessPerCore();
+    // On a private nats-server this controller started a moment ago (no --nats), nothing but the
+    // processes it spawned can listen: the probe would only cost its 150 ms.
+    if (this.server === undefined || this.opts.mode === 'adopt') await this.checkOneProcessPerCore();
   }
 
   /**
