@@ -55,6 +55,7 @@ import { natsConnectTarget, natsUrlsHaveCredentials, redactNatsUrls } from '../b
 import { coreCount, topologyOf } from '../sim/replay.js';
 import type { CoreFinal, CoreRecord, MachineSpec } from '../sim/replay.js';
 import { PPC_MSG, ppcMsgName } from '../kernel/kernel.js';
+import { hostIpisAreDoorbells, resolveKernel } from '../kernel/index.js';
 
 export interface ControllerOptions {
   /** NATS URLs; none: a private nats-server on a free loopback port, stopped at the end. */
@@ -764,6 +765,10 @@ export class StartedController {
     let hangWait: HangWait | null = null;
     let waitStepsMax = 0;
     const lostSeen = new Set<string>();
+    // What a lost IPI's interrupt was: a doorbell where every host IPI is one (POWER9 v5.x), else
+    // a doorbell (to a sibling) or an XICS IPI.
+    const patches = spec.kind === 'scenario' ? resolveKernel({ kernel: spec.kernel, patches: spec.patches, revert: spec.revert }) : null;
+    const lostVia = patches !== null && hostIpisAreDoorbells(topologyOf(spec).cpuModel, (c) => patches.has(c)) ? 'doorbell' : 'interrupt';
     let endSeenUnixMs = 0;
     let lastProgressMs = Date.now();
     const progress: Array<[number, number]> = [];
@@ -832,7 +837,7 @@ export class StartedController {
           }
           for (const s of statuses) for (let i = 2; i < s.stuck.length; i += 3) waitStepsMax = Math.max(waitStepsMax, s.stuck[i] as number);
           // Losses the cores' watch confirmed, said once each as they are seen.
-          const losses = lostIpisSeen(statuses, lostSeen, end.ticksPerSecond);
+          const losses = lostIpisSeen(statuses, lostSeen, end.ticksPerSecond, lostVia);
           for (const l of losses.lines) this.opts.log?.(`${l} (${((Date.now() - t0) / 1000).toFixed(1)} s into the machine)`);
           const lostCallWaited = losses.callWaited;
           hangWait = hangSuspected(statuses, waits, end.hangSteps);
@@ -1290,7 +1295,7 @@ function sameCounts(a: CoreStatus[], b: CoreStatus[]): boolean {
  * `seen` keeps the ones said), and whether a lost CALL_FUNCTION has a CPU waiting for its target in
  * csd_lock_wait (what `stopAtLost` ends a run on).
  */
-export function lostIpisSeen(statuses: CoreStatus[], seen: Set<string>, ticksPerSecond?: number): { lines: string[]; callWaited: boolean } {
+export function lostIpisSeen(statuses: CoreStatus[], seen: Set<string>, ticksPerSecond?: number, what: 'doorbell' | 'interrupt' = 'interrupt'): { lines: string[]; callWaited: boolean } {
   const lines: string[] = [];
   let callWaited = false;
   for (const st of statuses) {
@@ -1306,7 +1311,7 @@ export function lostIpisSeen(statuses: CoreStatus[], seen: Set<string>, ticksPer
       const at = ticksPerSecond !== undefined ? `${(tick / ticksPerSecond).toFixed(3)} s (tick ${tick})` : `tick ${tick}`;
       waiters.sort((a, b) => a - b);
       lines.push(
-        `lost: ${names} to CPU ${cpu} at ${at}: its interrupt was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since` +
+        `lost: ${names} to CPU ${cpu} at ${at}: its ${what} was taken as a guest wake-up (host_ipi == 0) with the message pending, and nothing has read it since` +
           (waiters.length > 0 ? `; CPU${waiters.length === 1 ? '' : 's'} ${waiters.join(', ')} wait${waiters.length === 1 ? 's' : ''} for CPU ${cpu} in csd_lock_wait` : ''),
       );
     }

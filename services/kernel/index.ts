@@ -11,3 +11,4 @@ export type { DetectorOptions, Lockup } from './detectors.js';
 export { procInterrupts, interruptsJson, interruptLines } from './proc-interrupts.js';
 export type { InterruptLine } from './proc-interrupts.js';
 export { XICS_GUEST_WAKE } from './kvm.js';
+export { hostIpisAreDoorbells } from './smp.js';

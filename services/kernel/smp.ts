@@ -12,6 +12,8 @@ import { icp_native_cause_ipi } from './xics.js';
 import { generic_smp_call_function_interrupt } from './csd.js';
 import { scheduler_ipi } from './sched.js';
 import { laneOf } from '../machine/index.js';
+import type { CpuModel } from '../machine/index.js';
+import type { PatchId } from './patches.js';
 
 // arch/powerpc/kernel/smp.c @ v5.3 (v3.5: no barrier before the byte store)
 export function* smp_muxed_ipi_set_message(k: Kernel, self: number, cpu: number, msg: PpcMsg): KFn {
@@ -34,10 +36,16 @@ export function* smp_muxed_ipi_message_pass(k: Kernel, self: number, cpu: number
   yield* cause_ipi(k, self, cpu);
 }
 
+/** Whether every host IPI is a doorbell, never an XICS IPI: POWER9's global doorbells, from the
+ * platform's choice (b866cc2199d6) and their POWER9 support (6b3edefefa67), as `cause_ipi` installs. */
+export function hostIpisAreDoorbells(cpuModel: CpuModel, has: (commit: PatchId) => boolean): boolean {
+  return has('b866cc2199d6') && has('6b3edefefa67') && cpuModel === 'power9';
+}
+
 // arch/powerpc/platforms/powernv/smp.c @ v5.3 pnv_smp_probe: which cause_ipi powernv installs
 export function* cause_ipi(k: Kernel, self: number, cpu: number): KFn {
   if (k.has('b866cc2199d6')) {
-    if (k.has('6b3edefefa67') && k.topo.cpuModel === 'power9') {
+    if (hostIpisAreDoorbells(k.topo.cpuModel, (c) => k.has(c))) {
       yield* doorbell_global_ipi(k, self, cpu);
       return;
     }

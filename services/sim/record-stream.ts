@@ -15,8 +15,8 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InputError } from '../stdx/index.js';
-import { resolveKernel } from '../kernel/index.js';
-import type { CoreMsg } from '../machine/index.js';
+import { hostIpisAreDoorbells, resolveKernel } from '../kernel/index.js';
+import type { CoreMsg, Topology } from '../machine/index.js';
 import type { CoreRecord, InboxEntry, RunRecord } from './replay.js';
 
 export const RECORD_FORMAT = 'ipiscope-record';
@@ -50,9 +50,8 @@ export function replaysUnderModel(model: unknown, spec: unknown, topology: unkno
     if (sp.kind === 'litmus') return true;
     if (sp.kind !== 'scenario' || typeof sp.scenario !== 'object' || sp.scenario === null) return false;
     if (sp.scenario.kvm === false || (Array.isArray(sp.scenario.guests) && sp.scenario.guests.length === 0)) return true;
-    if ((topology as { cpuModel?: unknown }).cpuModel !== 'power9') return false;
     const k = resolveKernel({ ...(sp.kernel !== undefined ? { kernel: sp.kernel } : {}), ...(sp.patches !== undefined ? { patches: sp.patches } : {}), ...(sp.revert !== undefined ? { revert: sp.revert } : {}) });
-    return k.has('b866cc2199d6') && k.has('6b3edefefa67');
+    return hostIpisAreDoorbells((topology as Topology).cpuModel, (c) => k.has(c));
   } catch {
     return false;
   }
