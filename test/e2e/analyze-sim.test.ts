@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { analyzeSpans, runSimTraced } from '../../services/analyzer/index.js';
-import { parseScenarioValue, resolveScenario } from '../../services/sim/index.js';
+import { loadScenarioFile, parseScenarioValue, resolveScenario } from '../../services/sim/index.js';
 import type { Scenario } from '../../services/sim/index.js';
 import { spanRecordOf } from '../../services/tracing/index.js';
 import { testTempDir } from '../harness/temp.js';
@@ -196,26 +196,7 @@ test('host-ipi-2019 v5.3: the analyzer\'s hung CPUs are the machine\'s waits old
 });
 
 test('a POWER8 KVM host (host IPIs over XICS): the analyzer finds the checker\'s ignored IPIs and tells the XICS guest wake-up, not a doorbell', async () => {
-  const s = parseScenarioValue({
-    name: 'host-ipi-power8',
-    machine: 'power8',
-    kernel: 'v5.3',
-    clock: { ticksPerSecond: 1000 },
-    bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
-    limits: { settleSecs: 5 },
-    memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.8, storeDelayTicksMax: 400, earlyLoadProb: 0 },
-    guests: [{ name: 'A', cpus: '1-3,5-7,9-11,13-15', comm: 'CPU %d/KVM' }],
-    workload: {
-      hostCpus: '0,4,8,12',
-      hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
-      exitMix: { compute: 2, crosscall: 2, wake: 1 },
-      crossCallPeers: 8,
-      crossCallTargetsMax: 4,
-      wakeVcpuShare: 0.5,
-      guestTicks: [100, 1500],
-      exitTicks: [50, 200],
-    },
-  });
+  const s = { ...loadScenarioFile('test/fixtures/scenarios/host-ipi-power8.yaml'), kernel: 'v5.3' };
   // Seed 17 loses CALL_FUNCTION 9:7 from CPU 9 (core 1) to CPU 5 (core 0): an XICS IPI.
   const r = await judgeRun(s, 17, 60_000);
   assert.deepEqual([...r.found].sort(), [...r.truth].sort());

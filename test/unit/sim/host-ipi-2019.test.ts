@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseScenarioValue, resolveScenario, runSim } from '../../../services/sim/index.js';
+import { loadScenarioFile, resolveScenario, runSim } from '../../../services/sim/index.js';
 import type { Scenario } from '../../../services/sim/index.js';
 import { XICS_GUEST_WAKE } from '../../../services/kernel/index.js';
 import { IgnoredIpiChecker, LostIpiObserver } from '../../../services/checker/index.js';
@@ -185,27 +185,8 @@ test("the kernel's live loss watch (what each core of run reports) confirms exac
   }
 });
 
-/** host-ipi-paced's workload on a POWER8 (SMT8) with KVM: host IPIs to vCPU threads of other cores go over XICS. */
-const P8_KVM = parseScenarioValue({
-  name: 'host-ipi-power8',
-  machine: 'power8',
-  kernel: 'v5.4',
-  clock: { ticksPerSecond: 1000 },
-  memory: { applyTailProb: 0.02, applyTailTicksMax: 400, storeDelayProb: 0.8, storeDelayTicksMax: 400, earlyLoadProb: 0 },
-  bus: { delayTicksMin: 1, delayTicksMean: 3, crossSocketTicks: 2 },
-  guests: [{ name: 'A', cpus: '1-3,5-7,9-11,13-15', comm: 'CPU %d/KVM' }],
-  workload: {
-    hostCpus: '0,4,8,12',
-    hostMix: { compute: 4, crosscall: 2, wake: 2, sleep: 2 },
-    exitMix: { compute: 2, crosscall: 2, wake: 1 },
-    crossCallPeers: 8,
-    crossCallTargetsMax: 4,
-    wakeVcpuShare: 0.5,
-    guestTicks: [100, 1500],
-    exitTicks: [50, 200],
-  },
-  limits: { settleSecs: 5 },
-});
+/** test/fixtures/scenarios/host-ipi-power8.yaml: host IPIs to vCPU threads of the other core go over XICS. */
+const P8_KVM = loadScenarioFile('test/fixtures/scenarios/host-ipi-power8.yaml');
 const XICS_EXIT = 'kvm-read-intr: host IPI, exit to host';
 
 test('host IPIs over XICS to vCPU threads (a POWER8 KVM host): v5.4 ignores none and keeps handling them', () => {
