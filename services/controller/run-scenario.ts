@@ -770,7 +770,7 @@ function locAccessed(e: MachineEvent): number {
 }
 
 /** The checkers over an observed replay's events, and the bus hops of the replay (see `HopTicks`). */
-function judgeEvents(rec: RunRecord, o: ObservedReplay, drained: boolean): { ignored: RunIgnoredIpi[]; lostFound: LostFoundIpi[] | undefined; hopTicks: HopTicks | undefined; hopsToDrain: boolean; messageLocs: number[] } {
+function judgeEvents(rec: RunRecord, o: ObservedReplay, drained: boolean): { ignored: RunIgnoredIpi[]; lostFound: LostFoundIpi[] | undefined; hopTicks: HopTicks | undefined; hopsToDrain: boolean } {
   const spec = rec.spec as ScenarioSpec;
   const { replayed, events, messageLocs, hostIpi } = o;
   const isMessage = new Set(messageLocs);
@@ -798,9 +798,9 @@ function judgeEvents(rec: RunRecord, o: ObservedReplay, drained: boolean): { ign
       const o = races?.lastOverwrite(i.sender_cpu, i.target_cpu);
       return o === undefined ? i : { ...i, interleaving: o.interleaving };
     });
-  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), lostFound, hopTicks, hopsToDrain, messageLocs };
+  if (drained) return { ignored: named(checker.result(Number.MAX_SAFE_INTEGER, 0).ignored), lostFound, hopTicks, hopsToDrain };
   const end = Math.max(0, ...rec.cores.map((c) => c.endStep));
-  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), lostFound, hopTicks, hopsToDrain, messageLocs };
+  return { ignored: named(checker.result(end, Math.floor(spec.scenario.limits.settleSecs * distTicksPerSecond(spec.scenario))).ignored), lostFound, hopTicks, hopsToDrain };
 }
 
 /** The kernel model's marks summed over the cores, by name. */
@@ -863,7 +863,7 @@ export function judgeLiveRun(rec: RunRecord, finals: CoreFinal[], v: RunVerdict)
 }
 
 function judgeObserved(rec: RunRecord, o: ObservedReplay, finals: CoreFinal[], v: RunVerdict): RunVerdict {
-  const { ignored: found, lostFound, hopTicks, hopsToDrain, messageLocs: locs } = judgeEvents(rec, o, v.drained);
+  const { ignored: found, lostFound, hopTicks, hopsToDrain } = judgeEvents(rec, o, v.drained);
   const offline = new Set(finals.flatMap((f) => f.kernel?.offline ?? []));
   const ignored = found.map((i): RunIgnoredIpi => (offline.has(i.target_cpu) ? { ...i, target_offline: true } : i));
   if (lostFound !== undefined) v = { ...v, lost_found: lostFound };
@@ -871,7 +871,7 @@ function judgeObserved(rec: RunRecord, o: ObservedReplay, finals: CoreFinal[], v
   if (!v.drained) return { ...v, ignored };
   const fromChecker = new Set(ignored.map((i) => `${i.target_cpu}:${i.msg}`));
   const fromMemory = new Set<string>();
-  const cpuOfLoc = new Map(locs.map((l, cpu) => [l, cpu]));
+  const cpuOfLoc = new Map(o.messageLocs.map((l, cpu) => [l, cpu]));
   for (const f of finals) {
     for (let i = 0; i + 2 < f.homes.length; i += 3) {
       const cpu = cpuOfLoc.get(f.homes[i] as number);

@@ -50,7 +50,7 @@ export function replaysUnderModel(model: unknown, spec: unknown, topology: unkno
     if (sp.kind === 'litmus') return true;
     if (sp.kind !== 'scenario' || typeof sp.scenario !== 'object' || sp.scenario === null) return false;
     if (sp.scenario.kvm === false || (Array.isArray(sp.scenario.guests) && sp.scenario.guests.length === 0)) return true;
-    const k = resolveKernel({ ...(sp.kernel !== undefined ? { kernel: sp.kernel } : {}), ...(sp.patches !== undefined ? { patches: sp.patches } : {}), ...(sp.revert !== undefined ? { revert: sp.revert } : {}) });
+    const k = resolveKernel({ kernel: sp.kernel, patches: sp.patches, revert: sp.revert });
     return hostIpisAreDoorbells((topology as Topology).cpuModel, (c) => k.has(c));
   } catch {
     return false;
