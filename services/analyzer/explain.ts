@@ -10,7 +10,7 @@
  * after it) and "sent before taken" (msgsnd precedes the target's check). Ties go to the smaller
  * Lamport clock. Wall-clock timestamps are never consulted.
  */
-import { ATTR, msgName } from '../tracing/index.js';
+import { ATTR, msgName, SPAN } from '../tracing/index.js';
 import type { AttrValue, SpanRecord } from './otlp-decode.js';
 import type { IpiRecord, Judged, SpanMachineEvent } from './ipi-judge.js';
 import { laneOf } from '../machine/locations.js';
@@ -339,7 +339,7 @@ export class Explainer {
         f.missed.ev.clock - 3;
       frameStart = add(
         T,
-        `${f.frameSpan.name === 'xics_ipi_action' ? 'icp_native_ipi_action()' : 'doorbell_exception()'}:${f.frameFrom !== undefined ? ` // from CPU ${f.frameFrom}` : ''}`,
+        `${f.frameSpan.name === SPAN.xicsAction ? 'icp_native_ipi_action()' : 'doorbell_exception()'}:${f.frameFrom !== undefined ? ` // from CPU ${f.frameFrom}` : ''}`,
         first,
       );
       const ms = f.frameSpan.events.find((e) => e.attributes[ATTR.kind] === 'msgsync');

@@ -429,7 +429,7 @@ export class IpiTraceObserver implements MachineObserver {
     if (fr !== undefined) {
       // The frame's name says doorbell_exception and the handler spans say what ran: the entry,
       // exit and per-message tracepoints need no events of their own.
-      if (ev.name === 'doorbell_entry') this.frameSpan(fr).updateName('doorbell_exception');
+      if (ev.name === 'doorbell_entry') this.frameSpan(fr).updateName(SPAN.doorbellException);
       else if (ev.name !== 'doorbell_exit' && ev.name !== 'ipi_message_handle')
         this.frameEvent(fr, ev.name, ev);
       if (ev.name === 'doorbell_exit') {
@@ -693,9 +693,9 @@ export class IpiTraceObserver implements MachineObserver {
     if (fr.span !== null) return fr.span;
     const name =
       fr.source === 'external'
-        ? 'xics_ipi_action'
+        ? SPAN.xicsAction
         : fr.source === 'replay'
-          ? 'doorbell_exception'
+          ? SPAN.doorbellException
           : SPAN.irq;
     fr.span = this.tracer(fr.core).startSpan(
       name,

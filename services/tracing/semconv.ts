@@ -74,6 +74,10 @@ export const SPAN = {
   publish: 'publish',
   receive: 'receive',
   irq: 'interrupt',
+  /** An interrupt frame that ran the host's XICS IPI action (icp_native_ipi_action). */
+  xicsAction: 'xics_ipi_action',
+  /** An interrupt frame (or a replay after a guest exit) that ran doorbell_exception. */
+  doorbellException: 'doorbell_exception',
   handler: 'ipi_message_handle',
   wait: 'csd_lock_wait',
   verdict: 'ipi.verdict',
